@@ -1,0 +1,52 @@
+/** The executor contract: one batched step in flat typed arrays, and what it returns. */
+/** One batched step, as flat typed arrays. nSeq = seqStart.length - 1. */
+export interface StepInput {
+  tokens: Int32Array;          // [nTok] all new tokens, sequence after sequence
+  positions: Int32Array;       // [nTok] their positions (consecutive within a sequence's run)
+  seqStart: Int32Array;        // [nSeq+1] offset of each sequence's run in tokens
+  pageTable: Int32Array;       // page ids of each sequence, concatenated
+  pageStart: Int32Array;       // [nSeq+1] offset of each sequence's pages in pageTable
+  isSampled: Uint8Array;       // [nSeq] 1 = the run's last token produces logits and a sampled token
+  temperature: Float32Array;   // [nSeq] 0 = greedy
+  topK: Int32Array;            // [nSeq] 0 = off
+  topP: Float32Array;          // [nSeq] 1 = off
+  minP: Float32Array;          // [nSeq] 0 = off
+  seed: Float64Array;          // [nSeq] integer-valued, 0..2^53-1
+  presencePenalty: Float32Array;   // [nSeq] 0 = off   (over output tokens)
+  frequencyPenalty: Float32Array;  // [nSeq] 0 = off   (over output tokens)
+  repetitionPenalty: Float32Array; // [nSeq] 1 = off   (over prompt + output tokens)
+  historyTokens: Int32Array;   // prompt + output tokens of each sequence, for penalties (may be empty for a sequence without penalties)
+  historyStart: Int32Array;    // [nSeq+1]
+  historyPromptLen: Int32Array;// [nSeq] how many of a sequence's history tokens are prompt
+  numTopLogprobs: Int32Array;  // [nSeq] top-n alternatives to return (0..20)
+  returnLogits: boolean;       // tests: also return the raw logits of sampled rows
+}
+
+export interface StepOutput {
+  tokens: Int32Array;          // [nSampled] in sequence order among sampled sequences
+  logprobs: Float32Array;      // [nSampled] log-softmax of the raw logits at the chosen token
+  topK: number;                // max numTopLogprobs over sampled sequences
+  topIds: Int32Array;          // [nSampled*topK] best first
+  topLogprobs: Float32Array;   // [nSampled*topK]
+  logits?: Float32Array;       // [nSampled*vocab] raw logits, only when returnLogits
+}
+
+
+export interface ExecutorInfo {
+  vocabSize: number;
+  contextLength: number;
+  numPages: number;
+  pageSize: number;
+  /** Most tokens one step may carry. */
+  maxBatchTokens: number;
+  /** Most sequences one step may carry. */
+  maxSeqs: number;
+}
+
+/** What the engine drives: the native addon or the simulator. The engine does not know which. */
+export interface Executor {
+  readonly info: ExecutorInfo;
+  /** One step at a time; rejects with an ExecutorError when the step failed (the requests in it fail, the engine goes on). */
+  step(input: StepInput): Promise<StepOutput>;
+  close(): void;
+}

@@ -1,0 +1,56 @@
+/**
+ * The whole native surface, typed in one place. Everything else depends on these
+ * interfaces; src/native/load.ts is the only module that touches the .node file.
+ *
+ * Tensor names (canonical, GGUF-like; every linear weight row-major [out, in], y = x W^T + b):
+ *   token_embd.weight [vocab, hidden]          position_embd.weight [context, hidden]   (gpt2)
+ *   blk.N.attn_norm.weight [hidden] (+ .bias on gpt2)
+ *   blk.N.attn_q.weight [numHeads*headDim, hidden]   blk.N.attn_k.weight / attn_v.weight [numKvHeads*headDim, hidden]
+ *     (+ .bias [rows] on gpt2, or on llama when qkvBias)
+ *   blk.N.attn_output.weight [hidden, numHeads*headDim] (+ .bias on gpt2)
+ *   blk.N.ffn_norm.weight [hidden] (+ .bias on gpt2)
+ *   llama: blk.N.ffn_gate.weight, blk.N.ffn_up.weight [ffn, hidden]; blk.N.ffn_down.weight [hidden, ffn]   (SwiGLU)
+ *   gpt2:  blk.N.ffn_up.weight [ffn, hidden] + .bias; blk.N.ffn_down.weight [hidden, ffn] + .bias           (GELU, tanh form)
+ *   output_norm.weight [hidden] (+ .bias on gpt2)
+ *   output.weight [vocab, hidden] unless tieEmbeddings
+ */
+import type { ModelConfig, TensorMap } from '../models/config.js';
+import type { StepInput, StepOutput } from '../executor/step.js';
+
+export interface NativeExecutorOptions {
+  /** Storage of the matmul weights; embeddings and norms may stay f32. */
+  weightDtype: 'f32' | 'bf16';
+  numPages: number;
+  pageSize: number;
+  numThreads: number;
+  /** Scratch is sized for this many tokens per step; a larger step is rejected. */
+  maxBatchTokens: number;
+  /** Scratch is sized for this many sequences per step. */
+  maxSeqs: number;
+}
+
+export interface NativeExecutorHandle {
+  /** Validates synchronously (throws an Error with a `code`), then computes off the event loop. One step in flight at a time. */
+  step(input: StepInput): Promise<StepOutput>;
+  /** Frees the weights and the KV pool; later calls throw ERR_NATIVE_CLOSED. */
+  close(): void;
+  /** Bytes of weights and of KV storage, and the kernel path chosen at run time. */
+  info(): { weightBytes: number; kvBytes: number; kernel: string; numThreads: number };
+}
+
+export interface NativeBinding {
+  version: string;
+  Executor: new (config: ModelConfig, tensors: TensorMap, options: NativeExecutorOptions) => NativeExecutorHandle;
+}
+
+/** Codes on errors the addon throws. */
+export type NativeErrorCode =
+  | 'ERR_NATIVE_CONFIG'      // bad model config or options
+  | 'ERR_NATIVE_TENSOR'      // missing tensor, wrong shape or dtype
+  | 'ERR_NATIVE_SHAPE'       // step arrays of mismatched lengths, or over maxBatchTokens/maxSeqs
+  | 'ERR_NATIVE_TOKEN'       // token id outside the vocabulary
+  | 'ERR_NATIVE_POSITION'    // position negative, past the context, not consecutive, or not covered by the page table
+  | 'ERR_NATIVE_PAGE'        // page id outside the pool
+  | 'ERR_NATIVE_PARAM'       // non-finite or out-of-range sampling parameter
+  | 'ERR_NATIVE_BUSY'        // a step is already in flight
+  | 'ERR_NATIVE_CLOSED';     // executor closed
