@@ -1,0 +1,399 @@
+/**
+ * The engine loop: submit -> waiting -> schedule(view) -> apply the plan (preempt, admit,
+ * grow page tables) -> executor.step -> apply the results (append tokens, stream them,
+ * stop checks, lifecycle events) -> finished (pages to the cache or the free list).
+ * The only file that touches scheduler, pages, actors, streams and the executor together.
+ */
+import { Subject, type Observable } from 'rxjs';
+import { CapacityError, EngineClosedError, InvalidRequestError, NanoServingError, wrapNativeError } from '../errors.js';
+import type { Executor, StepOutput } from '../executor/step.js';
+import type { FinishReason } from '../../machines/request.js';
+import { createTickLoop, type TickLoop } from '../../streams/tick.js';
+import { schedule } from '../scheduler/policy.js';
+import { pagesFor, type PlannedRun, type SchedulerConfig, type SchedulerView } from '../scheduler/view.js';
+import { createHandle, RequestOutputs, resultOf, type RequestHandle } from './handle.js';
+import { KvPages } from './kv-pages.js';
+import { RequestSlot } from './request-slot.js';
+import { resolveSampling, type SamplingParams } from './sampling.js';
+import { buildStepInput } from './step-input.js';
+import { StatsCounters, type EngineStats } from './stats.js';
+import { TextStream } from './text-stream.js';
+import type { Tokenizer } from './tokenizer.js';
+import { stepEvent, type EngineEvent } from './events.js';
+
+export interface CoreOptions extends SchedulerConfig {
+  prefixCache: boolean;
+  /** Cap on pages the prefix cache keeps (default: no cap beyond the pool). */
+  maxCachedPages?: number;
+  /** Waiting requests beyond this are refused with ERR_QUEUE_FULL. */
+  maxWaiting: number;
+  /** Default per-request deadline in milliseconds (none by default). */
+  requestTimeoutMs?: number;
+}
+
+export interface SubmitOptions {
+  /** Higher is admitted first; equal priorities keep arrival order. */
+  priority?: number;
+  /** Keep generating when every subscriber has unsubscribed. */
+  detached?: boolean;
+  /** Deadline for this request in milliseconds; past it the request ends with finishReason 'timeout'. */
+  timeoutMs?: number;
+}
+
+export class EngineCore {
+  readonly kv: KvPages;
+  private readonly counters = new StatsCounters();
+  private readonly events = new Subject<EngineEvent>();
+  private readonly waiting: RequestSlot[] = [];
+  private running: RequestSlot[] = [];
+  private readonly loop: TickLoop;
+  private nextId = 1;
+  private stepIndex = 0;
+  private isStepInFlight = false;
+  private isClosed = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(readonly executor: Executor, readonly tokenizer: Tokenizer, readonly options: CoreOptions) {
+    const { numPages, pageSize } = executor.info;
+    this.kv = new KvPages(numPages, pageSize, options.prefixCache, options.maxCachedPages);
+    this.loop = createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
+  }
+
+  get events$(): Observable<EngineEvent> {
+    return this.events.asObservable();
+  }
+
+  submit(prompt: string | ArrayLike<number>, params: SamplingParams = {}, options: SubmitOptions = {}): RequestHandle {
+    if (this.isClosed) throw new EngineClosedError();
+    const tokens = this.validatePrompt(prompt);
+    const { vocabSize, contextLength, numPages, pageSize } = this.executor.info;
+    const id = this.nextId++;
+    const sampling = resolveSampling(params, { vocabSize, maxNewTokens: contextLength - tokens.length, defaultSeed: id });
+    if (tokens.length + sampling.maxTokens > contextLength) {
+      throw new CapacityError(`prompt (${tokens.length} tokens) + maxTokens (${sampling.maxTokens}) exceeds the context of ${contextLength}`, 'ERR_CONTEXT_LENGTH');
+    }
+    if (pagesFor(tokens.length + sampling.maxTokens, pageSize) > numPages) {
+      throw new CapacityError(`request needs ${pagesFor(tokens.length + sampling.maxTokens, pageSize)} KV pages; the pool has ${numPages}`, 'ERR_KV_CAPACITY');
+    }
+    if (!this.options.chunkedPrefill && tokens.length + sampling.maxTokens > this.options.maxBatchTokens) {
+      throw new CapacityError(`without chunked prefill a request must fit maxBatchTokens (${this.options.maxBatchTokens})`, 'ERR_BATCH_CAPACITY');
+    }
+    if (this.waiting.length >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
+    const text = new TextStream(this.tokenizer.createDecoder(), sampling.stop);
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, performance.now(), timeoutMs);
+    slot.isDetached = options.detached ?? false;
+    slot.outputs = new RequestOutputs(slot, () => {
+      if (!slot.isDetached) this.end(slot, 'abort');
+    });
+    if (timeoutMs !== undefined) slot.timer = setTimeout(() => this.end(slot, 'timeout'), timeoutMs).unref();
+    this.enqueue(slot);
+    this.counters.submitted++;
+    this.emitState(slot);
+    this.loop.wake();
+    return createHandle(slot, slot.outputs, () => this.end(slot, 'abort'));
+  }
+
+  stats(): EngineStats {
+    const c = this.counters;
+    const cacheStats = this.kv.cache?.stats();
+    const decided = c.prefillTokens + c.decodeTokens;
+    return {
+      steps: c.steps,
+      prefillTokens: c.prefillTokens,
+      decodeTokens: c.decodeTokens,
+      cachedTokens: c.cachedTokens,
+      promptTokens: c.promptTokens,
+      cacheHitRate: c.promptTokens === 0 ? 0 : c.cachedTokens / c.promptTokens,
+      generatedTokens: c.generatedTokens,
+      tokensPerStep: c.steps === 0 ? 0 : decided / c.steps,
+      throughput: c.stepTimeMs === 0 ? 0 : (c.generatedTokens * 1000) / c.stepTimeMs,
+      requests: { submitted: c.submitted, finished: c.finished, aborted: c.aborted, failed: c.failed, timedOut: c.timedOut },
+      running: this.running.length,
+      waiting: this.waiting.length,
+      preemptions: c.preemptions,
+      pages: {
+        total: this.executor.info.numPages,
+        free: this.kv.numFree,
+        used: this.executor.info.numPages - this.kv.numFree,
+        cached: cacheStats?.cachedPages ?? 0,
+        evictable: this.kv.numEvictable,
+        evictions: cacheStats?.evictions ?? 0,
+      },
+      ttft: c.ttft.percentiles(),
+      itl: c.itl.percentiles(),
+    };
+  }
+
+  /** Resolves when no request is waiting or running. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops accepting; drains in-flight requests (drain: true) or aborts them; then frees the executor. */
+  async close(options: { drain?: boolean } = {}): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (!options.drain) for (const slot of [...this.waiting, ...this.running]) this.end(slot, 'abort');
+    await this.whenIdle();
+    while (this.isStepInFlight) await new Promise((resolve) => setImmediate(resolve));
+    this.loop.stop();
+    this.kv.cache?.clear();
+    this.executor.close();
+    this.events.complete();
+  }
+
+  checkIntegrity(): void {
+    this.kv.checkIntegrity();
+  }
+
+  // ---- input -------------------------------------------------------------------------
+
+  private validatePrompt(prompt: string | ArrayLike<number>): number[] {
+    const tokens = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : Array.from(prompt ?? []);
+    if (tokens.length === 0) throw new InvalidRequestError('prompt is empty', 'prompt');
+    const vocab = this.executor.info.vocabSize;
+    for (const token of tokens) {
+      if (!Number.isInteger(token) || token < 0 || token >= vocab) {
+        throw new InvalidRequestError(`prompt token ${String(token)} is outside the vocabulary [0, ${vocab})`, 'prompt');
+      }
+    }
+    return tokens;
+  }
+
+  private enqueue(slot: RequestSlot): void {
+    let at = this.waiting.length;
+    while (at > 0 && this.waiting[at - 1].priority < slot.priority && this.waiting[at - 1].numComputed === 0 && this.waiting[at - 1].numOutput === 0) at--;
+    this.waiting.splice(at, 0, slot);
+  }
+
+  // ---- one step ------------------------------------------------------------------------
+
+  private async runStep(): Promise<boolean> {
+    const plan = schedule(this.view(), this.options);
+    if (plan.runs.length === 0 && plan.preempt.length === 0) {
+      this.notifyIfIdle();
+      return false;
+    }
+    this.stepIndex++;
+    for (const id of plan.preempt) this.preempt(this.find(this.running, id));
+    for (const id of plan.admit) this.admit(this.find(this.waiting, id));
+    const { runs, slots } = this.prepareRuns(plan.runs);
+    if (runs.length === 0) return true;
+    const started = performance.now();
+    let output: StepOutput;
+    this.isStepInFlight = true;
+    try {
+      output = await this.executor.step(buildStepInput(runs, slots));
+    } catch (error) {
+      this.failStep(slots, wrapNativeError(error));
+      return true;
+    } finally {
+      this.isStepInFlight = false;
+    }
+    this.counters.steps++;
+    this.counters.stepTimeMs += performance.now() - started;
+    this.applyOutput(runs, slots, output);
+    this.releaseEnded();
+    if (this.events.observed) this.events.next(stepEvent(runs, performance.now() - started, this.running.length, this.waiting.length));
+    return true;
+  }
+
+  private view(): SchedulerView {
+    return {
+      waiting: this.waiting,
+      running: this.running,
+      numFreePages: this.kv.numFree,
+      numEvictablePages: this.kv.numEvictable,
+      pageSize: this.kv.pageSize,
+      stepIndex: this.stepIndex,
+      cachedPrefix: (request) => this.kv.peekPrefix(request as RequestSlot),
+      reclaimablePages: (request) => this.kv.reclaimable(request as RequestSlot),
+    };
+  }
+
+  private find(list: RequestSlot[], id: number): RequestSlot {
+    const slot = list.find((s) => s.id === id);
+    if (!slot) throw new NanoServingError('ERR_INTERNAL', `scheduler planned request ${id}, which is not in the expected queue`);
+    return slot;
+  }
+
+  private admit(slot: RequestSlot): void {
+    this.waiting.splice(this.waiting.indexOf(slot), 1);
+    const isFirstAdmission = slot.actor.getSnapshot().context.numPreemptions === 0;
+    slot.numComputed = this.kv.adoptPrefix(slot, slot.numTokens - 1);
+    if (isFirstAdmission) {
+      slot.numCachedPrompt = slot.numComputed;
+      this.counters.cachedTokens += slot.numComputed;
+      this.counters.promptTokens += slot.numPrompt;
+    }
+    this.running.push(slot);
+    slot.send({ type: 'sched.admit' });
+    this.emitState(slot);
+  }
+
+  private preempt(slot: RequestSlot): void {
+    this.kv.publish(slot);
+    this.kv.releaseAll(slot);
+    slot.numComputed = 0;
+    this.running.splice(this.running.indexOf(slot), 1);
+    let at = 0;
+    while (at < this.waiting.length && this.waiting[at].numOutput > 0 && this.waiting[at].arrival < slot.arrival) at++;
+    this.waiting.splice(at, 0, slot);
+    this.counters.preemptions++;
+    slot.send({ type: 'sched.preempt' });
+    this.emitState(slot);
+  }
+
+  /** Re-bases each run on where its request really is and grows page tables; a run whose pages cannot be had is preempted. */
+  private prepareRuns(planned: readonly PlannedRun[]): { runs: PlannedRun[]; slots: RequestSlot[] } {
+    const runs: PlannedRun[] = [];
+    const slots: RequestSlot[] = [];
+    for (const run of planned) {
+      const slot = this.find(this.running, run.id);
+      const end = run.start + run.numTokens;
+      const start = slot.numComputed;
+      if (start >= end) continue;
+      try {
+        this.kv.grow(slot, pagesFor(end, this.kv.pageSize) - slot.pages.length);
+      } catch (error) {
+        if (!(error instanceof CapacityError)) throw error;
+        this.preempt(slot);
+        continue;
+      }
+      runs.push({ ...run, start, numTokens: end - start, isSampled: end === slot.numTokens });
+      slots.push(slot);
+    }
+    return { runs, slots };
+  }
+
+  // ---- results -------------------------------------------------------------------------
+
+  private applyOutput(runs: readonly PlannedRun[], slots: readonly RequestSlot[], output: StepOutput): void {
+    const now = performance.now();
+    let row = 0;
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i];
+      const slot = slots[i];
+      const sampledRow = run.isSampled ? row++ : -1;
+      if (slot.isFinal) continue; // aborted or timed out while the step ran
+      slot.numComputed = run.start + run.numTokens;
+      if (run.kind === 'prefill') this.counters.prefillTokens += run.numTokens;
+      else this.counters.decodeTokens += run.numTokens;
+      if (run.kind === 'prefill' || slot.numComputed % this.kv.pageSize === 0) this.kv.publish(slot);
+      if (sampledRow < 0) continue;
+      if (slot.phase === 'prefilling') {
+        slot.send({ type: 'sched.prefilled' });
+        this.emitState(slot);
+      }
+      this.acceptToken(slot, output, sampledRow, now);
+    }
+  }
+
+  private acceptToken(slot: RequestSlot, output: StepOutput, row: number, now: number): void {
+    const token = output.tokens[row];
+    slot.append(token);
+    this.counters.generatedTokens++;
+    if (slot.firstTokenAt === 0) this.counters.ttft.add(now - slot.submittedAt);
+    else this.counters.itl.add(now - slot.lastTokenAt);
+    if (slot.firstTokenAt === 0) slot.firstTokenAt = now;
+    slot.lastTokenAt = now;
+    if (slot.sampling.logprobs !== undefined) slot.logprobs.push(logprobOf(output, row, token, slot.sampling.logprobs));
+    slot.outputs.tokens.push(token);
+    this.pushText(slot, slot.text.push(token));
+    const reason = this.stopReason(slot, token);
+    if (reason) this.end(slot, reason);
+  }
+
+  private stopReason(slot: RequestSlot, token: number): 'stop' | 'length' | undefined {
+    const params = slot.sampling;
+    if (slot.text.isStopped || params.stopTokenIds.includes(token)) return 'stop';
+    if (!params.ignoreEos && this.tokenizer.eosTokenIds.includes(token)) return 'stop';
+    if (slot.numOutput >= params.maxTokens || slot.numTokens >= this.executor.info.contextLength) return 'length';
+    return undefined;
+  }
+
+  private pushText(slot: RequestSlot, piece: string): void {
+    if (piece.length === 0) return;
+    slot.textPieces.push(piece);
+    slot.outputs.text.push(piece);
+  }
+
+  // ---- endings -------------------------------------------------------------------------
+
+  /** Ends a request for any reason; its pages are released now, or right after the step in flight. */
+  private end(slot: RequestSlot, reason: FinishReason): void {
+    if (slot.isFinal) return;
+    if (reason === 'abort') slot.send({ type: 'client.abort' });
+    else if (reason === 'timeout') slot.send({ type: 'sched.timeout' });
+    else slot.send({ type: 'sched.finish', reason });
+    if (reason === 'abort') this.counters.aborted++;
+    else if (reason === 'timeout') this.counters.timedOut++;
+    else this.counters.finished++;
+    this.pushText(slot, slot.text.finish());
+    this.settle(slot);
+    slot.outputs.resolve(resultOf(slot, reason, performance.now()));
+    slot.outputs.tokens.complete();
+    slot.outputs.text.complete();
+  }
+
+  private failStep(slots: readonly RequestSlot[], error: NanoServingError): void {
+    for (const slot of slots) {
+      if (slot.isFinal) continue;
+      slot.send({ type: 'sched.fail', error });
+      this.counters.failed++;
+      this.settle(slot);
+      slot.outputs.reject(error);
+      slot.outputs.tokens.error(error);
+      slot.outputs.text.error(error);
+    }
+    this.releaseEnded();
+  }
+
+  private settle(slot: RequestSlot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.needsRelease = true;
+    this.emitState(slot);
+    if (!this.isStepInFlight) this.releaseEnded();
+  }
+
+  /** Releases the pages of ended requests and drops them from the queues (never during a step). */
+  private releaseEnded(): void {
+    for (const list of [this.waiting, this.running]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const slot = list[i];
+        if (!slot.needsRelease) continue;
+        if (slot.lifecycle === 'finished') this.kv.publish(slot);
+        this.kv.releaseAll(slot);
+        slot.needsRelease = false;
+        list.splice(i, 1);
+      }
+    }
+    this.notifyIfIdle();
+  }
+
+  private isIdle(): boolean {
+    return this.waiting.length === 0 && this.running.length === 0;
+  }
+
+  private notifyIfIdle(): void {
+    if (!this.isIdle() || this.isStepInFlight) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private emitState(slot: RequestSlot): void {
+    if (this.events.observed) this.events.next({ type: 'request.state', id: slot.id, state: slot.lifecycle });
+  }
+}
+
+function logprobOf(output: StepOutput, row: number, token: number, numTop: number) {
+  const top = [];
+  for (let j = 0; j < numTop && j < output.topK; j++) {
+    const id = output.topIds[row * output.topK + j];
+    if (id >= 0) top.push({ token: id, logprob: output.topLogprobs[row * output.topK + j] });
+  }
+  return { token, logprob: output.logprobs[row], top: numTop > 0 ? top : undefined };
+}

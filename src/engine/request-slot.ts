@@ -1,0 +1,112 @@
+/**
+ * Everything the engine keeps for one request, beside its lifecycle actor: the token
+ * buffer (prompt + output, a growable Int32Array), KV bookkeeping, the output channels
+ * and timings. The actor owns the phase; this holds the per-token data.
+ */
+import { createActor, type Actor } from 'xstate';
+import { requestMachine, type RequestEvent, type RequestPhase } from '../../machines/request.js';
+import type { RequestView } from '../scheduler/view.js';
+import type { ResolvedSampling } from './sampling.js';
+import type { TextStream } from './text-stream.js';
+import type { RequestOutputs } from './handle.js';
+
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+  top?: Array<{ token: number; logprob: number }>;
+}
+
+export class RequestSlot implements RequestView {
+  readonly actor: Actor<typeof requestMachine>;
+  /** (capacity) prompt tokens then output tokens. */
+  private buffer: Int32Array;
+  numTokens: number;
+  numComputed = 0;
+  /** Page table: page ids holding positions [i*pageSize, (i+1)*pageSize). */
+  pages: number[] = [];
+  /** Prefix-cache node this request holds locked (opaque to the engine). */
+  cacheNode: unknown = undefined;
+  /** Prompt tokens reused from the prefix cache at first admission. */
+  numCachedPrompt = 0;
+  readonly logprobs: TokenLogprob[] = [];
+  /** Text emitted so far, in pieces. */
+  readonly textPieces: string[] = [];
+  readonly submittedAt: number;
+  firstTokenAt = 0;
+  lastTokenAt = 0;
+  /** Set when the engine still has to release this request's pages (after abort, timeout, failure). */
+  needsRelease = false;
+  deadline: number;
+  /** The channels and promise the engine settles; set right after construction. */
+  outputs!: RequestOutputs;
+  /** Detached requests keep running when every subscriber has gone. */
+  isDetached = false;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly arrival: number,
+    readonly priority: number,
+    prompt: ArrayLike<number>,
+    readonly sampling: ResolvedSampling,
+    readonly text: TextStream,
+    now: number,
+    timeoutMs: number | undefined,
+  ) {
+    this.buffer = new Int32Array(prompt.length + Math.min(sampling.maxTokens, 64));
+    this.buffer.set(prompt);
+    this.numTokens = prompt.length;
+    this.numPrompt = prompt.length;
+    this.submittedAt = now;
+    this.deadline = timeoutMs === undefined ? Infinity : now + timeoutMs;
+    this.actor = createActor(requestMachine, { input: { id } }).start();
+  }
+
+  readonly numPrompt: number;
+
+  get phase(): 'waiting' | 'prefilling' | 'decoding' {
+    return this.actor.getSnapshot().value as 'waiting' | 'prefilling' | 'decoding';
+  }
+
+  get lifecycle(): RequestPhase {
+    return this.actor.getSnapshot().value as RequestPhase;
+  }
+
+  get isFinal(): boolean {
+    return this.actor.getSnapshot().status === 'done';
+  }
+
+  get numPages(): number {
+    return this.pages.length;
+  }
+
+  get numOutput(): number {
+    return this.numTokens - this.numPrompt;
+  }
+
+  /** All known tokens (a view: valid until the next append). */
+  get tokens(): Int32Array {
+    return this.buffer.subarray(0, this.numTokens);
+  }
+
+  get outputTokens(): Int32Array {
+    return this.buffer.subarray(this.numPrompt, this.numTokens);
+  }
+
+  outputToken(index: number): number {
+    return this.buffer[this.numPrompt + index];
+  }
+
+  append(token: number): void {
+    if (this.numTokens === this.buffer.length) {
+      const grown = new Int32Array(this.buffer.length * 2);
+      grown.set(this.buffer);
+      this.buffer = grown;
+    }
+    this.buffer[this.numTokens++] = token;
+  }
+
+  send(event: RequestEvent): void {
+    this.actor.send(event);
+  }
+}

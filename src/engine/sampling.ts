@@ -1,0 +1,111 @@
+/** Sampling parameters: what users pass, their defaults, and their validation (typed errors, before anything is scheduled). */
+import { InvalidRequestError } from '../errors.js';
+
+export interface SamplingParams {
+  /** Tokens to generate at most (>= 1). Default: 256, capped by the context. */
+  maxTokens?: number;
+  /** 0 = greedy (the default). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  /** Integer in [0, 2^53). Default: derived from the request id. */
+  seed?: number;
+  /** Stop strings: generation ends when the text contains one; it is never streamed. */
+  stop?: string[];
+  stopTokenIds?: number[];
+  /** Keep generating past the model's end-of-sequence tokens. */
+  ignoreEos?: boolean;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  repetitionPenalty?: number;
+  /** Top-n alternatives per token (0..20); the chosen token's logprob is returned whenever this is set. */
+  logprobs?: number;
+}
+
+export interface ResolvedSampling {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  seed: number;
+  stop: string[];
+  stopTokenIds: number[];
+  ignoreEos: boolean;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  repetitionPenalty: number;
+  logprobs: number | undefined;
+  hasPenalties: boolean;
+}
+
+export const DEFAULT_MAX_TOKENS = 256;
+const MAX_LOGPROBS = 20;
+
+function check(condition: boolean, param: string, message: string): void {
+  if (!condition) throw new InvalidRequestError(`${param}: ${message}`, param);
+}
+
+function isInt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value);
+}
+
+function finite(params: SamplingParams, name: keyof SamplingParams, fallback: number): number {
+  const value = params[name];
+  if (value === undefined) return fallback;
+  check(typeof value === 'number' && Number.isFinite(value), name, `must be a finite number, got ${String(value)}`);
+  return value as number;
+}
+
+export function resolveSampling(
+  params: SamplingParams,
+  ctx: { vocabSize: number; maxNewTokens: number; defaultSeed: number },
+): ResolvedSampling {
+  check(typeof params === 'object' && params !== null, 'params', 'must be an object');
+  const maxTokens = params.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, ctx.maxNewTokens);
+  check(isInt(maxTokens) && maxTokens >= 1, 'maxTokens', `must be an integer >= 1, got ${String(maxTokens)}`);
+  const temperature = finite(params, 'temperature', 0);
+  check(temperature >= 0, 'temperature', `must be >= 0, got ${temperature}`);
+  const topK = params.topK ?? 0;
+  check(isInt(topK) && topK >= 0, 'topK', `must be an integer >= 0 (0 = off), got ${String(topK)}`);
+  const topP = finite(params, 'topP', 1);
+  check(topP > 0 && topP <= 1, 'topP', `must be in (0, 1], got ${topP}`);
+  const minP = finite(params, 'minP', 0);
+  check(minP >= 0 && minP <= 1, 'minP', `must be in [0, 1], got ${minP}`);
+  const seed = params.seed ?? ctx.defaultSeed;
+  check(isInt(seed) && seed >= 0 && seed <= Number.MAX_SAFE_INTEGER, 'seed', `must be an integer in [0, 2^53), got ${String(seed)}`);
+  const presencePenalty = finite(params, 'presencePenalty', 0);
+  const frequencyPenalty = finite(params, 'frequencyPenalty', 0);
+  check(Math.abs(presencePenalty) <= 2, 'presencePenalty', `must be in [-2, 2], got ${presencePenalty}`);
+  check(Math.abs(frequencyPenalty) <= 2, 'frequencyPenalty', `must be in [-2, 2], got ${frequencyPenalty}`);
+  const repetitionPenalty = finite(params, 'repetitionPenalty', 1);
+  check(repetitionPenalty > 0, 'repetitionPenalty', `must be > 0, got ${repetitionPenalty}`);
+  const stop = params.stop ?? [];
+  check(Array.isArray(stop) && stop.every((s) => typeof s === 'string' && s.length > 0), 'stop', 'must be an array of non-empty strings');
+  const stopTokenIds = params.stopTokenIds ?? [];
+  check(
+    Array.isArray(stopTokenIds) && stopTokenIds.every((t) => isInt(t) && t >= 0 && t < ctx.vocabSize),
+    'stopTokenIds',
+    `must be token ids in [0, ${ctx.vocabSize})`,
+  );
+  const logprobs = params.logprobs;
+  check(logprobs === undefined || (isInt(logprobs) && logprobs >= 0 && logprobs <= MAX_LOGPROBS), 'logprobs', `must be an integer in [0, ${MAX_LOGPROBS}]`);
+  check(params.ignoreEos === undefined || typeof params.ignoreEos === 'boolean', 'ignoreEos', 'must be a boolean');
+  return {
+    maxTokens,
+    temperature,
+    topK,
+    topP,
+    minP,
+    seed,
+    stop: [...stop],
+    stopTokenIds: [...stopTokenIds],
+    ignoreEos: params.ignoreEos ?? false,
+    presencePenalty,
+    frequencyPenalty,
+    repetitionPenalty,
+    logprobs,
+    hasPenalties: presencePenalty !== 0 || frequencyPenalty !== 0 || repetitionPenalty !== 1,
+  };
+}

@@ -1,0 +1,38 @@
+/** What the engine needs of a tokenizer. Model loaders provide one; the synthetic presets use ByteTokenizer. */
+export interface TokenDecoder {
+  /** Text completed by this token (never a partial UTF-8 character). */
+  push(token: number): string;
+  /** Whatever is left at the end. */
+  flush(): string;
+}
+
+export interface Tokenizer {
+  readonly vocabSize: number;
+  /** Tokens that end generation unless ignoreEos. */
+  readonly eosTokenIds: readonly number[];
+  encode(text: string): number[];
+  createDecoder(): TokenDecoder;
+}
+
+/** Bytes 0..255 are tokens 0..255; larger ids (in a bigger synthetic vocabulary) decode to nothing. */
+export class ByteTokenizer implements Tokenizer {
+  readonly eosTokenIds: readonly number[] = [];
+  constructor(readonly vocabSize: number) {}
+
+  encode(text: string): number[] {
+    return Array.from(Buffer.from(text, 'utf8'));
+  }
+
+  createDecoder(): TokenDecoder {
+    const utf8 = new TextDecoder('utf-8', { fatal: false });
+    const one = new Uint8Array(1);
+    return {
+      push: (token) => {
+        if (token < 0 || token > 255) return '';
+        one[0] = token;
+        return utf8.decode(one, { stream: true });
+      },
+      flush: () => utf8.decode(),
+    };
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The scheduling policy: a pure function from a read-only view of the queues and the
+ * page pool to a StepPlan. One step merges:
+ *   1. decode: one token for every decoding request (oldest admission first);
+ *      when pages run out, the youngest running request is preempted (recompute);
+ *   2. prefill chunks of partly prefilled requests, round-robin;
+ *   3. admission of waiting requests in queue order (FCFS), never past one that does
+ *      not fit, and never in a step that preempted.
+ * Victim rule: the most recently admitted running request goes first (it has the least
+ * work to lose and the latest arrival), as vLLM does.
+ */
+import {
+  pagesFor,
+  type PlannedRun,
+  type RequestView,
+  type SchedulerConfig,
+  type SchedulerView,
+  type StepPlan,
+} from './view.js';
+
+interface Draft {
+  budget: number;
+  available: number;
+  readonly runs: PlannedRun[];
+  readonly preempted: Set<number>;
+  readonly preempt: number[];
+}
+
+export function schedule(view: SchedulerView, config: SchedulerConfig): StepPlan {
+  const draft: Draft = {
+    budget: config.maxBatchTokens,
+    available: view.numFreePages + view.numEvictablePages,
+    runs: [],
+    preempted: new Set(),
+    preempt: [],
+  };
+  planDecodes(view, draft);
+  planContinuingPrefills(view, config, draft);
+  const admit = draft.preempt.length === 0 ? planAdmissions(view, config, draft) : [];
+  if (draft.runs.length === 0 && draft.preempt.length === 0 && view.running.length > 1) {
+    // Every running request is stuck on pages: free the youngest so the older ones progress.
+    preemptYoungest(view, draft, -1);
+  }
+  const numTokens = draft.runs.reduce((sum, run) => sum + run.numTokens, 0);
+  return { preempt: draft.preempt, admit, runs: draft.runs, numTokens };
+}
+
+function planDecodes(view: SchedulerView, draft: Draft): void {
+  for (const request of view.running) {
+    if (request.phase !== 'decoding' || draft.preempted.has(request.id)) continue;
+    if (draft.budget < 1) return;
+    const need = pagesFor(request.numTokens, view.pageSize) - request.numPages;
+    while (need > draft.available && preemptYoungest(view, draft, request.id)) {
+      /* each victim returns its pages to the pool */
+    }
+    if (need > draft.available) {
+      preempt(view, draft, request);
+      continue;
+    }
+    draft.available -= need;
+    draft.budget -= 1;
+    draft.runs.push({ id: request.id, kind: 'decode', start: request.numComputed, numTokens: 1, isSampled: true, numNewPages: need });
+  }
+}
+
+/** Preempts the youngest running request other than `exceptId`; false when there is none. */
+function preemptYoungest(view: SchedulerView, draft: Draft, exceptId: number): boolean {
+  for (let i = view.running.length - 1; i >= 0; i--) {
+    const victim = view.running[i];
+    if (draft.preempted.has(victim.id)) continue;
+    if (victim.id === exceptId) return false;
+    preempt(view, draft, victim);
+    return true;
+  }
+  return false;
+}
+
+function preempt(view: SchedulerView, draft: Draft, victim: RequestView): void {
+  draft.preempted.add(victim.id);
+  draft.preempt.push(victim.id);
+  draft.available += view.reclaimablePages(victim);
+}
+
+function planContinuingPrefills(view: SchedulerView, config: SchedulerConfig, draft: Draft): void {
+  const prefilling = view.running.filter((r) => r.phase === 'prefilling' && !draft.preempted.has(r.id));
+  const first = prefilling.length === 0 ? 0 : view.stepIndex % prefilling.length;
+  for (let k = 0; k < prefilling.length && draft.budget > 0; k++) {
+    const request = prefilling[(first + k) % prefilling.length];
+    const remaining = request.numTokens - request.numComputed;
+    const chunk = chunkFor(remaining, request.numComputed, request.numPages, config, view.pageSize, draft);
+    if (chunk === 0) continue;
+    addPrefillRun(request, request.numComputed, request.numPages, chunk, view.pageSize, draft);
+  }
+}
+
+function planAdmissions(view: SchedulerView, config: SchedulerConfig, draft: Draft): number[] {
+  const admitted: number[] = [];
+  let numRunning = view.running.length;
+  for (const request of view.waiting) {
+    if (numRunning >= config.maxRunning || draft.budget === 0) break;
+    const cached = view.cachedPrefix(request);
+    const cachedPages = cached.numTokens / view.pageSize;
+    const saved = draft.available;
+    draft.available -= cached.numEvictablePages;
+    const chunk = chunkFor(request.numTokens - cached.numTokens, cached.numTokens, cachedPages, config, view.pageSize, draft);
+    if (chunk === 0) {
+      draft.available = saved;
+      break; // FCFS: nobody overtakes a request that does not fit yet
+    }
+    addPrefillRun(request, cached.numTokens, cachedPages, chunk, view.pageSize, draft);
+    admitted.push(request.id);
+    numRunning++;
+  }
+  return admitted;
+}
+
+/** The chunk a request can take now: within remaining work, chunk size, budget and the pages available. */
+function chunkFor(
+  remaining: number,
+  start: number,
+  numPagesHeld: number,
+  config: SchedulerConfig,
+  pageSize: number,
+  draft: Draft,
+): number {
+  const maxChunk = config.chunkedPrefill ? config.maxChunkSize : Infinity;
+  const byPages = (numPagesHeld + Math.max(0, draft.available)) * pageSize - start;
+  const chunk = Math.max(0, Math.min(remaining, maxChunk, draft.budget, byPages));
+  if (!config.chunkedPrefill && chunk < remaining) return 0;
+  return chunk;
+}
+
+function addPrefillRun(request: RequestView, start: number, numPagesHeld: number, chunk: number, pageSize: number, draft: Draft): void {
+  const need = pagesFor(start + chunk, pageSize) - numPagesHeld;
+  draft.available -= Math.max(0, need);
+  draft.budget -= chunk;
+  draft.runs.push({
+    id: request.id,
+    kind: 'prefill',
+    start,
+    numTokens: chunk,
+    isSampled: start + chunk === request.numTokens,
+    numNewPages: Math.max(0, need),
+  });
+}

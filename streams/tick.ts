@@ -1,0 +1,68 @@
+/**
+ * The tick loop: wakes on new work, runs one step at a time (never two in flight),
+ * yields to the event loop between steps (setImmediate, so timers and I/O get through),
+ * and goes idle when a step reports there was nothing to do. Decisions live in `step`;
+ * this file only adapts it to RxJS.
+ */
+import { Subject, defer, exhaustMap, finalize, type Subscription } from 'rxjs';
+
+export interface TickLoop {
+  /** Ask for steps; cheap and idempotent while the loop is running. */
+  wake(): void;
+  /** True while steps are being run. */
+  readonly isRunning: boolean;
+  stop(): void;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * `step` returns true when it did work (so another step may follow) and false when idle.
+ * `onError` receives a step's unexpected exception; the loop keeps going.
+ */
+export function createTickLoop(step: () => Promise<boolean>, onError: (error: unknown) => void): TickLoop {
+  const wake$ = new Subject<void>();
+  let isRunning = false;
+  let isWokenWhileRunning = false;
+
+  const runUntilIdle = async (): Promise<void> => {
+    isRunning = true;
+    for (;;) {
+      isWokenWhileRunning = false;
+      let didWork = false;
+      try {
+        didWork = await step();
+      } catch (error) {
+        onError(error);
+      }
+      if (!didWork && !isWokenWhileRunning) break;
+      await yieldToEventLoop();
+    }
+  };
+
+  const subscription: Subscription = wake$
+    .pipe(
+      exhaustMap(() =>
+        defer(runUntilIdle).pipe(
+          finalize(() => {
+            isRunning = false;
+          }),
+        ),
+      ),
+    )
+    .subscribe();
+
+  return {
+    wake() {
+      if (isRunning) isWokenWhileRunning = true;
+      else wake$.next();
+    },
+    get isRunning() {
+      return isRunning;
+    },
+    stop() {
+      subscription.unsubscribe();
+      wake$.complete();
+    },
+  };
+}
