@@ -1,0 +1,464 @@
+/**
+ * The radix prefix cache: a tree over page-aligned token runs whose nodes hold KV page ids
+ * (RadixAttention at page granularity). It knows token ids and page ids, never requests.
+ *
+ * Invariants (checkIntegrity verifies them):
+ * - every non-root node holds >= 1 full page: tokens.length == pages.length * pageSize, so
+ *   every node starts at a page-aligned offset; siblings differ in their first page;
+ * - the cache holds one allocator reference on each cached page; no page is in two nodes;
+ * - lock(node) counts +1 on the node and each ancestor, so a node's lock >= the sum of its
+ *   children's; a locked node is never evicted, nor is a node with children;
+ * - a touch (match, insert) stamps the whole root path with one logical-clock tick, so a
+ *   node is never more recently used than its parent, and no two leaves share a stamp.
+ * A split always creates the new node as the upper part: a node a caller holds keeps
+ * denoting the same full prefix for as long as it is locked.
+ */
+import { NanoServingError } from '../errors.js';
+import type { PageAllocator } from '../pages/allocator.js';
+
+declare const radixNodeBrand: unique symbol;
+/** A node of the tree, opaque to callers: lock it, unlock it, hand it back. */
+export interface RadixNode {
+  readonly [radixNodeBrand]: true;
+}
+
+export interface PrefixMatch {
+  node: RadixNode;
+  pages: number[];
+  numTokens: number; // pages.length * pageSize
+}
+
+export interface RadixCacheOptions {
+  /** Cap on cached pages: an insert beyond it first evicts LRU leaves, then caches only what fits. */
+  maxPages?: number;
+}
+
+class TreeNode {
+  readonly children = new Map<string, TreeNode>(); // keyed by the child's first page of tokens
+  lockRef = 0;
+  constructor(
+    readonly cache: RadixCache,
+    public parent: TreeNode | null,  // null: the root, or a node removed from the tree
+    public tokens: Int32Array,       // [pages.length * pageSize]
+    public pages: number[],
+    public lastAccess: number,
+  ) {}
+}
+
+export class RadixCache {
+  private readonly root: TreeNode;
+  private readonly maxPages: number;
+  private readonly isCached: Uint8Array;       // [allocator.numPages] 1 = the page is in some node
+  private readonly lru = new LruHeap<TreeNode>();
+  private readonly scratch = [0];
+  private clock = 0;
+  private numPages = 0;                        // cached pages
+  private numUnlockedPages = 0;                // cached pages in nodes with lockRef 0
+  private numNodes = 0;                        // excluding the root
+  private numEvicted = 0;
+
+  constructor(private readonly allocator: PageAllocator, readonly pageSize: number, options: RadixCacheOptions = {}) {
+    if (!Number.isInteger(pageSize) || pageSize < 1) invalid(`pageSize must be a positive integer, got ${pageSize}`);
+    const maxPages = options.maxPages ?? Infinity;
+    if (maxPages !== Infinity && (!Number.isInteger(maxPages) || maxPages < 0)) {
+      invalid(`maxPages must be a non-negative integer, got ${maxPages}`);
+    }
+    this.maxPages = maxPages;
+    this.isCached = new Uint8Array(allocator.numPages);
+    this.root = new TreeNode(this, null, new Int32Array(0), [], 0);
+  }
+
+  /** Returns the longest cached page-aligned prefix of `tokens` no longer than maxTokens; splits the node it ends inside and marks the path used. Takes no lock and no page reference. */
+  match(tokens: ArrayLike<number>, maxTokens: number): PrefixMatch {
+    if (Number.isNaN(maxTokens)) invalid('maxTokens is NaN');
+    const limit = Math.max(0, Math.min(tokens.length, maxTokens));
+    const { node, pages } = this.descend(tokens, Math.floor(limit / this.pageSize));
+    return { node: node as unknown as RadixNode, pages, numTokens: pages.length * this.pageSize };
+  }
+
+  /** Adds one lock on the node and each ancestor: none of them can be evicted until unlocked. */
+  lock(node: RadixNode): void {
+    for (let n: TreeNode | null = this.own(node); n !== null; n = n.parent) {
+      if (n.lockRef++ === 0) this.numUnlockedPages -= n.pages.length;
+    }
+  }
+
+  /** Removes one lock from the node and each ancestor; throws (and changes nothing) if the node is not locked. */
+  unlock(node: RadixNode): void {
+    const start = this.own(node);
+    if (start.lockRef < 1) throw new NanoServingError('ERR_CACHE_STATE', 'unlock of a radix node that is not locked');
+    for (let n: TreeNode | null = start; n !== null; n = n.parent) {
+      if (--n.lockRef === 0) {
+        this.numUnlockedPages += n.pages.length;
+        this.offer(n);
+      }
+    }
+  }
+
+  /**
+   * Caches the first k = floor(tokens.length / pageSize) pages of `pages` under tokens[0, k*pageSize).
+   * Where a prefix is cached already its pages are kept and the caller's are not retained; for the
+   * rest the cache retains each new page. Throws (before changing anything but a split) if pages.length < k
+   * or a new page is free or cached elsewhere. With maxPages, caches only what fits after evicting LRU
+   * leaves, so the returned node may cover fewer than k pages.
+   */
+  insert(tokens: ArrayLike<number>, pages: ArrayLike<number>): { node: RadixNode; numNewPages: number } {
+    const numPages = Math.floor(tokens.length / this.pageSize);
+    if (pages.length < numPages) invalid(`insert of ${numPages} full pages of tokens with only ${pages.length} page ids`);
+    const { node: deepest, pages: existing } = this.descend(tokens, numPages);
+    const start = existing.length;
+    const fresh = Array.prototype.slice.call(pages, start, numPages) as number[];
+    this.checkNewPages(fresh);
+    const numNewPages = this.makeRoom(deepest, fresh.length);
+    if (numNewPages === 0) return { node: deepest as unknown as RadixNode, numNewPages: 0 };
+
+    fresh.length = numNewPages;
+    const runStart = start * this.pageSize;
+    const runTokens = Int32Array.from({ length: numNewPages * this.pageSize }, (_, i) => tokens[runStart + i]);
+    const leaf = new TreeNode(this, deepest, runTokens, fresh, this.clock);
+    deepest.children.set(pageKey(runTokens, 0, this.pageSize), leaf);
+    for (const page of fresh) {
+      this.allocator.retain(page);
+      this.isCached[page] = 1;
+    }
+    this.numNodes++;
+    this.numPages += numNewPages;
+    this.numUnlockedPages += numNewPages;
+    this.offer(leaf);
+    return { node: leaf as unknown as RadixNode, numNewPages };
+  }
+
+  /**
+   * Evicts unlocked leaves, least recently used first, until numPages pages have been freed back to
+   * the allocator (a page counts only if its refcount reached 0) or nothing is evictable; returns the
+   * pages freed. A leaf is evicted from its tail: when it holds more pages than are still needed, only
+   * its last pages go, and its head stays cached. So evict frees exactly min(numPages, evictable) pages.
+   */
+  evict(numPages: number): number {
+    if (!Number.isInteger(numPages) || numPages < 0) invalid(`evict needs a non-negative integer, got ${numPages}`);
+    return this.evictLeaves(numPages, true);
+  }
+
+  get numCachedPages(): number {
+    return this.numPages;
+  }
+
+  /**
+   * Cached pages in unlocked nodes: what evict can free. This is O(1) and counts pages, not
+   * refcounts; it equals "unlocked pages with refcount exactly 1" under the ownership model
+   * (whoever holds a reference on a cached page keeps its node locked).
+   */
+  get numEvictablePages(): number {
+    return this.numUnlockedPages;
+  }
+
+  /** Drops every unlocked node and releases its pages; locked paths stay. Not counted as evictions. */
+  clear(): void {
+    const stack = [this.root];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      for (const child of [...node.children.values()]) {
+        if (child.lockRef > 0) stack.push(child);
+        else this.dropSubtree(child);
+      }
+    }
+    this.lru.clear();
+  }
+
+  stats(): { cachedPages: number; evictions: number; nodes: number } {
+    return { cachedPages: this.numPages, evictions: this.numEvicted, nodes: this.numNodes };
+  }
+
+  /** Throws if the tree is inconsistent (see the invariants at the top of this file). */
+  checkIntegrity(): void {
+    checkTree(this.root, this.pageSize, this.allocator, this.isCached, {
+      numPages: this.numPages,
+      numUnlockedPages: this.numUnlockedPages,
+      numNodes: this.numNodes,
+    });
+    const queued = new Set(this.lru.entries().filter(([time, node]) => this.isEvictable(node, time)).map(([, node]) => node));
+    for (const node of allNodes(this.root)) {
+      if (node !== this.root && node.lockRef === 0 && node.children.size === 0 && !queued.has(node)) {
+        corrupt('an unlocked leaf is missing from the LRU heap');
+      }
+    }
+  }
+
+  /** Walks the longest cached prefix of tokens up to numPages pages, splitting the node it ends inside, and stamps the path with a new clock tick. */
+  private descend(tokens: ArrayLike<number>, numPages: number): { node: TreeNode; pages: number[] } {
+    const now = ++this.clock;
+    const pages: number[] = [];
+    let node = this.root;
+    node.lastAccess = now;
+    while (pages.length < numPages) {
+      const child = node.children.get(pageKey(tokens, pages.length * this.pageSize, this.pageSize));
+      if (child === undefined) break;
+      const numSame = this.countSamePages(child, tokens, pages.length, numPages - pages.length);
+      node = numSame < child.pages.length ? this.split(child, numSame) : child;
+      node.lastAccess = now;
+      for (const page of node.pages) pages.push(page);
+      if (node !== child) break;
+    }
+    this.offer(node);
+    return { node, pages };
+  }
+
+  /** How many leading pages of node equal tokens from page `firstPage` on, at most `limit` (>= 1: the first page matched by key). */
+  private countSamePages(node: TreeNode, tokens: ArrayLike<number>, firstPage: number, limit: number): number {
+    const ps = this.pageSize;
+    const numPages = Math.min(node.pages.length, limit);
+    for (let p = 1; p < numPages; p++) {
+      const base = (firstPage + p) * ps;
+      for (let i = 0; i < ps; i++) if (node.tokens[p * ps + i] !== tokens[base + i]) return p;
+    }
+    return numPages;
+  }
+
+  /** Splits node after its first numPages pages; returns the new upper node, which takes node's place, lock count and stamp. */
+  private split(node: TreeNode, numPages: number): TreeNode {
+    const cut = numPages * this.pageSize;
+    const parent = node.parent!;
+    const upper = new TreeNode(this, parent, node.tokens.slice(0, cut), node.pages.slice(0, numPages), node.lastAccess);
+    upper.lockRef = node.lockRef;
+    parent.children.set(pageKey(upper.tokens, 0, this.pageSize), upper);
+    node.tokens = node.tokens.slice(cut);
+    node.pages = node.pages.slice(numPages);
+    node.parent = upper;
+    upper.children.set(pageKey(node.tokens, 0, this.pageSize), node);
+    this.numNodes++;
+    return upper;
+  }
+
+  private checkNewPages(pages: number[]): void {
+    for (let i = 0; i < pages.length; i++) {
+      const page = pages[i];
+      if (this.allocator.refCount(page) < 1) invalid(`insert of free page ${page}`);
+      if (this.isCached[page]) invalid(`insert of page ${page}, which the cache already holds elsewhere`);
+      if (pages.indexOf(page, i + 1) >= 0) invalid(`insert lists page ${page} twice`);
+    }
+  }
+
+  /** How many of `wanted` new pages under `parent` fit under maxPages, after evicting LRU leaves off parent's path. */
+  private makeRoom(parent: TreeNode, wanted: number): number {
+    if (this.numPages + wanted > this.maxPages) {
+      this.lock(parent as unknown as RadixNode);
+      this.evictLeaves(this.numPages + wanted - this.maxPages, false);
+      this.unlock(parent as unknown as RadixNode);
+    }
+    return Math.max(0, Math.min(wanted, this.maxPages - this.numPages));
+  }
+
+  /** Evicts LRU leaves tail-first until `target` pages are gone (countFreedOnly: only those the allocator freed count); returns the count. */
+  private evictLeaves(target: number, countFreedOnly: boolean): number {
+    let done = 0;
+    while (done < target) {
+      const leaf = this.lru.pop((node, time) => this.isEvictable(node, time));
+      if (leaf === undefined) break;
+      let keep = leaf.pages.length;
+      while (keep > 0 && done < target) {
+        const page = leaf.pages[--keep];
+        this.releasePage(page);
+        if (!countFreedOnly || this.allocator.refCount(page) === 0) done++;
+      }
+      const numDropped = leaf.pages.length - keep;
+      this.numEvicted += numDropped;
+      this.numPages -= numDropped;
+      this.numUnlockedPages -= numDropped;
+      if (keep === 0) {
+        this.detach(leaf);
+      } else {
+        leaf.pages.length = keep;
+        leaf.tokens = leaf.tokens.slice(0, keep * this.pageSize);
+        this.offer(leaf);
+      }
+    }
+    return done;
+  }
+
+  /** Removes an unlocked subtree, releasing its pages. */
+  private dropSubtree(top: TreeNode): void {
+    this.detach(top, false);
+    for (const node of allNodes(top)) {
+      for (const page of node.pages) this.releasePage(page);
+      this.numPages -= node.pages.length;
+      this.numUnlockedPages -= node.pages.length;
+      this.numNodes--;
+      node.parent = null;
+    }
+  }
+
+  private releasePage(page: number): void {
+    this.scratch[0] = page;
+    this.allocator.release(this.scratch);
+    this.isCached[page] = 0;
+  }
+
+  /** Unlinks a node from its parent; the parent, if it is now an unlocked leaf, becomes evictable. */
+  private detach(node: TreeNode, countNode = true): void {
+    const parent = node.parent!;
+    parent.children.delete(pageKey(node.tokens, 0, this.pageSize));
+    node.parent = null;
+    if (countNode) this.numNodes--;
+    this.offer(parent);
+  }
+
+  /** Queues node for eviction if it is an evictable leaf now; stale entries are skipped when popped. */
+  private offer(node: TreeNode): void {
+    if (this.isEvictable(node, node.lastAccess)) this.lru.push(node.lastAccess, node);
+    if (this.lru.size > 2 * this.numNodes + 64) {
+      this.lru.rebuild([...allNodes(this.root)].filter((n) => this.isEvictable(n, n.lastAccess)).map((n) => [n.lastAccess, n]));
+    }
+  }
+
+  private isEvictable(node: TreeNode, stamp: number): boolean {
+    return node.parent !== null && node.lockRef === 0 && node.children.size === 0 && node.lastAccess === stamp;
+  }
+
+  private own(handle: RadixNode): TreeNode {
+    const node = handle as unknown as TreeNode;
+    if (!(node instanceof TreeNode) || node.cache !== this) invalid('not a node of this radix cache');
+    if (node !== this.root && node.parent === null) {
+      throw new NanoServingError('ERR_CACHE_STATE', 'radix node was evicted or cleared (lock it before anything can evict it)');
+    }
+    return node;
+  }
+}
+
+/** A binary min-heap of (stamp, node) entries with lazy deletion: pop skips entries the caller says are stale. */
+class LruHeap<T> {
+  private readonly stamps: number[] = [];
+  private readonly items: T[] = [];
+
+  get size(): number {
+    return this.stamps.length;
+  }
+
+  push(stamp: number, item: T): void {
+    this.stamps.push(stamp);
+    this.items.push(item);
+    this.siftUp(this.stamps.length - 1);
+  }
+
+  /** Removes and returns the item with the smallest stamp among live entries, dropping stale ones on the way. */
+  pop(isLive: (item: T, stamp: number) => boolean): T | undefined {
+    while (this.stamps.length > 0) {
+      const stamp = this.stamps[0], item = this.items[0];
+      const lastStamp = this.stamps.pop()!, lastItem = this.items.pop()!;
+      if (this.stamps.length > 0) {
+        this.stamps[0] = lastStamp;
+        this.items[0] = lastItem;
+        this.siftDown(0);
+      }
+      if (isLive(item, stamp)) return item;
+    }
+    return undefined;
+  }
+
+  entries(): Array<[number, T]> {
+    return this.stamps.map((stamp, i) => [stamp, this.items[i]]);
+  }
+
+  clear(): void {
+    this.rebuild([]);
+  }
+
+  rebuild(entries: Array<[number, T]>): void {
+    this.stamps.length = 0;
+    this.items.length = 0;
+    for (const [stamp, item] of entries) {
+      this.stamps.push(stamp);
+      this.items.push(item);
+    }
+    for (let i = (this.stamps.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  private siftUp(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.stamps[parent] <= this.stamps[i]) return;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private siftDown(i: number): void {
+    const n = this.stamps.length;
+    for (;;) {
+      const left = 2 * i + 1, right = left + 1;
+      let least = i;
+      if (left < n && this.stamps[left] < this.stamps[least]) least = left;
+      if (right < n && this.stamps[right] < this.stamps[least]) least = right;
+      if (least === i) return;
+      this.swap(i, least);
+      i = least;
+    }
+  }
+
+  private swap(a: number, b: number): void {
+    [this.stamps[a], this.stamps[b]] = [this.stamps[b], this.stamps[a]];
+    [this.items[a], this.items[b]] = [this.items[b], this.items[a]];
+  }
+}
+
+/** The first page of tokens from `offset`, as a map key. */
+function pageKey(tokens: ArrayLike<number>, offset: number, pageSize: number): string {
+  let key = '';
+  for (let i = 0; i < pageSize; i++) key += `${tokens[offset + i]},`;
+  return key;
+}
+
+function* allNodes(top: TreeNode): Generator<TreeNode> {
+  const stack = [top];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    yield node;
+    for (const child of node.children.values()) stack.push(child);
+  }
+}
+
+function checkTree(
+  root: TreeNode, pageSize: number, allocator: PageAllocator, isCached: Uint8Array,
+  expected: { numPages: number; numUnlockedPages: number; numNodes: number },
+): void {
+  const seen = new Uint8Array(allocator.numPages);
+  let numPages = 0, numUnlockedPages = 0, numNodes = 0;
+  for (const node of allNodes(root)) {
+    let childLocks = 0;
+    for (const [key, child] of node.children) {
+      if (child.parent !== node) corrupt('a child does not point back to its parent');
+      if (key !== pageKey(child.tokens, 0, pageSize)) corrupt('a child is keyed by another first page');
+      if (child.lastAccess > node.lastAccess) corrupt('a node is more recently used than its parent');
+      childLocks += child.lockRef;
+    }
+    if (node.lockRef < childLocks) corrupt(`a node's lock ${node.lockRef} is below its children's sum ${childLocks}`);
+    if (node === root) {
+      if (node.pages.length !== 0 || node.parent !== null) corrupt('the root holds pages or has a parent');
+      continue;
+    }
+    if (node.pages.length < 1) corrupt('a node holds no page');
+    if (node.tokens.length !== node.pages.length * pageSize) corrupt(`a node has ${node.tokens.length} tokens for ${node.pages.length} pages`);
+    for (const page of node.pages) {
+      if (!Number.isInteger(page) || page < 0 || page >= allocator.numPages) corrupt(`invalid page id ${page}`);
+      if (seen[page]) corrupt(`page ${page} is in two nodes`);
+      if (allocator.refCount(page) < 1) corrupt(`cached page ${page} is free in the allocator`);
+      if (!isCached[page]) corrupt(`cached page ${page} is not flagged as cached`);
+      seen[page] = 1;
+    }
+    numNodes++;
+    numPages += node.pages.length;
+    if (node.lockRef === 0) numUnlockedPages += node.pages.length;
+  }
+  if (isCached.reduce((sum, flag) => sum + flag, 0) !== numPages) corrupt('a page is flagged as cached but is in no node');
+  const counted = { numPages, numUnlockedPages, numNodes };
+  for (const name of ['numPages', 'numUnlockedPages', 'numNodes'] as const) {
+    if (counted[name] !== expected[name]) corrupt(`${name} is ${expected[name]} but the tree has ${counted[name]}`);
+  }
+}
+
+function invalid(message: string): never {
+  throw new NanoServingError('ERR_INVALID_ARGUMENT', `radix cache: ${message}`);
+}
+
+function corrupt(message: string): never {
+  throw new NanoServingError('ERR_INTEGRITY', `radix cache: ${message}`);
+}
