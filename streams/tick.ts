@@ -4,7 +4,7 @@
  * and goes idle when a step reports there was nothing to do. Decisions live in `step`;
  * this file only adapts it to RxJS.
  */
-import { Subject, defer, exhaustMap, finalize, type Subscription } from 'rxjs';
+import { Subject, defer, mergeMap, type Subscription } from 'rxjs';
 
 export interface TickLoop {
   /** Ask for steps; cheap and idempotent while the loop is running. */
@@ -25,8 +25,9 @@ export function createTickLoop(step: () => Promise<boolean>, onError: (error: un
   let isRunning = false;
   let isWokenWhileRunning = false;
 
+  // `isRunning` is set by wake() and cleared synchronously when the loop decides to stop,
+  // so a wake-up can never fall between the last step and the loop's completion.
   const runUntilIdle = async (): Promise<void> => {
-    isRunning = true;
     for (;;) {
       isWokenWhileRunning = false;
       let didWork = false;
@@ -38,24 +39,21 @@ export function createTickLoop(step: () => Promise<boolean>, onError: (error: un
       if (!didWork && !isWokenWhileRunning) break;
       await yieldToEventLoop();
     }
+    isRunning = false;
   };
 
   const subscription: Subscription = wake$
-    .pipe(
-      exhaustMap(() =>
-        defer(runUntilIdle).pipe(
-          finalize(() => {
-            isRunning = false;
-          }),
-        ),
-      ),
-    )
+    .pipe(mergeMap(() => defer(runUntilIdle)))
     .subscribe();
 
   return {
     wake() {
-      if (isRunning) isWokenWhileRunning = true;
-      else wake$.next();
+      if (isRunning) {
+        isWokenWhileRunning = true;
+        return;
+      }
+      isRunning = true;
+      wake$.next();
     },
     get isRunning() {
       return isRunning;

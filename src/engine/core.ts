@@ -10,7 +10,7 @@ import type { Executor, StepOutput } from '../executor/step.js';
 import type { FinishReason } from '../../machines/request.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
 import { schedule } from '../scheduler/policy.js';
-import { pagesFor, type PlannedRun, type SchedulerConfig, type SchedulerView } from '../scheduler/view.js';
+import { pagesFor, type PlannedRun, type SchedulerConfig, type SchedulerView, type StepPlan } from '../scheduler/view.js';
 import { createHandle, RequestOutputs, resultOf, type RequestHandle } from './handle.js';
 import { KvPages } from './kv-pages.js';
 import { RequestSlot } from './request-slot.js';
@@ -29,7 +29,13 @@ export interface CoreOptions extends SchedulerConfig {
   maxWaiting: number;
   /** Default per-request deadline in milliseconds (none by default). */
   requestTimeoutMs?: number;
+  /** The scheduling policy; the built-in one by default. Swap it to property-test your own. */
+  policy?: SchedulingPolicy;
+  /** Called with each plan before it is applied (tests and the invariant checkers use it). */
+  onPlan?: (view: SchedulerView, plan: StepPlan) => void;
 }
+
+export type SchedulingPolicy = (view: SchedulerView, config: SchedulerConfig) => StepPlan;
 
 export interface SubmitOptions {
   /** Higher is admitted first; equal priorities keep arrival order. */
@@ -171,7 +177,9 @@ export class EngineCore {
   // ---- one step ------------------------------------------------------------------------
 
   private async runStep(): Promise<boolean> {
-    const plan = schedule(this.view(), this.options);
+    const view = this.view();
+    const plan = (this.options.policy ?? schedule)(view, this.options);
+    this.options.onPlan?.(view, plan);
     if (plan.runs.length === 0 && plan.preempt.length === 0) {
       this.notifyIfIdle();
       return false;
@@ -301,7 +309,9 @@ export class EngineCore {
     slot.lastTokenAt = now;
     if (slot.sampling.logprobs !== undefined) slot.logprobs.push(logprobOf(output, row, token, slot.sampling.logprobs));
     slot.outputs.tokens.push(token);
+    if (slot.isFinal) return; // a subscriber aborted on this very token
     this.pushText(slot, slot.text.push(token));
+    if (slot.isFinal) return;
     const reason = this.stopReason(slot, token);
     if (reason) this.end(slot, reason);
   }

@@ -71,10 +71,27 @@ export class KvPages {
     if (!this.cache) return;
     const numFull = Math.floor(slot.numComputed / this.pageSize);
     if (numFull === 0) return;
-    const { node } = this.cache.insert(slot.tokens.subarray(0, numFull * this.pageSize), slot.pages.slice(0, numFull));
+    const prefix = slot.tokens.subarray(0, numFull * this.pageSize);
+    const { node } = this.cache.insert(prefix, slot.pages.slice(0, numFull));
     this.cache.lock(node);
     if (slot.cacheNode !== undefined) this.cache.unlock(slot.cacheNode as RadixNode);
     slot.cacheNode = node;
+    this.adoptCachedPages(slot, prefix);
+  }
+
+  /**
+   * Where another request cached the same tokens first, switch to its pages and free ours:
+   * same tokens at the same positions give bitwise the same KV (batch invariance), and the
+   * locked path then never holds pages its locker does not use.
+   */
+  private adoptCachedPages(slot: RequestSlot, prefix: Int32Array): void {
+    const cached = this.cache!.match(prefix, prefix.length).pages;
+    for (let i = 0; i < cached.length; i++) {
+      if (cached[i] === slot.pages[i]) continue;
+      this.allocator.retain(cached[i]);
+      this.allocator.release([slot.pages[i]]);
+      slot.pages[i] = cached[i];
+    }
   }
 
   /** Lets go of everything the request holds: cache lock and page references. */

@@ -16,8 +16,7 @@ export interface Tokenizer {
 
 /** Bytes 0..255 are tokens 0..255; larger ids (in a bigger synthetic vocabulary) decode to nothing. */
 export class ByteTokenizer implements Tokenizer {
-  readonly eosTokenIds: readonly number[] = [];
-  constructor(readonly vocabSize: number) {}
+  constructor(readonly vocabSize: number, readonly eosTokenIds: readonly number[] = []) {}
 
   encode(text: string): number[] {
     return Array.from(Buffer.from(text, 'utf8'));

@@ -1,0 +1,98 @@
+/** fast-check arbitraries for serving workloads and engine configurations. */
+import fc from 'fast-check';
+
+export interface WorkloadRequest {
+  /** Requests of one group share their first `sharedPrefix` tokens. */
+  group: number;
+  promptLength: number;
+  maxTokens: number;
+  /** Submitted once the engine has run this many steps. */
+  arrivalStep: number;
+  temperature: number;
+  seed: number;
+  /** Abort after this many streamed tokens (0 = right away, before any). */
+  abortAfterTokens?: number;
+  /** How the abort is done: abort() or unsubscribing the only subscriber. */
+  abortBy: 'call' | 'unsubscribe';
+  priority: number;
+}
+
+export interface EngineShape {
+  numPages: number;
+  pageSize: number;
+  maxBatchTokens: number;
+  maxRunning: number;
+  maxChunkSize: number;
+  chunkedPrefill: boolean;
+  prefixCache: boolean;
+}
+
+export interface Workload {
+  engine: EngineShape;
+  vocabSize: number;
+  sharedPrefix: number;
+  requests: WorkloadRequest[];
+  /** Fail every step whose index is in this set (executor faults). */
+  failingSteps: number[];
+}
+
+export const engineShapeArb = (options: { maxPages?: number } = {}): fc.Arbitrary<EngineShape> =>
+  fc.record({
+    numPages: fc.integer({ min: 6, max: options.maxPages ?? 48 }),
+    pageSize: fc.constantFrom(1, 2, 4, 8, 16),
+    maxBatchTokens: fc.integer({ min: 8, max: 256 }),
+    maxRunning: fc.integer({ min: 1, max: 16 }),
+    maxChunkSize: fc.integer({ min: 1, max: 64 }),
+    chunkedPrefill: fc.boolean(),
+    prefixCache: fc.boolean(),
+  });
+
+export const workloadRequestArb = (maxPrompt: number): fc.Arbitrary<WorkloadRequest> =>
+  fc.record({
+    group: fc.integer({ min: 0, max: 2 }),
+    promptLength: fc.integer({ min: 1, max: maxPrompt }),
+    maxTokens: fc.integer({ min: 1, max: 24 }),
+    arrivalStep: fc.integer({ min: 0, max: 30 }),
+    temperature: fc.constantFrom(0, 0, 0.8),
+    seed: fc.integer({ min: 0, max: 1000 }),
+    abortAfterTokens: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 4, nil: undefined }),
+    abortBy: fc.constantFrom('call' as const, 'unsubscribe' as const),
+    priority: fc.constantFrom(0, 0, 0, 1),
+  });
+
+/** A workload whose every request fits the pool alone (others are a separate, submit-time error case). */
+export const workloadArb = (options: { maxRequests?: number; maxPrompt?: number; faults?: boolean } = {}): fc.Arbitrary<Workload> =>
+  engineShapeArb()
+    .chain((engine) =>
+      fc.record({
+        engine: fc.constant(engine),
+        vocabSize: fc.constantFrom(8, 64, 256),
+        sharedPrefix: fc.integer({ min: 0, max: 40 }),
+        requests: fc.array(workloadRequestArb(options.maxPrompt ?? 60), { minLength: 1, maxLength: options.maxRequests ?? 12 }),
+        failingSteps: options.faults ? fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }) : fc.constant<number[]>([]),
+      }),
+    )
+    .map((w) => ({ ...w, requests: w.requests.map((r) => fitRequest(r, w.engine, w.sharedPrefix)) }));
+
+/** Shrinks a request until it fits the pool (and the step budget when chunking is off). */
+function fitRequest(request: WorkloadRequest, engine: EngineShape, sharedPrefix: number): WorkloadRequest {
+  const capacity = engine.numPages * engine.pageSize;
+  const limit = engine.chunkedPrefill ? capacity : Math.min(capacity, engine.maxBatchTokens);
+  let { promptLength, maxTokens } = request;
+  promptLength = Math.max(1, Math.min(promptLength + Math.min(sharedPrefix, limit), limit - 1));
+  maxTokens = Math.max(1, Math.min(maxTokens, limit - promptLength));
+  return { ...request, promptLength, maxTokens };
+}
+
+/** The prompt of a workload request: the group's shared prefix, then tokens of its own. */
+export function promptOf(workload: Workload, index: number): number[] {
+  const request = workload.requests[index];
+  const vocab = workload.vocabSize;
+  const tokens: number[] = [];
+  for (let i = 0; i < request.promptLength; i++) {
+    const isShared = i < workload.sharedPrefix;
+    const key = isShared ? request.group * 7919 + i * 31 : index * 104729 + i * 131 + 17;
+    tokens.push(1 + (key % (vocab - 1)));
+  }
+  return tokens;
+}
