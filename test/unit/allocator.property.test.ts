@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { PageAllocator } from '../../src/pages/allocator.js';
 import { CapacityError, NanoServingError } from '../../src/errors.js';
 
-const RUNS = Math.max(1, Math.round(300 * Number(process.env.NANO_PROPERTY_RUNS ?? 1)));
+const RUNS = Math.max(1, Math.round(200 * Number(process.env.NANO_PROPERTY_RUNS ?? 1)));
 
 type Op =
   | { kind: 'allocate'; n: number }
