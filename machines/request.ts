@@ -3,7 +3,7 @@
  *
  *   waiting -> prefilling -> decoding -> finished
  *   prefilling | decoding --sched.preempt--> waiting
- *   any non-final --client.abort--> aborted, --sched.fail--> failed, --sched.timeout--> finished (reason 'timeout')
+ *   any live state --client.abort--> aborted, --sched.fail--> failed, --sched.timeout--> finished (reason 'timeout')
  *
  * Per-token data never travels through this machine: tokens live in typed arrays
  * beside the actor (src/engine/request-slot.ts); only lifecycle events come here.
@@ -30,6 +30,13 @@ export type RequestEvent =
 
 export type RequestPhase = 'waiting' | 'prefilling' | 'decoding' | 'finished' | 'aborted' | 'failed';
 
+/** Transitions every live state has; final states have none, so they ignore everything. */
+const endings = {
+  'client.abort': { target: 'aborted', actions: 'recordAbort' },
+  'sched.fail': { target: 'failed', actions: 'recordFailure' },
+  'sched.timeout': { target: 'finished', actions: 'recordTimeout' },
+} as const;
+
 export const requestMachine = setup({
   types: {
     context: {} as RequestContext,
@@ -49,23 +56,20 @@ export const requestMachine = setup({
   id: 'request',
   context: ({ input }) => ({ id: input.id, numPreemptions: 0 }),
   initial: 'waiting',
-  on: {
-    'client.abort': { target: '.aborted', actions: 'recordAbort' },
-    'sched.fail': { target: '.failed', actions: 'recordFailure' },
-    'sched.timeout': { target: '.finished', actions: 'recordTimeout' },
-  },
   states: {
     waiting: {
-      on: { 'sched.admit': 'prefilling' },
+      on: { ...endings, 'sched.admit': 'prefilling' },
     },
     prefilling: {
       on: {
+        ...endings,
         'sched.prefilled': 'decoding',
         'sched.preempt': { target: 'waiting', actions: 'countPreemption' },
       },
     },
     decoding: {
       on: {
+        ...endings,
         'sched.finish': { target: 'finished', actions: 'recordFinish' },
         'sched.preempt': { target: 'waiting', actions: 'countPreemption' },
       },
