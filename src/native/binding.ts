@@ -27,6 +27,8 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
+  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it. */
+  kernel?: 'auto' | 'portable';
 }
 
 export interface NativeExecutorHandle {

@@ -1,0 +1,51 @@
+#include "config.h"
+
+#include <cmath>
+#include <string>
+
+#include "errors.h"
+
+namespace nano {
+
+static void check(bool ok, const std::string& message) {
+  if (!ok) fail("ERR_NATIVE_CONFIG", message);
+}
+
+static void checkRange(int value, int lo, int hi, const char* name) {
+  check(value >= lo && value <= hi,
+        std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
+            std::to_string(hi) + "], got " + std::to_string(value));
+}
+
+void validateConfig(const ModelConfig& c) {
+  checkRange(c.vocabSize, 1, 1 << 22, "vocabSize");
+  checkRange(c.hiddenSize, 1, 1 << 16, "hiddenSize");
+  checkRange(c.numLayers, 1, 1024, "numLayers");
+  checkRange(c.numHeads, 1, 1024, "numHeads");
+  checkRange(c.numKvHeads, 1, c.numHeads, "numKvHeads");
+  check(c.numHeads % c.numKvHeads == 0, "numHeads must be a multiple of numKvHeads");
+  checkRange(c.headDim, 1, 1024, "headDim");
+  checkRange(c.intermediateSize, 1, 1 << 18, "intermediateSize");
+  checkRange(c.contextLength, 1, 1 << 22, "contextLength");
+  check(std::isfinite(c.normEps) && c.normEps > 0, "normEps must be finite and > 0");
+  if (c.family == Family::Llama) {
+    check(c.headDim % 2 == 0, "headDim must be even for rotary embeddings");
+    check(std::isfinite(c.ropeTheta) && c.ropeTheta > 0, "ropeTheta must be finite and > 0");
+  }
+}
+
+void validateOptions(const ExecutorOptions& o, const ModelConfig& c) {
+  checkRange(o.numPages, 1, 1 << 24, "numPages");
+  checkRange(o.pageSize, 1, 1 << 16, "pageSize");
+  checkRange(o.numThreads, 1, 256, "numThreads");
+  checkRange(o.maxBatchTokens, 1, 1 << 20, "maxBatchTokens");
+  checkRange(o.maxSeqs, 1, 1 << 20, "maxSeqs");
+  double kvBytes = 2.0 * c.numLayers * double(o.numPages) * o.pageSize * c.kvDim() * 4;
+  check(kvBytes <= 256.0 * (1ull << 30), "KV pool too large (numPages * pageSize)");
+  double scratch = double(o.maxBatchTokens) * (4.0 * c.hiddenSize + c.qDim() + 2.0 * c.kvDim() +
+                                               3.0 * c.intermediateSize) * 4 +
+                   double(o.maxSeqs) * c.vocabSize * 4;
+  check(scratch <= 64.0 * (1ull << 30), "scratch too large (maxBatchTokens / maxSeqs)");
+}
+
+}  // namespace nano

@@ -1,0 +1,70 @@
+// The transformer forward pass over paged KV for one batched step, llama2.c style:
+// every buffer is allocated once, for maxBatchTokens tokens and maxSeqs sequences.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "aligned.h"
+#include "attention.h"
+#include "config.h"
+#include "gemm.h"
+#include "kv_cache.h"
+#include "ops.h"
+#include "sampling.h"
+#include "step_batch.h"
+#include "thread_pool.h"
+#include "weights.h"
+
+namespace nano {
+
+struct RunState {
+  RunState(const ModelConfig& c, const ExecutorOptions& o);
+  AlignedVec<float> x;       // (tok, hidden) residual stream
+  AlignedVec<float> xb;      // (tok, hidden) normed input of a block
+  AlignedVec<float> xb2;     // (tok, hidden) output of a block, before the residual add
+  AlignedVec<float> qkv;     // (tok, qDim + 2 kvDim) q | k | v
+  AlignedVec<float> att;     // (tok, qDim) attention output, heads side by side
+  AlignedVec<float> hb;      // (tok, 2 ffn) llama: gate | up; gpt2: up
+  AlignedVec<float> hb2;     // (tok, ffn) activated
+  AlignedVec<float> scores;  // (thread, context) attention scores
+  AlignedVec<float> last;    // (seq, hidden) final-normed last token of each sampled sequence
+  AlignedVec<float> logits;  // (seq, vocab)
+  std::vector<int32_t> tokenSeq;    // (tok) sequence of each token
+  std::vector<int32_t> sampledSeq;  // (seq) sequence of each sampled row
+  std::vector<std::unique_ptr<SamplerScratch>> samplers;  // (thread)
+};
+
+class Model {
+ public:
+  Model(const ModelConfig& config, const ExecutorOptions& options, Weights weights);
+
+  // Runs the batch (already validated) and fills result.
+  void step(const StepBatch& batch, StepResult& result);
+
+  const ModelConfig& config() const { return config_; }
+  const char* kernelName() const { return gemm_.name; }
+  size_t weightBytes() const { return weights_.bytes(); }
+  size_t kvBytes() const { return kv_.bytes(); }
+  int numThreads() const { return pool_.size(); }
+
+ private:
+  void embed(const StepBatch& batch);
+  void attentionBlock(int layer, const StepBatch& batch);
+  void ffnBlock(int layer, int numTokens);
+  void norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows);
+  int gatherSampled(const StepBatch& batch);
+  void sampleAll(const StepBatch& batch, int numSampled, StepResult& result);
+  void linear(const float* x, int ldx, int rows, const PackedMatrix& w, const AlignedVec<float>& bias, float* y,
+              int ldy);
+
+  ModelConfig config_;
+  ExecutorOptions options_;
+  Weights weights_;
+  KvCache kv_;
+  ThreadPool pool_;
+  GemmKernel gemm_;
+  std::unique_ptr<Rope> rope_;  // llama only
+  RunState s_;
+};
+
+}  // namespace nano

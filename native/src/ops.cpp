@@ -1,0 +1,84 @@
+#include "ops.h"
+
+#include <cmath>
+
+namespace nano {
+
+float dot(const float* a, const float* b, int n) {
+  float lanes[16] = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) lanes[j] = lanes[j] + a[i + j] * b[i + j];
+  for (int j = 0; i < n; ++i, ++j) lanes[j] = lanes[j] + a[i] * b[i];
+  for (int width = 8; width >= 1; width /= 2)
+    for (int j = 0; j < width; ++j) lanes[j] = lanes[j] + lanes[j + width];
+  return lanes[0];
+}
+
+void rmsNorm(float* out, const float* x, const float* weight, int n, float eps) {
+  float meanSquare = dot(x, x, n) / float(n);
+  float scale = 1.0f / std::sqrt(meanSquare + eps);
+  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void layerNorm(float* out, const float* x, const float* weight, const float* bias, int n, float eps) {
+  float lanes[16] = {};
+  for (int i = 0; i < n; ++i) lanes[i % 16] += x[i];
+  float sum = 0;
+  for (float l : lanes) sum += l;
+  float mean = sum / float(n);
+  float varLanes[16] = {};
+  for (int i = 0; i < n; ++i) varLanes[i % 16] += (x[i] - mean) * (x[i] - mean);
+  float var = 0;
+  for (float l : varLanes) var += l;
+  var /= float(n);
+  float scale = 1.0f / std::sqrt(var + eps);
+  for (int i = 0; i < n; ++i) out[i] = (x[i] - mean) * scale * weight[i] + bias[i];
+}
+
+void addInPlace(float* x, const float* y, int n) {
+  for (int i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void siluMul(float* out, const float* gate, const float* up, int n) {
+  for (int i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void geluTanh(float* out, const float* x, int n) {
+  const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+  for (int i = 0; i < n; ++i) {
+    float v = x[i];
+    out[i] = 0.5f * v * (1.0f + std::tanh(c * (v + 0.044715f * v * v * v)));
+  }
+}
+
+Rope::Rope(int contextLength, int headDim, double theta, bool neox) : headDim_(headDim), neox_(neox) {
+  int half = headDim / 2;
+  cos_.resize(size_t(contextLength) * half);
+  sin_.resize(size_t(contextLength) * half);
+  for (int p = 0; p < contextLength; ++p) {
+    for (int i = 0; i < half; ++i) {
+      double angle = p * std::pow(theta, -2.0 * i / headDim);
+      cos_[size_t(p) * half + i] = float(std::cos(angle));
+      sin_[size_t(p) * half + i] = float(std::sin(angle));
+    }
+  }
+}
+
+void Rope::apply(float* heads, int numHeads, int pos) const {
+  int half = headDim_ / 2;
+  const float* c = cos_.data() + size_t(pos) * half;
+  const float* s = sin_.data() + size_t(pos) * half;
+  for (int h = 0; h < numHeads; ++h) {
+    float* v = heads + size_t(h) * headDim_;
+    for (int i = 0; i < half; ++i) {
+      int a = neox_ ? i : 2 * i;         // neox: pairs (i, i + half); else (2i, 2i + 1)
+      int b = neox_ ? i + half : 2 * i + 1;
+      float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c[i] - x1 * s[i];
+      v[b] = x0 * s[i] + x1 * c[i];
+    }
+  }
+}
+
+}  // namespace nano

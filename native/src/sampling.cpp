@@ -1,0 +1,173 @@
+#include "sampling.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nano {
+
+SamplerScratch::SamplerScratch(int vocabSize)
+    : work(vocabSize), ids(vocabSize), counts(vocabSize, 0), seen(vocabSize, 0) {}
+
+static uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+double counterUniform(uint64_t seed, uint64_t position) {
+  uint64_t bits = splitmix64(splitmix64(seed) ^ (position * 0xD1B54A32D192ED03ull));
+  return double(bits >> 11) * (1.0 / 9007199254740992.0);
+}
+
+namespace {
+
+// log(sum(exp(x))) in index order.
+float logSumExp(const float* x, int n) {
+  float maxValue = -INFINITY;
+  for (int i = 0; i < n; ++i) maxValue = std::max(maxValue, x[i]);
+  if (!std::isfinite(maxValue)) return maxValue;
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += std::exp(double(x[i] - maxValue));
+  return maxValue + float(std::log(sum));
+}
+
+// Repetition (prompt + output, once per distinct token), then presence/frequency (output).
+void applyPenalties(float* logits, const SamplingParams& p, const History& h, SamplerScratch& s) {
+  if (p.repetitionPenalty != 1.0f) {
+    for (int i = 0; i < h.length; ++i) {
+      int t = h.tokens[i];
+      if (s.seen[t]) continue;
+      s.seen[t] = 1;
+      logits[t] = logits[t] > 0 ? logits[t] / p.repetitionPenalty : logits[t] * p.repetitionPenalty;
+    }
+    for (int i = 0; i < h.length; ++i) s.seen[h.tokens[i]] = 0;
+  }
+  if (p.presencePenalty != 0.0f || p.frequencyPenalty != 0.0f) {
+    for (int i = h.promptLength; i < h.length; ++i) s.counts[h.tokens[i]]++;
+    for (int i = h.promptLength; i < h.length; ++i) {
+      int t = h.tokens[i];
+      if (s.counts[t] == 0) continue;  // already applied
+      logits[t] -= p.presencePenalty + p.frequencyPenalty * float(s.counts[t]);
+      s.counts[t] = 0;
+    }
+  }
+}
+
+int argmax(const float* x, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;  // strict: ties keep the lowest id
+  return best;
+}
+
+// Ensures ids[0..want) are the `want` most probable, sorted (prob desc, id asc).
+void sortPrefix(std::vector<int32_t>& ids, const float* probs, int want) {
+  auto better = [probs](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
+  std::partial_sort(ids.begin(), ids.begin() + want, ids.end(), better);
+}
+
+// Draws from probs (unnormalized) restricted to candidates; returns the token.
+int draw(const float* probs, const int32_t* candidates, int count, float threshold, double u) {
+  double mass = 0;
+  for (int i = 0; i < count; ++i) {
+    float q = probs[candidates ? candidates[i] : i];
+    if (q >= threshold) mass += q;
+  }
+  double target = u * mass, cumulative = 0;
+  int last = -1;
+  for (int i = 0; i < count; ++i) {
+    int id = candidates ? candidates[i] : i;
+    if (probs[id] < threshold) continue;
+    cumulative += probs[id];
+    last = id;
+    if (cumulative > target) return id;
+  }
+  return last;
+}
+
+int sampleStochastic(float* logits, int n, const SamplingParams& p, SamplerScratch& s) {
+  // Softmax (unnormalized: the max maps to 1).
+  float maxLogit = -INFINITY;
+  for (int i = 0; i < n; ++i) {
+    logits[i] /= p.temperature;
+    maxLogit = std::max(maxLogit, logits[i]);
+  }
+  if (!std::isfinite(maxLogit)) return argmax(logits, n);
+  double total = 0;
+  for (int i = 0; i < n; ++i) {
+    logits[i] = std::exp(logits[i] - maxLogit);
+    total += logits[i];
+  }
+  const float* probs = logits;
+  double u = counterUniform(p.seed, p.position);
+  float threshold = p.minP > 0 ? p.minP * 1.0f : 0.0f;  // min-p relative to the max probability (= 1 here)
+  bool topK = p.topK > 0 && p.topK < n;
+  if (!topK && p.topP >= 1.0f) return draw(probs, nullptr, n, threshold, u);
+
+  for (int i = 0; i < n; ++i) s.ids[i] = i;
+  int limit = topK ? p.topK : n;
+  int sorted = topK ? limit : std::min(limit, 64);
+  sortPrefix(s.ids, probs, sorted);
+  double mass = total;
+  if (topK) {
+    mass = 0;
+    for (int i = 0; i < limit; ++i) mass += probs[s.ids[i]];
+  }
+  int keep = limit;
+  if (p.topP < 1.0f) {
+    // Smallest prefix whose mass reaches topP of the (top-k) mass; sort more if needed.
+    double cumulative = 0;
+    int i = 0;
+    for (;;) {
+      for (; i < sorted; ++i) {
+        cumulative += probs[s.ids[i]];
+        if (cumulative >= double(p.topP) * mass) break;
+      }
+      if (i < sorted || sorted == limit) break;
+      int more = std::min(limit, sorted * 4);
+      sortPrefix(s.ids, probs, more);
+      sorted = more;
+    }
+    keep = std::min(i + 1, limit);
+  }
+  return draw(probs, s.ids.data(), keep, threshold, u);
+}
+
+// The numTop best raw logits, best first (ties: lowest id), as logprobs.
+void topLogprobs(const float* raw, int n, float lse, const SampleOut& out, int numTop) {
+  int filled = 0;
+  for (int i = 0; i < n && numTop > 0; ++i) {
+    if (filled == numTop && !(raw[i] > raw[out.topIds[filled - 1]])) continue;
+    int at = filled < numTop ? filled++ : numTop - 1;
+    while (at > 0 && raw[i] > raw[out.topIds[at - 1]]) {
+      out.topIds[at] = out.topIds[at - 1];
+      --at;
+    }
+    out.topIds[at] = i;
+  }
+  for (int j = 0; j < out.topK; ++j) {
+    if (j < filled) {
+      out.topLogprobs[j] = raw[out.topIds[j]] - lse;
+    } else {
+      out.topIds[j] = -1;
+      out.topLogprobs[j] = -INFINITY;
+    }
+  }
+}
+
+}  // namespace
+
+void sampleRow(const float* raw, int n, const SamplingParams& p, const History& h, SamplerScratch& s,
+               const SampleOut& out) {
+  float* work = s.work.data();
+  std::copy(raw, raw + n, work);
+  applyPenalties(work, p, h, s);
+  int token = p.temperature == 0.0f ? argmax(work, n) : sampleStochastic(work, n, p, s);
+  float lse = logSumExp(raw, n);
+  *out.token = token;
+  *out.logprob = raw[token] - lse;
+  topLogprobs(raw, n, lse, out, std::min(p.numTopLogprobs, n));
+}
+
+}  // namespace nano

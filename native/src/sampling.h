@@ -1,0 +1,50 @@
+// Turning one row of logits into a token, natively: penalties, temperature,
+// top-k / top-p / min-p, and a draw from a counter-based uniform keyed only by
+// (seed, position), so a request's samples never depend on the rest of the batch.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace nano {
+
+struct SamplingParams {
+  float temperature = 0;  // 0 = greedy
+  int topK = 0;           // 0 = off
+  float topP = 1;         // 1 = off
+  float minP = 0;         // 0 = off
+  float presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1;
+  uint64_t seed = 0;
+  uint64_t position = 0;  // position of the token being generated
+  int numTopLogprobs = 0;
+};
+
+struct History {
+  const int32_t* tokens;  // prompt then output
+  int length;
+  int promptLength;
+};
+
+// Per-thread scratch, sized for the vocabulary once.
+struct SamplerScratch {
+  explicit SamplerScratch(int vocabSize);
+  std::vector<float> work;     // (vocab) penalized, then probabilities
+  std::vector<int32_t> ids;    // (vocab) candidate order
+  std::vector<int32_t> counts; // (vocab) output-token counts, kept all-zero between calls
+  std::vector<uint8_t> seen;   // (vocab) kept all-zero between calls
+};
+
+struct SampleOut {
+  int32_t* token;
+  float* logprob;
+  int32_t* topIds;       // (topK) best first, padded with -1
+  float* topLogprobs;    // (topK) padded with -inf
+  int topK;              // row width of the top arrays
+};
+
+void sampleRow(const float* logits, int vocabSize, const SamplingParams& params, const History& history,
+               SamplerScratch& scratch, const SampleOut& out);
+
+// Uniform in [0, 1) from a splitmix64 hash of (seed, position).
+double counterUniform(uint64_t seed, uint64_t position);
+
+}  // namespace nano

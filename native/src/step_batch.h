@@ -1,0 +1,44 @@
+// A step's inputs, copied off the JS typed arrays (mirrors StepInput in
+// src/executor/step.ts), and its outputs (StepOutput). Both are owned by the
+// Executor and reused from step to step, so steady-state steps do not allocate.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace nano {
+
+struct StepBatch {
+  std::vector<int32_t> tokens;           // (tok)
+  std::vector<int32_t> positions;        // (tok)
+  std::vector<int32_t> seqStart;         // (seq + 1)
+  std::vector<int32_t> pageTable;        // concatenated page ids
+  std::vector<int32_t> pageStart;        // (seq + 1)
+  std::vector<uint8_t> isSampled;        // (seq)
+  std::vector<float> temperature;        // (seq)
+  std::vector<int32_t> topK;             // (seq)
+  std::vector<float> topP;               // (seq)
+  std::vector<float> minP;               // (seq)
+  std::vector<double> seed;              // (seq)
+  std::vector<float> presencePenalty;    // (seq)
+  std::vector<float> frequencyPenalty;   // (seq)
+  std::vector<float> repetitionPenalty;  // (seq)
+  std::vector<int32_t> historyTokens;    // concatenated prompt + output tokens
+  std::vector<int32_t> historyStart;     // (seq + 1)
+  std::vector<int32_t> historyPromptLen; // (seq)
+  std::vector<int32_t> numTopLogprobs;   // (seq)
+  bool returnLogits = false;
+
+  int numTokens() const { return int(tokens.size()); }
+  int numSeqs() const { return int(seqStart.size()) - 1; }
+};
+
+struct StepResult {
+  std::vector<int32_t> tokens;     // (sampled)
+  std::vector<float> logprobs;     // (sampled)
+  int topK = 0;
+  std::vector<int32_t> topIds;     // (sampled, topK)
+  std::vector<float> topLogprobs;  // (sampled, topK)
+  std::vector<float> logits;       // (sampled, vocab) only when returnLogits
+};
+
+}  // namespace nano

@@ -1,0 +1,83 @@
+/** The Executor backed by the native addon: a thin typed wrapper, errors mapped once. */
+import { availableParallelism } from 'node:os';
+import { ExecutorError, wrapNativeError } from '../errors.js';
+import type { ModelConfig, TensorMap } from '../models/config.js';
+import type { NativeExecutorHandle } from '../native/binding.js';
+import { loadNative } from '../native/load.js';
+import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
+
+export interface NativeExecutorCreateOptions {
+  config: ModelConfig;
+  tensors: TensorMap;
+  weightDtype?: 'f32' | 'bf16';
+  numPages: number;
+  pageSize: number;
+  /** Default: os.availableParallelism(). */
+  numThreads?: number;
+  maxBatchTokens: number;
+  maxSeqs: number;
+  /** 'portable' forces the plain C++ kernels (tests); default 'auto'. */
+  kernel?: 'auto' | 'portable';
+}
+
+export class NativeExecutor implements Executor {
+  readonly info: ExecutorInfo;
+  private isClosed = false;
+
+  private constructor(private readonly handle: NativeExecutorHandle, info: ExecutorInfo) {
+    this.info = info;
+  }
+
+  /** Loads the weights into native storage and allocates the KV pool; throws ExecutorError on bad config or tensors. */
+  static create(options: NativeExecutorCreateOptions): NativeExecutor {
+    const { config, tensors, numPages, pageSize, maxBatchTokens, maxSeqs } = options;
+    const numThreads = options.numThreads ?? availableParallelism();
+    let handle: NativeExecutorHandle;
+    try {
+      handle = new (loadNative().Executor)(config, tensors, {
+        weightDtype: options.weightDtype ?? 'f32',
+        numPages,
+        pageSize,
+        numThreads,
+        maxBatchTokens,
+        maxSeqs,
+        kernel: options.kernel ?? 'auto',
+      });
+    } catch (err) {
+      throw wrapNativeError(err);
+    }
+    return new NativeExecutor(handle, {
+      vocabSize: config.vocabSize,
+      contextLength: config.contextLength,
+      numPages,
+      pageSize,
+      maxBatchTokens,
+      maxSeqs,
+    });
+  }
+
+  /** Rejects (never throws) with an ExecutorError whose nativeCode is the addon's code. */
+  step(input: StepInput): Promise<StepOutput> {
+    if (this.isClosed) return Promise.reject(new ExecutorError('executor is closed', 'ERR_NATIVE_CLOSED'));
+    try {
+      return this.handle.step(input).catch((err: unknown) => Promise.reject(wrapNativeError(err)));
+    } catch (err) {
+      return Promise.reject(wrapNativeError(err));
+    }
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.handle.close();
+  }
+
+  /** Bytes of weights and KV, the GEMM kernel chosen at run time, and the thread count. */
+  nativeInfo(): { weightBytes: number; kvBytes: number; kernel: string; numThreads: number } {
+    try {
+      return this.handle.info();
+    } catch (err) {
+      throw wrapNativeError(err);
+    }
+  }
+}
