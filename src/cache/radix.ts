@@ -96,13 +96,15 @@ export class RadixCache {
   }
 
   /**
-   * Caches the first k = floor(tokens.length / pageSize) pages of `pages` under tokens[0, k*pageSize).
-   * Where a prefix is cached already its pages are kept and the caller's are not retained; for the
-   * rest the cache retains each new page. Throws (before changing anything but a split) if pages.length < k
+   * Caches pages[0, k) under tokens[0, k*pageSize), k = floor(tokens.length / pageSize), retaining only the pages it newly takes.
+   * Where a prefix is cached already its pages are kept and the caller's are not retained (the caller
+   * still owns them); for the rest the cache retains each new page. Throws (before changing anything but a split) if pages.length < k
    * or a new page is free or cached elsewhere. With maxPages, caches only what fits after evicting LRU
-   * leaves, so the returned node may cover fewer than k pages.
+   * leaves, so the returned node may cover fewer than k pages. Returns the path's deepest node, the
+   * number of caller pages newly cached, and the cache's pages for that path (the cached ones where
+   * they differ from the caller's).
    */
-  insert(tokens: ArrayLike<number>, pages: ArrayLike<number>): { node: RadixNode; numNewPages: number } {
+  insert(tokens: ArrayLike<number>, pages: ArrayLike<number>): { node: RadixNode; numNewPages: number; pages: number[] } {
     const numPages = Math.floor(tokens.length / this.pageSize);
     if (pages.length < numPages) invalid(`insert of ${numPages} full pages of tokens with only ${pages.length} page ids`);
     const { node: deepest, pages: existing } = this.descend(tokens, numPages);
@@ -110,7 +112,7 @@ export class RadixCache {
     const fresh = Array.prototype.slice.call(pages, start, numPages) as number[];
     this.checkNewPages(fresh);
     const numNewPages = this.makeRoom(deepest, fresh.length);
-    if (numNewPages === 0) return { node: deepest as unknown as RadixNode, numNewPages: 0 };
+    if (numNewPages === 0) return { node: deepest as unknown as RadixNode, numNewPages: 0, pages: existing };
 
     fresh.length = numNewPages;
     const runStart = start * this.pageSize;
@@ -125,13 +127,13 @@ export class RadixCache {
     this.numPages += numNewPages;
     this.numUnlockedPages += numNewPages;
     this.offer(leaf);
-    return { node: leaf as unknown as RadixNode, numNewPages };
+    return { node: leaf as unknown as RadixNode, numNewPages, pages: [...existing, ...fresh] };
   }
 
   /**
-   * Evicts unlocked leaves, least recently used first, until numPages pages have been freed back to
-   * the allocator (a page counts only if its refcount reached 0) or nothing is evictable; returns the
-   * pages freed. A leaf is evicted from its tail: when it holds more pages than are still needed, only
+   * Frees up to numPages pages by evicting unlocked leaves, least recently used first; returns the pages freed.
+   * It stops when numPages pages have gone back to the allocator's free list (a page counts only if its
+   * refcount reached 0) or nothing is evictable. A leaf is evicted from its tail: when it holds more pages than are still needed, only
    * its last pages go, and its head stays cached. So evict frees exactly min(numPages, evictable) pages.
    */
   evict(numPages: number): number {
@@ -324,29 +326,35 @@ export class RadixCache {
   }
 }
 
-/** A binary min-heap of (stamp, node) entries with lazy deletion: pop skips entries the caller says are stale. */
+/** A binary min-heap of [stamp, item] entries with lazy deletion: pop skips entries the caller says are stale. */
 class LruHeap<T> {
-  private readonly stamps: number[] = [];
-  private readonly items: T[] = [];
+  private entries_: Array<[number, T]> = [];
 
   get size(): number {
-    return this.stamps.length;
+    return this.entries_.length;
+  }
+
+  entries(): Array<[number, T]> {
+    return [...this.entries_];
   }
 
   push(stamp: number, item: T): void {
-    this.stamps.push(stamp);
-    this.items.push(item);
-    this.siftUp(this.stamps.length - 1);
+    const heap = this.entries_;
+    let i = heap.push([stamp, item]) - 1;
+    while (i > 0 && heap[(i - 1) >> 1][0] > heap[i][0]) {
+      [heap[i], heap[(i - 1) >> 1]] = [heap[(i - 1) >> 1], heap[i]];
+      i = (i - 1) >> 1;
+    }
   }
 
-  /** Removes and returns the item with the smallest stamp among live entries, dropping stale ones on the way. */
+  /** Removes and returns the live item with the smallest stamp, dropping stale entries on the way. */
   pop(isLive: (item: T, stamp: number) => boolean): T | undefined {
-    while (this.stamps.length > 0) {
-      const stamp = this.stamps[0], item = this.items[0];
-      const lastStamp = this.stamps.pop()!, lastItem = this.items.pop()!;
-      if (this.stamps.length > 0) {
-        this.stamps[0] = lastStamp;
-        this.items[0] = lastItem;
+    const heap = this.entries_;
+    while (heap.length > 0) {
+      const [stamp, item] = heap[0];
+      const last = heap.pop()!;
+      if (heap.length > 0) {
+        heap[0] = last;
         this.siftDown(0);
       }
       if (isLive(item, stamp)) return item;
@@ -354,49 +362,24 @@ class LruHeap<T> {
     return undefined;
   }
 
-  entries(): Array<[number, T]> {
-    return this.stamps.map((stamp, i) => [stamp, this.items[i]]);
-  }
-
   clear(): void {
-    this.rebuild([]);
+    this.entries_ = [];
   }
 
   rebuild(entries: Array<[number, T]>): void {
-    this.stamps.length = 0;
-    this.items.length = 0;
-    for (const [stamp, item] of entries) {
-      this.stamps.push(stamp);
-      this.items.push(item);
-    }
-    for (let i = (this.stamps.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
-  }
-
-  private siftUp(i: number): void {
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.stamps[parent] <= this.stamps[i]) return;
-      this.swap(i, parent);
-      i = parent;
-    }
+    this.entries_ = entries;
+    for (let i = (entries.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
   private siftDown(i: number): void {
-    const n = this.stamps.length;
+    const heap = this.entries_;
     for (;;) {
-      const left = 2 * i + 1, right = left + 1;
       let least = i;
-      if (left < n && this.stamps[left] < this.stamps[least]) least = left;
-      if (right < n && this.stamps[right] < this.stamps[least]) least = right;
+      for (const child of [2 * i + 1, 2 * i + 2]) if (child < heap.length && heap[child][0] < heap[least][0]) least = child;
       if (least === i) return;
-      this.swap(i, least);
+      [heap[i], heap[least]] = [heap[least], heap[i]];
       i = least;
     }
-  }
-
-  private swap(a: number, b: number): void {
-    [this.stamps[a], this.stamps[b]] = [this.stamps[b], this.stamps[a]];
-    [this.items[a], this.items[b]] = [this.items[b], this.items[a]];
   }
 }
 

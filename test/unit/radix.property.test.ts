@@ -142,6 +142,11 @@ class CacheModel {
     return done;
   }
 
+  /** The cached pages of the first numPages pages of tokens (all cached), without touching them. */
+  pagesOf(tokens: ArrayLike<number>, numPages: number): number[] {
+    return Array.from({ length: numPages }, (_, j) => this.cached.get(keyOf(tokens, (j + 1) * this.pageSize))!.page);
+  }
+
   clear(): void {
     for (const key of [...this.cached.keys()]) if (!this.sim.isLocked(key)) this.cached.delete(key);
   }
@@ -251,9 +256,10 @@ class Simulation {
 
   private publish(req: Req): void {
     const computed = req.tokens.slice(0, req.computed);
-    const { node, numNewPages } = this.cache.insert(computed, req.pageTable);
+    const { node, numNewPages, pages } = this.cache.insert(computed, req.pageTable);
     const expected = this.model.insert(computed, req.pageTable);
     same(numNewPages, expected.numNewPages, 'insert: numNewPages');
+    same(pages, this.model.pagesOf(computed, expected.pathPages), 'insert: the cached path\'s pages');
     this.cache.lock(node);
     this.cache.unlock(req.node);
     req.node = node;

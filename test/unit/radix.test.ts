@@ -117,12 +117,12 @@ describe('RadixCache: match and insert', () => {
     const first = alloc.allocate(2);
     const second = alloc.allocate(2);
     cache.insert(tokens, first);
-    expect(cache.insert(tokens, second)).toMatchObject({ numNewPages: 0 });
+    expect(cache.insert(tokens, second)).toMatchObject({ numNewPages: 0, pages: first });
     expect(second.map((p) => alloc.refCount(p))).toEqual([1, 1]);
     expect(cache.match(tokens, 8).pages).toEqual(first);
     // An extension of a cached prefix takes only the new tail.
     const longer = [...second, ...alloc.allocate(1)];
-    expect(cache.insert(run(12), longer).numNewPages).toBe(1);
+    expect(cache.insert(run(12), longer)).toMatchObject({ numNewPages: 1, pages: [...first, longer[2]] });
     expect(longer.map((p) => alloc.refCount(p))).toEqual([1, 1, 2]);
     expect(cache.match(run(12), 12).pages).toEqual([...first, longer[2]]);
     check();
@@ -305,6 +305,27 @@ describe('RadixCache: maxPages, clear, integrity', () => {
     corruptWith((root) => { kids(root)[0].pages.push(99); });                           // tokens != pages * pageSize
     corruptWith((root) => { kids(root)[1].pages[0] = kids(root)[0].pages[0]; });        // a page in two nodes
     corruptWith((root, alloc) => { alloc.release([kids(root)[0].pages[0]]); });          // cached page freed behind the cache's back
+  });
+});
+
+describe('RadixCache: scale', () => {
+  it('evicts thousands of leaves in LRU order quickly, with the lazy heap kept bounded', () => {
+    const n = 3000;
+    const { alloc, cache, cacheOnly } = setup(n);
+    const prompts = Array.from({ length: n }, (_, i) => [i, i, i, i]);
+    const pageOf = prompts.map((p) => cacheOnly(p)[0]);
+    // Touch every prompt many times in a scrambled order; the last touch decides the LRU order.
+    const order = Array.from({ length: n }, (_, i) => (i * 1237) % n);
+    for (let round = 0; round < 5; round++) for (const i of order) cache.match(prompts[i], 4);
+    expect((cache as unknown as { lru: { size: number } }).lru.size).toBeLessThanOrEqual(2 * n + 64);
+    cache.checkIntegrity();
+    const started = performance.now();
+    for (const i of order) {
+      expect(cache.evict(1)).toBe(1);
+      if (alloc.refCount(pageOf[i]) !== 0) expect.fail(`prompt ${i} was not the least recently used`);
+    }
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(alloc.numFree).toBe(n);
   });
 });
 
