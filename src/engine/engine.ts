@@ -1,0 +1,106 @@
+/**
+ * NanoServingEngine: what users embed. It loads a model, starts the native executor and
+ * drives the engine loop; submit() returns token observables and a result promise.
+ */
+import type { Observable } from 'rxjs';
+import { NativeExecutor } from '../executor/native.js';
+import type { Executor } from '../executor/step.js';
+import { resolveModel, type FolderLoader } from '../models/resolve.js';
+import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
+import { EngineCore, type SubmitOptions } from './core.js';
+import type { EngineEvent } from './events.js';
+import type { RequestHandle, RequestResult } from './handle.js';
+import { resolveEngineOptions, type EngineOptions } from './options.js';
+import type { SamplingParams } from './sampling.js';
+import type { EngineStats } from './stats.js';
+
+let folderLoader: FolderLoader | undefined;
+
+/** Installed by the model-folder loader module so the engine core does not depend on file formats. */
+export function registerFolderLoader(loader: FolderLoader): void {
+  folderLoader = loader;
+}
+
+export class NanoServingEngine {
+  private constructor(private readonly core: EngineCore, readonly modelName: string) {}
+
+  static async create(options: EngineOptions = {}): Promise<NanoServingEngine> {
+    const resolved = resolveEngineOptions(options);
+    let executor: Executor;
+    let tokenizer: Tokenizer;
+    let name: string;
+    if (resolved.executor) {
+      executor = resolved.executor;
+      tokenizer = new ByteTokenizer(executor.info.vocabSize);
+      name = 'custom';
+    } else {
+      const model = await resolveModel(resolved.model ?? 'default', { seed: resolved.weightSeed, loadFolder: folderLoader });
+      executor = NativeExecutor.create({
+        config: model.config,
+        tensors: model.tensors,
+        weightDtype: resolved.weightDtype,
+        numPages: resolved.kvCachePages,
+        pageSize: resolved.pageSize,
+        numThreads: resolved.threads,
+        maxBatchTokens: resolved.maxBatchTokens,
+        maxSeqs: resolved.maxRunning,
+      });
+      tokenizer = model.tokenizer;
+      name = model.name;
+    }
+    const core = new EngineCore(executor, tokenizer, {
+      maxBatchTokens: resolved.maxBatchTokens,
+      maxRunning: resolved.maxRunning,
+      maxChunkSize: resolved.maxChunkSize,
+      chunkedPrefill: resolved.chunkedPrefill,
+      prefixCache: resolved.prefixCache,
+      maxCachedPages: resolved.maxCachedPages,
+      maxWaiting: resolved.maxWaiting,
+      requestTimeoutMs: resolved.requestTimeoutMs,
+      policy: resolved.policy,
+    });
+    return new NanoServingEngine(core, name);
+  }
+
+  /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */
+  submit(prompt: string | ArrayLike<number>, params?: SamplingParams, options?: SubmitOptions): RequestHandle {
+    return this.core.submit(prompt, params, options);
+  }
+
+  /** The batch call: every prompt served concurrently, results in input order. */
+  async generate(prompts: ReadonlyArray<string | ArrayLike<number>>, params?: SamplingParams): Promise<RequestResult[]> {
+    const handles = prompts.map((prompt) => this.submit(prompt, params, { detached: true }));
+    return Promise.all(handles.map((handle) => handle.done));
+  }
+
+  get tokenizer(): Tokenizer {
+    return this.core.tokenizer;
+  }
+
+  get info() {
+    return this.core.executor.info;
+  }
+
+  stats(): EngineStats {
+    return this.core.stats();
+  }
+
+  get events$(): Observable<EngineEvent> {
+    return this.core.events$;
+  }
+
+  /** Resolves when nothing is waiting or running. */
+  whenIdle(): Promise<void> {
+    return this.core.whenIdle();
+  }
+
+  /** Throws if page accounting is inconsistent (tests). */
+  checkIntegrity(): void {
+    this.core.checkIntegrity();
+  }
+
+  /** Stops accepting; aborts in-flight requests (or drains them with drain: true); frees native memory. */
+  close(options: { drain?: boolean } = {}): Promise<void> {
+    return this.core.close(options);
+  }
+}

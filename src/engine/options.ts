@@ -1,0 +1,83 @@
+/** Engine options, their defaults and their validation. */
+import { InvalidRequestError } from '../errors.js';
+import type { ModelSpec } from '../models/resolve.js';
+import type { Executor } from '../executor/step.js';
+import type { SchedulingPolicy } from './core.js';
+
+export interface EngineOptions {
+  /** 'default' (the embedded trained model, else 'tiny'), a preset ('tiny' | 'small' | 'medium'), a ModelConfig, or a model folder. */
+  model?: ModelSpec;
+  /** Pages in the KV pool. */
+  kvCachePages?: number;
+  /** Tokens per KV page. */
+  pageSize?: number;
+  /** Longest prefill chunk. */
+  maxChunkSize?: number;
+  /** Tokens per step (decode + prefill). */
+  maxBatchTokens?: number;
+  /** Requests admitted at once. */
+  maxRunning?: number;
+  /** Radix prefix cache on or off. */
+  prefixCache?: boolean;
+  /** Cap on pages the prefix cache keeps. */
+  maxCachedPages?: number;
+  /** Chunked prefill on (default) or off (prompts prefilled whole). */
+  chunkedPrefill?: boolean;
+  /** Native worker threads (default: the machine's cores). */
+  threads?: number;
+  /** Matmul weight storage in the native executor. */
+  weightDtype?: 'f32' | 'bf16';
+  /** Seed of synthetic weights. */
+  weightSeed?: number;
+  /** Waiting requests beyond this are refused (ERR_QUEUE_FULL). */
+  maxWaiting?: number;
+  /** Default per-request deadline (ms). */
+  requestTimeoutMs?: number;
+  /** Use this executor instead of the native one (e.g. a SimulatedExecutor). */
+  executor?: Executor;
+  /** Replace the scheduling policy. */
+  policy?: SchedulingPolicy;
+}
+
+export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'executor' | 'policy' | 'threads'>> &
+  Pick<EngineOptions, 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'executor' | 'policy' | 'threads'>;
+
+export const ENGINE_DEFAULTS = {
+  kvCachePages: 256,
+  pageSize: 16,
+  maxChunkSize: 256,
+  maxBatchTokens: 2048,
+  maxRunning: 64,
+  prefixCache: true,
+  chunkedPrefill: true,
+  weightDtype: 'f32' as const,
+  weightSeed: 0,
+  maxWaiting: 4096,
+};
+
+function positiveInt(options: EngineOptions, key: keyof EngineOptions, fallback: number): number {
+  const value = options[key] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InvalidRequestError(`engine option ${key} must be an integer >= 1, got ${String(value)}`, key);
+  }
+  return value;
+}
+
+export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
+  const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
+  if (weightDtype !== 'f32' && weightDtype !== 'bf16') throw new InvalidRequestError(`weightDtype must be 'f32' or 'bf16'`, 'weightDtype');
+  return {
+    ...options,
+    kvCachePages: positiveInt(options, 'kvCachePages', ENGINE_DEFAULTS.kvCachePages),
+    pageSize: positiveInt(options, 'pageSize', ENGINE_DEFAULTS.pageSize),
+    maxChunkSize: positiveInt(options, 'maxChunkSize', ENGINE_DEFAULTS.maxChunkSize),
+    maxBatchTokens: positiveInt(options, 'maxBatchTokens', ENGINE_DEFAULTS.maxBatchTokens),
+    maxRunning: positiveInt(options, 'maxRunning', ENGINE_DEFAULTS.maxRunning),
+    maxWaiting: positiveInt(options, 'maxWaiting', ENGINE_DEFAULTS.maxWaiting),
+    weightSeed: options.weightSeed ?? ENGINE_DEFAULTS.weightSeed,
+    prefixCache: options.prefixCache ?? ENGINE_DEFAULTS.prefixCache,
+    chunkedPrefill: options.chunkedPrefill ?? ENGINE_DEFAULTS.chunkedPrefill,
+    weightDtype,
+    threads: options.threads === undefined ? undefined : positiveInt(options, 'threads', 1),
+  };
+}
