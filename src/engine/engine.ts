@@ -22,13 +22,21 @@ export function registerFolderLoader(loader: FolderLoader): void {
 }
 
 export class NanoServingEngine {
-  private constructor(private readonly core: EngineCore, readonly modelName: string) {}
+  private constructor(
+    private readonly core: EngineCore,
+    readonly modelName: string,
+    /** Jinja chat template of the model, if it has one (the server falls back to a simple documented template). */
+    readonly chatTemplate?: string,
+    readonly specialTokens: { bos?: string; eos?: string } = {},
+  ) {}
 
   static async create(options: EngineOptions = {}): Promise<NanoServingEngine> {
     const resolved = resolveEngineOptions(options);
     let executor: Executor;
     let tokenizer: Tokenizer;
     let name: string;
+    let chatTemplate: string | undefined;
+    let specialTokens: { bos?: string; eos?: string } | undefined;
     if (resolved.executor) {
       executor = resolved.executor;
       tokenizer = new ByteTokenizer(executor.info.vocabSize);
@@ -47,6 +55,8 @@ export class NanoServingEngine {
       });
       tokenizer = model.tokenizer;
       name = model.name;
+      chatTemplate = model.chatTemplate;
+      specialTokens = model.specialTokens;
     }
     const core = new EngineCore(executor, tokenizer, {
       maxBatchTokens: resolved.maxBatchTokens,
@@ -59,7 +69,7 @@ export class NanoServingEngine {
       requestTimeoutMs: resolved.requestTimeoutMs,
       policy: resolved.policy,
     });
-    return new NanoServingEngine(core, name);
+    return new NanoServingEngine(core, name, chatTemplate, specialTokens);
   }
 
   /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */

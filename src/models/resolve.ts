@@ -17,6 +17,10 @@ export interface LoadedModel {
   config: ModelConfig;
   tensors: TensorMap;
   tokenizer: Tokenizer;
+  /** Jinja chat template from the model's tokenizer config, if it has one. */
+  chatTemplate?: string;
+  /** Special tokens the chat template refers to (bos_token, eos_token). */
+  specialTokens?: { bos?: string; eos?: string };
 }
 
 export type ModelSpec = string | ModelConfig;
