@@ -51,10 +51,10 @@ void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig
                int numTokens, const TokenPages& at, float* scores, float* out) {
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int group = c.numHeads / c.numKvHeads;
-  pool.run([&](int t, int n) {
+  const int numTasks = numTokens * c.numHeads;
+  pool.parallelFor(numTasks, numTasks / (8 * pool.size()) + 1, [&](int begin, int end, int t) {
     float* myScores = scores + size_t(t) * c.contextLength;
-    int64_t numTasks = int64_t(numTokens) * c.numHeads;
-    for (int64_t task = numTasks * t / n; task < numTasks * (t + 1) / n; ++task) {
+    for (int task = begin; task < end; ++task) {
       int i = int(task / c.numHeads), h = int(task % c.numHeads);
       const int32_t* pages = at.pageTable + at.pageStart[at.tokenSeq[i]];
       attendOne(kv, layer, c, qkv + size_t(i) * rowWidth + size_t(h) * c.headDim, h / group, at.positions[i],

@@ -48,7 +48,7 @@ void Model::linear(const float* x, int ldx, int rows, const PackedMatrix& w, con
 void Model::norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows) {
   const int n = config_.hiddenSize;
   const float eps = float(config_.normEps);
-  pool_.parallelFor(rows, [&](int begin, int end) {
+  pool_.parallelFor(rows, 16, [&](int begin, int end, int) {
     for (int r = begin; r < end; ++r) {
       if (b.empty()) rmsNorm(out + size_t(r) * n, in + size_t(r) * n, w.data(), n, eps);
       else layerNorm(out + size_t(r) * n, in + size_t(r) * n, w.data(), b.data(), n, eps);
@@ -98,7 +98,7 @@ void Model::ffnBlock(int l, int numTokens) {
   const int width = llama ? 2 * ffn : ffn;
   norm(s_.xb.data(), s_.x.data(), w.ffnNorm, w.ffnNormBias, numTokens);
   linear(s_.xb.data(), n, numTokens, w.gateUp, w.gateUpBias, s_.hb.data(), width);
-  pool_.parallelFor(numTokens, [&](int begin, int end) {
+  pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) {
     for (int i = begin; i < end; ++i) {
       const float* row = s_.hb.data() + size_t(i) * width;
       float* out = s_.hb2.data() + size_t(i) * ffn;
@@ -134,9 +134,9 @@ void Model::sampleAll(const StepBatch& batch, int numSampled, StepResult& r) {
   r.topLogprobs.resize(size_t(numSampled) * r.topK);
   for (int s = 0, row = 0; s < batch.numSeqs(); ++s)
     if (batch.isSampled[s]) s_.sampledSeq[row++] = s;
-  pool_.run([&](int t, int numThreads) {
+  pool_.forEachChunk(numSampled, [&](int row, int t) {
     SamplerScratch& scratch = *s_.samplers[t];
-    for (int row = numSampled * t / numThreads; row < numSampled * (t + 1) / numThreads; ++row) {
+    {
       int s = s_.sampledSeq[row];
       SamplingParams p;
       p.temperature = batch.temperature[s];

@@ -13,6 +13,20 @@ namespace nano {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+constexpr int kNextBits = 20, kCountBits = 20;
+constexpr uint64_t kFieldMask = (1u << kNextBits) - 1;
+inline uint64_t nextOf(uint64_t c) { return c & kFieldMask; }
+inline uint64_t countOf(uint64_t c) { return (c >> kNextBits) & kFieldMask; }
+inline bool hasWork(uint64_t c) { return nextOf(c) < countOf(c); }
+
+// Spin-wait step: pause mostly, yield now and then so a descheduled peer on the same core can run.
+inline void backoff(int& spins) {
+  if (++spins % 32 == 0) std::this_thread::yield();
+  else cpuRelax();
+}
+}  // namespace
+
 ThreadPool::ThreadPool(int numThreads, int spinMicros)
     : numThreads_(numThreads < 1 ? 1 : numThreads), spinMicros_(spinMicros) {
   for (int i = 1; i < numThreads_; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
@@ -22,44 +36,56 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_.store(true);
-    generation_.fetch_add(1);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::dispatch(Task task, void* ctx) {
-  if (numThreads_ == 1) return task(ctx, 0, 1);
-  task_ = task;
-  ctx_ = ctx;
-  pending_.store(numThreads_ - 1, std::memory_order_relaxed);
-  {
-    // Under the mutex so a worker about to sleep cannot miss the new generation.
-    std::lock_guard<std::mutex> lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+bool ThreadPool::runChunks(int thread) {
+  bool ranAny = false;
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  while (hasWork(c)) {
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // The chunk is ours, so its job cannot finish (nor task_/ctx_ change) before we report it.
+    task_(ctx_, int(nextOf(c)), thread);
+    numDone_.fetch_add(1, std::memory_order_acq_rel);
+    ranAny = true;
+    c = claim_.load(std::memory_order_acquire);
   }
-  wake_.notify_all();
-  task(ctx, 0, numThreads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpuRelax();
+  return ranAny;
 }
 
-void ThreadPool::workerLoop(int index) {
-  uint64_t seen = 0;  // the generation at construction: a job posted before this thread starts still runs
-  for (;;) {
-    // Spin a little: the next job usually follows within microseconds.
+void ThreadPool::dispatch(Task task, void* ctx, int numChunks) {
+  task_ = task;
+  ctx_ = ctx;
+  numDone_.store(0, std::memory_order_relaxed);
+  generation_ = (generation_ + 1) & ((1u << 24) - 1);
+  claim_.store((generation_ << (kNextBits + kCountBits)) | (uint64_t(numChunks) << kNextBits),
+               std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (numSleeping_ > 0) wake_.notify_all();
+  }
+  runChunks(0);
+  int spins = 0;
+  while (numDone_.load(std::memory_order_acquire) != numChunks) backoff(spins);
+}
+
+void ThreadPool::workerLoop(int thread) {
+  while (!stopping_.load(std::memory_order_acquire)) {
+    if (runChunks(thread)) continue;
+    // Idle: spin a little (the next job usually follows within microseconds), then sleep.
     auto spinUntil = Clock::now() + std::chrono::microseconds(spinMicros_);
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen) {
-      cpuRelax();
-      if (++spins % 64 == 0 && Clock::now() > spinUntil) {
+    while (!hasWork(claim_.load(std::memory_order_acquire)) && !stopping_.load(std::memory_order_relaxed)) {
+      backoff(spins);
+      if (spins % 64 == 0 && Clock::now() > spinUntil) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        ++numSleeping_;
+        wake_.wait(lock, [&] { return hasWork(claim_.load(std::memory_order_acquire)) || stopping_.load(); });
+        --numSleeping_;
       }
     }
-    seen = generation_.load(std::memory_order_acquire);
-    if (stopping_.load()) return;
-    task_(ctx_, index, numThreads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

@@ -1,12 +1,17 @@
-// A fixed pool of worker threads, created once per Executor. The calling thread is
-// thread 0 and works too. Workers spin briefly after each job before sleeping on a
-// condition variable: waking a sleeping thread on this VM costs ~15 ms.
+// A fixed pool of worker threads, created once per Executor; the calling thread is
+// thread 0 and works too. A job is a count of chunks that threads CLAIM one at a
+// time (an atomic counter), so when a worker is descheduled (2 cores shared with
+// the JS thread and other processes) the caller simply takes its chunks instead of
+// waiting for it. Which thread runs a chunk never changes what the chunk computes.
+// Workers spin briefly after a job before sleeping: waking a sleeping thread on
+// this VM costs ~15 ms.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace nano {
@@ -20,37 +25,47 @@ class ThreadPool {
 
   int size() const { return numThreads_; }
 
-  // Runs fn(threadIndex, numThreads) on every thread; returns when all have finished.
+  // Runs fn(chunk, thread) for every chunk in [0, numChunks); returns when all are done.
   template <class F>
-  void run(F&& fn) {
-    auto trampoline = [](void* ctx, int t, int n) { (*static_cast<std::remove_reference_t<F>*>(ctx))(t, n); };
-    dispatch(trampoline, static_cast<void*>(&fn));
+  void forEachChunk(int numChunks, F&& fn) {
+    if (numChunks <= 0) return;
+    if (numThreads_ == 1 || numChunks == 1) {
+      for (int c = 0; c < numChunks; ++c) fn(c, 0);
+      return;
+    }
+    auto trampoline = [](void* ctx, int chunk, int thread) {
+      (*static_cast<std::remove_reference_t<F>*>(ctx))(chunk, thread);
+    };
+    dispatch(trampoline, static_cast<void*>(&fn), numChunks);
   }
 
-  // Splits [0, count) into numThreads contiguous ranges; fn(begin, end) per thread.
+  // Splits [0, count) into ranges of `grain`; fn(begin, end, thread) per range.
   template <class F>
-  void parallelFor(int count, F&& fn) {
-    if (count <= 0) return;
-    if (numThreads_ == 1 || count == 1) return fn(0, count);
-    run([&](int t, int n) {
-      int begin = int(int64_t(count) * t / n), end = int(int64_t(count) * (t + 1) / n);
-      if (begin < end) fn(begin, end);
-    });
+  void parallelFor(int count, int grain, F&& fn) {
+    if (grain < 1) grain = 1;
+    while ((count + grain - 1) / grain >= (1 << 20)) grain *= 2;  // fits the claim word
+    int numChunks = (count + grain - 1) / grain;
+    forEachChunk(numChunks, [&](int c, int t) { fn(c * grain, c * grain + grain < count ? c * grain + grain : count, t); });
   }
 
  private:
   using Task = void (*)(void*, int, int);
-  void dispatch(Task task, void* ctx);
-  void workerLoop(int index);
+  void dispatch(Task task, void* ctx, int numChunks);
+  bool runChunks(int thread);  // claims and runs chunks until none is left; true if it ran any
+  void workerLoop(int thread);
 
   int numThreads_;
   int spinMicros_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  int numSleeping_ = 0;  // guarded by mutex_
+  // (generation:24 | numChunks:20 | next:20); a claim is a CAS on the whole word, so
+  // a worker can never claim a chunk of a job other than the one it read.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> numDone_{0};
   std::atomic<bool> stopping_{false};
+  uint64_t generation_ = 0;  // caller only
   Task task_ = nullptr;
   void* ctx_ = nullptr;
 };

@@ -1,0 +1,142 @@
+/**
+ * Kernel bench: raw executor speed, no scheduler. Prefill of a 512-token prompt and
+ * decode at batch 1, 8, 32, 64 on the synthetic presets, f32 and bf16 weights.
+ * Prints a table and writes bench/results/kernel.json.
+ *   npm run bench:kernel [-- --quick] [-- --threads N]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeExecutor } from '../src/executor/native.js';
+import type { StepInput } from '../src/executor/step.js';
+import type { ModelConfig } from '../src/models/config.js';
+import { presetConfig, type PresetName } from '../src/models/presets.js';
+import { syntheticTensors } from '../src/models/synthetic.js';
+
+const PAGE_SIZE = 16;
+const PREFILL_TOKENS = 512;
+const DECODE_CONTEXT = 64; // decode steps start at this position
+const DECODE_BATCHES = [1, 8, 32, 64];
+
+interface Row {
+  model: PresetName;
+  dtype: 'f32' | 'bf16';
+  kernel: string;
+  threads: number;
+  phase: string;
+  batch: number;
+  tokensPerSec: number;
+  msPerStep: number;
+  gflops: number;
+  gbps: number;
+}
+
+/** One step: `batch` sequences of `length` tokens each, starting at `start`, every one sampled greedily. */
+function stepInput(batch: number, length: number, start: number, pagesPerSeq: number): StepInput {
+  const n = batch * length;
+  const seqStart = Int32Array.from({ length: batch + 1 }, (_, s) => s * length);
+  return {
+    tokens: Int32Array.from({ length: n }, (_, i) => (i * 7919) % 250),
+    positions: Int32Array.from({ length: n }, (_, i) => start + (i % length)),
+    seqStart,
+    pageTable: Int32Array.from({ length: batch * pagesPerSeq }, (_, i) => i),
+    pageStart: Int32Array.from({ length: batch + 1 }, (_, s) => s * pagesPerSeq),
+    isSampled: new Uint8Array(batch).fill(1),
+    temperature: new Float32Array(batch),
+    topK: new Int32Array(batch),
+    topP: new Float32Array(batch).fill(1),
+    minP: new Float32Array(batch),
+    seed: new Float64Array(batch),
+    presencePenalty: new Float32Array(batch),
+    frequencyPenalty: new Float32Array(batch),
+    repetitionPenalty: new Float32Array(batch).fill(1),
+    historyTokens: new Int32Array(0),
+    historyStart: new Int32Array(batch + 1),
+    historyPromptLen: new Int32Array(batch),
+    numTopLogprobs: new Int32Array(batch),
+    returnLogits: false,
+  };
+}
+
+/** Multiply-adds of the linear layers for one token through the blocks (not the output head). */
+function blockParams(c: ModelConfig): number {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const ffnMats = c.family === 'llama' ? 3 : 2;
+  return c.numLayers * (c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + ffnMats * c.hiddenSize * c.intermediateSize);
+}
+
+/** FLOPs of one step: 2 per weight per token, the output head per sampled row, and attention (qk and pv). */
+function stepFlops(c: ModelConfig, tokens: number, sampled: number, attendedPositions: number): number {
+  const attention = 4 * c.numLayers * c.numHeads * c.headDim * attendedPositions;
+  return 2 * blockParams(c) * tokens + 2 * c.vocabSize * c.hiddenSize * sampled + attention;
+}
+
+async function timeSteps(ex: NativeExecutor, make: (i: number) => StepInput, minSeconds: number, maxSteps: number): Promise<number> {
+  await ex.step(make(0)); // warm-up
+  const t0 = performance.now();
+  let steps = 0;
+  while (steps < maxSteps && (steps < 2 || performance.now() - t0 < minSeconds * 1000)) await ex.step(make(++steps));
+  return (performance.now() - t0) / 1000 / steps;
+}
+
+async function benchModel(name: PresetName, dtype: 'f32' | 'bf16', threads: number, quick: boolean): Promise<Row[]> {
+  const config = presetConfig(name);
+  const tensors = syntheticTensors(config, 1);
+  const maxBatch = Math.max(...DECODE_BATCHES);
+  const decodePages = Math.ceil((DECODE_CONTEXT + 64) / PAGE_SIZE);
+  const ex = NativeExecutor.create({
+    config, tensors, weightDtype: dtype, numThreads: threads, pageSize: PAGE_SIZE,
+    numPages: Math.max(PREFILL_TOKENS / PAGE_SIZE, maxBatch * decodePages), maxBatchTokens: PREFILL_TOKENS, maxSeqs: maxBatch,
+  });
+  const info = ex.nativeInfo();
+  const weightBytes = (blockParams(config) + config.vocabSize * config.hiddenSize) * (dtype === 'bf16' ? 2 : 4);
+  const minSeconds = quick ? 0.3 : 1;
+  const rows: Row[] = [];
+  const row = (phase: string, batch: number, secPerStep: number, tokens: number, flops: number, reads: number): Row => ({
+    model: name, dtype, kernel: info.kernel, threads: info.numThreads, phase, batch,
+    tokensPerSec: tokens / secPerStep, msPerStep: secPerStep * 1000, gflops: flops / secPerStep / 1e9, gbps: reads / secPerStep / 1e9,
+  });
+
+  const prefillPages = PREFILL_TOKENS / PAGE_SIZE;
+  const prefill = await timeSteps(ex, () => stepInput(1, PREFILL_TOKENS, 0, prefillPages), minSeconds, quick ? 3 : 10);
+  const attended = (PREFILL_TOKENS * (PREFILL_TOKENS + 1)) / 2;
+  rows.push(row('prefill 512', 1, prefill, PREFILL_TOKENS, stepFlops(config, PREFILL_TOKENS, 1, attended), weightBytes));
+
+  for (const batch of DECODE_BATCHES) {
+    const make = (i: number): StepInput => stepInput(batch, 1, DECODE_CONTEXT + (i % 64), decodePages);
+    const sec = await timeSteps(ex, make, minSeconds, quick ? 50 : 400);
+    rows.push(row('decode', batch, sec, batch, stepFlops(config, batch, batch, batch * (DECODE_CONTEXT + 32)), weightBytes));
+  }
+  ex.close();
+  return rows;
+}
+
+function printTable(rows: Row[]): void {
+  const header = ['model', 'dtype', 'kernel', 'thr', 'phase', 'batch', 'tok/s', 'ms/step', 'GFLOP/s', 'GB/s'];
+  const lines = rows.map((r) => [r.model, r.dtype, r.kernel, String(r.threads), r.phase, String(r.batch), r.tokensPerSec.toFixed(0),
+    r.msPerStep.toFixed(2), r.gflops.toFixed(1), r.gbps.toFixed(1)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i])).join(' | ')} |`;
+  console.log(fmt(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const l of lines) console.log(fmt(l));
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const threadsArg = args.indexOf('--threads');
+  const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : availableParallelism();
+  const models: PresetName[] = quick ? ['tiny', 'small'] : ['tiny', 'small', 'medium'];
+  const rows: Row[] = [];
+  for (const model of models) for (const dtype of ['f32', 'bf16'] as const) rows.push(...(await benchModel(model, dtype, threads, quick)));
+  printTable(rows);
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'kernel.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, threads, rows }, null, 2));
+  console.log(`wrote ${out}`);
+}
+
+await main();
