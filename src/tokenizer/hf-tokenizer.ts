@@ -1,0 +1,144 @@
+/**
+ * A Hugging Face tokenizer.json of byte-level BPE (GPT-2, Llama 3, Qwen2, Mistral Nemo,
+ * nano-serving's default model): normalizer, pre-tokenizer, BPE merges, added tokens.
+ */
+import type { TokenDecoder, Tokenizer } from '../engine/tokenizer.js';
+import { BpeModel } from './bpe-model.js';
+import { symbolsToBytes, textToSymbols } from './byte-level.js';
+import {
+  buildNormalizer, buildPreTokenizer, isByteLevel, UnsupportedTokenizerError, type Normalize, type PreTokenize,
+} from './pre-tokenizer.js';
+import { createStreamDecoder } from './stream-decoder.js';
+
+export interface AddedToken {
+  id: number;
+  content: string;
+  special: boolean;
+}
+
+export interface EncodeOptions {
+  /** Recognize added tokens (<|endoftext|>) written in the text, as Hugging Face does. Default true. */
+  allowSpecial?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Leave special tokens out of the text. Default: false for decode(), true for createDecoder(). */
+  skipSpecial?: boolean;
+}
+
+interface TokenizerJson {
+  model?: { type?: string; vocab?: Record<string, number>; merges?: Array<string | [string, string]>; byte_fallback?: boolean; ignore_merges?: boolean };
+  added_tokens?: Array<{ id: number; content: string; special?: boolean }>;
+  normalizer?: { type?: string } | null;
+  pre_tokenizer?: { type?: string } | null;
+}
+
+export class HfTokenizer implements Tokenizer {
+  /** Ids 0..vocabSize-1 (the model's vocabulary and the added tokens). */
+  readonly vocabSize: number;
+  readonly eosTokenIds: readonly number[];
+  readonly addedTokens: readonly AddedToken[];
+  private readonly idToBytes: (Uint8Array | null)[];
+  private readonly specialIds: Set<number>;
+  private readonly addedByContent: Map<string, number>;
+  private readonly addedPattern: RegExp | null;
+
+  private constructor(
+    private readonly model: BpeModel,
+    private readonly normalize: Normalize,
+    private readonly preTokenize: PreTokenize,
+    addedTokens: AddedToken[],
+    eosTokenIds: number[],
+  ) {
+    this.addedTokens = addedTokens;
+    this.eosTokenIds = eosTokenIds;
+    this.specialIds = new Set(addedTokens.filter((t) => t.special).map((t) => t.id));
+    this.addedByContent = new Map(addedTokens.map((t) => [t.content, t.id]));
+    const contents = addedTokens.map((t) => t.content).filter((c) => c.length > 0).sort((a, b) => b.length - a.length);
+    this.addedPattern = contents.length ? new RegExp(contents.map(escapeRegex).join('|'), 'g') : null;
+    let size = 0;
+    for (const id of model.vocab.values()) size = Math.max(size, id + 1);
+    for (const t of addedTokens) size = Math.max(size, t.id + 1);
+    this.vocabSize = size;
+    this.idToBytes = new Array(size).fill(null);
+    for (const [symbols, id] of model.vocab) this.idToBytes[id] = symbolsToBytes(symbols);
+    for (const t of addedTokens) this.idToBytes[t.id] = new TextEncoder().encode(t.content);
+  }
+
+  /** Builds from a parsed tokenizer.json; throws UnsupportedTokenizerError or TypeError on what it cannot follow. */
+  static fromJson(json: unknown, options: { eosTokenIds?: number[] } = {}): HfTokenizer {
+    const spec = json as TokenizerJson;
+    const model = spec?.model;
+    if (!model || model.type !== 'BPE') throw new UnsupportedTokenizerError(`model.type must be "BPE", got ${JSON.stringify(model?.type)}`);
+    if (!isByteLevel(spec.pre_tokenizer)) throw new UnsupportedTokenizerError('only byte-level BPE is supported (pre_tokenizer has no ByteLevel step)');
+    if (!model.vocab || typeof model.vocab !== 'object') throw new TypeError('model.vocab is missing');
+    if (!Array.isArray(model.merges)) throw new TypeError('model.merges is missing');
+    const merges = model.merges.map((m, i): [string, string] => {
+      const pair = typeof m === 'string' ? splitMerge(m) : m;
+      if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`merge ${i} is not a pair: ${JSON.stringify(m)}`);
+      return [pair[0], pair[1]];
+    });
+    const added = (spec.added_tokens ?? []).map((t) => ({ id: t.id, content: t.content, special: t.special ?? false }));
+    const bpe = new BpeModel(new Map(Object.entries(model.vocab)), merges, model.ignore_merges ?? false);
+    return new HfTokenizer(bpe, buildNormalizer(spec.normalizer), buildPreTokenizer(spec.pre_tokenizer), added, options.eosTokenIds ?? []);
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const ids: number[] = [];
+    const pattern = options.allowSpecial === false ? null : this.addedPattern;
+    let last = 0;
+    if (pattern) {
+      for (const m of text.matchAll(pattern)) {
+        this.encodePlain(text.slice(last, m.index), ids);
+        ids.push(this.addedByContent.get(m[0])!);
+        last = m.index + m[0].length;
+      }
+    }
+    this.encodePlain(text.slice(last), ids);
+    return ids;
+  }
+
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const decoder = createStreamDecoder((id) => this.tokenBytes(id, options.skipSpecial ?? false));
+    let text = '';
+    for (let i = 0; i < ids.length; i++) text += decoder.push(ids[i]);
+    return text + decoder.flush();
+  }
+
+  /** Streams text token by token; a multi-byte character split over tokens comes out whole, once complete. */
+  createDecoder(options: DecodeOptions = {}): TokenDecoder {
+    return createStreamDecoder((id) => this.tokenBytes(id, options.skipSpecial ?? true));
+  }
+
+  /** The id of an added token or vocabulary entry, written as it appears in tokenizer.json. */
+  tokenToId(token: string): number | undefined {
+    return this.addedByContent.get(token) ?? this.model.vocab.get(token);
+  }
+
+  isSpecial(id: number): boolean {
+    return this.specialIds.has(id);
+  }
+
+  /** Ids outside the tokenizer (a model vocabulary padded past it) decode to nothing. */
+  private tokenBytes(id: number, skipSpecial: boolean): Uint8Array | null {
+    if (skipSpecial && this.specialIds.has(id)) return null;
+    return this.idToBytes[id] ?? null;
+  }
+
+  private encodePlain(text: string, ids: number[]): void {
+    if (text.length === 0) return;
+    for (const piece of this.preTokenize(this.normalize(text))) {
+      for (const id of this.model.encodeWord(textToSymbols(piece))) ids.push(id);
+    }
+  }
+}
+
+/** "a b" -> ["a", "b"]; byte-level symbols hold no space, so the first space separates. */
+function splitMerge(merge: string): [string, string] | null {
+  const at = merge.indexOf(' ', 1);
+  return at < 0 ? null : [merge.slice(0, at), merge.slice(at + 1)];
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
