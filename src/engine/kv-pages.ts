@@ -71,12 +71,11 @@ export class KvPages {
     if (!this.cache) return;
     const numFull = Math.floor(slot.numComputed / this.pageSize);
     if (numFull === 0) return;
-    const prefix = slot.tokens.subarray(0, numFull * this.pageSize);
-    const { node } = this.cache.insert(prefix, slot.pages.slice(0, numFull));
-    this.cache.lock(node);
+    const inserted = this.cache.insert(slot.tokens.subarray(0, numFull * this.pageSize), slot.pages.slice(0, numFull));
+    this.cache.lock(inserted.node);
     if (slot.cacheNode !== undefined) this.cache.unlock(slot.cacheNode as RadixNode);
-    slot.cacheNode = node;
-    this.adoptCachedPages(slot, prefix);
+    slot.cacheNode = inserted.node;
+    this.adoptCachedPages(slot, inserted.pages);
   }
 
   /**
@@ -84,8 +83,7 @@ export class KvPages {
    * same tokens at the same positions give bitwise the same KV (batch invariance), and the
    * locked path then never holds pages its locker does not use.
    */
-  private adoptCachedPages(slot: RequestSlot, prefix: Int32Array): void {
-    const cached = this.cache!.match(prefix, prefix.length).pages;
+  private adoptCachedPages(slot: RequestSlot, cached: readonly number[]): void {
     for (let i = 0; i < cached.length; i++) {
       if (cached[i] === slot.pages[i]) continue;
       this.allocator.retain(cached[i]);
