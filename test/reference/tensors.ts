@@ -82,8 +82,10 @@ export function tensorSpecs(c: ModelConfig): { name: string; shape: number[]; sc
   const vector = (name: string, len: number, scale: number, offset = 0) => ({ name, shape: [len], scale, offset });
   const norm = (prefix: string) => [vector(`${prefix}.weight`, hidden, 0.2, 1), ...(isGpt2 ? [vector(`${prefix}.bias`, hidden, 0.1)] : [])];
 
-  const specs = [{ name: 'token_embd.weight', shape: [c.vocabSize, hidden], scale: 1 }];
-  if (isGpt2) specs.push({ name: 'position_embd.weight', shape: [c.contextLength, hidden], scale: 0.5 });
+  // Tied logits are dot products with embedding rows: scale those so logits stay a few units.
+  const embdScale = c.tieEmbeddings ? 3 / Math.sqrt(hidden) : 1;
+  const specs = [{ name: 'token_embd.weight', shape: [c.vocabSize, hidden], scale: embdScale }];
+  if (isGpt2) specs.push({ name: 'position_embd.weight', shape: [c.contextLength, hidden], scale: 0.5 * embdScale });
   for (let l = 0; l < c.numLayers; l++) {
     const blk = `blk.${l}`;
     specs.push(...norm(`${blk}.attn_norm`));

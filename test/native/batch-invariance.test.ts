@@ -1,0 +1,110 @@
+/**
+ * Batch invariance: a sequence's logits are bitwise the same whatever else is in the step,
+ * wherever it sits in the batch, however its prompt was chunked, and with 1 or 2 threads.
+ * Seeded sampling (temperature 0.8, topP 0.9) then picks the same token too.
+ *
+ * Baseline: the target alone on a 1-thread executor, one token per step (a row at every
+ * position), and once more as a single chunk. Then the target chunked at random, batched with
+ * random other sequences (random lengths, chunkings and sampling), at random batch positions,
+ * on a 1- or 2-thread executor whose pages still hold the baseline's stale KV.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { ModelConfig, ModelFamily, TensorMap } from '../../src/models/config.js';
+import type { Executor } from '../../src/executor/step.js';
+import { NativeExecutor } from '../../src/executor/native.js';
+import { randomConfig, randomTensors, seededRandom } from '../reference/tensors.js';
+import {
+  GREEDY, dealPages, interleave, oneTokenSteps, pagesFor, randomChunks, runSteps, type SampledRow, type Sampling, type SeqWork,
+} from './steps.js';
+
+type WeightDtype = 'f32' | 'bf16';
+
+const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Why two rows are not bitwise equal, or undefined when they are. */
+function difference(got: SampledRow, want: SampledRow): string | undefined {
+  if (!bytes(got.logits).equals(bytes(want.logits))) {
+    let at = 0, diff = 0;
+    got.logits.forEach((v, i) => { const d = Math.abs(v - want.logits[i]); if (!(d <= diff)) { diff = d; at = i; } });
+    return `logits differ: max abs diff ${diff} at vocab ${at} (${got.logits[at]} vs ${want.logits[at]})`;
+  }
+  if (got.token !== want.token) return `sampled token ${got.token} vs ${want.token}`;
+  if (!Object.is(got.logprob, want.logprob)) return `logprob ${got.logprob} vs ${want.logprob}`;
+  return undefined;
+}
+
+async function withExecutors<T>(
+  config: ModelConfig, tensors: TensorMap, weightDtype: WeightDtype, kernel: 'auto' | 'portable',
+  numPages: number, pageSize: number, numThreads: number,
+  body: (single: Executor, batched: Executor) => Promise<T>,
+): Promise<T> {
+  const options = { config, tensors, weightDtype, kernel, numPages, pageSize, maxBatchTokens: 256, maxSeqs: 8 };
+  const single = await NativeExecutor.create({ ...options, numThreads: 1 });
+  try {
+    if (numThreads === 1) return await body(single, single);
+    const batched = await NativeExecutor.create({ ...options, numThreads });
+    try {
+      return await body(single, batched);
+    } finally {
+      batched.close();
+    }
+  } finally {
+    single.close();
+  }
+}
+
+const otherSampling = fc.oneof(
+  fc.constant(GREEDY),
+  fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), topK: fc.constantFrom(0, 5), topP: fc.constantFrom(1, 0.8), minP: fc.constantFrom(0, 0.05), seed: fc.nat() }),
+);
+
+const scenario = (family: ModelFamily, weightDtype: WeightDtype) => fc.record({
+  config: randomConfig(family),
+  tensorSeed: fc.nat(),
+  pageSize: fc.constantFrom(1, 3, 4, 16),
+  numThreads: fc.constantFrom(1, 2),
+  kernel: fc.constantFrom<'auto' | 'portable'>('auto', 'portable'),
+  targetLength: fc.integer({ min: 1, max: 40 }),
+  others: fc.array(fc.record({ length: fc.integer({ min: 1, max: 40 }), sampling: otherSampling }), { minLength: 0, maxLength: 4 }),
+  samplingSeed: fc.nat(),
+  planSeed: fc.nat(),
+}).map((s) => ({ ...s, weightDtype }));
+
+describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], ['gpt2', 'f32'], ['gpt2', 'bf16']])('batch invariance (%s, %s weights)', (family, weightDtype) => {
+  it('bitwise-equal logits and equal seeded samples, alone or batched, whole or chunked, 1 or 2 threads', async () => {
+    await fc.assert(fc.asyncProperty(scenario(family, weightDtype), async (s) => {
+      const { config, pageSize } = s;
+      const rand = seededRandom(s.planSeed);
+      const vocab = config.vocabSize;
+      const sampling: Sampling = { temperature: 0.8, topK: 0, topP: 0.9, minP: 0, seed: s.samplingSeed };
+      const lengths = [s.targetLength, ...s.others.map((o) => o.length)];
+      const tokens = lengths.map((len) => Array.from({ length: len }, () => Math.floor(rand() * vocab)));
+      const needs = tokens.map((t) => pagesFor(t.length, pageSize));
+      const numPages = needs.reduce((a, b) => a + b, 0) + 2;
+      const tensors = randomTensors(config, s.tensorSeed);
+
+      await withExecutors(config, tensors, weightDtype, s.kernel, numPages, pageSize, s.numThreads, async (single, batched) => {
+        // baseline: alone, one token per step, then alone as one chunk
+        const alone: SeqWork = { seq: 0, tokens: tokens[0], chunks: [tokens[0].length], pages: dealPages([needs[0]], numPages, rand)[0], sampling };
+        const baseline = await runSteps(single, oneTokenSteps(alone, pageSize), vocab);
+        const whole = await runSteps(single, interleave([alone], pageSize, rand), vocab);
+        const where = `${JSON.stringify(config)} ${weightDtype} ${s.kernel} kernel, pageSize ${pageSize}`;
+        const last = tokens[0].length - 1;
+        expect(difference(whole[0], baseline[last]), `${where}: one chunk vs one token per step, pos ${last}`).toBeUndefined();
+
+        // batched: the target chunked at random among others, on fresh page deals over stale KV
+        const pages = dealPages(needs, numPages, rand);
+        const work: SeqWork[] = tokens.map((t, seq) => ({
+          seq, tokens: t, chunks: randomChunks(t.length, rand), pages: pages[seq], sampling: seq === 0 ? sampling : s.others[seq - 1].sampling, sampleRate: seq === 0 ? 1 : 0.5,
+        }));
+        const rows = await runSteps(batched, interleave(work, pageSize, rand), vocab);
+        const targetRows = rows.filter((r) => r.seq === 0);
+        expect(targetRows.map((r) => r.pos).at(-1)).toBe(last);
+        for (const row of targetRows) {
+          expect(difference(row, baseline[row.pos]), `${where} threads ${s.numThreads} chunks ${JSON.stringify(work[0].chunks)}, pos ${row.pos}`).toBeUndefined();
+        }
+      });
+    }), { numRuns: 25 });
+  });
+});
