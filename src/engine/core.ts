@@ -51,6 +51,8 @@ export class EngineCore {
   private readonly counters = new StatsCounters();
   private readonly events = new Subject<EngineEvent>();
   private readonly waiting: RequestSlot[] = [];
+  /** Every request not yet released, by id. */
+  private readonly slotsById = new Map<number, RequestSlot>();
   private running: RequestSlot[] = [];
   private readonly loop: TickLoop;
   private nextId = 1;
@@ -94,6 +96,7 @@ export class EngineCore {
     });
     if (timeoutMs !== undefined) slot.timer = setTimeout(() => this.end(slot, 'timeout'), timeoutMs).unref();
     this.enqueue(slot);
+    this.slotsById.set(id, slot);
     this.counters.submitted++;
     this.emitState(slot);
     this.loop.wake();
@@ -222,8 +225,8 @@ export class EngineCore {
   }
 
   private find(list: RequestSlot[], id: number): RequestSlot {
-    const slot = list.find((s) => s.id === id);
-    if (!slot) throw new NanoServingError('ERR_INTERNAL', `scheduler planned request ${id}, which is not in the expected queue`);
+    const slot = this.slotsById.get(id);
+    if (!slot || (list === this.running) !== this.isRunning(slot)) throw new NanoServingError('ERR_INTERNAL', `scheduler planned request ${id}, which is not in the expected queue`);
     return slot;
   }
 
@@ -378,9 +381,15 @@ export class EngineCore {
         this.kv.releaseAll(slot);
         slot.needsRelease = false;
         list.splice(i, 1);
+        this.slotsById.delete(slot.id);
       }
     }
     this.notifyIfIdle();
+  }
+
+  private isRunning(slot: RequestSlot): boolean {
+    const phase = slot.phase;
+    return phase === 'prefilling' || phase === 'decoding';
   }
 
   private isIdle(): boolean {
