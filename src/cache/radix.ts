@@ -15,6 +15,9 @@
  */
 import { NanoServingError } from '../errors.js';
 import type { PageAllocator } from '../pages/allocator.js';
+import { checkTree, corrupt } from './integrity.js';
+import { LruHeap } from './lru-heap.js';
+import { allNodes, pageKey, TreeNode } from './tree-node.js';
 
 declare const radixNodeBrand: unique symbol;
 /** A node of the tree, opaque to callers: lock it, unlock it, hand it back. */
@@ -31,18 +34,6 @@ export interface PrefixMatch {
 export interface RadixCacheOptions {
   /** Cap on cached pages: an insert beyond it first evicts LRU leaves, then caches only what fits. */
   maxPages?: number;
-}
-
-class TreeNode {
-  readonly children = new Map<string, TreeNode>(); // keyed by the child's first page of tokens
-  lockRef = 0;
-  constructor(
-    readonly cache: RadixCache,
-    public parent: TreeNode | null,  // null: the root, or a node removed from the tree
-    public tokens: Int32Array,       // [pages.length * pageSize]
-    public pages: number[],
-    public lastAccess: number,
-  ) {}
 }
 
 export class RadixCache {
@@ -326,122 +317,6 @@ export class RadixCache {
   }
 }
 
-/** A binary min-heap of [stamp, item] entries with lazy deletion: pop skips entries the caller says are stale. */
-class LruHeap<T> {
-  private entries_: Array<[number, T]> = [];
-
-  get size(): number {
-    return this.entries_.length;
-  }
-
-  entries(): Array<[number, T]> {
-    return [...this.entries_];
-  }
-
-  push(stamp: number, item: T): void {
-    const heap = this.entries_;
-    let i = heap.push([stamp, item]) - 1;
-    while (i > 0 && heap[(i - 1) >> 1][0] > heap[i][0]) {
-      [heap[i], heap[(i - 1) >> 1]] = [heap[(i - 1) >> 1], heap[i]];
-      i = (i - 1) >> 1;
-    }
-  }
-
-  /** Removes and returns the live item with the smallest stamp, dropping stale entries on the way. */
-  pop(isLive: (item: T, stamp: number) => boolean): T | undefined {
-    const heap = this.entries_;
-    while (heap.length > 0) {
-      const [stamp, item] = heap[0];
-      const last = heap.pop()!;
-      if (heap.length > 0) {
-        heap[0] = last;
-        this.siftDown(0);
-      }
-      if (isLive(item, stamp)) return item;
-    }
-    return undefined;
-  }
-
-  clear(): void {
-    this.entries_ = [];
-  }
-
-  rebuild(entries: Array<[number, T]>): void {
-    this.entries_ = entries;
-    for (let i = (entries.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
-  }
-
-  private siftDown(i: number): void {
-    const heap = this.entries_;
-    for (;;) {
-      let least = i;
-      for (const child of [2 * i + 1, 2 * i + 2]) if (child < heap.length && heap[child][0] < heap[least][0]) least = child;
-      if (least === i) return;
-      [heap[i], heap[least]] = [heap[least], heap[i]];
-      i = least;
-    }
-  }
-}
-
-/** The first page of tokens from `offset`, as a map key. */
-function pageKey(tokens: ArrayLike<number>, offset: number, pageSize: number): string {
-  let key = '';
-  for (let i = 0; i < pageSize; i++) key += `${tokens[offset + i]},`;
-  return key;
-}
-
-function* allNodes(top: TreeNode): Generator<TreeNode> {
-  const stack = [top];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    yield node;
-    for (const child of node.children.values()) stack.push(child);
-  }
-}
-
-function checkTree(
-  root: TreeNode, pageSize: number, allocator: PageAllocator, isCached: Uint8Array,
-  expected: { numPages: number; numUnlockedPages: number; numNodes: number },
-): void {
-  const seen = new Uint8Array(allocator.numPages);
-  let numPages = 0, numUnlockedPages = 0, numNodes = 0;
-  for (const node of allNodes(root)) {
-    let childLocks = 0;
-    for (const [key, child] of node.children) {
-      if (child.parent !== node) corrupt('a child does not point back to its parent');
-      if (key !== pageKey(child.tokens, 0, pageSize)) corrupt('a child is keyed by another first page');
-      if (child.lastAccess > node.lastAccess) corrupt('a node is more recently used than its parent');
-      childLocks += child.lockRef;
-    }
-    if (node.lockRef < childLocks) corrupt(`a node's lock ${node.lockRef} is below its children's sum ${childLocks}`);
-    if (node === root) {
-      if (node.pages.length !== 0 || node.parent !== null) corrupt('the root holds pages or has a parent');
-      continue;
-    }
-    if (node.pages.length < 1) corrupt('a node holds no page');
-    if (node.tokens.length !== node.pages.length * pageSize) corrupt(`a node has ${node.tokens.length} tokens for ${node.pages.length} pages`);
-    for (const page of node.pages) {
-      if (!Number.isInteger(page) || page < 0 || page >= allocator.numPages) corrupt(`invalid page id ${page}`);
-      if (seen[page]) corrupt(`page ${page} is in two nodes`);
-      if (allocator.refCount(page) < 1) corrupt(`cached page ${page} is free in the allocator`);
-      if (!isCached[page]) corrupt(`cached page ${page} is not flagged as cached`);
-      seen[page] = 1;
-    }
-    numNodes++;
-    numPages += node.pages.length;
-    if (node.lockRef === 0) numUnlockedPages += node.pages.length;
-  }
-  if (isCached.reduce((sum, flag) => sum + flag, 0) !== numPages) corrupt('a page is flagged as cached but is in no node');
-  const counted = { numPages, numUnlockedPages, numNodes };
-  for (const name of ['numPages', 'numUnlockedPages', 'numNodes'] as const) {
-    if (counted[name] !== expected[name]) corrupt(`${name} is ${expected[name]} but the tree has ${counted[name]}`);
-  }
-}
-
 function invalid(message: string): never {
   throw new NanoServingError('ERR_INVALID_ARGUMENT', `radix cache: ${message}`);
-}
-
-function corrupt(message: string): never {
-  throw new NanoServingError('ERR_INTEGRITY', `radix cache: ${message}`);
 }

@@ -1,0 +1,28 @@
+/** A node of the radix tree: a page-aligned run of tokens and the KV pages holding them. */
+export class TreeNode {
+  readonly children = new Map<string, TreeNode>(); // keyed by the child's first page of tokens
+  lockRef = 0;
+  constructor(
+    readonly cache: object,          // the RadixCache that owns it
+    public parent: TreeNode | null,  // null: the root, or a node removed from the tree
+    public tokens: Int32Array,       // [pages.length * pageSize]
+    public pages: number[],
+    public lastAccess: number,
+  ) {}
+}
+
+/** The first page of tokens from `offset`, as a map key. */
+export function pageKey(tokens: ArrayLike<number>, offset: number, pageSize: number): string {
+  let key = '';
+  for (let i = 0; i < pageSize; i++) key += `${tokens[offset + i]},`;
+  return key;
+}
+
+export function* allNodes(top: TreeNode): Generator<TreeNode> {
+  const stack = [top];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    yield node;
+    for (const child of node.children.values()) stack.push(child);
+  }
+}
