@@ -6,7 +6,8 @@
  * Baseline: the target alone on a 1-thread executor, one token per step (a row at every
  * position), and once more as a single chunk. Then the target chunked at random, batched with
  * random other sequences (random lengths, chunkings and sampling), at random batch positions,
- * on a 1- or 2-thread executor whose pages still hold the baseline's stale KV.
+ * on a 1- or 2-thread executor whose pages still hold the baseline's stale KV, and sometimes
+ * with its first pages already written by another sequence (a prefix-cache hit).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -67,12 +68,13 @@ const scenario = (family: ModelFamily, weightDtype: WeightDtype) => fc.record({
   kernel: fc.constantFrom<'auto' | 'portable'>('auto', 'portable'),
   targetLength: fc.integer({ min: 1, max: 40 }),
   others: fc.array(fc.record({ length: fc.integer({ min: 1, max: 40 }), sampling: otherSampling }), { minLength: 0, maxLength: 4 }),
+  cachedPages: fc.integer({ min: 0, max: 4 }),
   samplingSeed: fc.nat(),
   planSeed: fc.nat(),
 }).map((s) => ({ ...s, weightDtype }));
 
 describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], ['gpt2', 'f32'], ['gpt2', 'bf16']])('batch invariance (%s, %s weights)', (family, weightDtype) => {
-  it('bitwise-equal logits and equal seeded samples, alone or batched, whole or chunked, 1 or 2 threads', async () => {
+  it('bitwise-equal logits and equal seeded samples: alone or batched, whole or chunked, prefix cached or not, 1 or 2 threads', async () => {
     await fc.assert(fc.asyncProperty(scenario(family, weightDtype), async (s) => {
       const { config, pageSize } = s;
       const rand = seededRandom(s.planSeed);
@@ -93,16 +95,21 @@ describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], 
         const last = tokens[0].length - 1;
         expect(difference(whole[0], baseline[last]), `${where}: one chunk vs one token per step, pos ${last}`).toBeUndefined();
 
-        // batched: the target chunked at random among others, on fresh page deals over stale KV
+        // batched: the target chunked at random among others, on fresh page deals over stale KV;
+        // its first cachedLen tokens possibly already in pages written by another sequence (a prefix-cache hit)
         const pages = dealPages(needs, numPages, rand);
+        const cachedLen = Math.min(s.cachedPages, Math.floor(last / pageSize)) * pageSize;
+        const donor: SeqWork = { seq: -1, tokens: tokens[0].slice(0, cachedLen), chunks: randomChunks(cachedLen, rand), pages: pages[0], sampling: GREEDY };
         const work: SeqWork[] = tokens.map((t, seq) => ({
-          seq, tokens: t, chunks: randomChunks(t.length, rand), pages: pages[seq], sampling: seq === 0 ? sampling : s.others[seq - 1].sampling, sampleRate: seq === 0 ? 1 : 0.5,
+          seq, tokens: t, chunks: randomChunks(t.length - (seq === 0 ? cachedLen : 0), rand), pages: pages[seq], cachedLen: seq === 0 ? cachedLen : 0,
+          sampling: seq === 0 ? sampling : s.others[seq - 1].sampling, sampleRate: seq === 0 ? 1 : 0.5,
         }));
+        await runSteps(batched, interleave([donor], pageSize, rand), vocab);
         const rows = await runSteps(batched, interleave(work, pageSize, rand), vocab);
         const targetRows = rows.filter((r) => r.seq === 0);
         expect(targetRows.map((r) => r.pos).at(-1)).toBe(last);
         for (const row of targetRows) {
-          expect(difference(row, baseline[row.pos]), `${where} threads ${s.numThreads} chunks ${JSON.stringify(work[0].chunks)}, pos ${row.pos}`).toBeUndefined();
+          expect(difference(row, baseline[row.pos]), `${where} threads ${s.numThreads} cached ${cachedLen} chunks ${JSON.stringify(work[0].chunks)}, pos ${row.pos}`).toBeUndefined();
         }
       });
     }), { numRuns: 25 });

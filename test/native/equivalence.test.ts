@@ -24,7 +24,7 @@ import type { ModelConfig, ModelFamily, TensorMap } from '../../src/models/confi
 import { NativeExecutor } from '../../src/executor/native.js';
 import { referenceLogits } from '../reference/forward.js';
 import { encodeTensors, randomConfig, randomTensors, roundTensors, seededRandom } from '../reference/tensors.js';
-import { GREEDY, dealPages, interleave, pagesFor, randomChunks, runSteps, type SampledRow } from './steps.js';
+import { GREEDY, dealPages, interleave, pagesFor, randomChunks, runSteps, type Run, type SampledRow } from './steps.js';
 
 type WeightMode = 'f32' | 'f16-bits' | 'bf16' | 'bf16-bits';
 
@@ -81,41 +81,92 @@ function checkRow(row: SampledRow, ref: Float32Array, tol: number, where: string
   expect(Math.abs(row.logprob - logSoftmaxAt(ref, row.token)), `${where} pos ${row.pos}: logprob`).toBeLessThanOrEqual(2 * bound);
 }
 
-const workload = (family: ModelFamily) => fc.record({
+/** How the executor is built for one case. */
+const setup = (family: ModelFamily, pageSizes = [1, 2, 3, 4, 8, 16]) => fc.record({
   config: randomConfig(family),
   tensorSeed: fc.nat(),
   mode: fc.constantFrom<WeightMode>('f32', 'f32', 'f16-bits', 'bf16', 'bf16-bits'),
-  pageSize: fc.constantFrom(1, 2, 3, 4, 8, 16),
+  pageSize: fc.constantFrom(...pageSizes),
   numThreads: fc.constantFrom(1, 2),
   kernel: fc.constantFrom<'auto' | 'portable'>('auto', 'portable'),
-  promptLengths: fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 4 }),
   planSeed: fc.nat(),
 });
+type Setup = typeof setup extends (...args: never[]) => fc.Arbitrary<infer T> ? T : never;
+
+/** Runs the phases of steps (one after another) on a fresh executor and checks every sampled row against the reference. */
+async function expectReferenceLogits(s: Setup, numPages: number, phases: Run[][][], tokens: Map<number, number[]>): Promise<void> {
+  const { config, mode, kernel, pageSize, numThreads } = s;
+  const { native, reference, weightDtype } = prepareWeights(config, s.tensorSeed, mode);
+  const executor = NativeExecutor.create({ config, tensors: native, weightDtype, numPages, pageSize, numThreads, kernel, maxBatchTokens: 256, maxSeqs: 8 });
+  const rows: SampledRow[] = [];
+  try {
+    for (const steps of phases) rows.push(...await runSteps(executor, steps, config.vocabSize));
+  } finally {
+    executor.close();
+  }
+  const where = `${JSON.stringify(config)} ${mode} ${kernel} kernel, pageSize ${pageSize}, threads ${numThreads}`;
+  for (const [seq, t] of tokens) {
+    const expected = referenceLogits(config, reference, t);
+    const mine = rows.filter((r) => r.seq === seq);
+    for (const row of mine) checkRow(row, expected[row.pos], TOLERANCE[mode], `${where} seq ${seq}`);
+    expect(mine.at(-1)?.pos, `${where} seq ${seq}: last position sampled`).toBe(t.length - 1);
+  }
+}
+
+const randomTokens = (len: number, vocab: number, rand: () => number): number[] => Array.from({ length: len }, () => Math.floor(rand() * vocab));
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 describe.each<ModelFamily>(['llama', 'gpt2'])('native forward pass = reference (%s)', (family) => {
   it('logits at sampled chunk ends, over random chunkings, batches and page tables', async () => {
-    await fc.assert(fc.asyncProperty(workload(family), async ({ config, tensorSeed, mode, pageSize, numThreads, kernel, promptLengths, planSeed }) => {
-      const rand = seededRandom(planSeed);
-      const tokens = promptLengths.map((len) => Array.from({ length: len }, () => Math.floor(rand() * config.vocabSize)));
-      const needs = tokens.map((t) => pagesFor(t.length, pageSize));
-      const numPages = needs.reduce((a, b) => a + b, 0) + 3;
+    const lengths = fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 4 });
+    await fc.assert(fc.asyncProperty(setup(family), lengths, async (s, promptLengths) => {
+      const rand = seededRandom(s.planSeed);
+      const tokens = promptLengths.map((len) => randomTokens(len, s.config.vocabSize, rand));
+      const needs = tokens.map((t) => pagesFor(t.length, s.pageSize));
+      const numPages = sum(needs) + 3;
       const pages = dealPages(needs, numPages, rand);
       const work = tokens.map((t, seq) => ({ seq, tokens: t, chunks: randomChunks(t.length, rand), pages: pages[seq], sampling: GREEDY, sampleRate: 0.7 }));
-      const steps = interleave(work, pageSize, rand);
-
-      const { native, reference, weightDtype } = prepareWeights(config, tensorSeed, mode);
-      const executor = await NativeExecutor.create({ config, tensors: native, weightDtype, numPages, pageSize, numThreads, kernel, maxBatchTokens: 256, maxSeqs: 8 });
-      let rows: SampledRow[];
-      try {
-        rows = await runSteps(executor, steps, config.vocabSize);
-      } finally {
-        executor.close();
-      }
-
-      const expected = tokens.map((t) => referenceLogits(config, reference, t));
-      const where = `${JSON.stringify(config)} ${mode} ${kernel} kernel, pageSize ${pageSize}, threads ${numThreads}`;
-      for (const row of rows) checkRow(row, expected[row.seq][row.pos], TOLERANCE[mode], `${where} seq ${row.seq}`);
-      expect(rows.filter((r) => r.pos === tokens[r.seq].length - 1).length).toBe(tokens.length);
+      await expectReferenceLogits(s, numPages, [interleave(work, s.pageSize, rand)], new Map(tokens.entries()));
     }), { numRuns: 60 });
+  });
+
+  it('prompts up to the full context length', async () => {
+    const shortBy = fc.array(fc.integer({ min: 0, max: 64 }), { minLength: 1, maxLength: 2 });
+    await fc.assert(fc.asyncProperty(setup(family), shortBy, async (s, short) => {
+      const rand = seededRandom(s.planSeed);
+      const tokens = short.map((d) => randomTokens(Math.max(1, s.config.contextLength - d), s.config.vocabSize, rand));
+      const needs = tokens.map((t) => pagesFor(t.length, s.pageSize));
+      const numPages = sum(needs) + 1;
+      const pages = dealPages(needs, numPages, rand);
+      const work = tokens.map((t, seq) => ({ seq, tokens: t, chunks: randomChunks(t.length, rand, 128), pages: pages[seq], sampling: GREEDY, sampleRate: 0.5 }));
+      await expectReferenceLogits(s, numPages, [interleave(work, s.pageSize, rand)], new Map(tokens.entries()));
+    }), { numRuns: 6 });
+  });
+
+  it('prefix pages written by one sequence and read by others (the radix cache shares full pages)', async () => {
+    const shape = fc.record({ donorExtra: fc.integer({ min: 0, max: 32 }), suffixLengths: fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 3 }) });
+    await fc.assert(fc.asyncProperty(setup(family, [1, 2, 3, 4, 8]), shape, async (s, { donorExtra, suffixLengths }) => {
+      const rand = seededRandom(s.planSeed);
+      const { pageSize, config } = s;
+      const donor = randomTokens(pageSize + donorExtra, config.vocabSize, rand);
+      const fullDonorPages = Math.floor(donor.length / pageSize);
+      const sharedPages = suffixLengths.map(() => 1 + Math.floor(rand() * fullDonorPages));
+      const sharers = suffixLengths.map((len, i) => [...donor.slice(0, sharedPages[i] * pageSize), ...randomTokens(len, config.vocabSize, rand)]);
+      const ownNeeds = sharers.map((t, i) => pagesFor(t.length, pageSize) - sharedPages[i]);
+      const donorNeeds = pagesFor(donor.length, pageSize);
+      const numPages = donorNeeds + sum(ownNeeds) + 2;
+      const [donorPages, ...ownPages] = dealPages([donorNeeds, ...ownNeeds], numPages, rand);
+      // phase 1: the donor alone writes its pages; phase 2: the sharers start after their shared prefix, batched
+      const donorWork = { seq: 0, tokens: donor, chunks: randomChunks(donor.length, rand), pages: donorPages, sampling: GREEDY, sampleRate: 0.5 };
+      const sharerWork = sharers.map((t, i) => {
+        const cachedLen = sharedPages[i] * pageSize;
+        return {
+          seq: i + 1, tokens: t, cachedLen, chunks: randomChunks(t.length - cachedLen, rand),
+          pages: [...donorPages.slice(0, sharedPages[i]), ...ownPages[i]], sampling: GREEDY, sampleRate: 0.7,
+        };
+      });
+      const phases = [interleave([donorWork], pageSize, rand), interleave(sharerWork, pageSize, rand)];
+      await expectReferenceLogits(s, numPages, phases, new Map([donor, ...sharers].entries()));
+    }), { numRuns: 30 });
   });
 });

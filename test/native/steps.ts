@@ -17,8 +17,20 @@ export interface Run {
   sampling: Sampling;
 }
 
-/** A sequence to feed: its tokens, how they are chunked, its pages; chunks before the last are sampled with probability sampleRate (default 1). */
-export interface SeqWork { seq: number; tokens: number[]; chunks: number[]; pages: number[]; sampling: Sampling; sampleRate?: number }
+/**
+ * A sequence to feed: its tokens, how those from `cachedLen` on are chunked (the first
+ * `cachedLen` are already in its first pages, e.g. shared from another sequence), its pages.
+ * Chunks before the last are sampled with probability sampleRate (default 1).
+ */
+export interface SeqWork {
+  seq: number;
+  tokens: number[];
+  chunks: number[];
+  pages: number[];
+  sampling: Sampling;
+  sampleRate?: number;
+  cachedLen?: number;
+}
 
 /** What a sampled run returned: the token, its logprob and the raw logits at the run's last position. */
 export interface SampledRow { seq: number; pos: number; token: number; logprob: number; logits: Float32Array }
@@ -58,7 +70,7 @@ export const pagesFor = (numTokens: number, pageSize: number): number => Math.ce
  * always sampled.
  */
 export function interleave(work: SeqWork[], pageSize: number, rand: () => number): Run[][] {
-  const next = work.map(() => ({ chunk: 0, pos: 0 }));
+  const next = work.map((w) => ({ chunk: 0, pos: w.cachedLen ?? 0 }));
   const steps: Run[][] = [];
   for (;;) {
     const open = work.map((_, i) => i).filter((i) => next[i].chunk < work[i].chunks.length);
