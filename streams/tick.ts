@@ -53,7 +53,8 @@ export function createTickLoop(step: () => Promise<boolean>, onError: (error: un
         return;
       }
       isRunning = true;
-      wake$.next();
+      // Start on a microtask, so every submit of the current task joins the first step.
+      queueMicrotask(() => wake$.next());
     },
     get isRunning() {
       return isRunning;

@@ -1,5 +1,5 @@
 /** What submit() returns: the request's streams, its final result and its abort switch. */
-import { Observable, distinctUntilChanged, from, map, startWith } from 'rxjs';
+import { Observable, defer, distinctUntilChanged, from, map, startWith } from 'rxjs';
 import type { FinishReason, RequestPhase } from '../../machines/request.js';
 import { ReplayChannel } from '../../streams/replay.js';
 import type { RequestSlot, TokenLogprob } from './request-slot.js';
@@ -67,8 +67,7 @@ export function createHandle(slot: RequestSlot, outputs: RequestOutputs, abort: 
     id: slot.id,
     tokens$: outputs.tokens.observable(),
     text$: outputs.text.observable(),
-    state$: from(slot.actor).pipe(
-      startWith(slot.actor.getSnapshot()),
+    state$: defer(() => from(slot.actor).pipe(startWith(slot.actor.getSnapshot()))).pipe(
       map((snapshot) => snapshot.value as RequestPhase),
       distinctUntilChanged(),
     ),
