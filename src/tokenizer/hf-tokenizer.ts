@@ -83,6 +83,11 @@ export class HfTokenizer implements Tokenizer {
     return new HfTokenizer(bpe, buildNormalizer(spec.normalizer), buildPreTokenizer(spec.pre_tokenizer), added, options.eosTokenIds ?? []);
   }
 
+  /** The same tokenizer with other end-of-generation tokens. */
+  withEosTokenIds(eosTokenIds: number[]): HfTokenizer {
+    return new HfTokenizer(this.model, this.normalize, this.preTokenize, [...this.addedTokens], eosTokenIds);
+  }
+
   encode(text: string, options: EncodeOptions = {}): number[] {
     const ids: number[] = [];
     const pattern = options.allowSpecial === false ? null : this.addedPattern;

@@ -1,2 +1,2 @@
 export { HfTokenizer, type AddedToken, type DecodeOptions, type EncodeOptions } from './hf-tokenizer.js';
-export { loadTokenizer } from './load.js';
+export { loadTokenizer, loadTokenizerDir, type TokenizerLoadOptions } from './load.js';

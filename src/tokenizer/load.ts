@@ -1,21 +1,55 @@
-/** Reads a tokenizer.json from disk; every failure is a ModelLoadError naming the file. */
+/** Reads a tokenizer from disk; every failure is a ModelLoadError naming the file. */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 
-export async function loadTokenizer(file: string, options: { eosTokenIds?: number[] } = {}): Promise<HfTokenizer> {
-  let text: string;
+export interface TokenizerLoadOptions {
+  eosTokenIds?: number[];
+}
+
+/** A tokenizer.json (Hugging Face tokenizers format). */
+export async function loadTokenizer(file: string, options: TokenizerLoadOptions = {}): Promise<HfTokenizer> {
+  const json = parseJson(await readText(file), file);
+  return build(json, file, options);
+}
+
+/** A model folder's tokenizer: tokenizer.json, or GPT-2's older vocab.json + merges.txt. */
+export async function loadTokenizerDir(dir: string, options: TokenizerLoadOptions = {}): Promise<HfTokenizer> {
+  const file = join(dir, 'tokenizer.json');
+  const vocabFile = join(dir, 'vocab.json');
+  const mergesFile = join(dir, 'merges.txt');
+  if (existsSync(file) || !existsSync(vocabFile)) return loadTokenizer(file, options);
+  const vocab = parseJson(await readText(vocabFile), vocabFile) as Record<string, number>;
+  const merges = (await readText(mergesFile)).split('\n').filter((line) => line.length > 0 && !line.startsWith('#version'));
+  const added = '<|endoftext|>' in vocab ? [{ id: vocab['<|endoftext|>'], content: '<|endoftext|>', special: true }] : [];
+  const json = {
+    model: { type: 'BPE', vocab, merges },
+    added_tokens: added,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true },
+  };
+  return build(json, vocabFile, options);
+}
+
+async function readText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
-    throw new ModelLoadError(`${file}: cannot read tokenizer (${(err as Error).message})`, file, { cause: err });
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new ModelLoadError(`${file}: ${reason}`, file, { cause: err });
   }
-  let json: unknown;
+}
+
+function parseJson(text: string, file: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
-    throw new ModelLoadError(`${file}: tokenizer is not valid JSON (${(err as Error).message})`, file, { cause: err });
+    throw new ModelLoadError(`${file}: corrupt JSON (${(err as Error).message})`, file, { cause: err });
   }
+}
+
+function build(json: unknown, file: string, options: TokenizerLoadOptions): HfTokenizer {
   try {
     return HfTokenizer.fromJson(json, options);
   } catch (err) {
