@@ -1,5 +1,5 @@
 /** nano-serving: an LLM serving runtime for Node.js. */
-export { NanoServingEngine, registerFolderLoader } from './engine/engine.js';
+export { NanoServingEngine } from './engine/engine.js';
 export type { EngineOptions } from './engine/options.js';
 export { EngineCore, type CoreOptions, type SubmitOptions, type SchedulingPolicy } from './engine/core.js';
 export type { RequestHandle, RequestResult, RequestMetrics } from './engine/handle.js';

@@ -5,7 +5,7 @@
 import type { Observable } from 'rxjs';
 import { NativeExecutor } from '../executor/native.js';
 import type { Executor } from '../executor/step.js';
-import { resolveModel, type FolderLoader } from '../models/resolve.js';
+import { resolveModel } from '../models/resolve.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 import { EngineCore, type SubmitOptions } from './core.js';
 import type { EngineEvent } from './events.js';
@@ -13,13 +13,6 @@ import type { RequestHandle, RequestResult } from './handle.js';
 import { resolveEngineOptions, type EngineOptions } from './options.js';
 import type { SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
-
-let folderLoader: FolderLoader | undefined;
-
-/** Installed by the model-folder loader module so the engine core does not depend on file formats. */
-export function registerFolderLoader(loader: FolderLoader): void {
-  folderLoader = loader;
-}
 
 export class NanoServingEngine {
   private constructor(
@@ -42,7 +35,7 @@ export class NanoServingEngine {
       tokenizer = new ByteTokenizer(executor.info.vocabSize);
       name = 'custom';
     } else {
-      const model = await resolveModel(resolved.model ?? 'default', { seed: resolved.weightSeed, loadFolder: folderLoader });
+      const model = await resolveModel(resolved.model ?? 'default', { seed: resolved.weightSeed });
       executor = NativeExecutor.create({
         config: model.config,
         tensors: model.tensors,

@@ -11,6 +11,7 @@ import { ByteTokenizer, type Tokenizer } from '../engine/tokenizer.js';
 import type { ModelConfig, TensorMap } from './config.js';
 import { isPresetName, presetConfig } from './presets.js';
 import { syntheticTensors } from './synthetic.js';
+import { loadHfModel } from './hf.js';
 
 export interface LoadedModel {
   name: string;
@@ -36,9 +37,7 @@ export function defaultModelDir(): string | undefined {
   return undefined;
 }
 
-export type FolderLoader = (dir: string) => Promise<LoadedModel>;
-
-export async function resolveModel(spec: ModelSpec, options: { seed?: number; loadFolder?: FolderLoader } = {}): Promise<LoadedModel> {
+export async function resolveModel(spec: ModelSpec, options: { seed?: number } = {}): Promise<LoadedModel> {
   if (typeof spec === 'object' && spec !== null) {
     return { name: 'synthetic', config: spec, tensors: syntheticTensors(spec, options.seed ?? 0), tokenizer: new ByteTokenizer(spec.vocabSize) };
   }
@@ -50,6 +49,5 @@ export async function resolveModel(spec: ModelSpec, options: { seed?: number; lo
   const dir = spec === 'default' ? defaultModelDir() : spec;
   if (spec === 'default' && !dir) return resolveModel('tiny', options);
   if (!dir || !existsSync(dir)) throw new ModelLoadError(`unknown model "${spec}": not a preset (tiny, small, medium, default) and no such path`, spec);
-  if (!options.loadFolder) throw new ModelLoadError(`loading model folders is not available in this build`, dir);
-  return options.loadFolder(dir);
+  return loadHfModel(dir);
 }
