@@ -10,11 +10,13 @@
  */
 import type { ModelConfig, Tensor, TensorMap } from '../../src/models/config.js';
 
+const word = new Uint32Array(1);
+const wordAsFloat = new Float32Array(word.buffer);
+
 /** Decodes raw bf16 bits (the top half of an f32). */
 export function bf16ToF32(bits: number): number {
-  const view = new DataView(new ArrayBuffer(4));
-  view.setUint32(0, (bits & 0xffff) << 16 >>> 0);
-  return view.getFloat32(0);
+  word[0] = (bits & 0xffff) << 16;
+  return wordAsFloat[0];
 }
 
 /** Decodes raw IEEE half bits. */
@@ -139,6 +141,12 @@ function addInto(x: Float64Array, y: Float64Array): void {
 
 /** Logits at every position of `tokens`, one Float32Array of vocabSize per position. */
 export function referenceLogits(c: ModelConfig, tensors: TensorMap, tokens: number[]): Float32Array[] {
+  const all = referenceLogitsAt(c, tensors, tokens, () => true);
+  return tokens.map((_, pos) => all.get(pos) as Float32Array);
+}
+
+/** Logits at the positions `wanted` picks (the output projection is skipped elsewhere: it dominates on large vocabularies). */
+export function referenceLogitsAt(c: ModelConfig, tensors: TensorMap, tokens: number[], wanted: (pos: number) => boolean): Map<number, Float32Array> {
   if (c.family !== 'llama' && c.family !== 'gpt2') throw new Error(`reference: unknown family ${String(c.family)}`);
   const isGpt2 = c.family === 'gpt2';
   const w = new Weights(tensors);
@@ -151,7 +159,7 @@ export function referenceLogits(c: ModelConfig, tensors: TensorMap, tokens: numb
   const values: Float64Array[][] = Array.from({ length: c.numLayers }, () => []);
   const embd = w.get('token_embd.weight');
   const output = c.tieEmbeddings ? embd : w.get('output.weight');
-  const logits: Float32Array[] = [];
+  const logits = new Map<number, Float32Array>();
 
   tokens.forEach((tok, pos) => {
     if (!Number.isInteger(tok) || tok < 0 || tok >= c.vocabSize) throw new Error(`reference: token ${tok} outside the vocabulary`);
@@ -189,13 +197,12 @@ export function referenceLogits(c: ModelConfig, tensors: TensorMap, tokens: numb
       addInto(x, linear(act, w.get(`${blk}.ffn_down.weight`), c.hiddenSize, isGpt2 ? w.get(`${blk}.ffn_down.bias`) : undefined));
     }
 
-    logits.push(Float32Array.from(linear(norm(x, 'output_norm'), output, c.vocabSize)));
+    if (wanted(pos)) logits.set(pos, Float32Array.from(linear(norm(x, 'output_norm'), output, c.vocabSize)));
   });
   return logits;
 }
 
 /** Logits at the last position only. */
 export function referenceLastLogits(c: ModelConfig, tensors: TensorMap, tokens: number[]): Float32Array {
-  const all = referenceLogits(c, tensors, tokens);
-  return all[all.length - 1];
+  return referenceLogitsAt(c, tensors, tokens, (pos) => pos === tokens.length - 1).get(tokens.length - 1) as Float32Array;
 }

@@ -3,7 +3,7 @@
  * seeded random weights for every canonical tensor, and re-encodings to bf16/f16.
  */
 import fc from 'fast-check';
-import type { ModelConfig, ModelFamily, Tensor, TensorDtype, TensorMap } from '../../src/models/config.js';
+import type { ModelConfig, ModelFamily, TensorDtype, TensorMap } from '../../src/models/config.js';
 import { bf16ToF32, f16ToF32 } from './forward.js';
 
 /** mulberry32: a tiny seeded generator of uniforms in [0, 1). */
@@ -151,17 +151,15 @@ export function f32ToF16(v: number): number {
   return sign | ((e + 15) << 10) | frac;
 }
 
-/** Matmul weights and embeddings: the tensors a model file stores in half precision. */
-export function isHalfCandidate(t: Tensor): boolean {
-  return t.shape.length === 2;
-}
-
-/** The same model with its 2-D tensors stored as `dtype` raw bits (values rounded to nearest even). */
-export function encodeTensors(tensors: TensorMap, dtype: Exclude<TensorDtype, 'f32'>): TensorMap {
+/**
+ * The same model with its tensors stored as `dtype` raw bits (values rounded to nearest even):
+ * the 2-D ones (matmul weights and embeddings), or all of them (norms and biases too).
+ */
+export function encodeTensors(tensors: TensorMap, dtype: Exclude<TensorDtype, 'f32'>, which: '2d' | 'all' = '2d'): TensorMap {
   const encode = dtype === 'bf16' ? f32ToBf16 : f32ToF16;
   const out: TensorMap = {};
   for (const [name, t] of Object.entries(tensors)) {
-    if (!isHalfCandidate(t) || t.dtype !== 'f32') { out[name] = t; continue; }
+    if ((which === '2d' && t.shape.length !== 2) || t.dtype !== 'f32') { out[name] = t; continue; }
     const bits = new Uint16Array(t.data.length);
     for (let i = 0; i < bits.length; i++) bits[i] = encode(t.data[i]);
     out[name] = { dtype, shape: t.shape, data: bits };
@@ -169,13 +167,15 @@ export function encodeTensors(tensors: TensorMap, dtype: Exclude<TensorDtype, 'f
   return out;
 }
 
-/** The same model with its 2-D tensors' values rounded to `dtype`, still stored as f32. */
-export function roundTensors(tensors: TensorMap, dtype: Exclude<TensorDtype, 'f32'>): TensorMap {
+/** The same model with its tensors' values rounded to `dtype` (as encodeTensors), still stored as f32. */
+export function roundTensors(tensors: TensorMap, dtype: Exclude<TensorDtype, 'f32'>, which: '2d' | 'all' = '2d'): TensorMap {
   const decode = dtype === 'bf16' ? bf16ToF32 : f16ToF32;
   const out: TensorMap = {};
-  for (const [name, t] of Object.entries(encodeTensors(tensors, dtype))) {
+  for (const [name, t] of Object.entries(encodeTensors(tensors, dtype, which))) {
     if (t.dtype === 'f32') { out[name] = t; continue; }
-    out[name] = { dtype: 'f32', shape: t.shape, data: Float32Array.from(t.data, decode) };
+    const data = new Float32Array(t.data.length);
+    for (let i = 0; i < data.length; i++) data[i] = decode(t.data[i]);
+    out[name] = { dtype: 'f32', shape: t.shape, data };
   }
   return out;
 }
