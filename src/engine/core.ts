@@ -5,7 +5,7 @@
  * The only file that touches scheduler, pages, actors, streams and the executor together.
  */
 import { Subject, type Observable } from 'rxjs';
-import { CapacityError, EngineClosedError, InvalidRequestError, NanoServingError, wrapNativeError } from '../errors.js';
+import { CapacityError, EngineClosedError, NanoServingError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
 import type { FinishReason } from '../../machines/request.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
@@ -14,9 +14,11 @@ import { pagesFor, type PlannedRun, type SchedulerConfig, type SchedulerView, ty
 import { createHandle, RequestOutputs, resultOf, type RequestHandle } from './handle.js';
 import { KvPages } from './kv-pages.js';
 import { RequestSlot } from './request-slot.js';
-import { resolveSampling, type SamplingParams } from './sampling.js';
+import type { SamplingParams } from './sampling.js';
 import { buildStepInput } from './step-input.js';
-import { StatsCounters, type EngineStats } from './stats.js';
+import { buildStats, StatsCounters, type EngineStats } from './stats.js';
+import { validateRequest } from './intake.js';
+import { logprobOf, stopReason } from './results.js';
 import { TextStream } from './text-stream.js';
 import type { Tokenizer } from './tokenizer.js';
 import { stepEvent, type EngineEvent } from './events.js';
@@ -73,19 +75,8 @@ export class EngineCore {
 
   submit(prompt: string | ArrayLike<number>, params: SamplingParams = {}, options: SubmitOptions = {}): RequestHandle {
     if (this.isClosed) throw new EngineClosedError();
-    const tokens = this.validatePrompt(prompt);
-    const { vocabSize, contextLength, numPages, pageSize } = this.executor.info;
     const id = this.nextId++;
-    const sampling = resolveSampling(params, { vocabSize, maxNewTokens: contextLength - tokens.length, defaultSeed: id });
-    if (tokens.length + sampling.maxTokens > contextLength) {
-      throw new CapacityError(`prompt (${tokens.length} tokens) + maxTokens (${sampling.maxTokens}) exceeds the context of ${contextLength}`, 'ERR_CONTEXT_LENGTH');
-    }
-    if (pagesFor(tokens.length + sampling.maxTokens, pageSize) > numPages) {
-      throw new CapacityError(`request needs ${pagesFor(tokens.length + sampling.maxTokens, pageSize)} KV pages; the pool has ${numPages}`, 'ERR_KV_CAPACITY');
-    }
-    if (!this.options.chunkedPrefill && tokens.length + sampling.maxTokens > this.options.maxBatchTokens) {
-      throw new CapacityError(`without chunked prefill a request must fit maxBatchTokens (${this.options.maxBatchTokens})`, 'ERR_BATCH_CAPACITY');
-    }
+    const { tokens, sampling } = validateRequest(prompt, params, id, this.tokenizer, this.executor.info, this.options);
     if (this.waiting.length >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
     const text = new TextStream(this.tokenizer.createDecoder(), sampling.stop);
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
@@ -104,34 +95,7 @@ export class EngineCore {
   }
 
   stats(): EngineStats {
-    const c = this.counters;
-    const cacheStats = this.kv.cache?.stats();
-    const decided = c.prefillTokens + c.decodeTokens;
-    return {
-      steps: c.steps,
-      prefillTokens: c.prefillTokens,
-      decodeTokens: c.decodeTokens,
-      cachedTokens: c.cachedTokens,
-      promptTokens: c.promptTokens,
-      cacheHitRate: c.promptTokens === 0 ? 0 : c.cachedTokens / c.promptTokens,
-      generatedTokens: c.generatedTokens,
-      tokensPerStep: c.steps === 0 ? 0 : decided / c.steps,
-      throughput: c.stepTimeMs === 0 ? 0 : (c.generatedTokens * 1000) / c.stepTimeMs,
-      requests: { submitted: c.submitted, finished: c.finished, aborted: c.aborted, failed: c.failed, timedOut: c.timedOut },
-      running: this.running.length,
-      waiting: this.waiting.length,
-      preemptions: c.preemptions,
-      pages: {
-        total: this.executor.info.numPages,
-        free: this.kv.numFree,
-        used: this.executor.info.numPages - this.kv.numFree,
-        cached: cacheStats?.cachedPages ?? 0,
-        evictable: this.kv.numEvictable,
-        evictions: cacheStats?.evictions ?? 0,
-      },
-      ttft: c.ttft.percentiles(),
-      itl: c.itl.percentiles(),
-    };
+    return buildStats(this.counters, this.kv, this.executor.info.numPages, this.running.length, this.waiting.length);
   }
 
   /** Resolves when no request is waiting or running. */
@@ -158,18 +122,6 @@ export class EngineCore {
   }
 
   // ---- input -------------------------------------------------------------------------
-
-  private validatePrompt(prompt: string | ArrayLike<number>): number[] {
-    const tokens = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : Array.from(prompt ?? []);
-    if (tokens.length === 0) throw new InvalidRequestError('prompt is empty', 'prompt');
-    const vocab = this.executor.info.vocabSize;
-    for (const token of tokens) {
-      if (!Number.isInteger(token) || token < 0 || token >= vocab) {
-        throw new InvalidRequestError(`prompt token ${String(token)} is outside the vocabulary [0, ${vocab})`, 'prompt');
-      }
-    }
-    return tokens;
-  }
 
   private enqueue(slot: RequestSlot): void {
     let at = this.waiting.length;
@@ -315,16 +267,8 @@ export class EngineCore {
     if (slot.isFinal) return; // a subscriber aborted on this very token
     this.pushText(slot, slot.text.push(token));
     if (slot.isFinal) return;
-    const reason = this.stopReason(slot, token);
+    const reason = stopReason(slot, token, this.tokenizer.eosTokenIds, this.executor.info.contextLength);
     if (reason) this.end(slot, reason);
-  }
-
-  private stopReason(slot: RequestSlot, token: number): 'stop' | 'length' | undefined {
-    const params = slot.sampling;
-    if (slot.text.isStopped || params.stopTokenIds.includes(token)) return 'stop';
-    if (!params.ignoreEos && this.tokenizer.eosTokenIds.includes(token)) return 'stop';
-    if (slot.numOutput >= params.maxTokens || slot.numTokens >= this.executor.info.contextLength) return 'length';
-    return undefined;
   }
 
   private pushText(slot: RequestSlot, piece: string): void {
@@ -406,13 +350,4 @@ export class EngineCore {
   private emitState(slot: RequestSlot): void {
     if (this.events.observed) this.events.next({ type: 'request.state', id: slot.id, state: slot.lifecycle });
   }
-}
-
-function logprobOf(output: StepOutput, row: number, token: number, numTop: number) {
-  const top = [];
-  for (let j = 0; j < numTop && j < output.topK; j++) {
-    const id = output.topIds[row * output.topK + j];
-    if (id >= 0) top.push({ token: id, logprob: output.topLogprobs[row * output.topK + j] });
-  }
-  return { token, logprob: output.logprobs[row], top: numTop > 0 ? top : undefined };
 }

@@ -71,3 +71,39 @@ export class StatsCounters {
   readonly ttft = new SampleWindow();
   readonly itl = new SampleWindow();
 }
+
+/** A snapshot of the counters and the page pool. */
+export function buildStats(
+  c: StatsCounters,
+  kv: { numFree: number; numEvictable: number; cache?: { stats(): { cachedPages: number; evictions: number } } },
+  numPages: number,
+  running: number,
+  waiting: number,
+): EngineStats {
+  const cacheStats = kv.cache?.stats();
+  return {
+    steps: c.steps,
+    prefillTokens: c.prefillTokens,
+    decodeTokens: c.decodeTokens,
+    cachedTokens: c.cachedTokens,
+    promptTokens: c.promptTokens,
+    cacheHitRate: c.promptTokens === 0 ? 0 : c.cachedTokens / c.promptTokens,
+    generatedTokens: c.generatedTokens,
+    tokensPerStep: c.steps === 0 ? 0 : (c.prefillTokens + c.decodeTokens) / c.steps,
+    throughput: c.stepTimeMs === 0 ? 0 : (c.generatedTokens * 1000) / c.stepTimeMs,
+    requests: { submitted: c.submitted, finished: c.finished, aborted: c.aborted, failed: c.failed, timedOut: c.timedOut },
+    running,
+    waiting,
+    preemptions: c.preemptions,
+    pages: {
+      total: numPages,
+      free: kv.numFree,
+      used: numPages - kv.numFree,
+      cached: cacheStats?.cachedPages ?? 0,
+      evictable: kv.numEvictable,
+      evictions: cacheStats?.evictions ?? 0,
+    },
+    ttft: c.ttft.percentiles(),
+    itl: c.itl.percentiles(),
+  };
+}
