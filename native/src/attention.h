@@ -22,8 +22,9 @@ void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv
              const TokenPages& where);
 
 // out (tok, qDim) = softmax(q k^T / sqrt(headDim)) v over positions 0..pos of the token's
-// sequence. Head h reads kv head h / (numHeads / numKvHeads). scores: (thread, context).
+// sequence. Head h reads kv head h / (numHeads / numKvHeads).
+// scores: (thread, scoresStride), scoresStride >= context rounded up to whole pages.
 void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& config, const float* qkv,
-               int numTokens, const TokenPages& where, float* scores, float* out);
+               int numTokens, const TokenPages& where, float* scores, size_t scoresStride, float* out);
 
 }  // namespace nano

@@ -20,7 +20,8 @@ RunState::RunState(const ModelConfig& c, const ExecutorOptions& o) {
   att.resize(tok * c.qDim());
   hb.resize(tok * 2 * c.intermediateSize);
   hb2.resize(tok * c.intermediateSize);
-  scores.resize(size_t(o.numThreads) * c.contextLength);
+  scoresStride = (size_t(c.contextLength) / o.pageSize + 1) * o.pageSize;
+  scores.resize(size_t(o.numThreads) * scoresStride);
   last.resize(seqs * c.hiddenSize);
   logits.resize(seqs * c.vocabSize);
   tokenSeq.resize(tok);
@@ -85,7 +86,7 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
   }
   TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
   writeKv(kv_, l, config_, s_.qkv.data(), numTokens, where);
-  attention(pool_, kv_, l, config_, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
+  attention(pool_, kv_, l, config_, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.scoresStride, s_.att.data());
   linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
   addInPlace(s_.x.data(), s_.xb2.data(), numTokens * n);
 }

@@ -26,7 +26,8 @@ struct RunState {
   AlignedVec<float> att;     // (tok, qDim) attention output, heads side by side
   AlignedVec<float> hb;      // (tok, 2 ffn) llama: gate | up; gpt2: up
   AlignedVec<float> hb2;     // (tok, ffn) activated
-  AlignedVec<float> scores;  // (thread, context) attention scores
+  AlignedVec<float> scores;  // (thread, scoresStride) attention scores
+  size_t scoresStride;       // context rounded up to whole pages
   AlignedVec<float> last;    // (seq, hidden) final-normed last token of each sampled sequence
   AlignedVec<float> logits;  // (seq, vocab)
   std::vector<int32_t> tokenSeq;    // (tok) sequence of each token

@@ -25,8 +25,8 @@ GemmKernel chooseGemmKernel(KernelChoice choice) {
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy) {
   if (m <= 0) return;
-  // Chunks of 4 panels (64 columns, one micro-tile wide), claimed by whichever thread is free.
-  pool.parallelFor(w.numPanels, 4, [&](int begin, int end, int) { kernel.run(x, ldx, m, w, begin, end, bias, y, ldy); });
+  // One chunk per 64-column block, claimed by whichever thread is free.
+  pool.parallelFor(w.numBlocks, 1, [&](int begin, int end, int) { kernel.run(x, ldx, m, w, begin, end, bias, y, ldy); });
 }
 
 }  // namespace nano

@@ -10,13 +10,13 @@
 
 namespace nano {
 
-// Computes all m rows of y for panels [panelBegin, panelEnd) (16 columns each).
-using GemmPanelsFn = void (*)(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin,
-                              int panelEnd, const float* bias, float* y, int ldy);
+// Computes all m rows of y for column blocks [blockBegin, blockEnd) (64 columns each).
+using GemmBlocksFn = void (*)(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin,
+                              int blockEnd, const float* bias, float* y, int ldy);
 
 struct GemmKernel {
   const char* name;
-  GemmPanelsFn run;
+  GemmBlocksFn run;
 };
 
 GemmKernel portableGemmKernel();
@@ -26,7 +26,7 @@ GemmKernel avx512GemmKernel();
 // The AVX-512 kernel when the CPU has it, unless `choice` or NANO_SERVING_KERNEL=portable says otherwise.
 GemmKernel chooseGemmKernel(KernelChoice choice);
 
-// Splits the panels over the pool's threads (never K).
+// Splits the column blocks over the pool's threads (never K).
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy);
 

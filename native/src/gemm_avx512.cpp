@@ -1,19 +1,22 @@
 // AVX-512 GEMM kernels (this file alone is compiled with -mavx512*; chosen at run
-// time). A micro-tile is up to 6 rows x 4 panels (64 columns): 24 zmm accumulators,
-// one fma chain per element over k in order, so the result per row is the same
-// whatever the tile shape. bf16 weights are widened to f32 on the fly (exact), so
-// they halve the bytes read and sum exactly like f32 weights of the same values.
+// time). A micro-tile is up to 6 rows x one 64-column block: 24 zmm accumulators,
+// one fma chain per element over k in order. K is walked in slices so a block's
+// weights stay in L1; between slices the partial sums go through y unchanged (a
+// float store and reload is exact), so the chain, and the result, is the same for
+// any tile shape and any M. bf16 weights are widened to f32 on the fly (exact).
 #include "gemm.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include <utility>
 
 namespace nano {
 
 namespace {
 
 constexpr int kMaxRows = 6;
-constexpr int kMaxPanels = 4;
+constexpr int kSliceBytes = 32 * 1024;  // weights of one block per K slice
 
 inline __m512 loadWeights(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 loadWeights(const uint16_t* p) {
@@ -21,75 +24,89 @@ inline __m512 loadWeights(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+inline __mmask16 panelMask(int cols, int p) {
+  int left = cols - p * kPanelWidth;
+  return left >= kPanelWidth ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
+
+struct Slice {
+  bool isFirst;       // start the chains at zero (else continue from y)
+  bool isLast;        // add the bias and leave the final value in y
+};
+
+// R rows x P panels: y[r, p*16 + j] (+)= sum over the slice's k of x[r, k] * w[k, p*16 + j].
 template <int R, int P, class W>
-void tile(const float* x, int ldx, const W* panel, size_t panelStride, int k, const float* bias, float* y,
-          int ldy, int cols) {
+void tile(const float* x, int ldx, const W* w, int k, const float* bias, float* y, int ldy, int cols, Slice s) {
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r)
-    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
+    for (int p = 0; p < P; ++p)
+      acc[r][p] = s.isFirst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(panelMask(cols, p), y + size_t(r) * ldy + p * 16);
   for (int kk = 0; kk < k; ++kk) {
-    __m512 w[P];
-    for (int p = 0; p < P; ++p) w[p] = loadWeights(panel + p * panelStride + size_t(kk) * kPanelWidth);
+    __m512 b[P];
+    for (int p = 0; p < P; ++p) b[p] = loadWeights(w + size_t(kk) * P * kPanelWidth + p * kPanelWidth);
     for (int r = 0; r < R; ++r) {
       __m512 a = _mm512_set1_ps(x[size_t(r) * ldx + kk]);
-      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(a, w[p], acc[r][p]);
+      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(a, b[p], acc[r][p]);
     }
   }
   for (int p = 0; p < P; ++p) {
-    int left = cols - p * kPanelWidth;
-    __mmask16 mask = left >= kPanelWidth ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-    __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + p * kPanelWidth) : _mm512_setzero_ps();
+    __mmask16 mask = panelMask(cols, p);
+    __m512 add = s.isLast && bias ? _mm512_maskz_loadu_ps(mask, bias + p * kPanelWidth) : _mm512_setzero_ps();
     for (int r = 0; r < R; ++r) {
-      __m512 out = bias ? _mm512_add_ps(acc[r][p], b) : acc[r][p];
+      __m512 out = s.isLast && bias ? _mm512_add_ps(acc[r][p], add) : acc[r][p];
       _mm512_mask_storeu_ps(y + size_t(r) * ldy + p * kPanelWidth, mask, out);
     }
   }
 }
 
 template <class W>
-using TileFn = void (*)(const float*, int, const W*, size_t, int, const float*, float*, int, int);
-
-template <class W, int R, int... P>
-constexpr void fillRow(TileFn<W> (&row)[kMaxPanels], std::integer_sequence<int, P...>) {
-  ((row[P] = &tile<R, P + 1, W>), ...);
-}
+using TileFn = void (*)(const float*, int, const W*, int, const float*, float*, int, int, Slice);
 
 template <class W>
 struct TileTable {
-  TileFn<W> fn[kMaxRows][kMaxPanels] = {};
-  TileTable() { fill(std::make_integer_sequence<int, kMaxRows>()); }
+  TileFn<W> fn[kMaxRows][kBlockPanels] = {};
+  TileTable() { fillRows(std::make_integer_sequence<int, kMaxRows>()); }
   template <int... R>
-  void fill(std::integer_sequence<int, R...>) {
-    (fillRow<W, R + 1>(fn[R], std::make_integer_sequence<int, kMaxPanels>()), ...);
+  void fillRows(std::integer_sequence<int, R...>) {
+    (fillPanels<R + 1>(std::make_integer_sequence<int, kBlockPanels>()), ...);
+  }
+  template <int R, int... P>
+  void fillPanels(std::integer_sequence<int, P...>) {
+    ((fn[R - 1][P] = &tile<R, P + 1, W>), ...);
   }
 };
 
 template <class W>
-void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
+void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
             const float* bias, float* y, int ldy) {
   static const TileTable<W> table;
-  for (int p = panelBegin; p < panelEnd; p += kMaxPanels) {
-    int numPanels = panelEnd - p < kMaxPanels ? panelEnd - p : kMaxPanels;
-    int col = p * kPanelWidth;
-    int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
-    const W* panel = data + size_t(p) * w.panelStride();
-    for (int r = 0; r < m; r += kMaxRows) {
-      int rows = m - r < kMaxRows ? m - r : kMaxRows;
-      table.fn[rows - 1][numPanels - 1](x + size_t(r) * ldx, ldx, panel, w.panelStride(), w.k,
-                                         bias ? bias + col : nullptr, y + size_t(r) * ldy + col, ldy, cols);
+  const int sliceK = kSliceBytes / int(kBlockPanels * kPanelWidth * sizeof(W));
+  for (int b = blockBegin; b < blockEnd; ++b) {
+    const int numPanels = w.blockPanels(b);
+    const int col = b * kBlockPanels * kPanelWidth;
+    const int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
+    const W* block = data + w.blockOffset(b);
+    for (int k0 = 0; k0 < w.k; k0 += sliceK) {
+      const int k = w.k - k0 < sliceK ? w.k - k0 : sliceK;
+      const Slice slice{k0 == 0, k0 + k == w.k};
+      for (int r = 0; r < m; r += kMaxRows) {
+        const int rows = m - r < kMaxRows ? m - r : kMaxRows;
+        table.fn[rows - 1][numPanels - 1](x + size_t(r) * ldx + k0, ldx, block + size_t(k0) * numPanels * kPanelWidth,
+                                          k, bias ? bias + col : nullptr, y + size_t(r) * ldy + col, ldy, cols, slice);
+      }
     }
   }
 }
 
-void avx512Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd,
+void avx512Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
                   const float* bias, float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
-  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
+  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
 }
 
 }  // namespace
 
-GemmKernel avx512GemmKernel() { return {"avx512", avx512Panels}; }
+GemmKernel avx512GemmKernel() { return {"avx512", avx512Blocks}; }
 
 }  // namespace nano
 

@@ -21,14 +21,14 @@ inline float bf16Bits(uint16_t h) {
 inline float weightAt(const float* p, size_t i) { return p[i]; }
 inline float weightAt(const uint16_t* p, size_t i) { return bf16Bits(p[i]); }
 
-// rows x 16 tile: acc[r][j] = sum_k x[r, k] * panel[k, j], k in order.
+// rows x 16 tile: acc[r][j] = sum_k x[r, k] * panel[k, j], k in order; panel rows are `stride` apart.
 template <class W>
-void tile(const float* x, int ldx, int rows, const W* panel, int k, const float* bias, float* y, int ldy,
-          int cols) {
+void tile(const float* x, int ldx, int rows, const W* panel, size_t stride, int k, const float* bias, float* y,
+          int ldy, int cols) {
   float acc[kRows][kPanelWidth] = {};
   for (int kk = 0; kk < k; ++kk) {
     float w[kPanelWidth];
-    for (int j = 0; j < kPanelWidth; ++j) w[j] = weightAt(panel, size_t(kk) * kPanelWidth + j);
+    for (int j = 0; j < kPanelWidth; ++j) w[j] = weightAt(panel, size_t(kk) * stride + j);
     for (int r = 0; r < rows; ++r) {
       float a = x[size_t(r) * ldx + kk];
       for (int j = 0; j < kPanelWidth; ++j) acc[r][j] = acc[r][j] + a * w[j];
@@ -39,28 +39,32 @@ void tile(const float* x, int ldx, int rows, const W* panel, int k, const float*
 }
 
 template <class W>
-void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
+void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
             const float* bias, float* y, int ldy) {
-  for (int p = panelBegin; p < panelEnd; ++p) {
-    int col = p * kPanelWidth;
-    int cols = w.n - col < kPanelWidth ? w.n - col : kPanelWidth;
-    const W* panel = data + size_t(p) * w.panelStride();
-    for (int r = 0; r < m; r += kRows) {
-      int rows = m - r < kRows ? m - r : kRows;
-      tile(x + size_t(r) * ldx, ldx, rows, panel, w.k, bias ? bias + col : nullptr, y + size_t(r) * ldy + col,
-           ldy, cols);
+  for (int b = blockBegin; b < blockEnd; ++b) {
+    const int numPanels = w.blockPanels(b);
+    const size_t stride = size_t(numPanels) * kPanelWidth;
+    for (int p = 0; p < numPanels; ++p) {
+      int col = (b * kBlockPanels + p) * kPanelWidth;
+      int cols = w.n - col < kPanelWidth ? w.n - col : kPanelWidth;
+      const W* panel = data + w.blockOffset(b) + size_t(p) * kPanelWidth;
+      for (int r = 0; r < m; r += kRows) {
+        int rows = m - r < kRows ? m - r : kRows;
+        tile(x + size_t(r) * ldx, ldx, rows, panel, stride, w.k, bias ? bias + col : nullptr,
+             y + size_t(r) * ldy + col, ldy, cols);
+      }
     }
   }
 }
 
-void portablePanels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd,
+void portableBlocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
                     const float* bias, float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
-  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
+  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
 }
 
 }  // namespace
 
-GemmKernel portableGemmKernel() { return {"portable", portablePanels}; }
+GemmKernel portableGemmKernel() { return {"portable", portableBlocks}; }
 
 }  // namespace nano

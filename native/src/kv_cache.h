@@ -11,10 +11,12 @@ class KvCache {
  public:
   KvCache(int numLayers, int numPages, int pageSize, int numKvHeads, int headDim);
 
-  // (head_dim) vector of one kv head at one slot of one page.
-  float* key(int layer, int page, int kvHead, int slot) { return k_.data() + offset(layer, page, kvHead, slot); }
+  // (head_dim, slot) block of keys of one kv head in one page: keys are stored transposed,
+  // so scoring a query against a whole page is one multiply-add over slots per dim.
+  float* keys(int layer, int page, int kvHead) { return k_.data() + offset(layer, page, kvHead, 0); }
+  const float* keys(int layer, int page, int kvHead) const { return k_.data() + offset(layer, page, kvHead, 0); }
+  // (head_dim) value vector of one kv head at one slot of one page.
   float* value(int layer, int page, int kvHead, int slot) { return v_.data() + offset(layer, page, kvHead, slot); }
-  const float* key(int layer, int page, int kvHead, int slot) const { return k_.data() + offset(layer, page, kvHead, slot); }
   const float* value(int layer, int page, int kvHead, int slot) const { return v_.data() + offset(layer, page, kvHead, slot); }
 
   int pageSize() const { return pageSize_; }
@@ -26,7 +28,7 @@ class KvCache {
   }
 
   int numLayers_, numPages_, pageSize_, numKvHeads_, headDim_;
-  AlignedVec<float> k_;  // (layer, page, kv_head, slot, head_dim)
+  AlignedVec<float> k_;  // (layer, page, kv_head, head_dim, slot)
   AlignedVec<float> v_;  // (layer, page, kv_head, slot, head_dim)
 };
 

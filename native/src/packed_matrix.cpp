@@ -17,18 +17,21 @@ PackedMatrix packMatrix(const std::vector<RowBlock>& blocks, int k, WeightDtype 
   for (const RowBlock& b : blocks) m.n += b.rows;
   m.k = k;
   m.numPanels = (m.n + kPanelWidth - 1) / kPanelWidth;
+  m.numBlocks = (m.numPanels + kBlockPanels - 1) / kBlockPanels;
   m.dtype = dtype;
-  size_t total = size_t(m.numPanels) * m.panelStride();
+  size_t total = size_t(m.numPanels) * k * kPanelWidth;
   if (dtype == WeightDtype::F32) m.f32.assign(total, 0.0f);
   else m.bf16.assign(total, 0);
 
   int row = 0;
   for (const RowBlock& b : blocks) {
     for (int r = 0; r < b.rows; ++r, ++row) {
-      size_t base = size_t(row / kPanelWidth) * m.panelStride() + row % kPanelWidth;
+      int block = row / (kBlockPanels * kPanelWidth);
+      int width = m.blockPanels(block) * kPanelWidth;
+      size_t base = m.blockOffset(block) + row % (kBlockPanels * kPanelWidth);
       const float* src = b.data + size_t(r) * k;
       for (int kk = 0; kk < k; ++kk) {
-        size_t at = base + size_t(kk) * kPanelWidth;
+        size_t at = base + size_t(kk) * width;
         if (dtype == WeightDtype::F32) m.f32[at] = src[kk];
         else m.bf16[at] = floatToBf16(src[kk]);
       }

@@ -1,6 +1,7 @@
-// A linear layer's weight, packed at load into the panel layout the GEMM streams:
-// 16 output columns side by side for each k, so a micro-kernel reads one cache line
-// per k per panel and vectorizes over output columns.
+// A linear layer's weight, packed at load into the layout the GEMM streams: blocks of
+// 64 output columns (4 panels of 16); inside a block, for each k, its 64 weights side
+// by side. A micro-kernel reads one contiguous stream per block and vectorizes over
+// output columns. The last block may be narrower (fewer panels); padding columns are 0.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,16 +13,23 @@
 namespace nano {
 
 constexpr int kPanelWidth = 16;
+constexpr int kBlockPanels = 4;  // panels per block: 64 columns
 
 struct PackedMatrix {
   int n = 0;          // output features (rows of the [N, K] weight)
   int k = 0;          // input features
   int numPanels = 0;  // ceil(n / 16); the last panel is zero-padded
+  int numBlocks = 0;  // ceil(numPanels / 4)
   WeightDtype dtype = WeightDtype::F32;
-  AlignedVec<float> f32;      // (panel, k, 16)   when dtype == F32
-  AlignedVec<uint16_t> bf16;  // (panel, k, 16)   when dtype == Bf16, raw bf16 bits
+  AlignedVec<float> f32;      // (block, k, panels_in_block * 16)   when dtype == F32
+  AlignedVec<uint16_t> bf16;  // (block, k, panels_in_block * 16)   when dtype == Bf16, raw bf16 bits
 
-  size_t panelStride() const { return size_t(k) * kPanelWidth; }
+  int blockPanels(int block) const {
+    int left = numPanels - block * kBlockPanels;
+    return left < kBlockPanels ? left : kBlockPanels;
+  }
+  // Element offset of (block, k = 0); a block's rows are blockPanels * 16 wide.
+  size_t blockOffset(int block) const { return size_t(block) * k * kBlockPanels * kPanelWidth; }
   size_t bytes() const { return f32.size() * 4 + bf16.size() * 2; }
 };
 

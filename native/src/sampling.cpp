@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fast_math.h"
+
 namespace nano {
 
 SamplerScratch::SamplerScratch(int vocabSize)
@@ -22,14 +24,22 @@ double counterUniform(uint64_t seed, uint64_t position) {
 
 namespace {
 
-// log(sum(exp(x))) in index order.
-float logSumExp(const float* x, int n) {
-  float maxValue = -INFINITY;
-  for (int i = 0; i < n; ++i) maxValue = std::max(maxValue, x[i]);
+#define NANO_ROW_OP __attribute__((target_clones("avx512f", "default")))
+
+// Max of x (vectorized in the clones).
+NANO_ROW_OP float maxOfRow(const float* x, int n) { return maxOf(x, n); }
+
+// scratch[i] = exp(x[i] - shift); returns their fixed-order sum.
+NANO_ROW_OP float expShifted(float* scratch, const float* x, int n, float shift) {
+  for (int i = 0; i < n; ++i) scratch[i] = expFast(x[i] - shift);
+  return sumFixed(scratch, n);
+}
+
+// log(sum(exp(x))), using scratch (n).
+float logSumExp(const float* x, int n, float* scratch) {
+  float maxValue = maxOfRow(x, n);
   if (!std::isfinite(maxValue)) return maxValue;
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp(double(x[i] - maxValue));
-  return maxValue + float(std::log(sum));
+  return maxValue + std::log(expShifted(scratch, x, n, maxValue));
 }
 
 // Repetition (prompt + output, once per distinct token), then presence/frequency (output).
@@ -54,11 +64,12 @@ void applyPenalties(float* logits, const SamplingParams& p, const History& h, Sa
   }
 }
 
+// Lowest id among the largest values (a vectorized max, then the first match).
 int argmax(const float* x, int n) {
-  int best = 0;
-  for (int i = 1; i < n; ++i)
-    if (x[i] > x[best]) best = i;  // strict: ties keep the lowest id
-  return best;
+  const float best = maxOfRow(x, n);
+  for (int i = 0; i < n; ++i)
+    if (x[i] == best) return i;
+  return 0;  // all NaN
 }
 
 // Ensures ids[0..want) are the `want` most probable, sorted (prob desc, id asc).
@@ -88,17 +99,10 @@ int draw(const float* probs, const int32_t* candidates, int count, float thresho
 
 int sampleStochastic(float* logits, int n, const SamplingParams& p, SamplerScratch& s) {
   // Softmax (unnormalized: the max maps to 1).
-  float maxLogit = -INFINITY;
-  for (int i = 0; i < n; ++i) {
-    logits[i] /= p.temperature;
-    maxLogit = std::max(maxLogit, logits[i]);
-  }
+  for (int i = 0; i < n; ++i) logits[i] /= p.temperature;
+  float maxLogit = maxOfRow(logits, n);
   if (!std::isfinite(maxLogit)) return argmax(logits, n);
-  double total = 0;
-  for (int i = 0; i < n; ++i) {
-    logits[i] = std::exp(logits[i] - maxLogit);
-    total += logits[i];
-  }
+  double total = expShifted(logits, logits, n, maxLogit);
   const float* probs = logits;
   double u = counterUniform(p.seed, p.position);
   float threshold = p.minP > 0 ? p.minP * 1.0f : 0.0f;  // min-p relative to the max probability (= 1 here)
@@ -164,7 +168,7 @@ void sampleRow(const float* raw, int n, const SamplingParams& p, const History& 
   std::copy(raw, raw + n, work);
   applyPenalties(work, p, h, s);
   int token = p.temperature == 0.0f ? argmax(work, n) : sampleStochastic(work, n, p, s);
-  float lse = logSumExp(raw, n);
+  float lse = logSumExp(raw, n, work);  // work is free again
   *out.token = token;
   *out.logprob = raw[token] - lse;
   topLogprobs(raw, n, lse, out, std::min(p.numTopLogprobs, n));
