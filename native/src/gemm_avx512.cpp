@@ -1,5 +1,6 @@
-// AVX-512 GEMM kernels (this file alone is compiled with -mavx512*; chosen at run
-// time). A micro-tile is up to 6 rows x one 64-column block: 24 zmm accumulators,
+// AVX-512 GEMM kernels, compiled for AVX-512 through a target pragma around the
+// kernels only (so no shared inline function gets an AVX-512 copy) and chosen at run
+// time. A micro-tile is up to 6 rows x one 64-column block: 24 zmm accumulators,
 // one fma chain per element over k in order. K is walked in slices so a block's
 // weights stay in L1; between slices the partial sums go through y unchanged (a
 // float store and reload is exact), so the chain, and the result, is the same for
@@ -10,6 +11,10 @@
 #include <immintrin.h>
 
 #include <utility>
+
+#pragma GCC push_options
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive on _mm512_setzero_ps
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 
 namespace nano {
 
@@ -105,6 +110,12 @@ void avx512Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blo
 }
 
 }  // namespace
+
+}  // namespace nano
+
+#pragma GCC pop_options
+
+namespace nano {
 
 GemmKernel avx512GemmKernel() { return {"avx512", avx512Blocks}; }
 
