@@ -52,9 +52,9 @@ const LLAMA: ModelConfig = {
 const open: NativeExecutor[] = [];
 afterEach(() => { while (open.length) open.pop()!.close(); });
 
-function executor(config: ModelConfig, opts: { seed?: number; kernel?: 'auto' | 'portable'; weightDtype?: 'f32' | 'bf16'; numThreads?: number } = {}): NativeExecutor {
+function executor(config: ModelConfig, opts: { seed?: number; kernel?: 'auto' | 'portable'; weightDtype?: 'f32' | 'bf16'; numThreads?: number; pageSize?: number } = {}): NativeExecutor {
   const ex = NativeExecutor.create({
-    config, tensors: syntheticTensors(config, opts.seed ?? 1), numPages: 32, pageSize: 8, numThreads: opts.numThreads ?? 2,
+    config, tensors: syntheticTensors(config, opts.seed ?? 1), numPages: 32, pageSize: opts.pageSize ?? 8, numThreads: opts.numThreads ?? 2,
     maxBatchTokens: 128, maxSeqs: 8, kernel: opts.kernel, weightDtype: opts.weightDtype,
   });
   open.push(ex);
@@ -98,6 +98,54 @@ describe('native executor smoke', () => {
       expect(Array.from(chunked.logits!.subarray(config.vocabSize))).toEqual(Array.from(whole.logits!));
     });
   }
+
+  it('16-slot pages: chunked prefill over several pages matches the whole prompt bitwise', async () => {
+    const p = prompt(45);
+    const whole = await executor(LLAMA, { pageSize: 16 }).step(stepInput([{ tokens: p, start: 0, pages: [3, 7, 1] }], true));
+    const b = executor(LLAMA, { pageSize: 16 });
+    await b.step(stepInput([{ tokens: p.slice(0, 20), start: 0, pages: [5, 2], sampled: false }]));
+    const rest = await b.step(stepInput([{ tokens: p.slice(20), start: 20, pages: [5, 2, 9] }], true));
+    expect(Array.from(rest.logits!)).toEqual(Array.from(whole.logits!));
+  });
+
+  it('logprobs are the log-softmax of the raw logits; penalties change the choice but not the logits', async () => {
+    const ex = executor(LLAMA);
+    const base = stepInput([{ tokens: prompt(11), start: 0, pages: [0, 1], numTop: 4 }], true);
+    const plain = await ex.step(base);
+    const logits = Array.from(plain.logits!);
+    const max = Math.max(...logits);
+    const lse = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
+    expect(plain.logprobs[0]).toBeCloseTo(logits[plain.tokens[0]] - lse, 4);
+    for (let j = 0; j < 4; j++) expect(plain.topLogprobs[j]).toBeCloseTo(logits[plain.topIds[j]] - lse, 4);
+    const greedy = plain.tokens[0];
+    const penalized = { ...base, repetitionPenalty: Float32Array.from([50]), historyTokens: Int32Array.from([greedy, 3]),
+      historyStart: Int32Array.from([0, 2]), historyPromptLen: Int32Array.from([2]) };
+    const out = await ex.step(penalized);
+    expect(out.tokens[0]).not.toBe(greedy);
+    expect(Array.from(out.logits!)).toEqual(logits);
+    expect(out.logprobs[0]).toBeCloseTo(logits[out.tokens[0]] - lse, 4);
+    const presence = { ...penalized, repetitionPenalty: Float32Array.from([1]), presencePenalty: Float32Array.from([100]), historyPromptLen: Int32Array.from([0]) };
+    expect((await ex.step(presence)).tokens[0]).not.toBe(greedy);
+    const promptOnly = { ...presence, historyPromptLen: Int32Array.from([2]) };  // presence counts output tokens only
+    expect((await ex.step(promptOnly)).tokens[0]).toBe(greedy);
+  });
+
+  it('top-p sampling stays inside the nucleus', async () => {
+    const ex = executor(LLAMA);
+    const base = stepInput([{ tokens: prompt(9), start: 0, pages: [0, 1] }], true);
+    const logits = Array.from((await ex.step(base)).logits!);
+    const max = Math.max(...logits);
+    const probs = logits.map((x) => Math.exp(x - max));
+    const total = probs.reduce((a, b) => a + b, 0);
+    const order = probs.map((q, id) => ({ q: q / total, id })).sort((a, b) => b.q - a.q || a.id - b.id);
+    const nucleus = new Set<number>();
+    let mass = 0;
+    for (const { q, id } of order) { nucleus.add(id); mass += q; if (mass >= 0.5) break; }
+    for (let seed = 0; seed < 30; seed++) {
+      const out = await ex.step({ ...base, temperature: Float32Array.from([1]), topP: Float32Array.from([0.5]), seed: Float64Array.from([seed]) });
+      expect(nucleus.has(out.tokens[0])).toBe(true);
+    }
+  });
 
   it('seeded sampling is reproducible and independent of the batch', async () => {
     const ex = executor(LLAMA);
