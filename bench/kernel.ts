@@ -2,7 +2,7 @@
  * Kernel bench: raw executor speed, no scheduler. Prefill of a 512-token prompt and
  * decode at batch 1, 8, 32, 64 on the synthetic presets, f32 and bf16 weights.
  * Prints a table and writes bench/results/kernel.json.
- *   npm run bench:kernel [-- --quick] [-- --threads N]
+ *   npm run bench:kernel [-- --quick] [-- --threads N] [-- --portable]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -81,13 +81,13 @@ async function timeSteps(ex: NativeExecutor, make: (i: number) => StepInput, min
   return (performance.now() - t0) / 1000 / steps;
 }
 
-async function benchModel(name: PresetName, dtype: 'f32' | 'bf16', threads: number, quick: boolean): Promise<Row[]> {
+async function benchModel(name: PresetName, dtype: 'f32' | 'bf16', threads: number, quick: boolean, kernel: 'auto' | 'portable'): Promise<Row[]> {
   const config = presetConfig(name);
   const tensors = syntheticTensors(config, 1);
   const maxBatch = Math.max(...DECODE_BATCHES);
   const decodePages = Math.ceil((DECODE_CONTEXT + 64) / PAGE_SIZE);
   const ex = NativeExecutor.create({
-    config, tensors, weightDtype: dtype, numThreads: threads, pageSize: PAGE_SIZE,
+    config, tensors, weightDtype: dtype, numThreads: threads, pageSize: PAGE_SIZE, kernel,
     numPages: Math.max(PREFILL_TOKENS / PAGE_SIZE, maxBatch * decodePages), maxBatchTokens: PREFILL_TOKENS, maxSeqs: maxBatch,
   });
   const info = ex.nativeInfo();
@@ -129,9 +129,12 @@ async function main(): Promise<void> {
   const quick = args.includes('--quick');
   const threadsArg = args.indexOf('--threads');
   const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : availableParallelism();
+  const kernel = args.includes('--portable') ? 'portable' : 'auto';
   const models: PresetName[] = quick ? ['tiny', 'small'] : ['tiny', 'small', 'medium'];
   const rows: Row[] = [];
-  for (const model of models) for (const dtype of ['f32', 'bf16'] as const) rows.push(...(await benchModel(model, dtype, threads, quick)));
+  for (const model of models) {
+    for (const dtype of ['f32', 'bf16'] as const) rows.push(...(await benchModel(model, dtype, threads, quick, kernel)));
+  }
   printTable(rows);
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'kernel.json');
   mkdirSync(dirname(out), { recursive: true });

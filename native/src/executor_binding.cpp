@@ -20,9 +20,27 @@ Napi::Error codedError(Napi::Env env, const std::string& code, const std::string
   return error;
 }
 
+// Capacity for the largest valid step up front, so steps do not allocate (page tables
+// and histories have no fixed bound; they grow once to their high-water mark).
+void reserveSteps(StepBatch& b, StepResult& r, const ExecutorOptions& o) {
+  for (auto* v : {&b.tokens, &b.positions}) v->reserve(o.maxBatchTokens);
+  for (auto* v : {&b.seqStart, &b.pageStart, &b.historyStart}) v->reserve(o.maxSeqs + 1);
+  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs}) v->reserve(o.maxSeqs);
+  for (auto* v : {&b.temperature, &b.topP, &b.minP, &b.presencePenalty, &b.frequencyPenalty, &b.repetitionPenalty})
+    v->reserve(o.maxSeqs);
+  b.isSampled.reserve(o.maxSeqs);
+  b.seed.reserve(o.maxSeqs);
+  r.tokens.reserve(o.maxSeqs);
+  r.logprobs.reserve(o.maxSeqs);
+  r.topIds.reserve(size_t(o.maxSeqs) * 20);
+  r.topLogprobs.reserve(size_t(o.maxSeqs) * 20);
+}
+
 // Everything one executor owns: the model (weights, KV, threads, scratch) and the step buffers.
 struct Core {
-  Core(const ModelConfig& c, const ExecutorOptions& o, Weights w) : options(o), model(c, o, std::move(w)) {}
+  Core(const ModelConfig& c, const ExecutorOptions& o, Weights w) : options(o), model(c, o, std::move(w)) {
+    reserveSteps(batch, result, o);
+  }
   ExecutorOptions options;
   Model model;
   StepBatch batch;

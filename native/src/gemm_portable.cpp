@@ -1,6 +1,7 @@
 // Portable GEMM kernels: plain loops over one 16-column panel that the compiler
-// vectorizes over columns. Built for baseline x86-64 (or any CPU); no FMA
-// contraction (-ffp-contract=off), so each element is acc = acc + x*w in k order.
+// vectorizes over columns. Built for baseline x86-64 (or any CPU), plus an AVX2
+// clone picked at load time on x86; no FMA contraction (-ffp-contract=off), so in
+// both each element is acc = acc + x*w in k order and the results are identical.
 #include <cstring>
 
 #include "gemm.h"
@@ -11,52 +12,92 @@ namespace {
 
 constexpr int kRows = 4;  // rows per micro-tile
 
-inline float bf16Bits(uint16_t h) {
-  uint32_t bits = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+// Half a panel row (8 columns) as a GCC vector: one ymm on AVX2, two xmm on SSE; per
+// lane the same IEEE operations either way.
+constexpr int kHalf = 8;
+typedef float Vec8 __attribute__((vector_size(32)));
+typedef uint32_t U32x8 __attribute__((vector_size(32)));
+typedef uint16_t U16x8 __attribute__((vector_size(16)));
+
+inline Vec8 loadHalf(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline Vec8 loadHalf(const uint16_t* p) {  // bf16 -> f32 is exact: the bits go to the top half
+  U16x8 h;
+  std::memcpy(&h, p, sizeof h);
+  U32x8 bits = __builtin_convertvector(h, U32x8) << 16;
+  Vec8 v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
 }
 
-inline float weightAt(const float* p, size_t i) { return p[i]; }
-inline float weightAt(const uint16_t* p, size_t i) { return bf16Bits(p[i]); }
-
-// rows x 16 tile: acc[r][j] = sum_k x[r, k] * panel[k, j], k in order; panel rows are `stride` apart.
-template <class W>
-void tile(const float* x, int ldx, int rows, const W* panel, size_t stride, int k, const float* bias, float* y,
-          int ldy, int cols) {
-  float acc[kRows][kPanelWidth] = {};
+// rows x 8 tile: acc[r][j] = sum_k x[r, k] * w[k, j], k in order; w rows are `stride` apart.
+template <int Rows, class W>
+__attribute__((always_inline)) inline void tile(const float* x, int ldx, const W* w, size_t stride, int k,
+                                                const float* bias, float* y, int ldy, int cols) {
+  Vec8 acc[Rows] = {};
   for (int kk = 0; kk < k; ++kk) {
-    float w[kPanelWidth];
-    for (int j = 0; j < kPanelWidth; ++j) w[j] = weightAt(panel, size_t(kk) * stride + j);
-    for (int r = 0; r < rows; ++r) {
-      float a = x[size_t(r) * ldx + kk];
-      for (int j = 0; j < kPanelWidth; ++j) acc[r][j] = acc[r][j] + a * w[j];
-    }
+    const Vec8 wk = loadHalf(w + size_t(kk) * stride);
+    for (int r = 0; r < Rows; ++r) acc[r] += x[size_t(r) * ldx + kk] * wk;
   }
-  for (int r = 0; r < rows; ++r)
-    for (int j = 0; j < cols; ++j) y[size_t(r) * ldy + j] = bias ? acc[r][j] + bias[j] : acc[r][j];
+  for (int r = 0; r < Rows; ++r) {
+    float out[kHalf];
+    std::memcpy(out, &acc[r], sizeof out);
+    for (int j = 0; j < cols; ++j) y[size_t(r) * ldy + j] = bias ? out[j] + bias[j] : out[j];
+  }
+}
+
+// One row across a whole block (2 * Panels halves) in one pass over k: the same chain
+// per element as tile<>, with the block's weights streamed once (decode, M = 1).
+template <int Panels, class W>
+__attribute__((always_inline)) inline void rowAcrossBlock(const float* x, const W* w, int k, const float* bias,
+                                                          float* y, int cols) {
+  constexpr int kHalves = 2 * Panels;
+  Vec8 acc[kHalves] = {};
+  for (int kk = 0; kk < k; ++kk)
+    for (int h = 0; h < kHalves; ++h) acc[h] += x[kk] * loadHalf(w + size_t(kk) * kHalves * kHalf + h * kHalf);
+  float out[kHalves * kHalf];
+  std::memcpy(out, acc, sizeof out);
+  for (int j = 0; j < cols; ++j) y[j] = bias ? out[j] + bias[j] : out[j];
 }
 
 template <class W>
-void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
-            const float* bias, float* y, int ldy) {
+__attribute__((always_inline)) inline void blocks(const float* x, int ldx, int m, const PackedMatrix& w,
+                                                  const W* data, int blockBegin, int blockEnd, const float* bias,
+                                                  float* y, int ldy) {
   for (int b = blockBegin; b < blockEnd; ++b) {
     const int numPanels = w.blockPanels(b);
     const size_t stride = size_t(numPanels) * kPanelWidth;
-    for (int p = 0; p < numPanels; ++p) {
-      int col = (b * kBlockPanels + p) * kPanelWidth;
-      int cols = w.n - col < kPanelWidth ? w.n - col : kPanelWidth;
-      const W* panel = data + w.blockOffset(b) + size_t(p) * kPanelWidth;
-      for (int r = 0; r < m; r += kRows) {
-        int rows = m - r < kRows ? m - r : kRows;
-        tile(x + size_t(r) * ldx, ldx, rows, panel, stride, w.k, bias ? bias + col : nullptr,
-             y + size_t(r) * ldy + col, ldy, cols);
-      }
+    const int blockCol = b * kBlockPanels * kPanelWidth;
+    const int blockCols = w.n - blockCol < int(stride) ? w.n - blockCol : int(stride);
+    const W* block = data + w.blockOffset(b);
+    const int fullRows = m / kRows * kRows;
+    for (int r = fullRows; r < m; ++r) {  // leftover rows: one pass per row over the block
+      const float* xr = x + size_t(r) * ldx;
+      const float* bb = bias ? bias + blockCol : nullptr;
+      float* yr = y + size_t(r) * ldy + blockCol;
+      if (numPanels == 4) rowAcrossBlock<4>(xr, block, w.k, bb, yr, blockCols);
+      else if (numPanels == 3) rowAcrossBlock<3>(xr, block, w.k, bb, yr, blockCols);
+      else if (numPanels == 2) rowAcrossBlock<2>(xr, block, w.k, bb, yr, blockCols);
+      else rowAcrossBlock<1>(xr, block, w.k, bb, yr, blockCols);
+    }
+    for (int half = 0; half < numPanels * 2; ++half) {
+      const int col = b * kBlockPanels * kPanelWidth + half * kHalf;
+      if (col >= w.n) break;
+      const int cols = w.n - col < kHalf ? w.n - col : kHalf;
+      const W* panel = data + w.blockOffset(b) + size_t(half) * kHalf;
+      const float* colBias = bias ? bias + col : nullptr;
+      for (int r = 0; r < fullRows; r += kRows)
+        tile<kRows>(x + size_t(r) * ldx, ldx, panel, stride, w.k, colBias, y + size_t(r) * ldy + col, ldy, cols);
     }
   }
 }
 
+#if defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 void portableBlocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
                     const float* bias, float* y, int ldy) {
   if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
