@@ -38,7 +38,8 @@ void reserveSteps(StepBatch& b, StepResult& r, const ExecutorOptions& o) {
 
 // Everything one executor owns: the model (weights, KV, threads, scratch) and the step buffers.
 struct Core {
-  Core(const ModelConfig& c, const ExecutorOptions& o, Weights w) : options(o), model(c, o, std::move(w)) {
+  Core(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& k, Weights w)
+      : options(o), model(c, o, k, std::move(w)) {
     reserveSteps(batch, result, o);
   }
   ExecutorOptions options;
@@ -124,7 +125,9 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
     TensorViews tensors = parseTensors(info[1], config);
     ExecutorOptions options = parseOptions(info[2]);
     validateOptions(options, config);
-    core_ = std::make_unique<Core>(config, options, loadWeights(config, options.weightDtype, tensors));
+    GemmKernel kernel = chooseGemmKernel(options.kernel, options.weightDtype);
+    Weights weights = loadWeights(config, options.weightDtype, tensors, kernel.usesPairs());
+    core_ = std::make_unique<Core>(config, options, kernel, std::move(weights));
   } catch (const CodedError& e) {
     throw codedError(env, e.code, e.what());
   } catch (const std::bad_alloc&) {

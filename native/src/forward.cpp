@@ -11,7 +11,7 @@ static int spinMicrosFromEnv() {
   return env ? std::max(0, std::atoi(env)) : 200;
 }
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o) {
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs) {
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);
   xb.resize(tok * c.hiddenSize);
@@ -24,26 +24,28 @@ RunState::RunState(const ModelConfig& c, const ExecutorOptions& o) {
   scores.resize(size_t(o.numThreads) * scoresStride);
   last.resize(seqs * c.hiddenSize);
   logits.resize(seqs * c.vocabSize);
+  const int maxK = std::max({c.hiddenSize, c.qDim(), c.intermediateSize});
+  if (needsPairs) xPairs.resize(tok * (maxK + 1));
   tokenSeq.resize(tok);
   sampledSeq.resize(seqs);
   for (int t = 0; t < o.numThreads; ++t) samplers.push_back(std::make_unique<SamplerScratch>(c.vocabSize));
 }
 
-Model::Model(const ModelConfig& config, const ExecutorOptions& options, Weights weights)
+Model::Model(const ModelConfig& config, const ExecutorOptions& options, const GemmKernel& kernel, Weights weights)
     : config_(config),
       options_(options),
       weights_(std::move(weights)),
       kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim),
       pool_(options.numThreads, spinMicrosFromEnv()),
-      gemm_(chooseGemmKernel(options.kernel)),
-      s_(config, options) {
+      gemm_(kernel),
+      s_(config, options, kernel.usesPairs()) {
   if (config.family == Family::Llama)
     rope_ = std::make_unique<Rope>(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
 }
 
 void Model::linear(const float* x, int ldx, int rows, const PackedMatrix& w, const AlignedVec<float>& bias,
                    float* y, int ldy) {
-  gemm(pool_, gemm_, x, ldx, rows, w, bias.empty() ? nullptr : bias.data(), y, ldy);
+  gemm(pool_, gemm_, x, ldx, rows, w, bias.empty() ? nullptr : bias.data(), y, ldy, s_.xPairs.data());
 }
 
 void Model::norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows) {

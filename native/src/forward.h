@@ -18,7 +18,7 @@
 namespace nano {
 
 struct RunState {
-  RunState(const ModelConfig& c, const ExecutorOptions& o);
+  RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs);
   AlignedVec<float> x;       // (tok, hidden) residual stream
   AlignedVec<float> xb;      // (tok, hidden) normed input of a block
   AlignedVec<float> xb2;     // (tok, hidden) output of a block, before the residual add
@@ -30,6 +30,7 @@ struct RunState {
   size_t scoresStride;       // context rounded up to whole pages
   AlignedVec<float> last;    // (seq, hidden) final-normed last token of each sampled sequence
   AlignedVec<float> logits;  // (seq, vocab)
+  AlignedVec<uint16_t> xPairs;  // (tok, max K + 1) activations as bf16, for the AVX512-BF16 kernel
   std::vector<int32_t> tokenSeq;    // (tok) sequence of each token
   std::vector<int32_t> sampledSeq;  // (seq) sequence of each sampled row
   std::vector<std::unique_ptr<SamplerScratch>> samplers;  // (thread)
@@ -37,7 +38,7 @@ struct RunState {
 
 class Model {
  public:
-  Model(const ModelConfig& config, const ExecutorOptions& options, Weights weights);
+  Model(const ModelConfig& config, const ExecutorOptions& options, const GemmKernel& kernel, Weights weights);
 
   // Runs the batch (already validated) and fills result.
   void step(const StepBatch& batch, StepResult& result);

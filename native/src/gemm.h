@@ -14,20 +14,32 @@ namespace nano {
 using GemmBlocksFn = void (*)(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin,
                               int blockEnd, const float* bias, float* y, int ldy);
 
+// bf16 pair path (AVX512-BF16): activations rounded to bf16 pairs, weights in pair layout.
+using GemmPairsFn = void (*)(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
+                             const float* bias, float* y, int ldy);
+using ToPairsFn = void (*)(const float* x, int ldx, int rows, int k, uint16_t* out);
+
 struct GemmKernel {
   const char* name;
-  GemmBlocksFn run;
+  GemmBlocksFn run;                // f32 activations, column layout
+  GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
+  ToPairsFn toPairs = nullptr;
+  bool usesPairs() const { return runPairs != nullptr; }
 };
 
 GemmKernel portableGemmKernel();
-bool avx512GemmAvailable();  // CPU supports AVX-512F/BW/VL (run-time check)
+bool avx512GemmAvailable();  // CPU supports AVX-512F/BW/VL/DQ (run-time check)
 GemmKernel avx512GemmKernel();
+bool avx512Bf16Available();  // ... and AVX512-BF16
+GemmKernel avx512Bf16GemmKernel();
 
-// The AVX-512 kernel when the CPU has it, unless `choice` or NANO_SERVING_KERNEL=portable says otherwise.
-GemmKernel chooseGemmKernel(KernelChoice choice);
+// The AVX-512 kernel when the CPU has it, unless `choice` or NANO_SERVING_KERNEL=portable
+// says otherwise; NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps.
+GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype);
 
-// Splits the column blocks over the pool's threads (never K).
+// Splits the column blocks over the pool's threads (never K). xPairs: scratch of
+// m * (k + 1) bf16 for a pair-layout matrix (unused otherwise).
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
-          const float* bias, float* y, int ldy);
+          const float* bias, float* y, int ldy, uint16_t* xPairs);
 
 }  // namespace nano

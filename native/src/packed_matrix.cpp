@@ -12,14 +12,15 @@ uint16_t floatToBf16(float value) {
   return uint16_t((bits + roundingBias) >> 16);
 }
 
-PackedMatrix packMatrix(const std::vector<RowBlock>& blocks, int k, WeightDtype dtype) {
+PackedMatrix packMatrix(const std::vector<RowBlock>& blocks, int k, WeightDtype dtype, bool bf16Pairs) {
   PackedMatrix m;
   for (const RowBlock& b : blocks) m.n += b.rows;
   m.k = k;
   m.numPanels = (m.n + kPanelWidth - 1) / kPanelWidth;
   m.numBlocks = (m.numPanels + kBlockPanels - 1) / kBlockPanels;
   m.dtype = dtype;
-  size_t total = size_t(m.numPanels) * k * kPanelWidth;
+  m.isPairs = bf16Pairs && dtype == WeightDtype::Bf16;
+  size_t total = size_t(m.numPanels) * m.paddedK() * kPanelWidth;
   if (dtype == WeightDtype::F32) m.f32.assign(total, 0.0f);
   else m.bf16.assign(total, 0);
 
@@ -28,10 +29,12 @@ PackedMatrix packMatrix(const std::vector<RowBlock>& blocks, int k, WeightDtype 
     for (int r = 0; r < b.rows; ++r, ++row) {
       int block = row / (kBlockPanels * kPanelWidth);
       int width = m.blockPanels(block) * kPanelWidth;
-      size_t base = m.blockOffset(block) + row % (kBlockPanels * kPanelWidth);
+      int colInBlock = row % (kBlockPanels * kPanelWidth);
+      size_t base = m.blockOffset(block);
       const float* src = b.data + size_t(r) * k;
       for (int kk = 0; kk < k; ++kk) {
-        size_t at = base + size_t(kk) * width;
+        size_t at = m.isPairs ? base + size_t(kk / 2) * width * 2 + colInBlock * 2 + kk % 2
+                              : base + size_t(kk) * width + colInBlock;
         if (dtype == WeightDtype::F32) m.f32[at] = src[kk];
         else m.bf16[at] = floatToBf16(src[kk]);
       }

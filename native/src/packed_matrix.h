@@ -23,13 +23,16 @@ struct PackedMatrix {
   WeightDtype dtype = WeightDtype::F32;
   AlignedVec<float> f32;      // (block, k, panels_in_block * 16)   when dtype == F32
   AlignedVec<uint16_t> bf16;  // (block, k, panels_in_block * 16)   when dtype == Bf16, raw bf16 bits
+                              // isPairs: (block, k / 2, panels_in_block * 16, 2), k padded to even
+  bool isPairs = false;       // bf16 pair layout for vdpbf16ps (AVX512-BF16 kernel)
 
+  int paddedK() const { return isPairs ? (k + 1) / 2 * 2 : k; }
   int blockPanels(int block) const {
     int left = numPanels - block * kBlockPanels;
     return left < kBlockPanels ? left : kBlockPanels;
   }
   // Element offset of (block, k = 0); a block's rows are blockPanels * 16 wide.
-  size_t blockOffset(int block) const { return size_t(block) * k * kBlockPanels * kPanelWidth; }
+  size_t blockOffset(int block) const { return size_t(block) * paddedK() * kBlockPanels * kPanelWidth; }
   size_t bytes() const { return f32.size() * 4 + bf16.size() * 2; }
 };
 
@@ -39,8 +42,9 @@ struct RowBlock {
   int rows;
 };
 
-// Packs the row-concatenation of blocks (e.g. q, k and v weights) as one [N, k] matrix.
-PackedMatrix packMatrix(const std::vector<RowBlock>& blocks, int k, WeightDtype dtype);
+// Packs the row-concatenation of blocks (e.g. q, k and v weights) as one [N, k] matrix;
+// bf16Pairs (bf16 only) selects the pair layout.
+PackedMatrix packMatrix(const std::vector<RowBlock>& blocks, int k, WeightDtype dtype, bool bf16Pairs = false);
 
 uint16_t floatToBf16(float value);  // round to nearest even; NaN stays NaN
 

@@ -45,7 +45,7 @@ std::vector<std::string> requiredTensorNames(const ModelConfig& c) {
   return names;
 }
 
-static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, const TensorViews& t, int l) {
+static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, bool pairs, const TensorViews& t, int l) {
   const int64_t hidden = c.hiddenSize, q = c.qDim(), kv = c.kvDim(), ffn = c.intermediateSize;
   bool gpt2 = c.family == Family::Gpt2;
   LayerWeights w;
@@ -53,7 +53,7 @@ static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, const Ten
   auto wq = take(t, blk(l, "attn_q.weight"), {q, hidden});
   auto wk = take(t, blk(l, "attn_k.weight"), {kv, hidden});
   auto wv = take(t, blk(l, "attn_v.weight"), {kv, hidden});
-  w.qkv = packMatrix({{wq.data(), int(q)}, {wk.data(), int(kv)}, {wv.data(), int(kv)}}, hidden, dtype);
+  w.qkv = packMatrix({{wq.data(), int(q)}, {wk.data(), int(kv)}, {wv.data(), int(kv)}}, hidden, dtype, pairs);
   if (c.hasQkvBias()) {
     for (const char* n : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) {
       auto b = take(t, blk(l, n), {n[5] == 'q' ? q : kv});
@@ -61,17 +61,17 @@ static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, const Ten
     }
   }
   auto wo = take(t, blk(l, "attn_output.weight"), {hidden, q});
-  w.attnOut = packMatrix({{wo.data(), int(hidden)}}, int(q), dtype);
+  w.attnOut = packMatrix({{wo.data(), int(hidden)}}, int(q), dtype, pairs);
   w.ffnNorm = take(t, blk(l, "ffn_norm.weight"), {hidden});
   auto up = take(t, blk(l, "ffn_up.weight"), {ffn, hidden});
   if (gpt2) {
-    w.gateUp = packMatrix({{up.data(), int(ffn)}}, hidden, dtype);
+    w.gateUp = packMatrix({{up.data(), int(ffn)}}, hidden, dtype, pairs);
   } else {
     auto gate = take(t, blk(l, "ffn_gate.weight"), {ffn, hidden});
-    w.gateUp = packMatrix({{gate.data(), int(ffn)}, {up.data(), int(ffn)}}, hidden, dtype);
+    w.gateUp = packMatrix({{gate.data(), int(ffn)}, {up.data(), int(ffn)}}, hidden, dtype, pairs);
   }
   auto down = take(t, blk(l, "ffn_down.weight"), {hidden, ffn});
-  w.down = packMatrix({{down.data(), int(hidden)}}, int(ffn), dtype);
+  w.down = packMatrix({{down.data(), int(hidden)}}, int(ffn), dtype, pairs);
   if (gpt2) {
     w.attnNormBias = take(t, blk(l, "attn_norm.bias"), {hidden});
     w.attnOutBias = take(t, blk(l, "attn_output.bias"), {hidden});
@@ -82,7 +82,7 @@ static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, const Ten
   return w;
 }
 
-Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& t) {
+Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& t, bool pairs) {
   const int64_t hidden = c.hiddenSize, vocab = c.vocabSize;
   Weights w;
   w.tokenEmbedding = take(t, "token_embd.weight", {vocab, hidden});
@@ -91,12 +91,12 @@ Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& 
     w.outputNormBias = take(t, "output_norm.bias", {hidden});
   }
   w.outputNorm = take(t, "output_norm.weight", {hidden});
-  for (int l = 0; l < c.numLayers; ++l) w.layers.push_back(loadLayer(c, dtype, t, l));
+  for (int l = 0; l < c.numLayers; ++l) w.layers.push_back(loadLayer(c, dtype, pairs, t, l));
   if (c.tieEmbeddings) {
-    w.output = packMatrix({{w.tokenEmbedding.data(), int(vocab)}}, int(hidden), dtype);
+    w.output = packMatrix({{w.tokenEmbedding.data(), int(vocab)}}, int(hidden), dtype, pairs);
   } else {
     auto out = take(t, "output.weight", {vocab, hidden});
-    w.output = packMatrix({{out.data(), int(vocab)}}, int(hidden), dtype);
+    w.output = packMatrix({{out.data(), int(vocab)}}, int(hidden), dtype, pairs);
   }
   return w;
 }

@@ -38,7 +38,8 @@ struct Weights {
 // Names of every tensor the config needs, in the canonical (GGUF-like) naming.
 std::vector<std::string> requiredTensorNames(const ModelConfig& config);
 
-// Checks shapes (ERR_NATIVE_TENSOR) and converts into packed storage.
-Weights loadWeights(const ModelConfig& config, WeightDtype dtype, const TensorViews& tensors);
+// Checks shapes (ERR_NATIVE_TENSOR) and converts into packed storage; bf16Pairs packs
+// bf16 matrices in the pair layout of the AVX512-BF16 kernel.
+Weights loadWeights(const ModelConfig& config, WeightDtype dtype, const TensorViews& tensors, bool bf16Pairs);
 
 }  // namespace nano

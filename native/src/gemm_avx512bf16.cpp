@@ -1,0 +1,142 @@
+// AVX512-BF16 GEMM for bf16 weights: activations are rounded to bf16 once per GEMM
+// (round to nearest even), and vdpbf16ps multiplies a pair of k per instruction,
+// twice the f32 FMA rate. Weights use the pair layout (block, k/2, 64 columns, 2).
+// Each y element is one vdpbf16ps chain over k pairs in order, for any M and any
+// tiling (K slices go through y exactly as in the f32 kernel): batch invariant.
+#include "gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cstring>
+#include <utility>
+
+#pragma GCC push_options
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive on _mm512_setzero_ps
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+
+namespace nano {
+
+namespace {
+
+constexpr int kMaxRows = 6;
+constexpr int kSlicePairs = 128;  // 128 pairs x 64 columns x 4 bytes = 32 KiB of weights per slice
+
+inline __mmask16 panelMask(int cols, int p) {
+  int left = cols - p * kPanelWidth;
+  return left >= kPanelWidth ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
+
+// R rows x P panels over `pairs` k pairs; x holds each row's bf16 pairs as 32-bit words.
+template <int R, int P>
+void tile(const uint32_t* x, int ldx, const uint16_t* w, int pairs, const float* bias, float* y, int ldy, int cols,
+          bool isFirst, bool isLast) {
+  __m512 acc[R][P];
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < P; ++p)
+      acc[r][p] = isFirst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(panelMask(cols, p), y + size_t(r) * ldy + p * 16);
+  for (int kp = 0; kp < pairs; ++kp) {
+    __m512bh b[P];
+    for (int p = 0; p < P; ++p)
+      b[p] = (__m512bh)_mm512_loadu_si512(w + (size_t(kp) * P * kPanelWidth + p * kPanelWidth) * 2);
+    for (int r = 0; r < R; ++r) {
+      __m512bh a = (__m512bh)_mm512_set1_epi32(int(x[size_t(r) * ldx + kp]));
+      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], a, b[p]);
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    __mmask16 mask = panelMask(cols, p);
+    __m512 add = isLast && bias ? _mm512_maskz_loadu_ps(mask, bias + p * kPanelWidth) : _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+      __m512 out = isLast && bias ? _mm512_add_ps(acc[r][p], add) : acc[r][p];
+      _mm512_mask_storeu_ps(y + size_t(r) * ldy + p * kPanelWidth, mask, out);
+    }
+  }
+}
+
+using TileFn = void (*)(const uint32_t*, int, const uint16_t*, int, const float*, float*, int, int, bool, bool);
+
+struct TileTable {
+  TileFn fn[kMaxRows][kBlockPanels] = {};
+  TileTable() { fillRows(std::make_integer_sequence<int, kMaxRows>()); }
+  template <int... R>
+  void fillRows(std::integer_sequence<int, R...>) {
+    (fillPanels<R + 1>(std::make_integer_sequence<int, kBlockPanels>()), ...);
+  }
+  template <int R, int... P>
+  void fillPanels(std::integer_sequence<int, P...>) {
+    ((fn[R - 1][P] = &tile<R, P + 1>), ...);
+  }
+};
+
+void pairBlocks(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockBegin, int blockEnd, const float* bias,
+                float* y, int ldy) {
+  static const TileTable table;
+  const int pairs = w.paddedK() / 2;
+  const uint32_t* x = reinterpret_cast<const uint32_t*>(xPairs);
+  for (int b = blockBegin; b < blockEnd; ++b) {
+    const int numPanels = w.blockPanels(b);
+    const int col = b * kBlockPanels * kPanelWidth;
+    const int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
+    const uint16_t* block = w.bf16.data() + w.blockOffset(b);
+    for (int k0 = 0; k0 < pairs; k0 += kSlicePairs) {
+      const int k = pairs - k0 < kSlicePairs ? pairs - k0 : kSlicePairs;
+      for (int r = 0; r < m; r += kMaxRows) {
+        const int rows = m - r < kMaxRows ? m - r : kMaxRows;
+        table.fn[rows - 1][numPanels - 1](x + size_t(r) * pairs + k0, pairs,
+                                          block + size_t(k0) * numPanels * kPanelWidth * 2, k,
+                                          bias ? bias + col : nullptr, y + size_t(r) * ldy + col, ldy, cols,
+                                          k0 == 0, k0 + k == pairs);
+      }
+    }
+  }
+}
+
+// out (rows, 2 * pairs) = bf16(x) rounded to nearest even, zero-padded to an even k.
+void toBf16Pairs(const float* x, int ldx, int rows, int k, uint16_t* out) {
+  const int padded = (k + 1) / 2 * 2;
+  for (int r = 0; r < rows; ++r) {
+    const float* src = x + size_t(r) * ldx;
+    uint16_t* dst = out + size_t(r) * padded;
+    for (int i = 0; i < padded; i += 32) {
+      int left = k - i;
+      __mmask16 lo = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : 0;
+      __mmask16 hi = left >= 32 ? __mmask16(0xffff) : left > 16 ? __mmask16((1u << (left - 16)) - 1) : 0;
+      __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + i + 16), _mm512_maskz_loadu_ps(lo, src + i));
+      int count = padded - i < 32 ? padded - i : 32;
+      _mm512_mask_storeu_epi16(dst + i, __mmask32(count == 32 ? 0xffffffffu : (1u << count) - 1), (__m512i)v);
+    }
+  }
+}
+
+}  // namespace
+
+}  // namespace nano
+
+#pragma GCC pop_options
+
+namespace nano {
+
+bool avx512Bf16Available() {
+  __builtin_cpu_init();
+  return avx512GemmAvailable() && __builtin_cpu_supports("avx512bf16");
+}
+
+GemmKernel avx512Bf16GemmKernel() {
+  GemmKernel kernel = avx512GemmKernel();
+  kernel.name = "avx512-bf16";
+  kernel.runPairs = pairBlocks;
+  kernel.toPairs = toBf16Pairs;
+  return kernel;
+}
+
+}  // namespace nano
+
+#else
+
+namespace nano {
+bool avx512Bf16Available() { return false; }
+GemmKernel avx512Bf16GemmKernel() { return portableGemmKernel(); }
+}  // namespace nano
+
+#endif
