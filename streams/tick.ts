@@ -18,7 +18,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 /**
  * `step` returns true when it did work (so another step may follow) and false when idle.
- * `onError` receives a step's unexpected exception; the loop keeps going.
+ * `onError` receives a step's unexpected exception; the loop keeps going (the step is retried).
  */
 export function createTickLoop(step: () => Promise<boolean>, onError: (error: unknown) => void): TickLoop {
   const wake$ = new Subject<void>();
@@ -35,6 +35,7 @@ export function createTickLoop(step: () => Promise<boolean>, onError: (error: un
         didWork = await step();
       } catch (error) {
         onError(error);
+        didWork = true; // the work is still there: try again after yielding
       }
       if (!didWork && !isWokenWhileRunning) break;
       await yieldToEventLoop();
