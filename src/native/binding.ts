@@ -27,7 +27,7 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it. */
+  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). */
   kernel?: 'auto' | 'portable';
 }
 
