@@ -15,11 +15,13 @@ export class ReplayChannel<T> {
     private readonly count: () => number,
     private readonly snapshot: (index: number) => T,
     private readonly onLastUnsubscribe: () => void,
+    /** Runs before a subscriber reads the buffer, so a lazily filled buffer can catch up. */
+    private readonly beforeSubscribe?: () => void,
   ) {}
 
   /** Call after appending an item to the buffer. */
   push(item: T): void {
-    this.live.next(item);
+    if (this.live.observed) this.live.next(item);
   }
 
   complete(): void {
@@ -42,6 +44,7 @@ export class ReplayChannel<T> {
     return new Observable<T>((subscriber) => {
       this.numSubscribers++;
       this.hasHadSubscriber = true;
+      this.beforeSubscribe?.();
       const numBuffered = this.count();
       for (let i = 0; i < numBuffered && !subscriber.closed; i++) subscriber.next(this.snapshot(i));
       const inner = this.live.subscribe(subscriber);

@@ -82,9 +82,13 @@ export class EngineCore {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, performance.now(), timeoutMs);
     slot.isDetached = options.detached ?? false;
-    slot.outputs = new RequestOutputs(slot, () => {
-      if (!slot.isDetached) this.end(slot, 'abort');
-    });
+    slot.outputs = new RequestOutputs(
+      slot,
+      () => {
+        if (!slot.isDetached) this.end(slot, 'abort');
+      },
+      () => this.syncText(slot),
+    );
     if (timeoutMs !== undefined) slot.timer = setTimeout(() => this.end(slot, 'timeout'), timeoutMs).unref();
     this.enqueue(slot);
     this.slotsById.set(id, slot);
@@ -225,7 +229,8 @@ export class EngineCore {
         this.preempt(slot);
         continue;
       }
-      runs.push({ ...run, start, numTokens: end - start, isSampled: end === slot.numTokens });
+      const isSampled = end === slot.numTokens;
+      runs.push(start === run.start && isSampled === run.isSampled ? run : { ...run, start, numTokens: end - start, isSampled });
       slots.push(slot);
     }
     return { runs, slots };
@@ -244,7 +249,7 @@ export class EngineCore {
       slot.numComputed = run.start + run.numTokens;
       if (run.kind === 'prefill') this.counters.prefillTokens += run.numTokens;
       else this.counters.decodeTokens += run.numTokens;
-      if (run.kind === 'prefill' || slot.numComputed % this.kv.pageSize === 0) this.kv.publish(slot);
+      if (run.kind === 'prefill') this.kv.publish(slot); // decode pages are published at finish or preemption
       if (sampledRow < 0) continue;
       if (slot.phase === 'prefilling') {
         slot.send({ type: 'sched.prefilled' });
@@ -265,10 +270,18 @@ export class EngineCore {
     if (slot.sampling.logprobs !== undefined) slot.logprobs.push(logprobOf(output, row, token, slot.sampling.logprobs));
     slot.outputs.tokens.push(token);
     if (slot.isFinal) return; // a subscriber aborted on this very token
-    this.pushText(slot, slot.text.push(token));
+    // Text is decoded as tokens come only when someone reads it or a stop string needs it; else at the end.
+    if (slot.sampling.stop.length > 0 || slot.outputs.text.wasSubscribed) this.syncText(slot);
     if (slot.isFinal) return;
     const reason = stopReason(slot, token, this.tokenizer.eosTokenIds, this.executor.info.contextLength);
     if (reason) this.end(slot, reason);
+  }
+
+  /** Feeds the output tokens not yet decoded to the request's text stream. */
+  private syncText(slot: RequestSlot): void {
+    while (slot.numTextTokens < slot.numOutput && !slot.text.isStopped) {
+      this.pushText(slot, slot.text.push(slot.outputToken(slot.numTextTokens++)));
+    }
   }
 
   private pushText(slot: RequestSlot, piece: string): void {
@@ -288,6 +301,7 @@ export class EngineCore {
     if (reason === 'abort') this.counters.aborted++;
     else if (reason === 'timeout') this.counters.timedOut++;
     else this.counters.finished++;
+    this.syncText(slot);
     this.pushText(slot, slot.text.finish());
     this.settle(slot);
     slot.outputs.resolve(resultOf(slot, reason, performance.now()));

@@ -48,12 +48,13 @@ export class RequestOutputs {
   resolve!: (result: RequestResult) => void;
   reject!: (error: unknown) => void;
 
-  constructor(slot: RequestSlot, onAllUnsubscribed: () => void) {
+  /** `catchUpText` decodes tokens not yet turned into text (text is decoded lazily). */
+  constructor(slot: RequestSlot, onAllUnsubscribed: () => void, catchUpText: () => void) {
     const lastGone = (): void => {
       if (this.tokens.subscriberCount + this.text.subscriberCount === 0) onAllUnsubscribed();
     };
     this.tokens = new ReplayChannel(() => slot.numOutput, (i) => slot.outputToken(i), lastGone);
-    this.text = new ReplayChannel(() => slot.textPieces.length, (i) => slot.textPieces[i], lastGone);
+    this.text = new ReplayChannel(() => slot.textPieces.length, (i) => slot.textPieces[i], lastGone, catchUpText);
     this.done = new Promise<RequestResult>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;

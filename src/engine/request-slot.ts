@@ -22,6 +22,8 @@ export class RequestSlot implements RequestView {
   private buffer: Int32Array;
   numTokens: number;
   numComputed = 0;
+  /** Output tokens already fed to the text stream. */
+  numTextTokens = 0;
   /** Page table: page ids holding positions [i*pageSize, (i+1)*pageSize). */
   pages: number[] = [];
   /** Prefix-cache node this request holds locked (opaque to the engine). */
@@ -91,6 +93,10 @@ export class RequestSlot implements RequestView {
 
   get outputTokens(): Int32Array {
     return this.buffer.subarray(this.numPrompt, this.numTokens);
+  }
+
+  tokenAt(index: number): number {
+    return this.buffer[index];
   }
 
   outputToken(index: number): number {

@@ -36,8 +36,10 @@ export function buildStepInput(runs: readonly PlannedRun[], slots: readonly Requ
     const run = runs[s];
     const slot = slots[s];
     input.seqStart[s] = t;
-    input.tokens.set(slot.tokens.subarray(run.start, run.start + run.numTokens), t);
-    for (let i = 0; i < run.numTokens; i++) input.positions[t + i] = run.start + i;
+    for (let i = 0; i < run.numTokens; i++) {
+      input.tokens[t + i] = slot.tokenAt(run.start + i);
+      input.positions[t + i] = run.start + i;
+    }
     t += run.numTokens;
     input.pageStart[s] = p;
     input.pageTable.set(slot.pages, p);
