@@ -1,7 +1,7 @@
 /**
  * Turns the `model` option into a config, weights and a tokenizer: a synthetic preset
  * ('tiny', 'small', 'medium'), a synthetic ModelConfig, 'default' (the embedded trained
- * model when the package ships one), or a path to a Hugging Face model folder.
+ * model when the package ships one), a path to a Hugging Face model folder, or a .gguf file.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,7 @@ import type { ModelConfig, TensorMap } from './config.js';
 import { isPresetName, presetConfig } from './presets.js';
 import { syntheticTensors } from './synthetic.js';
 import { loadHfModel } from './hf.js';
+import { loadGgufModel } from './gguf-loader.js';
 
 export interface LoadedModel {
   name: string;
@@ -49,5 +50,6 @@ export async function resolveModel(spec: ModelSpec, options: { seed?: number } =
   const dir = spec === 'default' ? defaultModelDir() : spec;
   if (spec === 'default' && !dir) return resolveModel('tiny', options);
   if (!dir || !existsSync(dir)) throw new ModelLoadError(`unknown model "${spec}": not a preset (tiny, small, medium, default) and no such path`, spec);
+  if (dir.toLowerCase().endsWith('.gguf')) return loadGgufModel(dir);
   return loadHfModel(dir);
 }

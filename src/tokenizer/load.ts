@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import { HfTokenizer } from './hf-tokenizer.js';
+import { isSentencePieceJson, sentencePieceFromJson } from './sentencepiece-json.js';
+import type { SentencePieceTokenizer } from './sentencepiece.js';
 
 export interface TokenizerLoadOptions {
   eosTokenIds?: number[];
@@ -13,6 +15,17 @@ export interface TokenizerLoadOptions {
 export async function loadTokenizer(file: string, options: TokenizerLoadOptions = {}): Promise<HfTokenizer> {
   const json = parseJson(await readText(file), file);
   return build(json, file, options);
+}
+
+/** A tokenizer.json of either kind: byte-level BPE, or SentencePiece-style BPE (Llama 2 style). */
+export async function loadAnyTokenizer(file: string, options: TokenizerLoadOptions = {}): Promise<HfTokenizer | SentencePieceTokenizer> {
+  const json = parseJson(await readText(file), file);
+  if (!isSentencePieceJson(json)) return build(json, file, options);
+  try {
+    return sentencePieceFromJson(json, options);
+  } catch (err) {
+    throw new ModelLoadError(`${file}: ${(err as Error).message}`, file, { cause: err });
+  }
 }
 
 /** A model folder's tokenizer: tokenizer.json, or GPT-2's older vocab.json + merges.txt. */
