@@ -2,12 +2,27 @@
  * A per-request stream that replays what was already produced, then goes live: each
  * subscriber sees every item exactly once and in order, whenever it subscribes. Items
  * are buffered beside the request, so a slow subscriber never stalls the engine.
+ *
+ * Each subscriber keeps a cursor into the buffer and one delivery loop runs at a time, so
+ * a subscriber that aborts, subscribes another or pushes from inside its callback never
+ * makes another subscriber miss, repeat or reorder an item; the ending reaches each
+ * subscriber after every item.
  */
-import { Observable, Subject } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
+
+interface Cursor<T> {
+  subscriber: Subscriber<T>;
+  /** Index of the next buffer item this subscriber gets. */
+  next: number;
+  isEnded: boolean;
+}
+
+type Ending = { kind: 'complete' } | { kind: 'error'; error: unknown };
 
 export class ReplayChannel<T> {
-  private readonly live = new Subject<T>();
-  private numSubscribers = 0;
+  private readonly cursors = new Set<Cursor<T>>();
+  private ending: Ending | undefined;
+  private isDelivering = false;
   private hasHadSubscriber = false;
 
   /** `snapshot(i)` reads item i of the buffer; `count()` is how many exist now. */
@@ -19,21 +34,21 @@ export class ReplayChannel<T> {
     private readonly beforeSubscribe?: () => void,
   ) {}
 
-  /** Call after appending an item to the buffer. */
-  push(item: T): void {
-    if (this.live.observed) this.live.next(item);
+  /** Call after appending an item to the buffer (subscribers read it from there). */
+  push(_item: T): void {
+    if (this.cursors.size > 0) this.deliver();
   }
 
   complete(): void {
-    this.live.complete();
+    this.end({ kind: 'complete' });
   }
 
   error(error: unknown): void {
-    this.live.error(error);
+    this.end({ kind: 'error', error });
   }
 
   get subscriberCount(): number {
-    return this.numSubscribers;
+    return this.cursors.size;
   }
 
   get wasSubscribed(): boolean {
@@ -42,17 +57,49 @@ export class ReplayChannel<T> {
 
   observable(): Observable<T> {
     return new Observable<T>((subscriber) => {
-      this.numSubscribers++;
+      const cursor: Cursor<T> = { subscriber, next: 0, isEnded: false };
+      this.cursors.add(cursor);
       this.hasHadSubscriber = true;
       this.beforeSubscribe?.();
-      const numBuffered = this.count();
-      for (let i = 0; i < numBuffered && !subscriber.closed; i++) subscriber.next(this.snapshot(i));
-      const inner = this.live.subscribe(subscriber);
+      this.deliver();
       return () => {
-        inner.unsubscribe();
-        this.numSubscribers--;
-        if (this.numSubscribers === 0) this.onLastUnsubscribe();
+        if (this.cursors.delete(cursor) && this.cursors.size === 0) this.onLastUnsubscribe();
       };
     });
+  }
+
+  private end(ending: Ending): void {
+    if (this.ending) return;
+    this.ending = ending;
+    this.deliver();
+  }
+
+  /** Brings every subscriber to the end of the buffer, then gives the ending; a re-entrant call leaves it to the loop running. */
+  private deliver(): void {
+    if (this.isDelivering) return;
+    this.isDelivering = true;
+    try {
+      for (let cursor = this.nextDue(); cursor; cursor = this.nextDue()) {
+        if (cursor.next < this.count()) {
+          cursor.subscriber.next(this.snapshot(cursor.next++));
+          continue;
+        }
+        cursor.isEnded = true;
+        if (this.ending?.kind === 'error') cursor.subscriber.error(this.ending.error);
+        else cursor.subscriber.complete();
+      }
+    } finally {
+      this.isDelivering = false;
+    }
+  }
+
+  /** A subscriber still owed an item, or its ending once the channel has ended. */
+  private nextDue(): Cursor<T> | undefined {
+    const count = this.count();
+    for (const cursor of this.cursors) {
+      if (cursor.isEnded || cursor.subscriber.closed) continue;
+      if (cursor.next < count || this.ending) return cursor;
+    }
+    return undefined;
   }
 }
