@@ -1,0 +1,65 @@
+/**
+ * npm run bench [-- --quick] [-- --model small|medium|tiny|all] [-- --threads N] [-- --runs N]
+ *               [-- --out bench/results/DATE.json] [-- --no-llama] [-- --bf16]
+ * Prints tables, writes the JSON results, and REPORT.md + chart.svg beside them.
+ * --quick: small sizes, one repetition, under a minute (CI smoke); its files go to the
+ * system temp folder unless --out says otherwise.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { isPresetName, type PresetName } from '../src/models/presets.js';
+import { analysis } from './analysis.js';
+import { runBench } from './bench.js';
+import { markdownReport, terminalReport } from './report.js';
+import { concurrencyChart } from './svg.js';
+
+function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+function intOption(name: string, fallback: number): number {
+  const value = Number(option(name) ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`--${name} must be an integer >= 1`);
+  return value;
+}
+
+function modelsOption(quick: boolean): PresetName[] {
+  const value = option('model') ?? (quick ? 'small' : 'all');
+  if (value === 'all') return ['small', 'medium'];
+  const names = value.split(',');
+  for (const n of names) if (!isPresetName(n)) throw new RangeError(`--model: unknown preset '${n}' (tiny, small, medium, all)`);
+  return names as PresetName[];
+}
+
+const quick = flag('quick');
+const today = new Date().toISOString().slice(0, 10);
+const out = option('out') ?? (quick ? join(tmpdir(), 'nano-serving-bench', `${today}-quick.json`) : join('bench', 'results', `${today}.json`));
+const started = performance.now();
+const result = await runBench(
+  {
+    quick,
+    models: modelsOption(quick),
+    threads: intOption('threads', Math.min(2, availableParallelism())),
+    runs: intOption('runs', quick ? 1 : 3),
+    weightDtype: flag('bf16') ? 'bf16' : 'f32',
+    llamaCpp: !flag('no-llama'),
+    demo: !flag('no-demo'),
+    interference: !flag('no-interference'),
+    log: (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${line}`),
+  },
+  `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+);
+console.log(terminalReport(result));
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(result, null, 1));
+const chartFile = 'chart.svg';
+if (result.models.length) writeFileSync(join(dirname(out), chartFile), concurrencyChart(result.models));
+const reportPath = join(dirname(out), 'REPORT.md');
+writeFileSync(reportPath, markdownReport(result, chartFile, analysis(result, basename(out))));
+console.error(`wrote ${out}, ${reportPath} in ${((performance.now() - started) / 1000).toFixed(0)} s`);

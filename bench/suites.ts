@@ -1,0 +1,191 @@
+/**
+ * The bench functions: each runs one workload on our engine (and, where asked, on
+ * llama.cpp and on our own baselines) and returns medians over `runs` repetitions.
+ */
+import { presetConfig, type PresetName } from '../src/models/presets.js';
+import { syntheticTensors } from '../src/models/synthetic.js';
+import type { ModelConfig } from '../src/models/config.js';
+import { runInterference, type InterferenceResult } from './interference.js';
+import { runLlamaCpp, type LlamaCppRuntime } from './llama-cpp.js';
+import { medianOf, type ClientMetrics } from './metrics.js';
+import { runOurs, type EngineKnobs, type ModelUnderTest, type OurMetrics } from './ours.js';
+import { DEMO, INTERFERENCE, type Scale } from './scales.js';
+import { profileStep, type StepProfile } from './step-profile.js';
+import { maxContext, optimalHitRate, randomWorkload, sharedPrefixWorkload, type BenchRequest } from './workloads.js';
+
+export interface SuiteOptions {
+  runs: number;
+  threads: number;
+  weightDtype: 'f32' | 'bf16';
+  log: (line: string) => void;
+}
+
+/** llama.cpp's medians at its best thread count, and the probe's total tokens/s at each count tried. */
+export type LlamaCppMetrics = ClientMetrics & { threads: number; probeTotalTokPerSByThreads: Record<number, number> };
+
+export interface Point {
+  concurrency: number;
+  ours: OurMetrics;
+  llamaCpp?: LlamaCppMetrics;
+}
+
+export interface ModelResult {
+  model: string;
+  config: ModelConfig;
+  prefill: { promptLen: number; ours: OurMetrics; llamaCpp?: LlamaCppMetrics };
+  random: Point[];
+  sharedPrefix: Array<Point & { optimumHitRate: number }>;
+  baselines: { sequential?: OurMetrics; chunkingOff: OurMetrics; cacheOff: OurMetrics };
+  stepProfile: StepProfile;
+}
+
+const PAGE_SIZE = 16;
+
+export function loadModel(name: PresetName, threads: number, weightDtype: 'f32' | 'bf16', override: Partial<ModelConfig> = {}): ModelUnderTest {
+  const config = { ...presetConfig(name), ...override };
+  return { name, config, tensors: syntheticTensors(config, 0), threads, weightDtype };
+}
+
+/** A KV pool for `concurrency` requests of the workload's longest context, plus room for the cache. */
+export function knobsFor(requests: readonly BenchRequest[], concurrency: number, overrides: Partial<EngineKnobs> = {}): EngineKnobs {
+  const pagesPerRequest = Math.ceil(maxContext(requests) / PAGE_SIZE);
+  return {
+    kvCachePages: concurrency * pagesPerRequest + 128,
+    pageSize: PAGE_SIZE,
+    maxChunkSize: 256,
+    maxBatchTokens: 2048,
+    maxRunning: Math.max(concurrency, 1),
+    prefixCache: true,
+    chunkedPrefill: true,
+    ...overrides,
+  };
+}
+
+async function repeat<T>(runs: number, run: () => Promise<T>): Promise<T> {
+  const results: T[] = [];
+  for (let i = 0; i < runs; i++) results.push(await run());
+  return medianOf(results);
+}
+
+/**
+ * llama.cpp at its best thread count. A probe (the workload's first 2c requests, outputs cut
+ * to 16 tokens: same step shapes, a fraction of the time, since 2 threads can collapse to
+ * a few tokens/s here) runs at 1 and at `threads`; the full runs use the faster.
+ */
+async function llamaBest(runtime: LlamaCppRuntime, requests: readonly BenchRequest[], concurrency: number, reuse: boolean, o: SuiteOptions): Promise<LlamaCppMetrics> {
+  const contextSize = maxContext(requests) + 8;
+  const run = (threads: number, reqs: readonly BenchRequest[]) => runLlamaCpp(runtime, reqs, { concurrency, threads, contextSize, reusePrompts: reuse });
+  const probe = requests.slice(0, 2 * concurrency).map((r) => ({ ...r, maxTokens: Math.min(r.maxTokens, 16) }));
+  const candidates = [...new Set([1, o.threads])];
+  const probes = new Map<number, ClientMetrics>();
+  for (const threads of candidates) probes.set(threads, await run(threads, probe));
+  const rate = (m: ClientMetrics): number => m.totalTokPerS;
+  const best = candidates.reduce((a, b) => (rate(probes.get(b)!) > rate(probes.get(a)!) ? b : a));
+  const results: ClientMetrics[] = [];
+  for (let i = 0; i < o.runs; i++) results.push(await run(best, requests));
+  const probeTotalTokPerSByThreads = Object.fromEntries(candidates.map((t) => [t, probes.get(t)!.totalTokPerS]));
+  return { ...medianOf(results), threads: best, probeTotalTokPerSByThreads };
+}
+
+function logPoint(o: SuiteOptions, label: string, p: { ours: ClientMetrics; llamaCpp?: LlamaCppMetrics }): void {
+  const theirs = p.llamaCpp ? `, llama.cpp ${p.llamaCpp.outputTokPerS.toFixed(0)} out tok/s (${p.llamaCpp.threads}t)` : '';
+  o.log(`  ${label}: ours ${p.ours.outputTokPerS.toFixed(0)} out tok/s, ${p.ours.totalTokPerS.toFixed(0)} total tok/s${theirs}`);
+}
+
+export async function benchModel(name: PresetName, scale: Scale, runtime: LlamaCppRuntime | undefined, o: SuiteOptions): Promise<ModelResult> {
+  const model = loadModel(name, o.threads, o.weightDtype);
+  const vocabSize = model.config.vocabSize;
+  o.log(`${name}: prefill`);
+  const prefillReqs: BenchRequest[] = Array.from({ length: scale.prefill.numRequests }, (_, i) => ({
+    prompt: randomWorkload({ numRequests: 1, inputLen: [scale.prefill.promptLen, scale.prefill.promptLen], outputLen: [1, 1], rate: Infinity, vocabSize, seed: 500 + i })[0].prompt,
+    maxTokens: 1,
+    arrivalMs: 0,
+  }));
+  const prefill = {
+    promptLen: scale.prefill.promptLen,
+    ours: await repeat(o.runs, () => runOurs(model, knobsFor(prefillReqs, 1), prefillReqs, 1)),
+    llamaCpp: runtime ? await llamaBest(runtime, prefillReqs, 1, false, o) : undefined,
+  };
+  o.log(`  prefill: ours ${prefill.ours.totalTokPerS.toFixed(0)} tok/s, llama.cpp ${prefill.llamaCpp?.totalTokPerS.toFixed(0) ?? '-'} tok/s`);
+
+  const random: Point[] = [];
+  const randomSets = new Map<number, BenchRequest[]>();
+  for (const c of scale.concurrencies) {
+    const reqs = randomWorkload({ numRequests: scale.random.requests(c), inputLen: scale.random.inputLen, outputLen: scale.random.outputLen, rate: Infinity, vocabSize, seed: 1000 + c });
+    randomSets.set(c, reqs);
+    const point: Point = { concurrency: c, ours: await repeat(o.runs, () => runOurs(model, knobsFor(reqs, c), reqs, c)) };
+    if (runtime) point.llamaCpp = await llamaBest(runtime, reqs, c, false, o);
+    logPoint(o, `random c=${c}`, point);
+    random.push(point);
+  }
+
+  const sharedPrefix: ModelResult['sharedPrefix'] = [];
+  let sharedTop: BenchRequest[] = [];
+  for (const c of scale.concurrencies) {
+    const reqs = sharedPrefixWorkload({ ...scale.sharedPrefix, rate: Infinity, vocabSize, seed: 2000 });
+    sharedTop = reqs;
+    const point = {
+      concurrency: c,
+      optimumHitRate: optimalHitRate(reqs, scale.sharedPrefix.prefixLen, PAGE_SIZE),
+      ours: await repeat(o.runs, () => runOurs(model, knobsFor(reqs, c), reqs, c)),
+      llamaCpp: runtime ? await llamaBest(runtime, reqs, c, true, o) : undefined,
+    };
+    logPoint(o, `shared-prefix c=${c} (hit ${(point.ours.engine.cacheHitRate * 100).toFixed(1)} % of optimum ${(point.optimumHitRate * 100).toFixed(1)} %)`, point);
+    sharedPrefix.push(point);
+  }
+
+  const top = Math.max(...scale.concurrencies);
+  const randomTop = randomSets.get(top)!;
+  o.log(`${name}: baselines at concurrency ${top}`);
+  const baselines: ModelResult['baselines'] = {
+    cacheOff: await repeat(o.runs, () => runOurs(model, knobsFor(sharedTop, top, { prefixCache: false }), sharedTop, top)),
+    chunkingOff: await repeat(o.runs, () => runOurs(model, knobsFor(randomTop, top, { chunkedPrefill: false }), randomTop, top)),
+  };
+  if (scale.sequentialBaseline) baselines.sequential = await repeat(o.runs, () => runOurs(model, knobsFor(randomTop, 1), randomTop, 1));
+  o.log(`  cache off ${baselines.cacheOff.outputTokPerS.toFixed(0)}, chunking off ${baselines.chunkingOff.outputTokPerS.toFixed(0)}, sequential ${baselines.sequential?.outputTokPerS.toFixed(0) ?? '-'} out tok/s`);
+
+  const stepProfile = await profileStep(model, top, 128, 9);
+  return { model: name, config: model.config, prefill, random, sharedPrefix, baselines, stepProfile };
+}
+
+/** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off. */
+export async function benchInterference(quick: boolean, o: SuiteOptions): Promise<InterferenceResult[]> {
+  const shape = INTERFERENCE[quick ? 'quick' : 'full'];
+  const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
+  const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
+  const base = { kvCachePages: pages, pageSize: PAGE_SIZE, maxBatchTokens: 8192, maxRunning: shape.numStreams + 2, prefixCache: true, chunkedPrefill: true, maxChunkSize: 256 };
+  const variants: Array<[string, EngineKnobs]> = [
+    ['chunk 256 (default)', base],
+    ['chunk 64', { ...base, maxChunkSize: 64 }],
+    ['chunk 16', { ...base, maxChunkSize: 16 }],
+    ['chunking off', { ...base, chunkedPrefill: false }],
+  ];
+  const results: InterferenceResult[] = [];
+  for (const [label, knobs] of variants) {
+    const streamShape = { ...shape, windowTokens: Math.min(shape.windowTokens, Math.floor((shape.contextLength - shape.streamPromptLen - shape.longPromptLen) / 4)) };
+    const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
+    o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);
+    results.push(result);
+  }
+  return results;
+}
+
+export interface DemoResult {
+  numRequests: number;
+  ours: OurMetrics;
+  sequential: OurMetrics;
+  stepProfile: StepProfile;
+}
+
+/** The seed's demo: the tiny model, many short requests all at once. */
+export async function benchDemo(quick: boolean, o: SuiteOptions): Promise<DemoResult> {
+  const shape = DEMO[quick ? 'quick' : 'full'];
+  const model = loadModel('tiny', o.threads, o.weightDtype);
+  const reqs = randomWorkload({ numRequests: shape.numRequests, inputLen: shape.inputLen, outputLen: [shape.outputLen, shape.outputLen], rate: Infinity, vocabSize: 256, seed: 3000 });
+  const knobs = knobsFor(reqs, shape.numRequests, { maxBatchTokens: 4096 });
+  const ours = await repeat(o.runs, () => runOurs(model, knobs, reqs, shape.numRequests));
+  const sequential = await repeat(1, () => runOurs(model, knobsFor(reqs, 1), reqs, 1));
+  o.log(`tiny demo (${shape.numRequests} concurrent): ${ours.outputTokPerS.toFixed(0)} out tok/s, sequential ${sequential.outputTokPerS.toFixed(0)}`);
+  const stepProfile = await profileStep(model, shape.numRequests, 64, 15);
+  return { numRequests: shape.numRequests, ours, sequential, stepProfile };
+}
