@@ -6,8 +6,9 @@
  * and byte length in it. Every count, string length, array length, offset and extent is
  * checked against the file size, and every problem is a ModelLoadError naming the file.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { constants } from 'node:buffer';
 import { ModelLoadError } from '../errors.js';
-import { readFileOrThrow } from './safetensors.js';
 
 /** A metadata value: numbers (u64/i64 past 2^53 stay bigint), booleans, strings, arrays. */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -64,7 +65,31 @@ const MAX_ARRAY_DEPTH = 4;
 const VALUE_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: 8, 9: 12, 10: 8, 11: 8, 12: 8 };
 
 export async function readGguf(file: string): Promise<GgufFile> {
-  return parseGguf(await readFileOrThrow(file), file);
+  return parseGguf(readWhole(file), file);
+}
+
+/** The whole file in one Buffer, read in chunks (fs.readFile stops at 2 GiB; a Buffer holds up to buffer.constants.MAX_LENGTH). */
+function readWhole(file: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new ModelLoadError(`${file}: ${reason}`, file, { cause: err });
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > constants.MAX_LENGTH) throw new ModelLoadError(`${file}: ${size} bytes is more than one Buffer holds here (${constants.MAX_LENGTH})`, file);
+    const buf = Buffer.allocUnsafe(size);
+    for (let at = 0; at < size;) {
+      const n = readSync(fd, buf, at, Math.min(size - at, 1 << 30), at);
+      if (n === 0) throw new ModelLoadError(`${file}: the file shrank while being read`, file);
+      at += n;
+    }
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Parses a whole GGUF file held in `buf`. */

@@ -126,6 +126,16 @@ describe('loadGgufModel', () => {
     expect(Math.max(...a.map((v, i) => Math.abs(v - b[i])))).toBeLessThan(0.05);
   });
 
+  it('reads GGUF v2 and a custom general.alignment', async () => {
+    const v2 = await loadGgufModel(file(encodeGguf(fullMeta(), raw(tensors), { version: 2 })));
+    expect(v2.config).toEqual(config);
+    const aligned = encodeGguf([...fullMeta(), ['general.alignment', u32(64)]], raw(tensors), { alignment: 64 });
+    const model = await loadGgufModel(file(aligned));
+    expect(model.tensors['output.weight'].data).toEqual(tensors['output.weight'].data);
+    const badAlignment = encodeGguf([...fullMeta(), ['general.alignment', u32(48)]], raw(tensors));
+    expect((await loadError(badAlignment)).message).toMatch(/general.alignment must be a power of two, got 48/);
+  });
+
   it('a missing output.weight means tied embeddings', async () => {
     const noOutput = raw(tensors).filter((t) => t.name !== 'output.weight');
     const model = await loadGgufModel(file(encodeGguf(fullMeta(), noOutput)));
