@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
+import type { SentencePieceTokenizer } from '../tokenizer/sentencepiece.js';
 import { loadTokenizerDir } from '../tokenizer/load.js';
 import type { ModelConfig, Tensor, TensorMap } from './config.js';
 import type { LoadedModel } from './resolve.js';
@@ -27,7 +28,7 @@ export interface GenerationDefaults {
 }
 
 export interface HfModel extends LoadedModel {
-  tokenizer: HfTokenizer;
+  tokenizer: HfTokenizer | SentencePieceTokenizer;
   generation: GenerationDefaults;
 }
 

@@ -28,12 +28,12 @@ export async function loadAnyTokenizer(file: string, options: TokenizerLoadOptio
   }
 }
 
-/** A model folder's tokenizer: tokenizer.json, or GPT-2's older vocab.json + merges.txt. */
-export async function loadTokenizerDir(dir: string, options: TokenizerLoadOptions = {}): Promise<HfTokenizer> {
+/** A model folder's tokenizer: tokenizer.json (byte-level or SentencePiece-style BPE), or GPT-2's older vocab.json + merges.txt. */
+export async function loadTokenizerDir(dir: string, options: TokenizerLoadOptions = {}): Promise<HfTokenizer | SentencePieceTokenizer> {
   const file = join(dir, 'tokenizer.json');
   const vocabFile = join(dir, 'vocab.json');
   const mergesFile = join(dir, 'merges.txt');
-  if (existsSync(file) || !existsSync(vocabFile)) return loadTokenizer(file, options);
+  if (existsSync(file) || !existsSync(vocabFile)) return loadAnyTokenizer(file, options);
   const vocab = parseJson(await readText(vocabFile), vocabFile) as Record<string, number>;
   const merges = (await readText(mergesFile)).split('\n').filter((line) => line.length > 0 && !line.startsWith('#version'));
   const added = '<|endoftext|>' in vocab ? [{ id: vocab['<|endoftext|>'], content: '<|endoftext|>', special: true }] : [];
