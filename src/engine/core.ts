@@ -17,7 +17,7 @@ import { RequestSlot } from './request-slot.js';
 import type { SamplingParams } from './sampling.js';
 import { buildStepInput } from './step-input.js';
 import { buildStats, StatsCounters, type EngineStats } from './stats.js';
-import { validateRequest } from './intake.js';
+import { validateRequest, validateTimeout } from './intake.js';
 import { logprobOf, stopReason } from './results.js';
 import { TextStream } from './text-stream.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -31,6 +31,10 @@ export interface CoreOptions extends SchedulerConfig {
   maxWaiting: number;
   /** Default per-request deadline in milliseconds (none by default). */
   requestTimeoutMs?: number;
+  /** Longest prompt accepted (ERR_CONTEXT_LENGTH beyond); the context minus one by default. */
+  maxPromptTokens?: number;
+  /** Cap on a request's maxTokens (ERR_CONTEXT_LENGTH beyond), and its default. */
+  maxOutputTokens?: number;
   /** The scheduling policy; the built-in one by default. Swap it to property-test your own. */
   policy?: SchedulingPolicy;
   /** Called with each plan before it is applied (tests and the invariant checkers use it). */
@@ -44,7 +48,7 @@ export interface SubmitOptions {
   priority?: number;
   /** Keep generating when every subscriber has unsubscribed. */
   detached?: boolean;
-  /** Deadline for this request in milliseconds; past it the request ends with finishReason 'timeout'. */
+  /** Deadline for this request in milliseconds (> 0; Infinity = none); past it the request ends with finishReason 'timeout'. */
   timeoutMs?: number;
 }
 
@@ -77,9 +81,9 @@ export class EngineCore {
     if (this.isClosed) throw new EngineClosedError();
     const id = this.nextId++;
     const { tokens, sampling } = validateRequest(prompt, params, id, this.tokenizer, this.executor.info, this.options);
+    const timeoutMs = validateTimeout(options.timeoutMs ?? this.options.requestTimeoutMs);
     if (this.waiting.length >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
     const text = new TextStream(this.tokenizer.createDecoder(), sampling.stop);
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, performance.now(), timeoutMs);
     slot.isDetached = options.detached ?? false;
     slot.outputs = new RequestOutputs(

@@ -60,6 +60,8 @@ export class NanoServingEngine {
       maxCachedPages: resolved.maxCachedPages,
       maxWaiting: resolved.maxWaiting,
       requestTimeoutMs: resolved.requestTimeoutMs,
+      maxPromptTokens: resolved.maxPromptTokens,
+      maxOutputTokens: resolved.maxOutputTokens,
       policy: resolved.policy,
     });
     return new NanoServingEngine(core, name, chatTemplate, specialTokens);

@@ -3,6 +3,7 @@ import { InvalidRequestError } from '../errors.js';
 import type { ModelSpec } from '../models/resolve.js';
 import type { Executor } from '../executor/step.js';
 import type { SchedulingPolicy } from './core.js';
+import { validateTimeout } from './intake.js';
 
 export interface EngineOptions {
   /** 'default' (the embedded trained model, else 'tiny'), a preset ('tiny' | 'small' | 'medium'), a ModelConfig, or a model folder. */
@@ -31,16 +32,20 @@ export interface EngineOptions {
   weightSeed?: number;
   /** Waiting requests beyond this are refused (ERR_QUEUE_FULL). */
   maxWaiting?: number;
-  /** Default per-request deadline (ms). */
+  /** Default per-request deadline (ms, > 0). */
   requestTimeoutMs?: number;
+  /** Longest prompt accepted, below the context (ERR_CONTEXT_LENGTH beyond). */
+  maxPromptTokens?: number;
+  /** Cap on a request's maxTokens (ERR_CONTEXT_LENGTH beyond), and its default when none is given. */
+  maxOutputTokens?: number;
   /** Use this executor instead of the native one (e.g. a SimulatedExecutor). */
   executor?: Executor;
   /** Replace the scheduling policy. */
   policy?: SchedulingPolicy;
 }
 
-export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'executor' | 'policy' | 'threads'>> &
-  Pick<EngineOptions, 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'executor' | 'policy' | 'threads'>;
+type OptionalKeys = 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
+export type ResolvedEngineOptions = Required<Omit<EngineOptions, OptionalKeys>> & Pick<EngineOptions, OptionalKeys>;
 
 export const ENGINE_DEFAULTS = {
   kvCachePages: 256,
@@ -79,5 +84,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     chunkedPrefill: options.chunkedPrefill ?? ENGINE_DEFAULTS.chunkedPrefill,
     weightDtype,
     threads: options.threads === undefined ? undefined : positiveInt(options, 'threads', 1),
+    maxPromptTokens: options.maxPromptTokens === undefined ? undefined : positiveInt(options, 'maxPromptTokens', 1),
+    maxOutputTokens: options.maxOutputTokens === undefined ? undefined : positiveInt(options, 'maxOutputTokens', 1),
+    requestTimeoutMs: options.requestTimeoutMs === undefined ? undefined : (validateTimeout(options.requestTimeoutMs, 'requestTimeoutMs') ?? Infinity),
   };
 }
