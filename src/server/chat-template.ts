@@ -1,0 +1,52 @@
+/**
+ * Renders chat messages into one prompt with the model's Jinja chat template
+ * (@huggingface/jinja), or, for models without one (the synthetic presets), the default:
+ *
+ *   <|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\n
+ *
+ * i.e. "<|role|>\ncontent\n" per message, then "<|assistant|>\n" to ask for the answer.
+ */
+import { Template } from '@huggingface/jinja';
+import { HttpError } from './http-errors.js';
+import type { ChatMessage } from './schemas.js';
+
+export const DEFAULT_CHAT_TEMPLATE =
+  '{% for message in messages %}<|{{ message.role }}|>\n{{ message.content }}\n{% endfor %}' +
+  '{% if add_generation_prompt %}<|assistant|>\n{% endif %}';
+
+export interface ChatTemplateContext {
+  bos?: string;
+  eos?: string;
+}
+
+export class ChatTemplate {
+  private readonly template: Template;
+
+  /** Throws if the template does not parse (the server refuses to start on a broken template). */
+  constructor(source: string | undefined, private readonly special: ChatTemplateContext = {}) {
+    this.template = new Template(source ?? DEFAULT_CHAT_TEMPLATE);
+  }
+
+  render(messages: readonly ChatMessage[]): string {
+    const plain = messages.map((m) => ({ ...m, content: contentText(m.content) }));
+    try {
+      return this.template.render({
+        messages: plain,
+        bos_token: this.special.bos ?? '',
+        eos_token: this.special.eos ?? '',
+        add_generation_prompt: true,
+      });
+    } catch (error) {
+      // Templates reject conversations they cannot format (e.g. roles out of turn) with raise_exception.
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new HttpError(400, `the chat template cannot format these messages: ${reason}`, 'invalid_request_error', 'invalid_value', 'messages');
+    }
+  }
+}
+
+/** Text parts joined; a null content (e.g. an assistant turn with tool calls) is empty. */
+function contentText(content: ChatMessage['content']): string {
+  if (content === undefined || content === null) return '';
+  if (typeof content === 'string') return content;
+  return content.map((part) => part.text).join('');
+}

@@ -1,0 +1,90 @@
+/**
+ * createServer(engine, options): the OpenAI-compatible HTTP server (Fastify) over an engine.
+ * It listens on 127.0.0.1 by default; port 0 picks a free port (tests). Closing the
+ * server aborts its requests in flight and stops listening; the engine stays the caller's.
+ */
+import { fastify, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { NanoServingEngine } from '../engine/engine.js';
+import type { RequestHandle } from '../engine/handle.js';
+import { ChatTemplate } from './chat-template.js';
+import { mapError, notFound } from './http-errors.js';
+import { TokenTexts } from './logprobs.js';
+import { ServerMetrics } from './metrics.js';
+import { registerRoutes } from './routes.js';
+
+export interface ServerOptions {
+  /** Interface to bind (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8000; 0 = any free port). */
+  port?: number;
+  /** Largest request body in bytes (default 1 MiB); larger bodies get 413. */
+  bodyLimit?: number;
+  /** The model name clients see and send (default engine.modelName). */
+  modelName?: string;
+  /** Fastify's logger: off by default; true or pino options to turn it on. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface NanoServer {
+  readonly app: FastifyInstance;
+  /** e.g. http://127.0.0.1:8000 */
+  readonly url: string;
+  readonly port: number;
+  readonly metrics: ServerMetrics;
+  /** Aborts requests in flight, then stops listening. Does not close the engine. */
+  close(): Promise<void>;
+}
+
+export const SERVER_DEFAULTS = { host: '127.0.0.1', port: 8000, bodyLimit: 1024 * 1024 };
+
+/** Builds the Fastify app without listening (for inject()). */
+export function buildApp(engine: NanoServingEngine, options: ServerOptions = {}): { app: FastifyInstance; metrics: ServerMetrics; active: Set<RequestHandle> } {
+  const app = fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? SERVER_DEFAULTS.bodyLimit,
+    // Types are checked, never coerced ("5" is not a number); unknown fields are kept and ignored.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  });
+  const metrics = new ServerMetrics();
+  const active = new Set<RequestHandle>();
+  const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens);
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } = mapError(error);
+    if (status >= 500) request.log.error(error);
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = notFound(request.method, request.url);
+    return reply.status(status).send(body);
+  });
+  registerRoutes(app, {
+    engine,
+    servedModelName: options.modelName ?? engine.modelName,
+    chatTemplate,
+    texts: new TokenTexts(engine.tokenizer),
+    metrics,
+    active,
+    startedAt: Date.now(),
+  });
+  return { app, metrics, active };
+}
+
+/** Starts the server and resolves once it listens. */
+export async function createServer(engine: NanoServingEngine, options: ServerOptions = {}): Promise<NanoServer> {
+  const { app, metrics, active } = buildApp(engine, options);
+  const host = options.host ?? SERVER_DEFAULTS.host;
+  await app.listen({ host, port: options.port ?? SERVER_DEFAULTS.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? SERVER_DEFAULTS.port);
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    app,
+    url: `http://${urlHost}:${port}`,
+    port,
+    metrics,
+    async close() {
+      for (const handle of [...active]) handle.abort();
+      await app.close();
+    },
+  };
+}
