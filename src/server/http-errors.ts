@@ -66,7 +66,7 @@ function validationError(error: FastifyError): MappedError {
   const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
   const path = (first?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
   const param = missing ?? (path || null);
-  const message = param ? `${param}: ${first?.message ?? 'is invalid'}` : (first?.message ?? error.message);
+  const message = param ? `${param}: ${first?.message ?? 'is invalid'}` : `the request body ${first?.message ?? 'is invalid'}`;
   return mapped(400, message, 'invalid_request_error', missing ? 'missing_required_parameter' : 'invalid_value', param);
 }
 

@@ -45,6 +45,7 @@ export function buildApp(engine: NanoServingEngine, options: ServerOptions = {})
     // Types are checked, never coerced ("5" is not a number); unknown fields are kept and ignored.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
+  app.removeContentTypeParser('text/plain'); // bodies are JSON; anything else is 415
   const metrics = new ServerMetrics();
   const active = new Set<RequestHandle>();
   const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens);
