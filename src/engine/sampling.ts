@@ -51,12 +51,15 @@ function isInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value);
 }
 
+/** A finite number that stays finite as the float32 the executor receives (so no request can fail a batch). */
 function finite(params: SamplingParams, name: keyof SamplingParams, fallback: number): number {
   const value = params[name];
   if (value === undefined) return fallback;
-  check(typeof value === 'number' && Number.isFinite(value), name, `must be a finite number, got ${String(value)}`);
+  check(typeof value === 'number' && Number.isFinite(Math.fround(value)), name, `must be a finite number (float32 range), got ${String(value)}`);
   return value as number;
 }
+
+const INT32_MAX = 2 ** 31 - 1;
 
 export function resolveSampling(
   params: SamplingParams,
@@ -68,9 +71,9 @@ export function resolveSampling(
   const temperature = finite(params, 'temperature', 0);
   check(temperature >= 0, 'temperature', `must be >= 0, got ${temperature}`);
   const topK = params.topK ?? 0;
-  check(isInt(topK) && topK >= 0, 'topK', `must be an integer >= 0 (0 = off), got ${String(topK)}`);
+  check(isInt(topK) && topK >= 0 && topK <= INT32_MAX, 'topK', `must be an integer in [0, 2^31) (0 = off), got ${String(topK)}`);
   const topP = finite(params, 'topP', 1);
-  check(topP > 0 && topP <= 1, 'topP', `must be in (0, 1], got ${topP}`);
+  check(Math.fround(topP) > 0 && topP <= 1, 'topP', `must be in (0, 1] (and not below float32's smallest), got ${topP}`);
   const minP = finite(params, 'minP', 0);
   check(minP >= 0 && minP <= 1, 'minP', `must be in [0, 1], got ${minP}`);
   const seed = params.seed ?? ctx.defaultSeed;
@@ -80,7 +83,7 @@ export function resolveSampling(
   check(Math.abs(presencePenalty) <= 2, 'presencePenalty', `must be in [-2, 2], got ${presencePenalty}`);
   check(Math.abs(frequencyPenalty) <= 2, 'frequencyPenalty', `must be in [-2, 2], got ${frequencyPenalty}`);
   const repetitionPenalty = finite(params, 'repetitionPenalty', 1);
-  check(repetitionPenalty > 0, 'repetitionPenalty', `must be > 0, got ${repetitionPenalty}`);
+  check(Math.fround(repetitionPenalty) > 0, 'repetitionPenalty', `must be > 0 (and not below float32's smallest), got ${repetitionPenalty}`);
   const stop = params.stop ?? [];
   check(Array.isArray(stop) && stop.every((s) => typeof s === 'string' && s.length > 0), 'stop', 'must be an array of non-empty strings');
   const stopTokenIds = params.stopTokenIds ?? [];
