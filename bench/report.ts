@@ -38,8 +38,8 @@ const METHOD = `
   per sequence); each in-flight request owns a sequence and iterates
   \`sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true })\` until its length.
   node-llama-cpp merges the pending tokens of all sequences into one \`llama_decode\` per
-  step. Each measurement first probes 1 and 2 threads on the workload's first 2c requests
-  (outputs cut to 16 tokens) and runs at the faster (2 threads often collapses on this VM:
+  step. Each measurement first probes 1 and 2 threads on the workload's first c requests
+  (at least 2, outputs cut to 8 tokens) and runs at the faster (2 threads often collapses on this VM:
   ANCHORS.md); the probe's tokens/s per thread count are in the tables. On shared prefixes llama.cpp gets
   llama-server's per-slot prompt reuse (free sequence with the longest common prefix,
   erase after it) since node-llama-cpp has no cross-sequence cache.
@@ -56,6 +56,19 @@ const METHOD = `
   (page size S, prefix length P, prompt length L): every request but its group's first
   reuses the prefix's full pages.
 - Numbers are medians over the repetitions (element-wise).
+
+## For reference: llama.cpp's own C++ tools (from /work/shared/ANCHORS.md, not this run)
+
+llama.cpp built natively for this CPU, 2 threads, no JS in the loop (\`llama-bench\`,
+\`llama-batched-bench\`), tokens/s. node-llama-cpp reaches 2-5x less on parallel
+sequences, because llama.cpp splits a batch wherever sequence ids are not consecutive and
+re-reads all weights for each piece; the comparison above is against node-llama-cpp,
+the peer on the same stack (Node, N-API, the same prebuilt binary users get).
+
+| shape | prefill 512 | decode, 1 sequence | 8 parallel | 32 parallel |
+|---|---|---|---|---|
+| small | 7,632 | 396 | 982 | 1,447 |
+| medium | 970 | 63 | 276 | 481 |
 `;
 
 export function markdownReport(r: BenchResult, chartFile: string, analysis: string): string {

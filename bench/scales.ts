@@ -7,7 +7,7 @@ import type { InterferenceShape } from './interference.js';
 export interface Scale {
   concurrencies: number[];
   random: { inputLen: [number, number]; outputLen: [number, number]; requests: (concurrency: number) => number };
-  sharedPrefix: { numGroups: number; requestsPerGroup: number; prefixLen: number; questionLen: number; outputLen: number };
+  sharedPrefix: { numGroups: number; requestsPerGroup: number; prefixLen: number; questionLen: number; outputLen: number; /** Requests/s of the Poisson-arrival variant. */ poissonRate: number };
   prefill: { promptLen: number; numRequests: number };
   /** Also run the sequential baseline (one request at a time, the same engine) on the largest random set. */
   sequentialBaseline: boolean;
@@ -17,21 +17,21 @@ export const SCALES: Record<'quick' | 'small' | 'medium', Scale> = {
   quick: {
     concurrencies: [1, 8],
     random: { inputLen: [16, 64], outputLen: [8, 24], requests: (c) => Math.max(4, c) },
-    sharedPrefix: { numGroups: 2, requestsPerGroup: 8, prefixLen: 64, questionLen: 16, outputLen: 8 },
+    sharedPrefix: { numGroups: 2, requestsPerGroup: 8, prefixLen: 64, questionLen: 16, outputLen: 8, poissonRate: 200 },
     prefill: { promptLen: 200, numRequests: 2 },
     sequentialBaseline: true,
   },
   small: {
     concurrencies: [1, 8, 32],
-    random: { inputLen: [64, 256], outputLen: [32, 96], requests: (c) => Math.max(8, 2 * c) },
-    sharedPrefix: { numGroups: 4, requestsPerGroup: 16, prefixLen: 256, questionLen: 32, outputLen: 32 },
+    random: { inputLen: [64, 256], outputLen: [24, 72], requests: (c) => (c === 1 ? 6 : Math.max(16, c)) },
+    sharedPrefix: { numGroups: 4, requestsPerGroup: 8, prefixLen: 384, questionLen: 32, outputLen: 16, poissonRate: 16 },
     prefill: { promptLen: 480, numRequests: 4 },
     sequentialBaseline: true,
   },
   medium: {
     concurrencies: [1, 8, 32],
-    random: { inputLen: [32, 128], outputLen: [16, 48], requests: (c) => Math.max(4, c) },
-    sharedPrefix: { numGroups: 2, requestsPerGroup: 16, prefixLen: 256, questionLen: 32, outputLen: 16 },
+    random: { inputLen: [32, 128], outputLen: [16, 48], requests: (c) => (c === 1 ? 3 : Math.max(8, c)) },
+    sharedPrefix: { numGroups: 2, requestsPerGroup: 12, prefixLen: 512, questionLen: 32, outputLen: 16, poissonRate: 4 },
     prefill: { promptLen: 480, numRequests: 2 },
     sequentialBaseline: false,
   },

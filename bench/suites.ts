@@ -36,6 +36,8 @@ export interface ModelResult {
   random: Point[];
   sharedPrefix: Array<Point & { optimumHitRate: number }>;
   baselines: { sequential?: OurMetrics; chunkingOff: OurMetrics; cacheOff: OurMetrics };
+  /** The shared-prefix set at the top concurrency with Poisson arrivals instead of all at once. */
+  sharedPrefixPoisson: { rate: number; ours: OurMetrics; optimumHitRate: number };
   stepProfile: StepProfile;
 }
 
@@ -68,14 +70,14 @@ async function repeat<T>(runs: number, run: () => Promise<T>): Promise<T> {
 }
 
 /**
- * llama.cpp at its best thread count. A probe (the workload's first 2c requests, outputs cut
- * to 16 tokens: same step shapes, a fraction of the time, since 2 threads can collapse to
- * a few tokens/s here) runs at 1 and at `threads`; the full runs use the faster.
+ * llama.cpp at its best thread count. A probe (the workload's first c requests, at least 2,
+ * outputs cut to 8 tokens: the same step shapes in a fraction of the time, since 2 threads
+ * can collapse to a few tokens/s here) runs at 1 and at `threads`; the full runs use the faster.
  */
 async function llamaBest(runtime: LlamaCppRuntime, requests: readonly BenchRequest[], concurrency: number, reuse: boolean, o: SuiteOptions): Promise<LlamaCppMetrics> {
   const contextSize = maxContext(requests) + 8;
   const run = (threads: number, reqs: readonly BenchRequest[]) => runLlamaCpp(runtime, reqs, { concurrency, threads, contextSize, reusePrompts: reuse });
-  const probe = requests.slice(0, 2 * concurrency).map((r) => ({ ...r, maxTokens: Math.min(r.maxTokens, 16) }));
+  const probe = requests.slice(0, Math.max(2, concurrency)).map((r) => ({ ...r, maxTokens: Math.min(r.maxTokens, 8) }));
   const candidates = [...new Set([1, o.threads])];
   const probes = new Map<number, ClientMetrics>();
   for (const threads of candidates) probes.set(threads, await run(threads, probe));
@@ -144,8 +146,17 @@ export async function benchModel(name: PresetName, scale: Scale, runtime: LlamaC
   if (scale.sequentialBaseline) baselines.sequential = await repeat(o.runs, () => runOurs(model, knobsFor(randomTop, 1), randomTop, 1));
   o.log(`  cache off ${baselines.cacheOff.outputTokPerS.toFixed(0)}, chunking off ${baselines.chunkingOff.outputTokPerS.toFixed(0)}, sequential ${baselines.sequential?.outputTokPerS.toFixed(0) ?? '-'} out tok/s`);
 
+  const rate = scale.sharedPrefix.poissonRate;
+  const poissonReqs = sharedPrefixWorkload({ ...scale.sharedPrefix, rate, vocabSize, seed: 2000 });
+  const sharedPrefixPoisson = {
+    rate,
+    optimumHitRate: optimalHitRate(poissonReqs, scale.sharedPrefix.prefixLen, PAGE_SIZE),
+    ours: await repeat(o.runs, () => runOurs(model, knobsFor(poissonReqs, top), poissonReqs, top)),
+  };
+  o.log(`  shared-prefix, Poisson ${rate} req/s: hit ${(sharedPrefixPoisson.ours.engine.cacheHitRate * 100).toFixed(1)} % of optimum ${(sharedPrefixPoisson.optimumHitRate * 100).toFixed(1)} %`);
+
   const stepProfile = await profileStep(model, top, 128, 9);
-  return { model: name, config: model.config, prefill, random, sharedPrefix, baselines, stepProfile };
+  return { model: name, config: model.config, prefill, random, sharedPrefix, baselines, sharedPrefixPoisson, stepProfile };
 }
 
 /** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off. */

@@ -57,6 +57,8 @@ export function sharedPrefixTable(m: ModelResult): Table {
   }
   const off = m.baselines.cacheOff;
   const top = m.sharedPrefix[m.sharedPrefix.length - 1];
+  const poisson = m.sharedPrefixPoisson;
+  rows.push([String(top.concurrency), `nano-serving, Poisson arrivals ${poisson.rate} req/s`, n0(poisson.ours.totalTokPerS), n0(poisson.ours.outputTokPerS), `${pct(poisson.ours.engine.cacheHitRate)} / ${pct(poisson.optimumHitRate)}`, n0(poisson.ours.engine.prefillTokens), ...latency(poisson.ours).slice(0, 1), '-']);
   rows.push([String(top.concurrency), 'baseline: nano-serving cache off', n0(off.totalTokPerS), n0(off.outputTokPerS), pct(off.engine.cacheHitRate), n0(off.engine.prefillTokens), ...latency(off).slice(0, 1), ratio(top.ours.totalTokPerS, off.totalTokPerS) + ' (on/off)']);
   return { title: `${m.model}: shared prefix`, header: ['conc.', 'engine', 'total tok/s', 'out tok/s', 'hit rate / optimum', 'prefill tokens computed', 'TTFT ms p50/p90/p99', 'ours / other'], rows };
 }
