@@ -20,6 +20,7 @@ export class ServerMetrics {
   private readonly ttft = this.histogram('time_to_first_token_seconds', 'Time from submit to the first token.');
   private readonly itl = this.histogram('inter_token_latency_seconds', 'Time between consecutive tokens of a request.');
   private readonly e2e = this.histogram('request_duration_seconds', 'Time from submit to the end of a request.');
+  private readonly httpErrors = this.counter('http_errors_total', 'Error responses, by HTTP status.', ['status']);
   private readonly pages = this.gauge('kv_pages', 'KV cache pages by state (total, free, used, cached, evictable).', ['state']);
   private readonly hitRate = this.gauge('prefix_cache_hit_rate', 'Prompt tokens from the prefix cache / prompt tokens, since start.');
   private readonly running = this.gauge('requests_running', 'Requests admitted to the running batch.');
@@ -38,6 +39,10 @@ export class ServerMetrics {
   /** Counts a request that failed inside the engine after it was accepted. */
   recordFailure(): void {
     this.requests.inc({ finish_reason: 'error' });
+  }
+
+  recordHttpError(status: number): void {
+    this.httpErrors.inc({ status: String(status) });
   }
 
   recordInterTokenLatency(ms: number): void {

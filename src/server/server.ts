@@ -51,11 +51,13 @@ export function buildApp(engine: NanoServingEngine, options: ServerOptions = {})
   const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens);
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = mapError(error);
+    metrics.recordHttpError(status);
     if (status >= 500) request.log.error(error);
     return reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = notFound(request.method, request.url);
+    metrics.recordHttpError(status);
     return reply.status(status).send(body);
   });
   registerRoutes(app, {

@@ -47,6 +47,15 @@ describe('/metrics', () => {
     expect(m.get('nano_serving_inter_token_latency_seconds_bucket{le="+Inf"}')).toBe(intervals);
   });
 
+  test('error responses are counted by status', async () => {
+    await fetch(`${s.url}/v1/nope`);
+    await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+    await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": "x", "n": 2}' });
+    const m = await scrape();
+    expect(m.get('nano_serving_http_errors_total{status="404"}')).toBe(1);
+    expect(m.get('nano_serving_http_errors_total{status="400"}')).toBe(2);
+  });
+
   test('pool and queue gauges come from engine.stats()', async () => {
     await s.engine.whenIdle();
     const m = await scrape();

@@ -1,0 +1,76 @@
+/** The built `nano-serving` binary (dist/src/cli/main.js), run as a user runs it. Builds the TypeScript first. */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, test } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const bin = join(root, 'dist', 'src', 'cli', 'main.js');
+const run = promisify(execFile);
+
+/** Newest modification time of the TypeScript sources the build compiles. */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  for (const dir of ['src', 'machines', 'streams']) walk(join(root, dir));
+  return newest;
+}
+
+beforeAll(() => {
+  if (existsSync(bin) && statSync(bin).mtimeMs >= newestSource()) return; // dist is up to date
+  // Emits even if another file in the tree fails the type check; only the emitted CLI matters here.
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'pipe' });
+  } catch {
+    // type errors elsewhere are someone else's; the emit is what we need
+  }
+}, 120_000);
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd: root, timeout: 60_000 });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const e = error as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+describe('nano-serving (built)', () => {
+  test('starts with a shebang', () => {
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  test('generate --json', async () => {
+    const { stdout, code } = await cli('generate', '--model', 'tiny', '--threads', '1', '--prompt', 'Hello', '--max-tokens', '7', '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ model: 'tiny', promptTokens: 5, outputTokens: 7, finishReason: 'length' });
+  });
+
+  test('demo --json on the default model', async () => {
+    const { stdout, code } = await cli('demo', '--json', '--max-tokens', '6', '--threads', '1');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.results).toHaveLength(3);
+    expect(report.results[1].cachedTokens).toBeGreaterThan(0);
+    expect(report.stats.cacheHitRate).toBeGreaterThan(0);
+  });
+
+  test('--help for each command; an unknown model exits 1 with a one-line error', async () => {
+    for (const command of ['demo', 'serve', 'generate', 'bench']) {
+      const { stdout, code } = await cli(command, '--help');
+      expect(code).toBe(0);
+      expect(stdout).toContain(`Usage: nano-serving ${command}`);
+    }
+    const bad = await cli('generate', '--prompt', 'x', '--model', 'no-such-model');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^nano-serving: unknown model "no-such-model".*\(ERR_MODEL_LOAD\)\n$/);
+  });
+});
