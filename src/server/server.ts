@@ -7,6 +7,7 @@ import { fastify, type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { NanoServingEngine } from '../engine/engine.js';
 import type { RequestHandle } from '../engine/handle.js';
 import { ChatTemplate } from './chat-template.js';
+import { PendingResponses } from './client-errors.js';
 import { mapError, notFound } from './http-errors.js';
 import { TokenTexts } from './logprobs.js';
 import { ServerMetrics } from './metrics.js';
@@ -39,13 +40,16 @@ export const SERVER_DEFAULTS = { host: '127.0.0.1', port: 8000, bodyLimit: 1024 
 
 /** Builds the Fastify app without listening (for inject()). */
 export function buildApp(engine: NanoServingEngine, options: ServerOptions = {}): { app: FastifyInstance; metrics: ServerMetrics; active: Set<RequestHandle> } {
+  const pending = new PendingResponses();
   const app = fastify({
     logger: options.logger ?? false,
+    clientErrorHandler: (error, socket) => pending.handleClientError(error, socket),
     bodyLimit: options.bodyLimit ?? SERVER_DEFAULTS.bodyLimit,
     // Types are checked, never coerced ("5" is not a number); unknown fields are kept and ignored.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
   app.removeContentTypeParser('text/plain'); // bodies are JSON; anything else is 415
+  app.addHook('onRequest', async (request, reply) => pending.track(request.raw, reply.raw));
   const metrics = new ServerMetrics();
   const active = new Set<RequestHandle>();
   const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens);

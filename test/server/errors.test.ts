@@ -1,4 +1,5 @@
 /** Bad requests get OpenAI-style JSON errors with the right status; never a 500 for user input. */
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeak, postJson, serve, type Served } from './helpers.js';
@@ -132,6 +133,31 @@ describe('404, 413, 415', () => {
     const r = await completions(ok);
     expect(r.status).toBe(200);
     await expectNoLeak(s.engine);
+  });
+});
+
+/** Writes raw bytes on a fresh connection and returns everything the server sends until it closes. */
+function rawExchange(bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(s.url).port), '127.0.0.1', () => socket.end(bytes));
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString('utf8')));
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+}
+
+describe('bytes that are not HTTP', () => {
+  test('garbage gets an OpenAI-shaped 400 and the connection closes', async () => {
+    const reply = await rawExchange('HELLO THERE\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).error.code).toBe('malformed_request');
+  });
+
+  test('an unframed body after a DELETE: the DELETE still gets its 404 first', async () => {
+    const reply = await rawExchange('DELETE /v1/chat/completions HTTP/1.1\r\nhost: x\r\n\r\n{}');
+    expect(reply).toMatch(/^HTTP\/1\.1 404 /);
+    expect(reply).toContain('"code":"unknown_url"');
   });
 });
 
