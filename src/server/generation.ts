@@ -57,6 +57,7 @@ async function track(ctx: GenerationContext, handle: RequestHandle, res: ServerR
     if (!res.writableEnded) handle.abort();
   };
   res.on('close', onClose);
+  if (res.destroyed) handle.abort(); // the client left before the request was submitted
   const timing = timeTokens(ctx.metrics, handle);
   try {
     const result = await handle.done;
