@@ -1,5 +1,6 @@
 #include "attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -7,11 +8,11 @@
 
 namespace nano {
 
-
-void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int numTokens, const TokenPages& at) {
+void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
+             const TokenPages& at) {
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int ps = kv.pageSize();
-  for (int i = 0; i < numTokens; ++i) {
+  for (int i = begin; i < end; ++i) {
     int pos = at.positions[i], slot = pos % ps;
     int page = at.pageTable[at.pageStart[at.tokenSeq[i]] + pos / ps];
     const float* k = qkv + size_t(i) * rowWidth + c.qDim();
@@ -24,92 +25,188 @@ void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int
   }
 }
 
+AttentionScratch::AttentionScratch(const ModelConfig& c, int pageSize)
+    : numHeads(c.numHeads), group(c.numHeads / c.numKvHeads) {
+  scoresStride = (size_t(c.contextLength) / pageSize + 1) * pageSize;
+  // All kv heads of a token in one pass unless their scores would pass ~4 MB a thread.
+  const size_t budget = size_t(1) << 20;
+  size_t perKvHead = size_t(group) * scoresStride;
+  kvHeadsPerPass = int(std::max<size_t>(1, std::min<size_t>(c.numKvHeads, budget / perKvHead)));
+}
+
+namespace {
+
 // 16 floats as one GCC vector: AVX-512 in the avx512f clone, 4 x SSE in the default
 // one; each lane does the same IEEE operations either way (no FMA contraction).
 typedef float Vec16 __attribute__((vector_size(64)));
-inline Vec16 load16(const float* p) {
+#define NANO_INLINE __attribute__((always_inline)) inline
+NANO_INLINE Vec16 load16(const float* p) {
   Vec16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(float* p, Vec16 v) { std::memcpy(p, &v, sizeof v); }
+NANO_INLINE void store16(float* p, Vec16 v) { std::memcpy(p, &v, sizeof v); }
 
-// scores[0..16) = q . k for 16 slots of a transposed key block (head_dim, ps): one chain over d per slot.
-inline void score16(const float* q, const float* keys, int hd, int ps, float* scores) {
-  Vec16 acc = {};
-  for (int d = 0; d < hd; ++d) acc += q[d] * load16(keys + size_t(d) * ps);
-  store16(scores, acc);
+constexpr int kMaxInterleave = 4;  // heads whose chains run side by side (for latency)
+
+NANO_INLINE void prefetchBlock(const float* p, size_t floats) {
+  const char* b = reinterpret_cast<const char*>(p);
+  for (size_t off = 0; off < floats * sizeof(float); off += 64) __builtin_prefetch(b + off, 0, 3);
+}
+
+// For H heads: sc_h[0..16) = q_h . k_h for 16 slots of a transposed key block (head_dim, ps),
+// one chain over d per slot.
+template <int H>
+NANO_INLINE void scoreHeads(const float* const* q, const float* const* keys, int hd, int ps, float* const* sc) {
+  Vec16 acc[H] = {};
+  for (int d = 0; d < hd; ++d)
+    for (int h = 0; h < H; ++h) acc[h] += q[h][d] * load16(keys[h] + size_t(d) * ps);
+  for (int h = 0; h < H; ++h) store16(sc[h], acc[h]);
 }
 
 // Same for one slot (page sizes that are not a multiple of 16).
-inline float score1(const float* q, const float* keys, int hd, int ps) {
+NANO_INLINE float score1(const float* q, const float* keys, int hd, int ps) {
   float acc = 0;
   for (int d = 0; d < hd; ++d) acc += q[d] * keys[size_t(d) * ps];
   return acc;
 }
 
-// out[d0 .. d0 + 16G) = inv * sum_j w_j v_j over j = 0..n-1 in order: one chain over positions per dim.
-template <int G>
-inline void weighValues(const KvCache& kv, int layer, int kvHead, const int32_t* pages, const float* w, int n,
-                        float inv, int d0, float* out) {
-  const int ps = kv.pageSize();
-  Vec16 acc[G] = {};
-  for (int j = 0; j < n; ++j) {
-    const float* v = kv.value(layer, pages[j / ps], kvHead, j % ps) + d0;
-    for (int g = 0; g < G; ++g) acc[g] += w[j] * load16(v + 16 * g);
-  }
-  for (int g = 0; g < G; ++g) store16(out + d0 + 16 * g, acc[g] * inv);
+// For H heads: acc_h[0..16) += w_h[j] v_h[j][0..16) over the `count` slots of one page, in slot
+// order; each chain continues from acc (a float store and reload is exact). v rows are hd apart.
+template <int H>
+NANO_INLINE void weighHeads(const float* const* v, const float* const* w, int count, int hd, float* const* acc) {
+  Vec16 a[H];
+  for (int h = 0; h < H; ++h) a[h] = load16(acc[h]);
+  for (int j = 0; j < count; ++j)
+    for (int h = 0; h < H; ++h) a[h] += w[h][j] * load16(v[h] + size_t(j) * hd);
+  for (int h = 0; h < H; ++h) store16(acc[h], a[h]);
 }
 
-// One query head of one token: scores over 0..pos in page order (each score one chain
-// over head_dim), softmax, then the weighted sum of v in position order.
+// The query heads of kv heads [g0, g1) of one token. Per head: scores over 0..pos in page
+// order (each one chain over head_dim), softmax, then the weighted sum of v in position
+// order. The heads walk the pages together, up to kMaxInterleave chains side by side.
 // Compiled twice (AVX-512 and baseline); both do the same IEEE operations per lane.
 __attribute__((target_clones("avx512f", "default")))
-static void attendOne(const KvCache& kv, int layer, int headDim, const float* q, int kvHead, int pos,
-                      const int32_t* pages, float* scores, float* out) {
+void attendHeads(const KvCache& kv, int layer, int headDim, int group, const float* q, int g0, int g1, int pos,
+                 const int32_t* pages, float* scores, size_t stride, float* inv, float* out) {
   const int ps = kv.pageSize(), hd = headDim;
-  const int numPages = pos / ps + 1;
+  const int numPages = pos / ps + 1, n = pos + 1;
+  const int h0 = g0 * group, h1 = g1 * group;
+  const float* qs[kMaxInterleave];
+  const float* ks[kMaxInterleave];
+  float* scs[kMaxInterleave];
+  const size_t kvBlock = size_t(hd) * ps * (g1 - g0);  // floats of kv heads [g0, g1) in one page
   for (int p = 0; p < numPages; ++p) {
-    const float* keys = kv.keys(layer, pages[p], kvHead);  // (head_dim, slot)
-    for (int j0 = 0; j0 < ps; j0 += 16) {
-      if (ps - j0 >= 16) {
-        score16(q, keys + j0, hd, ps, scores + size_t(p) * ps + j0);
-      } else {
-        for (int j = j0; j < ps; ++j) scores[size_t(p) * ps + j] = score1(q, keys + j, hd, ps);
+    // The page's V, needed after the softmax, streams in while its K is scored, and the next
+    // page's K starts (a sequence's pages are scattered: the hardware cannot guess them).
+    prefetchBlock(kv.value(layer, pages[p], g0, 0), kvBlock);
+    if (p + 1 < numPages) prefetchBlock(kv.keys(layer, pages[p + 1], g0), kvBlock);
+    for (int hb = h0; hb < h1; hb += kMaxInterleave) {
+      const int nh = std::min(kMaxInterleave, h1 - hb);
+      for (int i = 0; i < nh; ++i) {
+        const int h = hb + i;
+        qs[i] = q + size_t(h) * hd;
+        ks[i] = kv.keys(layer, pages[p], h / group);  // (head_dim, slot)
+        scs[i] = scores + size_t(h - h0) * stride + size_t(p) * ps;
+      }
+      int j0 = 0;
+      for (; ps - j0 >= 16; j0 += 16) {
+        const float* kj[kMaxInterleave];
+        float* sj[kMaxInterleave];
+        for (int i = 0; i < nh; ++i) kj[i] = ks[i] + j0, sj[i] = scs[i] + j0;
+        switch (nh) {
+          case 4: scoreHeads<4>(qs, kj, hd, ps, sj); break;
+          case 3: scoreHeads<3>(qs, kj, hd, ps, sj); break;
+          case 2: scoreHeads<2>(qs, kj, hd, ps, sj); break;
+          default: scoreHeads<1>(qs, kj, hd, ps, sj); break;
+        }
+      }
+      for (; j0 < ps; ++j0)
+        for (int i = 0; i < nh; ++i) scs[i][j0] = score1(qs[i], ks[i] + j0, hd, ps);
+    }
+  }
+  const float scale = 1.0f / std::sqrt(float(hd));
+  for (int h = h0; h < h1; ++h) {
+    float* sc = scores + size_t(h - h0) * stride;
+    for (int j = 0; j < n; ++j) sc[j] *= scale;
+    const float maxScore = maxOf(sc, n);
+    for (int j = 0; j < n; ++j) sc[j] = expFast(sc[j] - maxScore);
+    inv[h - h0] = 1.0f / sumFixed(sc, n);
+  }
+  std::memset(out + size_t(h0) * hd, 0, size_t(h1 - h0) * hd * sizeof(float));
+  const float* vs[kMaxInterleave];
+  const float* ws[kMaxInterleave];
+  float* as[kMaxInterleave];
+  for (int p = 0; p < numPages; ++p) {
+    const int count = std::min(ps, n - p * ps);
+    for (int hb = h0; hb < h1; hb += kMaxInterleave) {
+      const int nh = std::min(kMaxInterleave, h1 - hb);
+      int d0 = 0;
+      for (; hd - d0 >= 16; d0 += 16) {
+        for (int i = 0; i < nh; ++i) {
+          const int h = hb + i;
+          vs[i] = kv.value(layer, pages[p], h / group, 0) + d0;  // (slot, head_dim)
+          ws[i] = scores + size_t(h - h0) * stride + size_t(p) * ps;
+          as[i] = out + size_t(h) * hd + d0;
+        }
+        switch (nh) {
+          case 4: weighHeads<4>(vs, ws, count, hd, as); break;
+          case 3: weighHeads<3>(vs, ws, count, hd, as); break;
+          case 2: weighHeads<2>(vs, ws, count, hd, as); break;
+          default: weighHeads<1>(vs, ws, count, hd, as); break;
+        }
+      }
+      for (; d0 < hd; ++d0) {  // a head_dim that is not a multiple of 16
+        for (int h = hb; h < hb + nh; ++h) {
+          const float* values = kv.value(layer, pages[p], h / group, 0);
+          const float* w = scores + size_t(h - h0) * stride + size_t(p) * ps;
+          float a = out[size_t(h) * hd + d0];
+          for (int j = 0; j < count; ++j) a += w[j] * values[size_t(j) * hd + d0];
+          out[size_t(h) * hd + d0] = a;
+        }
       }
     }
   }
-  const int n = pos + 1;
-  const float scale = 1.0f / std::sqrt(float(hd));
-  for (int j = 0; j < n; ++j) scores[j] *= scale;
-  const float maxScore = maxOf(scores, n);
-  for (int j = 0; j < n; ++j) scores[j] = expFast(scores[j] - maxScore);
-  const float inv = 1.0f / sumFixed(scores, n);
-  int d0 = 0;
-  for (; hd - d0 >= 64; d0 += 64) weighValues<4>(kv, layer, kvHead, pages, scores, n, inv, d0, out);
-  if (hd - d0 >= 48) weighValues<3>(kv, layer, kvHead, pages, scores, n, inv, d0, out), d0 += 48;
-  if (hd - d0 >= 32) weighValues<2>(kv, layer, kvHead, pages, scores, n, inv, d0, out), d0 += 32;
-  if (hd - d0 >= 16) weighValues<1>(kv, layer, kvHead, pages, scores, n, inv, d0, out), d0 += 16;
-  for (; d0 < hd; ++d0) {  // a head_dim that is not a multiple of 16
-    float acc = 0;
-    for (int j = 0; j < n; ++j) acc += scores[j] * kv.value(layer, pages[j / ps], kvHead, j % ps)[d0];
-    out[d0] = acc * inv;
+  for (int h = h0; h < h1; ++h) {
+    float* o = out + size_t(h) * hd;
+    const float f = inv[h - h0];
+    for (int d = 0; d < hd; ++d) o[d] = o[d] * f;
   }
 }
 
-void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& c, const float* qkv,
-               int numTokens, const TokenPages& at, float* scores, size_t scoresStride, float* out) {
+}  // namespace
+
+void attendTokens(const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& shape,
+                  const float* qkv, int begin, int end, const TokenPages& at, float* scratch, float* out) {
   const int rowWidth = c.qDim() + 2 * c.kvDim();
-  const int group = c.numHeads / c.numKvHeads;
-  const int numTasks = numTokens * c.numHeads;
-  pool.parallelFor(numTasks, numTasks / (8 * pool.size()) + 1, [&](int begin, int end, int t) {
-    float* myScores = scores + size_t(t) * scoresStride;
-    for (int task = begin; task < end; ++task) {
-      int i = task / c.numHeads, h = task % c.numHeads;
-      const int32_t* pages = at.pageTable + at.pageStart[at.tokenSeq[i]];
-      attendOne(kv, layer, c.headDim, qkv + size_t(i) * rowWidth + size_t(h) * c.headDim, h / group,
-                at.positions[i], pages, myScores, out + size_t(i) * c.qDim() + size_t(h) * c.headDim);
+  float* inv = scratch + size_t(shape.kvHeadsPerPass) * shape.group * shape.scoresStride;
+  for (int i = begin; i < end; ++i) {
+    const int32_t* pages = at.pageTable + at.pageStart[at.tokenSeq[i]];
+    for (int g0 = 0; g0 < c.numKvHeads; g0 += shape.kvHeadsPerPass) {
+      int g1 = std::min(c.numKvHeads, g0 + shape.kvHeadsPerPass);
+      attendHeads(kv, layer, c.headDim, shape.group, qkv + size_t(i) * rowWidth, g0, g1, at.positions[i], pages,
+                  scratch, shape.scoresStride, inv, out + size_t(i) * c.qDim());
     }
+  }
+}
+
+void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& shape,
+               const float* qkv, int numTokens, const TokenPages& at, float* scratch, float* out) {
+  const size_t perThread = shape.floatsPerThread();
+  if (numTokens >= 4 * pool.size()) {
+    pool.parallelFor(numTokens, numTokens / (8 * pool.size()) + 1, [&](int begin, int end, int t) {
+      attendTokens(kv, layer, c, shape, qkv, begin, end, at, scratch + size_t(t) * perThread, out);
+    });
+    return;
+  }
+  // Few tokens: a task per (token, kv head).
+  const int rowWidth = c.qDim() + 2 * c.kvDim();
+  pool.forEachChunk(numTokens * c.numKvHeads, [&](int task, int t) {
+    int i = task / c.numKvHeads, g = task % c.numKvHeads;
+    float* mine = scratch + size_t(t) * perThread;
+    attendHeads(kv, layer, c.headDim, shape.group, qkv + size_t(i) * rowWidth, g, g + 1, at.positions[i],
+                at.pageTable + at.pageStart[at.tokenSeq[i]], mine, shape.scoresStride,
+                mine + size_t(shape.kvHeadsPerPass) * shape.group * shape.scoresStride, out + size_t(i) * c.qDim());
   });
 }
 

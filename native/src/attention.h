@@ -1,5 +1,6 @@
 // Causal attention over the paged KV cache, for every (token, head) of a step.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "config.h"
@@ -16,15 +17,31 @@ struct TokenPages {
   const int32_t* pageStart;  // (seq + 1)
 };
 
-// Writes each token's k and v (already rotated) into its page slot.
+// Writes the k and v (already rotated) of tokens [begin, end) into their page slots.
 // qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
-void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int numTokens,
+void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
              const TokenPages& where);
 
+// Per-thread scratch of the attention: scores of the query heads of `kvHeadsPerPass` kv heads
+// (each row scoresStride long, scoresStride >= context rounded up to whole pages), then one
+// 1 / sum per query head.
+struct AttentionScratch {
+  AttentionScratch(const ModelConfig& config, int pageSize);
+  size_t floatsPerThread() const { return size_t(kvHeadsPerPass) * group * scoresStride + size_t(numHeads); }
+  int numHeads, group, kvHeadsPerPass;
+  size_t scoresStride;
+};
+
 // out (tok, qDim) = softmax(q k^T / sqrt(headDim)) v over positions 0..pos of the token's
-// sequence. Head h reads kv head h / (numHeads / numKvHeads).
-// scores: (thread, scoresStride), scoresStride >= context rounded up to whole pages.
-void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& config, const float* qkv,
-               int numTokens, const TokenPages& where, float* scores, size_t scoresStride, float* out);
+// sequence, for tokens [begin, end) on the calling thread. Head h reads kv head h / (numHeads /
+// numKvHeads). A token's heads walk its pages together (page by page, kv head by kv head), but
+// each (token, head) output is the same chain of operations whatever the split or batch.
+void attendTokens(const KvCache& kv, int layer, const ModelConfig& config, const AttentionScratch& shape,
+                  const float* qkv, int begin, int end, const TokenPages& where, float* scratch, float* out);
+
+// The same over all numTokens tokens, split over the pool (scratch: one block per thread).
+void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& config,
+               const AttentionScratch& shape, const float* qkv, int numTokens, const TokenPages& where,
+               float* scratch, float* out);
 
 }  // namespace nano

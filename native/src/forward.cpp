@@ -11,7 +11,17 @@ static int spinMicrosFromEnv() {
   return env ? std::max(0, std::atoi(env)) : 200;
 }
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs) {
+// NANO_SERVING_SPLIT=layers|sequences forces a split (tests, benches); unset: by the model.
+static const char* splitFromEnv() {
+  const char* env = std::getenv("NANO_SERVING_SPLIT");
+  return env ? env : "";
+}
+
+// Weights up to this size (tiny models) make the split by sequences worth it: each chunk
+// re-reads all of them, from L2.
+constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
+
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs) : attShape(c, o.pageSize) {
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);
   xb.resize(tok * c.hiddenSize);
@@ -20,14 +30,16 @@ RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPai
   att.resize(tok * c.qDim());
   hb.resize(tok * 2 * c.intermediateSize);
   hb2.resize(tok * c.intermediateSize);
-  scoresStride = (size_t(c.contextLength) / o.pageSize + 1) * o.pageSize;
-  scores.resize(size_t(o.numThreads) * scoresStride);
+  scores.resize(size_t(o.numThreads) * attShape.floatsPerThread());
   last.resize(seqs * c.hiddenSize);
   logits.resize(seqs * c.vocabSize);
   const int maxK = std::max({c.hiddenSize, c.qDim(), c.intermediateSize});
-  if (needsPairs) xPairs.resize(tok * (maxK + 1));
+  pairStride = size_t(maxK) + 1;
+  if (needsPairs) xPairs.resize(tok * pairStride);
   tokenSeq.resize(tok);
   sampledSeq.resize(seqs);
+  sampledBefore.resize(seqs + 1);
+  chunkStart.reserve(seqs + 1);
   for (int t = 0; t < o.numThreads; ++t) samplers.push_back(std::make_unique<SamplerScratch>(c.vocabSize));
 }
 
@@ -41,6 +53,9 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
       s_(config, options, kernel.usesPairs()) {
   if (config.family == Family::Llama)
     rope_ = std::make_unique<Rope>(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
+  const std::string split = splitFromEnv();
+  sequenceSplitForced_ = split == "sequences";
+  sequenceSplitAllowed_ = split != "layers" && (sequenceSplitForced_ || weights_.bytes() <= kSequenceSplitMaxWeightBytes);
 }
 
 void Model::linear(const float* x, int ldx, int rows, const PackedMatrix& w, const AlignedVec<float>& bias,
@@ -48,26 +63,31 @@ void Model::linear(const float* x, int ldx, int rows, const PackedMatrix& w, con
   gemm(pool_, gemm_, x, ldx, rows, w, bias.empty() ? nullptr : bias.data(), y, ldy, s_.xPairs.data());
 }
 
+static void normRow(const ModelConfig& c, float* out, const float* in, const AlignedVec<float>& w,
+                    const AlignedVec<float>& b) {
+  if (b.empty()) rmsNorm(out, in, w.data(), c.hiddenSize, float(c.normEps));
+  else layerNorm(out, in, w.data(), b.data(), c.hiddenSize, float(c.normEps));
+}
+
 void Model::norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows) {
   const int n = config_.hiddenSize;
-  const float eps = float(config_.normEps);
   pool_.parallelFor(rows, 16, [&](int begin, int end, int) {
-    for (int r = begin; r < end; ++r) {
-      if (b.empty()) rmsNorm(out + size_t(r) * n, in + size_t(r) * n, w.data(), n, eps);
-      else layerNorm(out + size_t(r) * n, in + size_t(r) * n, w.data(), b.data(), n, eps);
-    }
+    for (int r = begin; r < end; ++r) normRow(config_, out + size_t(r) * n, in + size_t(r) * n, w, b);
   });
 }
 
-// x = token embedding (+ learned position embedding on gpt2).
-void Model::embed(const StepBatch& batch) {
-  const int n = config_.hiddenSize;
-  for (int i = 0; i < batch.numTokens(); ++i) {
-    float* row = s_.x.data() + size_t(i) * n;
-    std::memcpy(row, weights_.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
-    if (config_.family == Family::Gpt2)
-      addInPlace(row, weights_.positionEmbedding.data() + size_t(batch.positions[i]) * n, n);
+// x = token embedding (+ learned position embedding on gpt2), for tokens [begin, end).
+static void embedRows(const ModelConfig& c, const Weights& w, const StepBatch& batch, float* x, int begin, int end) {
+  const int n = c.hiddenSize;
+  for (int i = begin; i < end; ++i) {
+    float* row = x + size_t(i) * n;
+    std::memcpy(row, w.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
+    if (c.family == Family::Gpt2) addInPlace(row, w.positionEmbedding.data() + size_t(batch.positions[i]) * n, n);
   }
+}
+
+void Model::embed(const StepBatch& batch) {
+  embedRows(config_, weights_, batch, s_.x.data(), 0, batch.numTokens());
   for (int s = 0; s < batch.numSeqs(); ++s)
     for (int i = batch.seqStart[s]; i < batch.seqStart[s + 1]; ++i) s_.tokenSeq[i] = s;
 }
@@ -87,28 +107,32 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
     }
   }
   TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
-  writeKv(kv_, l, config_, s_.qkv.data(), numTokens, where);
-  attention(pool_, kv_, l, config_, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.scoresStride, s_.att.data());
+  writeKv(kv_, l, config_, s_.qkv.data(), 0, numTokens, where);
+  attention(pool_, kv_, l, config_, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
   linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
   addInPlace(s_.x.data(), s_.xb2.data(), numTokens * n);
+}
+
+static void activateRows(const ModelConfig& c, const float* hb, float* hb2, int begin, int end) {
+  const int ffn = c.intermediateSize;
+  const bool llama = c.family == Family::Llama;
+  const int width = llama ? 2 * ffn : ffn;
+  for (int i = begin; i < end; ++i) {
+    const float* row = hb + size_t(i) * width;
+    float* out = hb2 + size_t(i) * ffn;
+    if (llama) siluMul(out, row, row + ffn, ffn);
+    else geluTanh(out, row, ffn);
+  }
 }
 
 // x += Wdown · act(xb), xb = norm(x); llama: silu(Wgate xb) * (Wup xb); gpt2: gelu(Wup xb + b).
 void Model::ffnBlock(int l, int numTokens) {
   const LayerWeights& w = weights_.layers[l];
   const int n = config_.hiddenSize, ffn = config_.intermediateSize;
-  const bool llama = config_.family == Family::Llama;
-  const int width = llama ? 2 * ffn : ffn;
+  const int width = config_.family == Family::Llama ? 2 * ffn : ffn;
   norm(s_.xb.data(), s_.x.data(), w.ffnNorm, w.ffnNormBias, numTokens);
   linear(s_.xb.data(), n, numTokens, w.gateUp, w.gateUpBias, s_.hb.data(), width);
-  pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) {
-    for (int i = begin; i < end; ++i) {
-      const float* row = s_.hb.data() + size_t(i) * width;
-      float* out = s_.hb2.data() + size_t(i) * ffn;
-      if (llama) siluMul(out, row, row + ffn, ffn);
-      else geluTanh(out, row, ffn);
-    }
-  });
+  pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) { activateRows(config_, s_.hb.data(), s_.hb2.data(), begin, end); });
   linear(s_.hb2.data(), ffn, numTokens, w.down, w.downBias, s_.xb2.data(), n);
   addInPlace(s_.x.data(), s_.xb2.data(), numTokens * n);
 }
@@ -126,8 +150,8 @@ int Model::gatherSampled(const StepBatch& batch) {
   return numSampled;
 }
 
-void Model::sampleAll(const StepBatch& batch, int numSampled, StepResult& r) {
-  const int vocab = config_.vocabSize;
+// Sizes the outputs and maps sampled rows to sequences (before any row is sampled).
+void Model::prepareSampling(const StepBatch& batch, int numSampled, StepResult& r) {
   r.topK = 0;
   for (int s = 0; s < batch.numSeqs(); ++s)
     if (batch.isSampled[s]) r.topK = std::max(r.topK, int(batch.numTopLogprobs[s]));
@@ -137,41 +161,156 @@ void Model::sampleAll(const StepBatch& batch, int numSampled, StepResult& r) {
   r.topLogprobs.resize(size_t(numSampled) * r.topK);
   for (int s = 0, row = 0; s < batch.numSeqs(); ++s)
     if (batch.isSampled[s]) s_.sampledSeq[row++] = s;
-  pool_.forEachChunk(numSampled, [&](int row, int t) {
-    SamplerScratch& scratch = *s_.samplers[t];
-    {
-      int s = s_.sampledSeq[row];
-      SamplingParams p;
-      p.temperature = batch.temperature[s];
-      p.topK = batch.topK[s];
-      p.topP = batch.topP[s];
-      p.minP = batch.minP[s];
-      p.presencePenalty = batch.presencePenalty[s];
-      p.frequencyPenalty = batch.frequencyPenalty[s];
-      p.repetitionPenalty = batch.repetitionPenalty[s];
-      p.seed = uint64_t(batch.seed[s]);
-      p.position = uint64_t(batch.positions[batch.seqStart[s + 1] - 1]) + 1;
-      p.numTopLogprobs = batch.numTopLogprobs[s];
-      History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
-                batch.historyPromptLen[s]};
-      SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,
-                    r.topLogprobs.data() + size_t(row) * r.topK, r.topK};
-      sampleRow(s_.logits.data() + size_t(row) * vocab, vocab, p, h, scratch, out);
+}
+
+void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thread, StepResult& r) {
+  const int vocab = config_.vocabSize;
+  SamplerScratch& scratch = *s_.samplers[thread];
+  for (int row = rowBegin; row < rowEnd; ++row) {
+    int s = s_.sampledSeq[row];
+    SamplingParams p;
+    p.temperature = batch.temperature[s];
+    p.topK = batch.topK[s];
+    p.topP = batch.topP[s];
+    p.minP = batch.minP[s];
+    p.presencePenalty = batch.presencePenalty[s];
+    p.frequencyPenalty = batch.frequencyPenalty[s];
+    p.repetitionPenalty = batch.repetitionPenalty[s];
+    p.seed = uint64_t(batch.seed[s]);
+    p.position = uint64_t(batch.positions[batch.seqStart[s + 1] - 1]) + 1;
+    p.numTopLogprobs = batch.numTopLogprobs[s];
+    History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
+              batch.historyPromptLen[s]};
+    SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,
+                  r.topLogprobs.data() + size_t(row) * r.topK, r.topK};
+    sampleRow(s_.logits.data() + size_t(row) * vocab, vocab, p, h, scratch, out);
+  }
+}
+
+// Groups whole sequences into chunks of about equal cost (a token's GEMMs, plus one unit per
+// attended position); false when the step is better split by layers (few or lopsided chunks).
+bool Model::planSequenceChunks(const StepBatch& batch) {
+  if (!sequenceSplitAllowed_) return false;
+  const int numSeqs = batch.numSeqs(), numThreads = pool_.size();
+  constexpr double kTokenCost = 32;  // attended positions that cost about as much as a token's GEMMs
+  auto cost = [&](int s) {
+    int begin = batch.seqStart[s], end = batch.seqStart[s + 1];
+    double first = batch.positions[begin] + 1, last = batch.positions[end - 1] + 1;
+    return (end - begin) * kTokenCost + (first + last) * (end - begin) / 2;
+  };
+  s_.chunkStart.clear();
+  s_.chunkStart.push_back(0);
+  double total = 0;
+  for (int s = 0; s < numSeqs; ++s) total += cost(s);
+  // At least 16 chunks even on one thread: see the chunk order in step().
+  const double target = total / std::max(16, 8 * numThreads);
+  constexpr int kMinChunkTokens = 8;  // fewer rows make the GEMMs mostly weight traffic
+  double inChunk = 0, largest = 0;
+  int tokensInChunk = 0;
+  for (int s = 0; s < numSeqs; ++s) {
+    inChunk += cost(s);
+    tokensInChunk += batch.seqStart[s + 1] - batch.seqStart[s];
+    if ((inChunk >= target && tokensInChunk >= kMinChunkTokens) || s == numSeqs - 1) {
+      s_.chunkStart.push_back(s + 1);
+      largest = std::max(largest, inChunk);
+      inChunk = 0;
+      tokensInChunk = 0;
     }
-  });
-  if (batch.returnLogits) r.logits.assign(s_.logits.begin(), s_.logits.begin() + size_t(numSampled) * vocab);
-  else r.logits.clear();
+  }
+  const int numChunks = int(s_.chunkStart.size()) - 1;
+  if (numThreads == 1 || sequenceSplitForced_) return true;
+  return numChunks >= 2 * numThreads && largest * numThreads <= total;
+}
+
+// The whole forward pass, final norm, output head and sampling for sequences [seqBegin, seqEnd)
+// on the calling thread. Every buffer is indexed by token (or sampled) row, so chunks of
+// different sequences never touch the same memory; xPairs rows are pairStride apart here.
+void Model::forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, int t, StepResult& result) {
+  const ModelConfig& c = config_;
+  const int i0 = batch.seqStart[seqBegin], i1 = batch.seqStart[seqEnd], m = i1 - i0;
+  const int n = c.hiddenSize, ffn = c.intermediateSize, qDim = c.qDim();
+  const int rowWidth = qDim + 2 * c.kvDim();
+  const int width = c.family == Family::Llama ? 2 * ffn : ffn;
+  uint16_t* pairs = s_.xPairs.empty() ? nullptr : s_.xPairs.data() + size_t(i0) * s_.pairStride;
+  auto bias = [](const AlignedVec<float>& b) { return b.empty() ? nullptr : b.data(); };
+  float* x = s_.x.data() + size_t(i0) * n;
+  float* xb = s_.xb.data() + size_t(i0) * n;
+  float* xb2 = s_.xb2.data() + size_t(i0) * n;
+  float* qkv = s_.qkv.data() + size_t(i0) * rowWidth;
+  float* att = s_.att.data() + size_t(i0) * qDim;
+  float* hb = s_.hb.data() + size_t(i0) * width;
+  float* hb2 = s_.hb2.data() + size_t(i0) * ffn;
+  float* scores = s_.scores.data() + size_t(t) * s_.attShape.floatsPerThread();
+
+  embedRows(c, weights_, batch, s_.x.data(), i0, i1);
+  for (int s = seqBegin; s < seqEnd; ++s)
+    for (int i = batch.seqStart[s]; i < batch.seqStart[s + 1]; ++i) s_.tokenSeq[i] = s;
+  TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
+
+  for (int l = 0; l < c.numLayers; ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.attnNorm, w.attnNormBias);
+    gemmSerial(gemm_, xb, n, m, w.qkv, bias(w.qkvBias), qkv, rowWidth, pairs);
+    if (rope_) {
+      for (int r = 0; r < m; ++r) {
+        float* row = qkv + size_t(r) * rowWidth;
+        rope_->apply(row, c.numHeads, batch.positions[i0 + r]);
+        rope_->apply(row + qDim, c.numKvHeads, batch.positions[i0 + r]);
+      }
+    }
+    writeKv(kv_, l, c, s_.qkv.data(), i0, i1, where);
+    attendTokens(kv_, l, c, s_.attShape, s_.qkv.data(), i0, i1, where, scores, s_.att.data());
+    gemmSerial(gemm_, att, qDim, m, w.attnOut, bias(w.attnOutBias), xb2, n, pairs);
+    addInPlace(x, xb2, m * n);
+    for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.ffnNorm, w.ffnNormBias);
+    gemmSerial(gemm_, xb, n, m, w.gateUp, bias(w.gateUpBias), hb, width, pairs);
+    activateRows(c, s_.hb.data(), s_.hb2.data(), i0, i1);
+    gemmSerial(gemm_, hb2, ffn, m, w.down, bias(w.downBias), xb2, n, pairs);
+    addInPlace(x, xb2, m * n);
+  }
+
+  const int r0 = s_.sampledBefore[seqBegin], r1 = s_.sampledBefore[seqEnd];
+  for (int s = seqBegin; s < seqEnd; ++s) {
+    if (!batch.isSampled[s]) continue;
+    normRow(c, s_.last.data() + size_t(s_.sampledBefore[s]) * n, s_.x.data() + size_t(batch.seqStart[s + 1] - 1) * n,
+            weights_.outputNorm, weights_.outputNormBias);
+  }
+  gemmSerial(gemm_, s_.last.data() + size_t(r0) * n, n, r1 - r0, weights_.output, nullptr,
+             s_.logits.data() + size_t(r0) * c.vocabSize, c.vocabSize, pairs);
+  sampleRows(batch, r0, r1, t, result);
 }
 
 void Model::step(const StepBatch& batch, StepResult& result) {
-  embed(batch);
-  for (int l = 0; l < config_.numLayers; ++l) {
-    attentionBlock(l, batch);
-    ffnBlock(l, batch.numTokens());
+  const int numSeqs = batch.numSeqs();
+  s_.sampledBefore[0] = 0;
+  for (int s = 0; s < numSeqs; ++s) s_.sampledBefore[s + 1] = s_.sampledBefore[s] + (batch.isSampled[s] ? 1 : 0);
+  const int numSampled = s_.sampledBefore[numSeqs];
+  prepareSampling(batch, numSampled, result);
+
+  if (planSequenceChunks(batch)) {
+    // Every other step walks the chunks backwards: a decode step reads all the batch's KV
+    // (tens of MB, more than the L3 holds), and starting where the previous step ended
+    // finds the most recently read part still in cache. The order never changes a result.
+    const int numChunks = int(s_.chunkStart.size()) - 1;
+    const bool backwards = (stepCount_ & 1) != 0;
+    pool_.forEachChunk(numChunks, [&](int c, int t) {
+      const int chunk = backwards ? numChunks - 1 - c : c;
+      forwardSequences(batch, s_.chunkStart[chunk], s_.chunkStart[chunk + 1], t, result);
+    });
+  } else {
+    embed(batch);
+    for (int l = 0; l < config_.numLayers; ++l) {
+      attentionBlock(l, batch);
+      ffnBlock(l, batch.numTokens());
+    }
+    gatherSampled(batch);
+    linear(s_.last.data(), config_.hiddenSize, numSampled, weights_.output, {}, s_.logits.data(), config_.vocabSize);
+    pool_.parallelFor(numSampled, 1, [&](int begin, int end, int t) { sampleRows(batch, begin, end, t, result); });
   }
-  int numSampled = gatherSampled(batch);
-  linear(s_.last.data(), config_.hiddenSize, numSampled, weights_.output, {}, s_.logits.data(), config_.vocabSize);
-  sampleAll(batch, numSampled, result);
+  ++stepCount_;
+  const size_t logitFloats = size_t(numSampled) * config_.vocabSize;
+  if (batch.returnLogits) result.logits.assign(s_.logits.begin(), s_.logits.begin() + logitFloats);
+  else result.logits.clear();
 }
 
 }  // namespace nano

@@ -26,13 +26,16 @@ struct RunState {
   AlignedVec<float> att;     // (tok, qDim) attention output, heads side by side
   AlignedVec<float> hb;      // (tok, 2 ffn) llama: gate | up; gpt2: up
   AlignedVec<float> hb2;     // (tok, ffn) activated
-  AlignedVec<float> scores;  // (thread, scoresStride) attention scores
-  size_t scoresStride;       // context rounded up to whole pages
+  AttentionScratch attShape;
+  AlignedVec<float> scores;  // (thread, attShape.floatsPerThread()) attention scores
   AlignedVec<float> last;    // (seq, hidden) final-normed last token of each sampled sequence
   AlignedVec<float> logits;  // (seq, vocab)
   AlignedVec<uint16_t> xPairs;  // (tok, max K + 1) activations as bf16, for the AVX512-BF16 kernel
   std::vector<int32_t> tokenSeq;    // (tok) sequence of each token
   std::vector<int32_t> sampledSeq;  // (seq) sequence of each sampled row
+  std::vector<int32_t> sampledBefore;  // (seq + 1) sampled rows of the sequences before
+  std::vector<int32_t> chunkStart;     // (chunk + 1) first sequence of each whole-forward chunk
+  size_t pairStride;                   // xPairs floats per token row in whole-forward chunks
   std::vector<std::unique_ptr<SamplerScratch>> samplers;  // (thread)
 };
 
@@ -43,6 +46,13 @@ class Model {
   // Runs the batch (already validated) and fills result.
   void step(const StepBatch& batch, StepResult& result);
 
+  // A step is split over the threads in one of two ways. By layers: each op of each layer
+  // runs over the whole batch, split over the pool (a barrier per op). By sequences: the
+  // WHOLE forward pass, sampling included, runs for groups of whole sequences, one group per
+  // pool chunk (one barrier per step). Sequences are independent and every op is row-wise or
+  // a per-row GEMM chain, so both give the same bits; by sequences is for models whose
+  // weights sit in L2 and batches of many short runs (decode).
+
   const ModelConfig& config() const { return config_; }
   const char* kernelName() const { return gemm_.name; }
   size_t weightBytes() const { return weights_.bytes(); }
@@ -50,6 +60,10 @@ class Model {
   int numThreads() const { return pool_.size(); }
 
  private:
+  bool planSequenceChunks(const StepBatch& batch);
+  void forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, int thread, StepResult& result);
+  void prepareSampling(const StepBatch& batch, int numSampled, StepResult& result);
+  void sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thread, StepResult& result);
   void embed(const StepBatch& batch);
   void attentionBlock(int layer, const StepBatch& batch);
   void ffnBlock(int layer, int numTokens);
@@ -66,6 +80,9 @@ class Model {
   ThreadPool pool_;
   GemmKernel gemm_;
   std::unique_ptr<Rope> rope_;  // llama only
+  bool sequenceSplitAllowed_;   // weights small enough (or NANO_SERVING_SPLIT=sequences)
+  bool sequenceSplitForced_;
+  uint64_t stepCount_ = 0;
   RunState s_;
 };
 

@@ -1,5 +1,6 @@
 #include "gemm.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -38,8 +39,33 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
     pool.parallelFor(w.numBlocks, 1, [&](int begin, int end, int) { kernel.runPairs(xPairs, m, w, begin, end, bias, y, ldy); });
     return;
   }
-  // One chunk per 64-column block, claimed by whichever thread is free.
+  // One chunk per 64-column block, claimed by whichever thread is free. A small matrix with
+  // too few blocks for the threads (tiny models) is also split by rows, in whole 6-row
+  // tiles: re-reading it per row group costs little, and no sum changes order.
+  const int numThreads = pool.size();
+  if (numThreads > 1 && w.numBlocks < 2 * numThreads && m >= 24 && w.bytes() <= (size_t(256) << 10)) {
+    const int wantGroups = (4 * numThreads + w.numBlocks - 1) / w.numBlocks;
+    const int rowsPerGroup = ((m + wantGroups - 1) / wantGroups + 5) / 6 * 6;
+    const int numGroups = (m + rowsPerGroup - 1) / rowsPerGroup;
+    pool.forEachChunk(numGroups * w.numBlocks, [&](int chunk, int) {
+      const int r0 = (chunk / w.numBlocks) * rowsPerGroup, b = chunk % w.numBlocks;
+      const int rows = std::min(rowsPerGroup, m - r0);
+      kernel.run(x + size_t(r0) * ldx, ldx, rows, w, b, b + 1, bias, y + size_t(r0) * ldy, ldy);
+    });
+    return;
+  }
   pool.parallelFor(w.numBlocks, 1, [&](int begin, int end, int) { kernel.run(x, ldx, m, w, begin, end, bias, y, ldy); });
+}
+
+void gemmSerial(const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w, const float* bias,
+                float* y, int ldy, uint16_t* xPairs) {
+  if (m <= 0) return;
+  if (w.isPairs) {
+    kernel.toPairs(x, ldx, m, w.k, xPairs);
+    kernel.runPairs(xPairs, m, w, 0, w.numBlocks, bias, y, ldy);
+    return;
+  }
+  kernel.run(x, ldx, m, w, 0, w.numBlocks, bias, y, ldy);
 }
 
 }  // namespace nano

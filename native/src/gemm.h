@@ -42,4 +42,8 @@ GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype);
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy, uint16_t* xPairs);
 
+// The same on the calling thread only (all column blocks); xPairs: m * (k + 1) bf16 scratch.
+void gemmSerial(const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w, const float* bias,
+                float* y, int ldy, uint16_t* xPairs);
+
 }  // namespace nano
