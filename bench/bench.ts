@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import type { PresetName } from '../src/models/presets.js';
 import { writeGguf } from '../src/models/gguf.js';
 import type { InterferenceResult } from './interference.js';
+import type { LongContextProfile } from './step-profile.js';
 import { disposeLlamaCpp, loadLlamaCpp, type LlamaCppRuntime } from './llama-cpp.js';
 import { SCALES } from './scales.js';
 import { benchDemo, benchInterference, benchModel, loadModel, type DemoResult, type ModelResult, type SuiteOptions } from './suites.js';
@@ -31,6 +32,8 @@ export interface BenchResult {
   meta: { date: string; command: string; quick: boolean; runs: number; threads: number; weightDtype: string; machine: Record<string, string | number>; gitCommit: string; loadAvgBefore: number[]; loadAvgAfter: number[]; llamaCppNote?: string };
   models: ModelResult[];
   interference: InterferenceResult[];
+  /** Step costs at the long prompt's context (the interference's cause). */
+  longContext?: LongContextProfile;
   demo?: DemoResult;
   targets: TargetCheck[];
 }
@@ -75,7 +78,7 @@ export async function runBench(o: BenchOptions, command = ''): Promise<BenchResu
       if (runtime) await disposeLlamaCpp(runtime);
     }
   }
-  const interference = o.interference ? await benchInterference(o.quick, suite) : [];
+  const interference = o.interference ? await benchInterference(o.quick, suite) : undefined;
   const demo = o.demo ? await benchDemo(o.quick, suite) : undefined;
   const cpu = cpus()[0]?.model ?? 'unknown';
   return {
@@ -93,8 +96,9 @@ export async function runBench(o: BenchOptions, command = ''): Promise<BenchResu
       llamaCppNote: notes.length ? notes.join('; ') : undefined,
     },
     models,
-    interference,
+    interference: interference?.variants ?? [],
+    longContext: interference?.longContext,
     demo,
-    targets: checkTargets(models, demo, interference),
+    targets: checkTargets(models, demo, interference?.variants ?? []),
   };
 }

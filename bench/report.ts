@@ -1,12 +1,13 @@
 /** The Markdown report and the terminal summary of one bench run. */
 import type { BenchResult } from './bench.js';
-import { demoTable, interferenceTable, prefillTable, profileTable, randomTable, renderMarkdown, renderTerminal, sharedPrefixTable, type Table } from './tables.js';
+import { demoTable, interferenceTable, longContextTable, prefillTable, profileTable, randomTable, renderMarkdown, renderTerminal, sharedPrefixTable, type Table } from './tables.js';
 
 function tables(r: BenchResult): Table[] {
   const out: Table[] = [];
   if (r.models.length) out.push(prefillTable(r.models));
   for (const m of r.models) out.push(randomTable(m), sharedPrefixTable(m));
   if (r.interference.length) out.push(interferenceTable(r.interference));
+  if (r.longContext) out.push(longContextTable(r.longContext));
   if (r.demo) out.push(demoTable(r.demo));
   if (r.models.length || r.demo) out.push(profileTable(r.models, r.demo));
   return out;
@@ -39,7 +40,7 @@ const METHOD = `
   \`sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true })\` until its length.
   node-llama-cpp merges the pending tokens of all sequences into one \`llama_decode\` per
   step. Each measurement first probes 1 and 2 threads on the workload's first c requests
-  (at least 2, outputs cut to 8 tokens) and runs at the faster (2 threads often collapses on this VM:
+  (at least 2, outputs cut to 24 tokens) and runs at the faster (2 threads often collapses on this VM:
   ANCHORS.md); the probe's tokens/s per thread count are in the tables. On shared prefixes llama.cpp gets
   llama-server's per-slot prompt reuse (free sequence with the longest common prefix,
   erase after it) since node-llama-cpp has no cross-sequence cache.

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --model small|medium|tiny|all] [-- --threads N] [-- --runs N]
+ * npm run bench [-- --quick] [-- --model small|medium|tiny|all|none] [-- --threads N] [-- --runs N]
  *               [-- --out bench/results/DATE.json] [-- --no-llama] [-- --bf16]
  * Prints tables, writes the JSON results, and REPORT.md + chart.svg beside them.
  * --quick: small sizes, one repetition, under a minute (CI smoke); its files go to the
@@ -32,6 +32,7 @@ function intOption(name: string, fallback: number): number {
 function modelsOption(quick: boolean): PresetName[] {
   const value = option('model') ?? (quick ? 'small' : 'all');
   if (value === 'all') return ['small', 'medium'];
+  if (value === 'none') return [];
   const names = value.split(',');
   for (const n of names) if (!isPresetName(n)) throw new RangeError(`--model: unknown preset '${n}' (tiny, small, medium, all)`);
   return names as PresetName[];

@@ -30,8 +30,8 @@ export const SCALES: Record<'quick' | 'small' | 'medium', Scale> = {
   },
   medium: {
     concurrencies: [1, 8, 32],
-    random: { inputLen: [32, 128], outputLen: [16, 48], requests: (c) => (c === 1 ? 3 : Math.max(8, c)) },
-    sharedPrefix: { numGroups: 2, requestsPerGroup: 12, prefixLen: 512, questionLen: 32, outputLen: 16, poissonRate: 4 },
+    random: { inputLen: [32, 128], outputLen: [8, 24], requests: (c) => (c === 1 ? 3 : Math.max(8, c)) },
+    sharedPrefix: { numGroups: 2, requestsPerGroup: 6, prefixLen: 512, questionLen: 32, outputLen: 16, poissonRate: 4 },
     prefill: { promptLen: 480, numRequests: 2 },
     sequentialBaseline: false,
   },

@@ -25,12 +25,13 @@ export interface StepProfile {
   gemmGflops: number;
 }
 
-function decodeInput(batch: number, position: number, pagesPerSeq: number, sampled: boolean): StepInput {
+/** `batch` sequences, each a run of `length` tokens starting at `position`. */
+function decodeInput(batch: number, position: number, pagesPerSeq: number, sampled: boolean, length = 1): StepInput {
   const z = (n: number) => new Float32Array(n);
   return {
-    tokens: Int32Array.from({ length: batch }, (_, i) => 3 + ((i * 7919) % 250)),
-    positions: new Int32Array(batch).fill(position),
-    seqStart: Int32Array.from({ length: batch + 1 }, (_, s) => s),
+    tokens: Int32Array.from({ length: batch * length }, (_, i) => 3 + ((i * 7919) % 250)),
+    positions: Int32Array.from({ length: batch * length }, (_, i) => position + (i % length)),
+    seqStart: Int32Array.from({ length: batch + 1 }, (_, s) => s * length),
     pageTable: Int32Array.from({ length: batch * pagesPerSeq }, (_, i) => i),
     pageStart: Int32Array.from({ length: batch + 1 }, (_, s) => s * pagesPerSeq),
     isSampled: new Uint8Array(batch).fill(sampled ? 1 : 0),
@@ -98,6 +99,31 @@ export async function profileStep(model: ModelUnderTest, batch: number, context:
       layersMs,
       gemmGflops: (2 * matmulParams(model) * batch) / (fullMs * 1e6),
     };
+  } finally {
+    executor.close();
+  }
+}
+
+export interface LongContextProfile {
+  context: number;
+  /** One sequence's decode step at context 32 and at `context`. */
+  decodeShortMs: number;
+  decodeLongMs: number;
+  /** A prefill chunk at the start of the prompt and at its end, per chunk size. */
+  chunks: Array<{ chunk: number; atStartMs: number; atEndMs: number }>;
+}
+
+/** What a long context costs one step: the attention part of decode and of a prefill chunk. */
+export async function profileLongContext(model: ModelUnderTest, context: number, chunkSizes: readonly number[], reps: number): Promise<LongContextProfile> {
+  const pageSize = 16;
+  const pagesPerSeq = Math.ceil((context + 1) / pageSize);
+  const maxChunk = Math.max(...chunkSizes);
+  const executor = NativeExecutor.create({ config: model.config, tensors: model.tensors, weightDtype: model.weightDtype, numPages: pagesPerSeq, pageSize, numThreads: model.threads, maxBatchTokens: maxChunk, maxSeqs: 1 });
+  try {
+    const at = (position: number, length: number) => medianStepMs(executor, decodeInput(1, position, pagesPerSeq, true, length), reps);
+    const chunks = [];
+    for (const chunk of chunkSizes) chunks.push({ chunk, atStartMs: await at(0, chunk), atEndMs: await at(context - chunk, chunk) });
+    return { context, decodeShortMs: await at(32, 1), decodeLongMs: await at(context - 1, 1), chunks };
   } finally {
     executor.close();
   }

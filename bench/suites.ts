@@ -10,7 +10,7 @@ import { runLlamaCpp, type LlamaCppRuntime } from './llama-cpp.js';
 import { medianOf, type ClientMetrics } from './metrics.js';
 import { runOurs, type EngineKnobs, type ModelUnderTest, type OurMetrics } from './ours.js';
 import { DEMO, INTERFERENCE, type Scale } from './scales.js';
-import { profileStep, type StepProfile } from './step-profile.js';
+import { profileLongContext, profileStep, type LongContextProfile, type StepProfile } from './step-profile.js';
 import { maxContext, optimalHitRate, randomWorkload, sharedPrefixWorkload, type BenchRequest } from './workloads.js';
 
 export interface SuiteOptions {
@@ -71,13 +71,14 @@ async function repeat<T>(runs: number, run: () => Promise<T>): Promise<T> {
 
 /**
  * llama.cpp at its best thread count. A probe (the workload's first c requests, at least 2,
- * outputs cut to 8 tokens: the same step shapes in a fraction of the time, since 2 threads
- * can collapse to a few tokens/s here) runs at 1 and at `threads`; the full runs use the faster.
+ * outputs cut to 24 tokens: the same prefill and decode step shapes in a fraction of the
+ * time, since 2 threads can collapse to a few tokens/s here) runs at 1 and at `threads`;
+ * the full runs use the one that finished the probe sooner.
  */
 async function llamaBest(runtime: LlamaCppRuntime, requests: readonly BenchRequest[], concurrency: number, reuse: boolean, o: SuiteOptions): Promise<LlamaCppMetrics> {
   const contextSize = maxContext(requests) + 8;
   const run = (threads: number, reqs: readonly BenchRequest[]) => runLlamaCpp(runtime, reqs, { concurrency, threads, contextSize, reusePrompts: reuse });
-  const probe = requests.slice(0, Math.max(2, concurrency)).map((r) => ({ ...r, maxTokens: Math.min(r.maxTokens, 8) }));
+  const probe = requests.slice(0, Math.max(2, concurrency)).map((r) => ({ ...r, maxTokens: Math.min(r.maxTokens, 24) }));
   const candidates = [...new Set([1, o.threads])];
   const probes = new Map<number, ClientMetrics>();
   for (const threads of candidates) probes.set(threads, await run(threads, probe));
@@ -159,8 +160,8 @@ export async function benchModel(name: PresetName, scale: Scale, runtime: LlamaC
   return { model: name, config: model.config, prefill, random, sharedPrefix, baselines, sharedPrefixPoisson, stepProfile };
 }
 
-/** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off. */
-export async function benchInterference(quick: boolean, o: SuiteOptions): Promise<InterferenceResult[]> {
+/** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step. */
+export async function benchInterference(quick: boolean, o: SuiteOptions): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
   const shape = INTERFERENCE[quick ? 'quick' : 'full'];
   const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
@@ -178,7 +179,8 @@ export async function benchInterference(quick: boolean, o: SuiteOptions): Promis
     o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);
     results.push(result);
   }
-  return results;
+  const longContext = await profileLongContext(model, shape.longPromptLen, [16, 64, 256].filter((c) => c <= shape.longPromptLen), 5);
+  return { variants: results, longContext };
 }
 
 export interface DemoResult {

@@ -2,7 +2,7 @@
 import type { InterferenceResult } from './interference.js';
 import type { ClientMetrics } from './metrics.js';
 import type { OurMetrics } from './ours.js';
-import type { StepProfile } from './step-profile.js';
+import type { LongContextProfile, StepProfile } from './step-profile.js';
 import type { DemoResult, LlamaCppMetrics, ModelResult } from './suites.js';
 
 export interface Table {
@@ -74,6 +74,12 @@ export function prefillTable(models: readonly ModelResult[]): Table {
 export function interferenceTable(results: readonly InterferenceResult[]): Table {
   const rows = results.map((r) => [r.label, `${n1(r.itlBeforeMs.p50)} / ${n1(r.itlBeforeMs.p99)}`, `${n1(r.itlDuringMs.p50)} / ${n1(r.itlDuringMs.p99)}`, `${n1(r.itlAfterMs.p50)} / ${n1(r.itlAfterMs.p99)}`, `${r.spikeRatio.toFixed(2)}x`, n0(r.longPromptTtftMs)]);
   return { title: 'long-prompt interference: decode streams ITL', header: ['prefill', 'before p50/p99 ms', 'during p50/p99 ms', 'after p50/p99 ms', 'during p99 / before p50', 'long prompt TTFT ms'], rows };
+}
+
+export function longContextTable(p: LongContextProfile): Table {
+  const rows = [['decode, 1 sequence', n1(p.decodeShortMs) + ' (at 32)', n1(p.decodeLongMs), `${(p.decodeLongMs / p.decodeShortMs).toFixed(1)}x`]];
+  for (const c of p.chunks) rows.push([`prefill chunk of ${c.chunk}`, n1(c.atStartMs), n1(c.atEndMs), `${(c.atEndMs / c.atStartMs).toFixed(1)}x`]);
+  return { title: `one step at the start and at the end of a ${p.context}-token context (raw executor, ms)`, header: ['step', 'at the start', `ending at ${p.context}`, 'ratio'], rows };
 }
 
 export function demoTable(d: DemoResult): Table {
