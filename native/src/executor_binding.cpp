@@ -1,9 +1,17 @@
 // JS surface of the executor: the constructor loads weights and allocates
-// everything; step() validates synchronously, copies the inputs, and runs the
-// forward pass in a Napi::AsyncWorker (Execute touches no Napi:: object).
+// everything; step() validates synchronously, copies the inputs, and hands the
+// forward pass to the executor's step thread (which touches no Napi:: object).
 #include "executor_binding.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
 
 #include "errors.h"
 #include "forward.h"
@@ -48,6 +56,11 @@ struct Core {
   StepResult result;
 };
 
+// Steps run on a dedicated thread (the pool's thread 0) rather than on libuv's pool: after a
+// step it spins a while for the next one (NANO_SERVING_STEP_SPIN_US, default 2000), so the
+// next step starts at once instead of paying a thread wake-up (~1 ms on this VM after an idle
+// millisecond). The pool's other workers still sleep soon after a step, so between steps only
+// the JS thread and this one are runnable. Results come back through a thread-safe function.
 class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -57,66 +70,56 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   }
 
   explicit ExecutorWrap(const Napi::CallbackInfo& info);
+  ~ExecutorWrap() override;
 
-  Core* core() { return core_.get(); }
-  void finishStep();  // on the JS thread, after the worker resolved or rejected
+  static void onStepDone(Napi::Env env, Napi::Function, ExecutorWrap* self, void*) {
+    if (env != nullptr) self->completeStep(env);
+  }
 
  private:
+  using Tsfn = Napi::TypedThreadSafeFunction<ExecutorWrap, void, &ExecutorWrap::onStepDone>;
+
   Napi::Value step(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
+  void completeStep(Napi::Env env);  // on the JS thread, after the runner finished a step
+  void finishStep();
+  void runnerLoop();
+  void stopRunner();  // joins the runner (finishing a step in flight); idempotent
+  static void onEnvCleanup(void* self);
 
   std::unique_ptr<Core> core_;
   bool isBusy_ = false;
   bool isClosed_ = false;
+  napi_env env_ = nullptr;
+  bool hasCleanupHook_ = false;
+
+  Tsfn tsfn_;
+  std::thread runner_;
+  int spinMicros_ = 2000;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool runnerSleeping_ = false;  // guarded by mutex_
+  std::atomic<bool> hasStep_{false};
+  std::atomic<bool> stopping_{false};
+  bool stepFailed_ = false;  // written by the runner before it signals, read on the JS thread after
+  std::string stepError_;
+  Napi::ObjectReference self_;  // keeps the executor alive while a step runs
+  std::unique_ptr<Napi::Promise::Deferred> deferred_;
 };
 
-class StepWorker : public Napi::AsyncWorker {
- public:
-  StepWorker(Napi::Env env, ExecutorWrap* owner, Napi::Object self)
-      : Napi::AsyncWorker(env), owner_(owner), self_(Napi::Persistent(self)), deferred_(Napi::Promise::Deferred::New(env)) {}
+template <class T>
+static Napi::TypedArrayOf<T> copyOut(Napi::Env env, const std::vector<T>& v) {
+  auto array = Napi::TypedArrayOf<T>::New(env, v.size());
+  std::copy(v.begin(), v.end(), array.Data());
+  return array;
+}
 
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      owner_->core()->model.step(owner_->core()->batch, owner_->core()->result);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    const StepResult& r = owner_->core()->result;
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("tokens", copyOut<int32_t>(env, r.tokens));
-    out.Set("logprobs", copyOut<float>(env, r.logprobs));
-    out.Set("topK", Napi::Number::New(env, r.topK));
-    out.Set("topIds", copyOut<int32_t>(env, r.topIds));
-    out.Set("topLogprobs", copyOut<float>(env, r.topLogprobs));
-    if (owner_->core()->batch.returnLogits) out.Set("logits", copyOut<float>(env, r.logits));
-    owner_->finishStep();
-    deferred_.Resolve(out);
-  }
-
-  void OnError(const Napi::Error& error) override {
-    owner_->finishStep();
-    deferred_.Reject(codedError(Env(), "ERR_NATIVE_STEP", error.Message()).Value());
-  }
-
- private:
-  template <class T>
-  static Napi::TypedArrayOf<T> copyOut(Napi::Env env, const std::vector<T>& v) {
-    auto array = Napi::TypedArrayOf<T>::New(env, v.size());
-    std::copy(v.begin(), v.end(), array.Data());
-    return array;
-  }
-
-  ExecutorWrap* owner_;
-  Napi::ObjectReference self_;  // keeps the executor alive while the step runs
-  Napi::Promise::Deferred deferred_;
-};
+static inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutorWrap>(info) {
   Napi::Env env = info.Env();
@@ -133,6 +136,64 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
   } catch (const std::bad_alloc&) {
     throw codedError(env, "ERR_NATIVE_CONFIG", "out of memory allocating weights, KV pool or scratch");
   }
+  if (const char* spin = std::getenv("NANO_SERVING_STEP_SPIN_US")) spinMicros_ = std::max(0, std::atoi(spin));
+  env_ = env;
+  tsfn_ = Tsfn::New(env, "nano-serving-step", 0, 1, this);
+  tsfn_.Unref(env);  // only a step in flight keeps the event loop alive
+  runner_ = std::thread([this] { runnerLoop(); });
+  hasCleanupHook_ = napi_add_env_cleanup_hook(env, onEnvCleanup, this) == napi_ok;
+}
+
+ExecutorWrap::~ExecutorWrap() {
+  if (hasCleanupHook_) napi_remove_env_cleanup_hook(env_, onEnvCleanup, this);
+  stopRunner();
+}
+
+void ExecutorWrap::onEnvCleanup(void* arg) {
+  auto* self = static_cast<ExecutorWrap*>(arg);
+  self->hasCleanupHook_ = false;
+  self->stopRunner();
+  self->core_.reset();
+}
+
+void ExecutorWrap::runnerLoop() {
+  using Clock = std::chrono::steady_clock;
+  for (;;) {
+    const auto spinUntil = Clock::now() + std::chrono::microseconds(spinMicros_);
+    int spins = 0;
+    while (!hasStep_.load(std::memory_order_acquire) && !stopping_.load(std::memory_order_acquire)) {
+      if (++spins % 32 == 0) std::this_thread::yield();
+      else cpuRelax();
+      if (spins % 64 == 0 && Clock::now() > spinUntil) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        runnerSleeping_ = true;
+        wake_.wait(lock, [&] { return hasStep_.load(std::memory_order_acquire) || stopping_.load(); });
+        runnerSleeping_ = false;
+      }
+    }
+    if (!hasStep_.load(std::memory_order_acquire)) return;  // stopping, no step pending
+    stepFailed_ = false;
+    try {
+      core_->model.step(core_->batch, core_->result);
+    } catch (const std::exception& e) {
+      stepFailed_ = true;
+      stepError_ = e.what();
+    }
+    hasStep_.store(false, std::memory_order_release);
+    tsfn_.NonBlockingCall();
+    if (stopping_.load(std::memory_order_acquire)) return;
+  }
+}
+
+void ExecutorWrap::stopRunner() {
+  if (!runner_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_.store(true);
+  }
+  wake_.notify_all();
+  runner_.join();
+  tsfn_.Release();
 }
 
 Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
@@ -146,20 +207,53 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
     throw codedError(env, e.code, e.what());
   }
   isBusy_ = true;
-  auto* worker = new StepWorker(env, this, info.This().As<Napi::Object>());
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  self_ = Napi::Persistent(info.This().As<Napi::Object>());
+  deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+  tsfn_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hasStep_.store(true, std::memory_order_release);
+    if (runnerSleeping_) wake_.notify_one();
+  }
+  return deferred_->Promise();
+}
+
+void ExecutorWrap::completeStep(Napi::Env env) {
+  Napi::HandleScope scope(env);
+  std::unique_ptr<Napi::Promise::Deferred> deferred = std::move(deferred_);
+  tsfn_.Unref(env);
+  if (stepFailed_) {
+    finishStep();
+    deferred->Reject(codedError(env, "ERR_NATIVE_STEP", stepError_).Value());
+  } else {
+    const StepResult& r = core_->result;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("tokens", copyOut<int32_t>(env, r.tokens));
+    out.Set("logprobs", copyOut<float>(env, r.logprobs));
+    out.Set("topK", Napi::Number::New(env, r.topK));
+    out.Set("topIds", copyOut<int32_t>(env, r.topIds));
+    out.Set("topLogprobs", copyOut<float>(env, r.topLogprobs));
+    if (core_->batch.returnLogits) out.Set("logits", copyOut<float>(env, r.logits));
+    finishStep();
+    deferred->Resolve(out);
+  }
+  self_.Reset();
 }
 
 void ExecutorWrap::finishStep() {
   isBusy_ = false;
-  if (isClosed_) core_.reset();  // close() came during the step
+  if (isClosed_) {  // close() came during the step
+    stopRunner();
+    core_.reset();
+  }
 }
 
 Napi::Value ExecutorWrap::close(const Napi::CallbackInfo& info) {
   isClosed_ = true;
-  if (!isBusy_) core_.reset();  // joins the threads, frees weights and KV
+  if (!isBusy_) {
+    stopRunner();
+    core_.reset();  // joins the threads, frees weights and KV
+  }
   return info.Env().Undefined();
 }
 
