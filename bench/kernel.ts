@@ -2,6 +2,8 @@
  * Kernel bench: raw executor speed, no scheduler. Prefill of a 512-token prompt and
  * decode at batch 1, 8, 32, 64 on the synthetic presets, f32 and bf16 weights.
  * Prints a table and writes bench/results/kernel.json.
+ * The tiny preset also runs issue 8's serving shape: 256 concurrent decode streams with
+ * contexts of 20 to 150 tokens on scattered KV pages (as the page allocator hands them out).
  *   npm run bench:kernel [-- --quick] [-- --threads N] [-- --portable]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ const PAGE_SIZE = 16;
 const PREFILL_TOKENS = 512;
 const DECODE_CONTEXT = 64; // decode steps start at this position
 const DECODE_BATCHES = [1, 8, 32, 64];
+const MANY_STREAMS = 256; // tiny only: decode at many short contexts
 
 interface Row {
   model: PresetName;
@@ -59,6 +62,14 @@ function stepInput(batch: number, length: number, start: number, pagesPerSeq: nu
   };
 }
 
+/** One decode step of `batch` streams at contexts 20..149 (+ i % 40), each on its own scattered pages. */
+function manyStreamsInput(batch: number, i: number, pagesPerSeq: number, numPages: number): StepInput {
+  const input = stepInput(batch, 1, 0, pagesPerSeq);
+  for (let s = 0; s < batch; s++) input.positions[s] = 20 + ((s * 37) % 130) + (i % 40);
+  input.pageTable = Int32Array.from({ length: batch * pagesPerSeq }, (_, k) => (k * 1237) % numPages);
+  return input;
+}
+
 /** Multiply-adds of the linear layers for one token through the blocks (not the output head). */
 function blockParams(c: ModelConfig): number {
   const q = c.numHeads * c.headDim;
@@ -96,11 +107,14 @@ async function timeSteps(ex: NativeExecutor, make: (i: number) => StepInput, min
 async function benchModel(name: PresetName, dtype: 'f32' | 'bf16', threads: number, quick: boolean, kernel: 'auto' | 'portable'): Promise<Row[]> {
   const config = presetConfig(name);
   const tensors = syntheticTensors(config, 1);
-  const maxBatch = Math.max(...DECODE_BATCHES);
+  const manyStreams = name === 'tiny';
+  const maxBatch = manyStreams ? MANY_STREAMS : Math.max(...DECODE_BATCHES);
   const decodePages = Math.ceil((DECODE_CONTEXT + 64) / PAGE_SIZE);
+  const manyPages = Math.ceil((150 + 40) / PAGE_SIZE);
+  const numPages = Math.max(PREFILL_TOKENS / PAGE_SIZE, maxBatch * (manyStreams ? manyPages : decodePages));
   const ex = NativeExecutor.create({
     config, tensors, weightDtype: dtype, numThreads: threads, pageSize: PAGE_SIZE, kernel,
-    numPages: Math.max(PREFILL_TOKENS / PAGE_SIZE, maxBatch * decodePages), maxBatchTokens: PREFILL_TOKENS, maxSeqs: maxBatch,
+    numPages, maxBatchTokens: PREFILL_TOKENS, maxSeqs: maxBatch,
   });
   const info = ex.nativeInfo();
   const weightBytes = (blockParams(config) + config.vocabSize * config.hiddenSize) * (dtype === 'bf16' ? 2 : 4);
@@ -120,6 +134,12 @@ async function benchModel(name: PresetName, dtype: 'f32' | 'bf16', threads: numb
     const make = (i: number): StepInput => stepInput(batch, 1, DECODE_CONTEXT + (i % 64), decodePages);
     const sec = await timeSteps(ex, make, minSeconds, quick ? 50 : 400);
     rows.push(row('decode', batch, sec, batch, stepFlops(config, batch, batch, batch * (DECODE_CONTEXT + 32)), weightBytes));
+  }
+  if (manyStreams) {
+    const make = (i: number): StepInput => manyStreamsInput(MANY_STREAMS, i, manyPages, numPages);
+    const sec = await timeSteps(ex, make, minSeconds, quick ? 50 : 400);
+    const attended = MANY_STREAMS * (20 + 65 + 20 + 1); // mean context
+    rows.push(row('decode ctx 20-190', MANY_STREAMS, sec, MANY_STREAMS, stepFlops(config, MANY_STREAMS, MANY_STREAMS, attended), weightBytes));
   }
   ex.close();
   return rows;
