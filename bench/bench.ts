@@ -29,7 +29,7 @@ export interface BenchOptions {
 }
 
 export interface BenchResult {
-  meta: { date: string; command: string; quick: boolean; runs: number; threads: number; weightDtype: string; machine: Record<string, string | number>; gitCommit: string; loadAvgBefore: number[]; loadAvgAfter: number[]; llamaCppNote?: string };
+  meta: { date: string; command: string; quick: boolean; runs: number; threads: number; weightDtype: string; machine: Record<string, string | number>; gitCommit: string; loadAvgBefore: number[]; loadAvgAfter: number[]; llamaCppNote?: string; /** Free-text notes added after the run (e.g. what else ran on the machine). */ notes?: string[] };
   models: ModelResult[];
   interference: InterferenceResult[];
   /** Step costs at the long prompt's context (the interference's cause). */
@@ -63,6 +63,7 @@ async function llamaFor(name: PresetName, o: BenchOptions): Promise<{ runtime?: 
 
 export async function runBench(o: BenchOptions, command = ''): Promise<BenchResult> {
   const loadAvgBefore = loadavg();
+  const commitAtStart = gitCommit();
   const suite: SuiteOptions = { runs: o.runs, threads: o.threads, weightDtype: o.weightDtype, log: o.log };
   const models: ModelResult[] = [];
   const notes: string[] = [];
@@ -90,7 +91,7 @@ export async function runBench(o: BenchOptions, command = ''): Promise<BenchResu
       threads: o.threads,
       weightDtype: o.weightDtype,
       machine: { cpu, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-      gitCommit: gitCommit(),
+      gitCommit: commitAtStart,
       loadAvgBefore,
       loadAvgAfter: loadavg(),
       llamaCppNote: notes.length ? notes.join('; ') : undefined,

@@ -82,6 +82,7 @@ export function markdownReport(r: BenchResult, chartFile: string, analysis: stri
     `- machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Node ${m.machine.node}; load average before ${m.loadAvgBefore.map((v) => v.toFixed(2)).join(' ')}, after ${m.loadAvgAfter.map((v) => v.toFixed(2)).join(' ')} (the machine is shared)`,
     `- ${m.runs} repetition(s), medians; our engine ${m.threads} threads, ${m.weightDtype} weights; llama.cpp f32 GGUF, best of 1 and ${m.threads} threads`,
     m.llamaCppNote ? `- note: ${m.llamaCppNote}` : '',
+    ...(m.notes ?? []).map((note) => `- note: ${note}`),
     '',
     r.models.length ? `![throughput and ITL against concurrency](${chartFile})` : '',
     '',

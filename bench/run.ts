@@ -4,13 +4,14 @@
  * Prints tables, writes the JSON results, and REPORT.md + chart.svg beside them.
  * --quick: small sizes, one repetition, under a minute (CI smoke); its files go to the
  * system temp folder unless --out says otherwise.
+ * --render FILE.json: no run; re-renders REPORT.md and chart.svg beside a saved result.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
 import { analysis } from './analysis.js';
-import { runBench } from './bench.js';
+import { runBench, type BenchResult } from './bench.js';
 import { markdownReport, terminalReport } from './report.js';
 import { concurrencyChart } from './svg.js';
 
@@ -38,6 +39,22 @@ function modelsOption(quick: boolean): PresetName[] {
   return names as PresetName[];
 }
 
+function writeReport(result: BenchResult, out: string): string {
+  const chartFile = 'chart.svg';
+  if (result.models.length) writeFileSync(join(dirname(out), chartFile), concurrencyChart(result.models));
+  const reportPath = join(dirname(out), 'REPORT.md');
+  writeFileSync(reportPath, markdownReport(result, chartFile, analysis(result, basename(out))));
+  return reportPath;
+}
+
+const rendered = option('render');
+if (rendered) {
+  const saved = JSON.parse(readFileSync(rendered, 'utf8')) as BenchResult;
+  console.log(terminalReport(saved));
+  console.error(`wrote ${writeReport(saved, rendered)}`);
+  process.exit(0);
+}
+
 const quick = flag('quick');
 const today = new Date().toISOString().slice(0, 10);
 const out = option('out') ?? (quick ? join(tmpdir(), 'nano-serving-bench', `${today}-quick.json`) : join('bench', 'results', `${today}.json`));
@@ -59,8 +76,5 @@ const result = await runBench(
 console.log(terminalReport(result));
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(result, null, 1));
-const chartFile = 'chart.svg';
-if (result.models.length) writeFileSync(join(dirname(out), chartFile), concurrencyChart(result.models));
-const reportPath = join(dirname(out), 'REPORT.md');
-writeFileSync(reportPath, markdownReport(result, chartFile, analysis(result, basename(out))));
+const reportPath = writeReport(result, out);
 console.error(`wrote ${out}, ${reportPath} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
