@@ -4,7 +4,7 @@
  */
 import type { TokenDecoder, Tokenizer } from '../engine/tokenizer.js';
 import { BpeModel } from './bpe-model.js';
-import { symbolsToBytes, textToSymbols } from './byte-level.js';
+import { BYTE_TO_CHAR, symbolsToBytes, textToSymbols } from './byte-level.js';
 import {
   buildNormalizer, buildPreTokenizer, isByteLevel, UnsupportedTokenizerError, type Normalize, type PreTokenize,
 } from './pre-tokenizer.js';
@@ -57,8 +57,14 @@ export class HfTokenizer implements Tokenizer {
     const contents = addedTokens.map((t) => t.content).filter((c) => c.length > 0).sort((a, b) => b.length - a.length);
     this.addedPattern = contents.length ? new RegExp(contents.map(escapeRegex).join('|'), 'g') : null;
     let size = 0;
-    for (const id of model.vocab.values()) size = Math.max(size, id + 1);
-    for (const t of addedTokens) size = Math.max(size, t.id + 1);
+    const maxId = model.vocab.size + addedTokens.length + 1024; // ids may have small gaps, never huge ones
+    for (const id of [...model.vocab.values(), ...addedTokens.map((t) => t.id)]) {
+      if (!Number.isInteger(id) || id < 0 || id >= maxId) throw new TypeError(`token id ${id} is out of range for a vocabulary of ${model.vocab.size + addedTokens.length} entries`);
+      size = Math.max(size, id + 1);
+    }
+    for (const char of BYTE_TO_CHAR) {
+      if (!model.vocab.has(char)) throw new TypeError(`byte-level vocabulary lacks the byte symbol ${JSON.stringify(char)}`);
+    }
     this.vocabSize = size;
     this.idToBytes = new Array(size).fill(null);
     for (const [symbols, id] of model.vocab) this.idToBytes[id] = symbolsToBytes(symbols);
