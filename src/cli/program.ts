@@ -1,6 +1,7 @@
 /** The command line: `nano-serving demo | serve | generate | bench`, each with --help. */
 import { Command } from 'commander';
 import { runBench } from './bench.js';
+import { runExport } from '../models/export.js';
 import { runDemo, type DemoFlags } from './demo.js';
 import { addEngineOptions, finiteNumber, nonNegativeInt, positiveInt } from './engine-options.js';
 import { runGenerate, type GenerateFlags } from './generate.js';
@@ -57,6 +58,17 @@ export function buildProgram(io: Io = processIo, version = '0.0.0', throwOnExit 
     .allowUnknownOption()
     .action(async (args: string[]) => {
       process.exitCode = await runBench(args, io);
+    });
+
+  program
+    .command('export')
+    .description('write a synthetic model as a Hugging Face folder or a GGUF file: export --preset small --format safetensors|gguf --out DIR [--seed N] [--dtype f32|bf16|f16]')
+    .argument('[args...]', '--preset NAME | --config FILE, --format safetensors|gguf, --out DIR, [--seed N], [--dtype ...]')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action((args: string[]) => {
+      const result = runExport(args);
+      io.out.write(`${JSON.stringify(result)}\n`);
     });
 
   return program;
