@@ -84,7 +84,7 @@ export class EngineCore {
     const timeoutMs = validateTimeout(options.timeoutMs ?? this.options.requestTimeoutMs);
     if (this.waiting.length >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
     const text = new TextStream(this.tokenizer.createDecoder(), sampling.stop);
-    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, performance.now(), timeoutMs);
+    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, performance.now());
     slot.isDetached = options.detached ?? false;
     slot.outputs = new RequestOutputs(
       slot,

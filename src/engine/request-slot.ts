@@ -38,7 +38,6 @@ export class RequestSlot implements RequestView {
   lastTokenAt = 0;
   /** Set when the engine still has to release this request's pages (after abort, timeout, failure). */
   needsRelease = false;
-  deadline: number;
   /** The channels and promise the engine settles; set right after construction. */
   outputs!: RequestOutputs;
   /** Detached requests keep running when every subscriber has gone. */
@@ -53,14 +52,12 @@ export class RequestSlot implements RequestView {
     readonly sampling: ResolvedSampling,
     readonly text: TextStream,
     now: number,
-    timeoutMs: number | undefined,
   ) {
     this.buffer = new Int32Array(prompt.length + Math.min(sampling.maxTokens, 64));
     this.buffer.set(prompt);
     this.numTokens = prompt.length;
     this.numPrompt = prompt.length;
     this.submittedAt = now;
-    this.deadline = timeoutMs === undefined ? Infinity : now + timeoutMs;
     this.actor = createActor(requestMachine, { input: { id } }).start();
   }
 

@@ -21,6 +21,7 @@ import { syntheticTensors } from '../../src/models/synthetic.js';
 import { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
 import { HfTokenizer } from '../../src/tokenizer/hf-tokenizer.js';
 import { BYTE_TO_CHAR } from '../../src/tokenizer/byte-level.js';
+import { buildStep, GREEDY, pagesFor } from '../native/steps.js';
 import {
   encodeGguf, f16Bytes, learnedSpVocab, llamaMetadata, q8_0Bytes, str, tokenizerMetadata, u32, type MetaValue, type RawTensor,
 } from './gguf-fixtures.js';
@@ -63,16 +64,10 @@ async function loadError(bytes: Buffer): Promise<ModelLoadError> {
   return err as ModelLoadError;
 }
 
+/** One greedy sequence run on pages 0.. of 16 tokens, with logits. */
 function step(tokens: number[], start: number): StepInput {
-  const pages = Math.ceil((start + tokens.length) / 16);
-  return {
-    tokens: Int32Array.from(tokens), positions: Int32Array.from(tokens, (_, i) => start + i), seqStart: Int32Array.of(0, tokens.length),
-    pageTable: Int32Array.from({ length: pages }, (_, i) => i), pageStart: Int32Array.of(0, pages), isSampled: Uint8Array.of(1),
-    temperature: Float32Array.of(0), topK: Int32Array.of(0), topP: Float32Array.of(1), minP: Float32Array.of(0), seed: Float64Array.of(0),
-    presencePenalty: Float32Array.of(0), frequencyPenalty: Float32Array.of(0), repetitionPenalty: Float32Array.of(1),
-    historyTokens: new Int32Array(0), historyStart: new Int32Array(2), historyPromptLen: new Int32Array(1), numTopLogprobs: Int32Array.of(0),
-    returnLogits: true,
-  };
+  const pages = Array.from({ length: pagesFor(start + tokens.length, 16) }, (_, i) => i);
+  return buildStep([{ seq: 0, tokens, startPos: start, pages, isSampled: true, sampling: GREEDY }]);
 }
 
 async function firstLogits(c: ModelConfig, t: TensorMap, prompt: number[]): Promise<Float32Array> {

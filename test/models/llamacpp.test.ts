@@ -31,6 +31,7 @@ import { loadGgufModel } from '../../src/models/gguf-loader.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
 import type { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
 import { encodeGguf, learnedSpVocab, llamaMetadata, tokenizerMetadata, type RawTensor } from './gguf-fixtures.js';
+import { buildStep, GREEDY, pagesFor } from '../native/steps.js';
 
 const NUM_TOKENS = 64;
 const TOLERANCE = { f32: 5e-5, f16: 3e-2 } as const;
@@ -62,16 +63,10 @@ const SHAPES: Array<{ name: string; config: ModelConfig; dtype: 'f32' | 'f16'; s
   { name: 'MQA 8 heads / 1 kv head of 32, tied embeddings, f16', config: { ...base, vocabSize: 384, hiddenSize: 128, numHeads: 8, numKvHeads: 1, headDim: 32, intermediateSize: 256, tieEmbeddings: true }, dtype: 'f16', seed: 3 },
 ];
 
+/** One greedy sequence run on pages 0.. of 16 tokens, with logits. */
 function step(tokens: number[], start: number): StepInput {
-  const pages = Math.ceil((start + tokens.length) / 16);
-  return {
-    tokens: Int32Array.from(tokens), positions: Int32Array.from(tokens, (_, i) => start + i), seqStart: Int32Array.of(0, tokens.length),
-    pageTable: Int32Array.from({ length: pages }, (_, i) => i), pageStart: Int32Array.of(0, pages), isSampled: Uint8Array.of(1),
-    temperature: Float32Array.of(0), topK: Int32Array.of(0), topP: Float32Array.of(1), minP: Float32Array.of(0), seed: Float64Array.of(0),
-    presencePenalty: Float32Array.of(0), frequencyPenalty: Float32Array.of(0), repetitionPenalty: Float32Array.of(1),
-    historyTokens: new Int32Array(0), historyStart: new Int32Array(2), historyPromptLen: new Int32Array(1), numTopLogprobs: Int32Array.of(0),
-    returnLogits: true,
-  };
+  const pages = Array.from({ length: pagesFor(start + tokens.length, 16) }, (_, i) => i);
+  return buildStep([{ seq: 0, tokens, startPos: start, pages, isSampled: true, sampling: GREEDY }]);
 }
 
 interface Run {
