@@ -7,7 +7,7 @@ namespace nano {
 
 enum class Family { Llama, Gpt2 };
 enum class WeightDtype { F32, Bf16 };
-enum class KernelChoice { Auto, Portable };
+enum class KernelChoice { Auto, Portable, Avx2, Avx512 };
 
 struct ModelConfig {
   Family family = Family::Llama;

@@ -94,7 +94,9 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
     std::string kernel = string(o, "kernel", code);
     if (kernel == "auto") opt.kernel = KernelChoice::Auto;
     else if (kernel == "portable") opt.kernel = KernelChoice::Portable;
-    else fail(code, "kernel must be 'auto' or 'portable', got '" + kernel + "'");
+    else if (kernel == "avx2") opt.kernel = KernelChoice::Avx2;
+    else if (kernel == "avx512") opt.kernel = KernelChoice::Avx512;
+    else fail(code, "kernel must be 'auto', 'portable', 'avx2' or 'avx512', got '" + kernel + "'");
   }
   return opt;
 }

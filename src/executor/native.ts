@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { ExecutorError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
-import type { NativeExecutorHandle } from '../native/binding.js';
+import type { KernelName, NativeExecutorHandle } from '../native/binding.js';
 import { loadNative } from '../native/load.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
@@ -16,8 +16,8 @@ export interface NativeExecutorCreateOptions {
   numThreads?: number;
   maxBatchTokens: number;
   maxSeqs: number;
-  /** 'portable' forces the plain C++ kernels (tests); default 'auto'. */
-  kernel?: 'auto' | 'portable';
+  /** 'portable', 'avx2' or 'avx512' forces that kernel path (tests, benches); default 'auto'. */
+  kernel?: KernelName;
 }
 
 export class NativeExecutor implements Executor {

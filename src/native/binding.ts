@@ -17,6 +17,9 @@
 import type { ModelConfig, TensorMap } from '../models/config.js';
 import type { StepInput, StepOutput } from '../executor/step.js';
 
+/** A GEMM kernel path: 'auto' picks the best the CPU has (AVX-512, else AVX2 + FMA, else portable). */
+export type KernelName = 'auto' | 'portable' | 'avx2' | 'avx512';
+
 export interface NativeExecutorOptions {
   /** Storage of the matmul weights; embeddings and norms may stay f32. */
   weightDtype: 'f32' | 'bf16';
@@ -27,8 +30,8 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). */
-  kernel?: 'auto' | 'portable';
+  /** GEMM/attention kernel path. Default 'auto'; any other value forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). */
+  kernel?: KernelName;
 }
 
 export interface NativeExecutorHandle {

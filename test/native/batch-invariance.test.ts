@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import type { ModelConfig, ModelFamily, TensorMap } from '../../src/models/config.js';
 import type { Executor } from '../../src/executor/step.js';
 import { NativeExecutor } from '../../src/executor/native.js';
+import type { KernelName } from '../../src/native/binding.js';
 import { randomConfig, randomTensors, seededRandom } from '../reference/tensors.js';
 import {
   GREEDY, dealPages, interleave, oneTokenSteps, pagesFor, randomChunks, runSteps, type SampledRow, type Sampling, type SeqWork,
@@ -36,7 +37,7 @@ function difference(got: SampledRow, want: SampledRow): string | undefined {
 }
 
 async function withExecutors<T>(
-  config: ModelConfig, tensors: TensorMap, weightDtype: WeightDtype, kernel: 'auto' | 'portable',
+  config: ModelConfig, tensors: TensorMap, weightDtype: WeightDtype, kernel: KernelName,
   numPages: number, pageSize: number, numThreads: number,
   body: (single: Executor, batched: Executor) => Promise<T>,
 ): Promise<T> {
@@ -65,7 +66,7 @@ const scenario = (family: ModelFamily, weightDtype: WeightDtype) => fc.record({
   tensorSeed: fc.nat(),
   pageSize: fc.constantFrom(1, 3, 4, 16),
   numThreads: fc.constantFrom(1, 2),
-  kernel: fc.constantFrom<'auto' | 'portable'>('auto', 'portable'),
+  kernel: fc.constantFrom<KernelName>('auto', 'portable', 'avx2'),
   targetLength: fc.integer({ min: 1, max: 40 }),
   others: fc.array(fc.record({ length: fc.integer({ min: 1, max: 40 }), sampling: otherSampling }), { minLength: 0, maxLength: 4 }),
   cachedPages: fc.integer({ min: 0, max: 4 }),
