@@ -21,7 +21,9 @@ static const char* splitFromEnv() {
 // re-reads all of them, from L2.
 constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs) : attShape(c, o.pageSize) {
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel)
+    : attShape(c, o.pageSize, kernel.isa) {
+  const bool needsPairs = kernel.usesPairs();
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);
   xb.resize(tok * c.hiddenSize);
@@ -47,10 +49,10 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
     : config_(config),
       options_(options),
       weights_(std::move(weights)),
-      kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim),
+      kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim, options.kvDtype),
       pool_(options.numThreads, spinMicrosFromEnv()),
       gemm_(kernel),
-      s_(config, options, kernel.usesPairs()) {
+      s_(config, options, kernel) {
   if (config.family == Family::Llama)
     rope_ = std::make_unique<Rope>(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
   const std::string split = splitFromEnv();
@@ -108,7 +110,8 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
   }
   TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
   writeKv(kv_, l, config_, s_.qkv.data(), 0, numTokens, where);
-  attention(pool_, kv_, l, config_, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
+  const int window = 0;  // per-layer sliding window (0: full causal attention)
+  attention(pool_, kv_, l, window, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
   linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
   addInPlace(s_.x.data(), s_.xb2.data(), numTokens * n);
 }
@@ -259,7 +262,8 @@ void Model::forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, i
       }
     }
     writeKv(kv_, l, c, s_.qkv.data(), i0, i1, where);
-    attendTokens(kv_, l, c, s_.attShape, s_.qkv.data(), i0, i1, where, scores, s_.att.data());
+    const int window = 0;  // per-layer sliding window (0: full causal attention)
+    attendTokens(kv_, l, window, s_.attShape, s_.qkv.data(), i0, i1, where, scores, s_.att.data());
     gemmSerial(gemm_, att, qDim, m, w.attnOut, bias(w.attnOutBias), xb2, n, pairs);
     addInPlace(x, xb2, m * n);
     for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.ffnNorm, w.ffnNormBias);

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { ExecutorError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
-import type { KernelName, NativeExecutorHandle } from '../native/binding.js';
+import type { KernelName, KvDtype, NativeExecutorHandle } from '../native/binding.js';
 import { loadNative } from '../native/load.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
@@ -18,6 +18,8 @@ export interface NativeExecutorCreateOptions {
   maxSeqs: number;
   /** 'portable', 'avx2' or 'avx512' forces that kernel path (tests, benches); default 'auto'. */
   kernel?: KernelName;
+  /** KV pool element type: 'f32' (default), 'f16' or 'bf16'. */
+  kvDtype?: KvDtype;
 }
 
 export class NativeExecutor implements Executor {
@@ -42,6 +44,7 @@ export class NativeExecutor implements Executor {
         maxBatchTokens,
         maxSeqs,
         kernel: options.kernel ?? 'auto',
+        kvDtype: options.kvDtype ?? 'f32',
       });
     } catch (err) {
       throw wrapNativeError(err);

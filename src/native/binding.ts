@@ -20,6 +20,9 @@ import type { StepInput, StepOutput } from '../executor/step.js';
 /** A GEMM kernel path: 'auto' picks the best the CPU has (AVX-512, else AVX2 + FMA, else portable). */
 export type KernelName = 'auto' | 'portable' | 'avx2' | 'avx512';
 
+/** Element type of the KV pool: f32, or 16-bit (half the memory and attention traffic; f16 keeps 10 mantissa bits, bf16 8). */
+export type KvDtype = 'f32' | 'f16' | 'bf16';
+
 export interface NativeExecutorOptions {
   /** Storage of the matmul weights; embeddings and norms may stay f32. */
   weightDtype: 'f32' | 'bf16';
@@ -32,6 +35,8 @@ export interface NativeExecutorOptions {
   maxSeqs: number;
   /** GEMM/attention kernel path. Default 'auto'; any other value forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). */
   kernel?: KernelName;
+  /** KV pool element type; default 'f32'. */
+  kvDtype?: KvDtype;
 }
 
 export interface NativeExecutorHandle {

@@ -9,6 +9,7 @@ import { NativeExecutor } from '../../src/executor/native.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import type { KernelName } from '../../src/native/binding.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
+import { canRun } from './cpu.js';
 import { GREEDY, runSteps, type Run } from './steps.js';
 
 const WIDE: ModelConfig = {
@@ -40,9 +41,7 @@ async function alongsideOthers(ex: NativeExecutor): Promise<{ alone: Float32Arra
 
 describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CPU', () => {
   const kernels: KernelName[] = ['portable', 'avx2', 'avx512'];
-  const available = (k: KernelName): boolean => {
-    try { NativeExecutor.create({ config: WIDE, tensors: syntheticTensors(WIDE, 3), numPages: 4, pageSize: 8, numThreads: 1, maxBatchTokens: 8, maxSeqs: 1, kernel: k }).close(); return true; } catch { return false; }
-  };
+  const available = canRun;
 
   it('every path the CPU has reports its name and is batch invariant', async () => {
     for (const kernel of kernels.filter(available)) {
