@@ -49,23 +49,31 @@ struct TileOperands {
   int ldy;
 };
 
+// Rows are walked in groups of kGroupTiles tiles: a group's x rows and y partial sums stay
+// in L1/L2 across the K slices of a block, and the weights are re-read once per group.
+constexpr int kGroupTiles = 8;
+
 template <template <int, int> class Tile, int MaxRows, class X, class W>
 void walkBlocks(const PackedMatrix& w, int blockBegin, int blockEnd, const TileOperands<X, W>& o) {
   static const TileTable<Tile, MaxRows, X, W> table;
-  for (int b = blockBegin; b < blockEnd; ++b) {
-    const int numPanels = w.blockPanels(b);
-    const int col = b * kBlockPanels * kPanelWidth;
-    const int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
-    const W* block = o.data + w.blockOffset(b);
-    const size_t unitStride = size_t(numPanels) * kPanelWidth * o.unitWidth;  // W elements per unit
-    for (int k0 = 0; k0 < o.units; k0 += o.sliceUnits) {
-      const int k = o.units - k0 < o.sliceUnits ? o.units - k0 : o.sliceUnits;
-      const Slice slice{k0 == 0, k0 + k == o.units};
-      for (int r = 0; r < o.m; r += MaxRows) {
-        const int rows = o.m - r < MaxRows ? o.m - r : MaxRows;
-        table.fn[rows - 1][numPanels - 1](o.x + size_t(r) * o.ldx + k0, o.ldx, block + k0 * unitStride, k,
-                                          o.bias ? o.bias + col : nullptr, o.y + size_t(r) * o.ldy + col, o.ldy, cols,
-                                          slice);
+  const int groupRows = kGroupTiles * MaxRows;
+  for (int g = 0; g < o.m; g += groupRows) {
+    const int gEnd = o.m - g < groupRows ? o.m : g + groupRows;
+    for (int b = blockBegin; b < blockEnd; ++b) {
+      const int numPanels = w.blockPanels(b);
+      const int col = b * kBlockPanels * kPanelWidth;
+      const int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
+      const W* block = o.data + w.blockOffset(b);
+      const size_t unitStride = size_t(numPanels) * kPanelWidth * o.unitWidth;  // W elements per unit
+      for (int k0 = 0; k0 < o.units; k0 += o.sliceUnits) {
+        const int k = o.units - k0 < o.sliceUnits ? o.units - k0 : o.sliceUnits;
+        const Slice slice{k0 == 0, k0 + k == o.units};
+        for (int r = g; r < gEnd; r += MaxRows) {
+          const int rows = gEnd - r < MaxRows ? gEnd - r : MaxRows;
+          table.fn[rows - 1][numPanels - 1](o.x + size_t(r) * o.ldx + k0, o.ldx, block + k0 * unitStride, k,
+                                            o.bias ? o.bias + col : nullptr, o.y + size_t(r) * o.ldy + col, o.ldy,
+                                            cols, slice);
+        }
       }
     }
   }
