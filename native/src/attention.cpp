@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "attention_flash.h"
+#include "attention_block.h"
 
 namespace nano {
 
@@ -27,39 +27,12 @@ void writeKvAs(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, i
   }
 }
 
-// The kernel copies: one per instruction set and KV element type.
-using BlockFn = void (*)(const FlashBlock&, const AttentionScratch&);
-
-#define NANO_FLASH_ENTRY(name, isaTarget)                                                                  \
-  template <class T>                                                                                     \
-  __attribute__((target(isaTarget))) void name(const FlashBlock& b, const AttentionScratch& sh) {           \
-    flashBlock<T>(b, sh);                                                                                \
-  }
-#if defined(__x86_64__)
-NANO_FLASH_ENTRY(flashAvx512, "avx512f,avx512bw,avx512vl,avx512dq,f16c")
-NANO_FLASH_ENTRY(flashAvx2, "avx2,f16c")
-#endif
-template <class T>
-void flashPortable(const FlashBlock& b, const AttentionScratch& sh) {
-  flashBlock<T>(b, sh);
-}
-
-template <class T>
-BlockFn blockFnFor(Isa isa) {
-#if defined(__x86_64__)
-  if (isa == Isa::Avx512) return flashAvx512<T>;
-  if (isa == Isa::Avx2) return flashAvx2<T>;
-#endif
-  return flashPortable<T>;
-}
+using BlockFn = FlashBlockFn;
 
 BlockFn blockFn(const KvCache& kv, Isa isa) {
-  switch (kv.dtype()) {
-    case KvDtype::F16: return blockFnFor<_Float16>(isa);
-    case KvDtype::Bf16: return blockFnFor<Bf16>(isa);
-    case KvDtype::F32: break;
-  }
-  return blockFnFor<float>(isa);
+  if (isa == Isa::Avx512) return avx512FlashBlock(kv.dtype());
+  if (isa == Isa::Avx2) return avx2FlashBlock(kv.dtype());
+  return portableFlashBlock(kv.dtype());
 }
 
 // Attends tokens [begin, end) (any sequences), kv heads [g0, g1), in blocks of at most

@@ -1,59 +1,76 @@
-// The body of the flash attention kernel, one block of tokens x heads: included by
-// attention.cpp only, which compiles it once per instruction set (target attributes) and
-// per KV element type. Everything is always_inline, so each copy is built for its target;
-// no FMA contraction, so every lane does the same IEEE operations in every copy.
+// The body of the flash attention kernel, one block of tokens x heads. Included by the
+// three kernel files (attention_avx512.cpp, attention_avx2.cpp, attention_portable.cpp),
+// each inside its own `#pragma GCC target` region and after defining NANO_FLASH_ISA:
+// everything here sits in an unnamed namespace, so each file compiles its own copy for
+// its own instruction set: vectors of 16 lanes (AVX-512, baseline) or 8 (AVX2), explicit
+// FMAs on AVX2 and AVX-512, a multiply then an add on the baseline. Never contracted by
+// the compiler, so a row's operations never depend on which instantiation of a helper ran
+// it (the three copies round differently from each other, each is batch invariant).
 #pragma once
-#include <cmath>
-#include <cstring>
-
-#include "attention.h"
-#include "fast_math.h"
-#include "kv_element.h"
+#include "attention_block.h"
 
 namespace nano {
 namespace {
 
 #define NANO_INLINE __attribute__((always_inline)) inline
 
-typedef float Vec16 __attribute__((vector_size(64)));
-typedef _Float16 Half16 __attribute__((vector_size(32)));
-typedef uint16_t U16x16 __attribute__((vector_size(32)));
-typedef uint32_t U32x16 __attribute__((vector_size(64)));
+// One vector of kLanes floats: a zmm on AVX-512, a ymm on AVX2, four xmm on the baseline.
+constexpr int kLanes = NANO_FLASH_ISA == 1 ? 8 : 16;
+typedef float Vec __attribute__((vector_size(4 * kLanes)));
+typedef _Float16 HalfVec __attribute__((vector_size(2 * kLanes)));
+typedef uint16_t U16Vec __attribute__((vector_size(2 * kLanes)));
+typedef uint32_t U32Vec __attribute__((vector_size(4 * kLanes)));
+typedef int32_t I32Vec __attribute__((vector_size(4 * kLanes)));
 
-NANO_INLINE Vec16 load16(const float* p) {
-  Vec16 v;
+NANO_INLINE Vec loadV(const float* p) {
+  Vec v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-NANO_INLINE Vec16 load16(const _Float16* p) {
-  Half16 h;
+NANO_INLINE Vec loadV(const _Float16* p) {
+  HalfVec h;
   std::memcpy(&h, p, sizeof h);
-  return __builtin_convertvector(h, Vec16);
+  return __builtin_convertvector(h, Vec);
 }
-NANO_INLINE Vec16 load16(const Bf16* p) {
-  U16x16 h;
+NANO_INLINE Vec loadV(const Bf16* p) {
+  U16Vec h;
   std::memcpy(&h, p, sizeof h);
-  U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
-  Vec16 v;
+  U32Vec bits = __builtin_convertvector(h, U32Vec) << 16;
+  Vec v;
   std::memcpy(&v, &bits, sizeof v);
   return v;
 }
-NANO_INLINE void store16(float* p, Vec16 v) { std::memcpy(p, &v, sizeof v); }
+NANO_INLINE void storeV(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
-constexpr int kInterleave = 4;  // rows whose chains run side by side (latency)
+// Lane-wise helpers, explicit per instruction set. fmadd: acc + a * b, one FMA per lane on
+// AVX2 / AVX-512, a multiply then an add otherwise. vmax: a > b ? a : b. keepAtLeast: y
+// where x >= lo, else 0.
+#if NANO_FLASH_ISA == 2
+NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return (Vec)_mm512_fmadd_ps(_mm512_set1_ps(a), (__m512)b, (__m512)acc); }
+NANO_INLINE Vec vmax(Vec a, Vec b) { return (Vec)_mm512_max_ps((__m512)b, (__m512)a); }
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
+  return (Vec)_mm512_maskz_mov_ps(_mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(lo), _CMP_GE_OQ), (__m512)y);
+}
+#elif NANO_FLASH_ISA == 1
+NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return (Vec)_mm256_fmadd_ps(_mm256_set1_ps(a), (__m256)b, (__m256)acc); }
+NANO_INLINE Vec vmax(Vec a, Vec b) { return (Vec)_mm256_max_ps((__m256)b, (__m256)a); }
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
+  return (Vec)_mm256_and_ps(_mm256_cmp_ps((__m256)x, _mm256_set1_ps(lo), _CMP_GE_OQ), (__m256)y);
+}
+#else
+NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return acc + a * b; }
+NANO_INLINE Vec vmax(Vec a, Vec b) {
+  for (int j = 0; j < kLanes; ++j) a[j] = a[j] > b[j] ? a[j] : b[j];
+  return a;
+}
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
+  for (int j = 0; j < kLanes; ++j) y[j] = x[j] >= lo ? y[j] : 0.0f;
+  return y;
+}
+#endif
 
-// One block: tokens [tokBegin, tokEnd) of one sequence, kv heads [g0, g1) (and their query heads).
-struct FlashBlock {
-  const KvCache* kv;
-  int layer, window, g0, g1;
-  const float* qkv;
-  int rowWidth;               // q of token i, head h: qkv + i * rowWidth + h * head_dim
-  const int32_t* positions;   // (tok)
-  const int32_t* pages;       // the sequence's page table
-  int tokBegin, tokEnd;
-  float* out;                 // (tok, qDim)
-  float* scratch;             // AttentionScratch::floatsPerThread()
-};
+// Rows whose chains run side by side: enough for the FMA latency, few enough for the registers.
+constexpr int kInterleave = NANO_FLASH_ISA == 2 ? 8 : 4;
 
 // A row: one (token, query head). Keys it attends to: positions [first, last].
 struct RowView {
@@ -64,13 +81,13 @@ struct RowView {
   int kvHead, first, last;
 };
 
-// For H rows: sc_h[0..16) = q_h . k for 16 slots of transposed key blocks (head_dim, ps).
+// For H rows: sc_h[0..kLanes) = q_h . k for kLanes slots of transposed key blocks (head_dim, ps).
 template <int H, class T>
 NANO_INLINE void scoreRows(const float* const* q, const T* const* keys, int hd, int ps, float* const* sc) {
-  Vec16 acc[H] = {};
+  Vec acc[H] = {};
   for (int d = 0; d < hd; ++d)
-    for (int h = 0; h < H; ++h) acc[h] += q[h][d] * load16(keys[h] + size_t(d) * ps);
-  for (int h = 0; h < H; ++h) store16(sc[h], acc[h]);
+    for (int h = 0; h < H; ++h) acc[h] = fmadd(acc[h], q[h][d], loadV(keys[h] + size_t(d) * ps));
+  for (int h = 0; h < H; ++h) storeV(sc[h], acc[h]);
 }
 
 template <class T>
@@ -80,25 +97,29 @@ NANO_INLINE float score1(const float* q, const T* keys, int hd, int ps) {
   return acc;
 }
 
-// For H rows over the same slots [j0, j1): acc_h[d0..d0+16) += w_h[j] v_h[j][d0..], j in order.
+// For H rows over the same slots [j0, j1): acc_h[d0..d0+kLanes) += w_h[j] v_h[j][d0..], j in order.
 template <int H, class T>
 NANO_INLINE void weighRows(const T* const* v, const float* const* w, int j0, int j1, int hd, int d0,
                            float* const* acc) {
-  Vec16 a[H];
-  for (int h = 0; h < H; ++h) a[h] = load16(acc[h] + d0);
+  Vec a[H];
+  for (int h = 0; h < H; ++h) a[h] = loadV(acc[h] + d0);
   for (int j = j0; j < j1; ++j)
-    for (int h = 0; h < H; ++h) a[h] += w[h][j] * load16(v[h] + size_t(j) * hd + d0);
-  for (int h = 0; h < H; ++h) store16(acc[h] + d0, a[h]);
+    for (int h = 0; h < H; ++h) a[h] = fmadd(a[h], w[h][j], loadV(v[h] + size_t(j) * hd + d0));
+  for (int h = 0; h < H; ++h) storeV(acc[h] + d0, a[h]);
 }
 
 // Calls F<n>(args...) for n = 1..kInterleave (no lambdas: a lambda would not inherit the
 // caller's target and could run as the baseline copy).
-#define NANO_BY_COUNT(n, call)           \
-  switch (n) {                           \
-    case 4: call(4); break;              \
-    case 3: call(3); break;              \
-    case 2: call(2); break;              \
-    default: call(1); break;             \
+#define NANO_BY_COUNT(n, call) \
+  switch (n) {                 \
+    case 8: call(8); break;    \
+    case 7: call(7); break;    \
+    case 6: call(6); break;    \
+    case 5: call(5); break;    \
+    case 4: call(4); break;    \
+    case 3: call(3); break;    \
+    case 2: call(2); break;    \
+    default: call(1); break;   \
   }
 
 // Scores of rows[0..n) against page `page` (all its slots; masking comes after).
@@ -113,7 +134,7 @@ NANO_INLINE void scorePage(const FlashBlock& b, const RowView* rows, int n, int 
     scs[i] = rows[i].scores;
   }
   int j0 = 0;
-  for (; ps - j0 >= 16; j0 += 16) {
+  for (; ps - j0 >= kLanes; j0 += kLanes) {
     const T* kj[kInterleave];
     float* sj[kInterleave];
     for (int i = 0; i < n; ++i) kj[i] = ks[i] + j0, sj[i] = scs[i] + j0;
@@ -125,21 +146,73 @@ NANO_INLINE void scorePage(const FlashBlock& b, const RowView* rows, int n, int 
     for (int i = 0; i < n; ++i) scs[i][j0] = score1(qs[i], ks[i] + j0, hd, ps);
 }
 
-// Online softmax step of one row over its slots [j0, j1) of a page: rescale what it holds
-// when the max grows, then turn the scores into weights exp(s - max) and add their sum.
-NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, float scale, int hd) {
-  float* s = r.scores;
+
+// exp(x) on kLanes lanes for x <= 0 (or -inf), as expFast (fast_math.h) computes it: 0 below -87.3.
+NANO_INLINE Vec expV(Vec x) {
+  const float lo = -87.3f;
+  const Vec shifter = Vec{} + 12582912.0f;
+  const Vec c = vmax(x, Vec{} + lo);
+  const Vec n = (c * 1.44269504088896341f + shifter) - shifter;
+  Vec r = c - n * 0.693145751953125f;
+  r = r - n * 1.42860682030941723212e-6f;
+  Vec p = Vec{} + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const I32Vec bits = (__builtin_convertvector(n, I32Vec) + 127) << 23;
+  Vec scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return keepAtLeast(x, lo, p * scale);
+}
+
+// Lane folds in a fixed tree (kLanes / 2, ..., 2, 1 apart): the same for every caller.
+NANO_INLINE float sumLanes(Vec v) {
+  float l[kLanes];
+  std::memcpy(l, &v, sizeof l);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) l[j] += l[j + w];
+  return l[0];
+}
+NANO_INLINE float maxLanes(Vec v) {
+  float l[kLanes];
+  std::memcpy(l, &v, sizeof l);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) l[j] = l[j + w] > l[j] ? l[j + w] : l[j];
+  return l[0];
+}
+
+// Online softmax step of one row over its slots [j0, j1) of a page, kLanes slots per vector
+// (slots outside the range are masked to -inf, weight 0): rescale what the row holds when
+// the max grows, then turn the scores into weights exp(s - max) and add their sum.
+NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, float scale, int hd, int ps) {
+  const float minusInf = -__builtin_inff();
   float &max = r.stats[0], &sum = r.stats[1];
-  for (int j = j0; j < j1; ++j) s[j] *= scale;
-  const float pageMax = maxOf(s + j0, j1 - j0);
-  if (pageMax > max) {
-    const float corr = expFast(max - pageMax);  // 0 when max is still -inf
+  const int padded = (ps + kLanes - 1) / kLanes * kLanes;
+  for (int j = 0; j < j0; ++j) r.scores[j] = minusInf;
+  for (int j = j1; j < padded; ++j) r.scores[j] = minusInf;
+  Vec pageMax = Vec{} + minusInf;
+  for (int c = 0; c < ps; c += kLanes) {
+    const Vec v = loadV(r.scores + c) * scale;
+    storeV(r.scores + c, v);
+    pageMax = vmax(v, pageMax);
+  }
+  const float m = maxLanes(pageMax);
+  if (m > max) {
+    const float corr = expFast(max - m);  // 0 when max is still -inf
     for (int d = 0; d < hd; ++d) r.acc[d] *= corr;
     sum *= corr;
-    max = pageMax;
+    max = m;
   }
-  for (int j = j0; j < j1; ++j) s[j] = expFast(s[j] - max);
-  sum += sumFixed(s + j0, j1 - j0);
+  Vec total = {};
+  for (int c = 0; c < ps; c += kLanes) {
+    const Vec w = expV(loadV(r.scores + c) - max);
+    storeV(r.scores + c, w);
+    total += w;
+  }
+  sum += sumLanes(total);
 }
 
 // Adds the weighted values of rows[0..n), which share the slot range [j0, j1).
@@ -155,9 +228,9 @@ NANO_INLINE void weighPage(const FlashBlock& b, const RowView* rows, int n, int 
   }
   int d0 = 0;
 #define NANO_WEIGH(H) weighRows<H>(vs, ws, j0, j1, hd, d0, as)
-  for (; hd - d0 >= 16; d0 += 16) NANO_BY_COUNT(n, NANO_WEIGH)
+  for (; hd - d0 >= kLanes; d0 += kLanes) NANO_BY_COUNT(n, NANO_WEIGH)
 #undef NANO_WEIGH
-  for (; d0 < hd; ++d0)  // a head_dim that is not a multiple of 16
+  for (; d0 < hd; ++d0)  // a head_dim that is not a multiple of kLanes
     for (int i = 0; i < n; ++i) {
       float a = as[i][d0];
       for (int j = j0; j < j1; ++j) a += ws[i][j] * loadKv(vs[i] + size_t(j) * hd + d0);
@@ -170,10 +243,11 @@ NANO_INLINE void prefetchSpan(const void* p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
 }
 
-// Row r of a block: token tokBegin + r / headsPerToken, query head g0 * group + r % headsPerToken.
+// Row r of a block: query head g0 * group + r / numTokens, token tokBegin + r % numTokens
+// (head-major, so rows side by side share their kv head's K and V loads).
 NANO_INLINE RowView rowView(const FlashBlock& b, const AttentionScratch& sh, int r) {
-  const int headsPerToken = (b.g1 - b.g0) * sh.group;
-  const int t = b.tokBegin + r / headsPerToken, hh = r % headsPerToken, h = b.g0 * sh.group + hh;
+  const int numTokens = b.tokEnd - b.tokBegin;
+  const int hh = r / numTokens, t = b.tokBegin + r % numTokens, h = b.g0 * sh.group + hh;
   const int pos = b.positions[t];
   float* acc = b.scratch + size_t(r) * sh.rowFloats;
   const int first = b.window > 0 && pos - b.window + 1 > 0 ? pos - b.window + 1 : 0;
@@ -181,14 +255,12 @@ NANO_INLINE RowView rowView(const FlashBlock& b, const AttentionScratch& sh, int
           acc + sh.rowFloats - 2, b.g0 + hh / sh.group, first, pos};
 }
 
-// Rows sel[0..n), which attend to the same keys, over one page: score, softmax step, weigh.
+// Rows sel[0..n), which attend to the same slots [j0, j1) of one page: score, softmax step, weigh.
 template <class T>
-NANO_INLINE void attendPage(const FlashBlock& b, const RowView* sel, int n, int page, int base, float scale, int hd,
-                            int ps) {
-  const int j0 = sel[0].first > base ? sel[0].first - base : 0;
-  const int j1 = sel[0].last - base + 1 < ps ? sel[0].last - base + 1 : ps;
+NANO_INLINE void attendPage(const FlashBlock& b, const RowView* sel, int n, int page, int j0, int j1, float scale,
+                            int hd, int ps) {
   scorePage<T>(b, sel, n, page, hd, ps);
-  for (int i = 0; i < n; ++i) softmaxStep(sel[i], j0, j1, scale, hd);
+  for (int i = 0; i < n; ++i) softmaxStep(sel[i], j0, j1, scale, hd, ps);
   weighPage<T>(b, sel, n, page, j0, j1, hd);
 }
 
@@ -202,7 +274,7 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     const RowView v = rowView(b, sh, r);
     first = v.first < first ? v.first : first;
     last = v.last > last ? v.last : last;
-    std::memset(v.acc, 0, size_t(hd) * sizeof(float));
+    std::memset(v.acc, 0, (sh.rowFloats - 2) * sizeof(float));  // acc and the page's scores
     v.stats[0] = -__builtin_inff();
     v.stats[1] = 0;
   }
@@ -213,22 +285,26 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     prefetchSpan(b.kv->template values<T>(b.layer, page, b.g0), kvSpan * (b.g1 - b.g0));
     if (p < last / ps) prefetchSpan(b.kv->template keys<T>(b.layer, b.pages[p + 1], b.g0), kvSpan * (b.g1 - b.g0));
     RowView sel[kInterleave];
-    int n = 0;
+    int n = 0, j0 = 0, j1 = 0;
     for (int r = 0; r < numRows; ++r) {
       const RowView v = rowView(b, sh, r);
       if (v.last < base || v.first >= base + ps) continue;  // the page holds none of its keys
-      if (n > 0 && (n == kInterleave || v.first != sel[0].first || v.last != sel[0].last)) {
-        attendPage<T>(b, sel, n, page, base, scale, hd, ps);
+      const int rj0 = v.first > base ? v.first - base : 0;
+      const int rj1 = v.last - base + 1 < ps ? v.last - base + 1 : ps;
+      if (n > 0 && (n == kInterleave || rj0 != j0 || rj1 != j1)) {
+        attendPage<T>(b, sel, n, page, j0, j1, scale, hd, ps);
         n = 0;
       }
       sel[n++] = v;
+      j0 = rj0;
+      j1 = rj1;
     }
-    if (n > 0) attendPage<T>(b, sel, n, page, base, scale, hd, ps);
+    if (n > 0) attendPage<T>(b, sel, n, page, j0, j1, scale, hd, ps);
   }
   for (int r = 0; r < numRows; ++r) {
     const RowView v = rowView(b, sh, r);
-    const int t = b.tokBegin + r / ((b.g1 - b.g0) * sh.group);
-    const int h = b.g0 * sh.group + r % ((b.g1 - b.g0) * sh.group);
+    const int t = b.tokBegin + r % (b.tokEnd - b.tokBegin);
+    const int h = b.g0 * sh.group + r / (b.tokEnd - b.tokBegin);
     float* o = b.out + size_t(t) * sh.numHeads * hd + size_t(h) * hd;
     const float inv = 1.0f / v.stats[1];
     for (int d = 0; d < hd; ++d) o[d] = v.acc[d] * inv;
