@@ -10,7 +10,7 @@ import { Subject, type Observable } from 'rxjs';
 import { CapacityError, EngineClosedError, NanoServingError, SchedulerError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
-import { checkPlanShape } from '../scheduler/plan-check.js';
+import { checkPlanShape, type LocateRequest } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/policy.js';
 import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { realClock, type EngineClock } from './clock.js';
@@ -85,7 +85,7 @@ export class EngineCore {
     const { numPages, pageSize } = executor.info;
     this.clock = options.clock ?? realClock;
     this.kv = new KvPages(numPages, pageSize, options.prefixCache, options.maxCachedPages);
-    this.output = new TokenOutput(this.counters, this.clock, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
+    this.output = new TokenOutput(this.counters, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
     this.buffers = new StepBuffers(executor.info);
@@ -219,7 +219,7 @@ export class EngineCore {
       this.endings.fail([...this.table.all()], new SchedulerError('ERR_POLICY', `the scheduling policy (or the onPlan hook) threw: ${message}`, { cause: error }));
       return 'refused';
     }
-    const problems = checkPlanShape(view, plan, this.limits());
+    const problems = checkPlanShape(view, plan, this.limits(), this.locate);
     if (problems.length > 0) {
       const named = new Set(problems.map((p) => p.id));
       const concerned = named.has(undefined) ? [...this.table.all()] : [...named].map((id) => this.table.get(id!)).filter((s) => s !== undefined);
@@ -241,6 +241,12 @@ export class EngineCore {
     this.stall.noteProgress();
     return 'refused';
   }
+
+  /** Finds a live request by id for the plan check, from its actor's phase (O(1)). */
+  private readonly locate: LocateRequest = (id) => {
+    const slot = this.table.get(id);
+    return slot === undefined || slot.isFinal ? undefined : slot;
+  };
 
   private limits(): { maxBatchTokens: number; maxSeqs: number } {
     const info = this.executor.info;
@@ -271,6 +277,7 @@ export class EngineCore {
 
   private postprocess(batch: Batch, output: StepOutput): void {
     const before = this.counters.generatedTokens;
+    const now = this.clock.now();
     let row = 0;
     for (let i = 0; i < batch.runs.length; i++) {
       const run = batch.runs[i];
@@ -289,7 +296,7 @@ export class EngineCore {
         slot.send({ type: 'sched.prefilled' });
         this.emitState(slot);
       }
-      this.output.accept(slot, output, sampledRow);
+      this.output.accept(slot, output, sampledRow, now);
     }
     this.wasLastStepIdle = this.counters.generatedTokens === before;
     if (!this.wasLastStepIdle) this.stall.noteProgress();
