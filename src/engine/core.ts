@@ -12,7 +12,7 @@ import type { Executor, StepOutput } from '../executor/step.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
 import { checkPlanShape, type LocateRequest } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/policy.js';
-import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
+import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { realClock, type EngineClock } from './clock.js';
 import { Endings } from './endings.js';
 import { stepEvent, type EngineEvent } from './events.js';
@@ -166,6 +166,7 @@ export class EngineCore {
       stepIndex: this.stepIndex,
       cachedPrefix: (request) => this.kv.peekPrefix(request as RequestSlot),
       reclaimablePages: (request) => this.kv.reclaimable(request as RequestSlot),
+      sharesPage: this.kv.cache ? this.sharesPage : undefined,
     });
   }
 
@@ -241,6 +242,8 @@ export class EngineCore {
     this.stall.noteProgress();
     return 'refused';
   }
+
+  private readonly sharesPage = (a: RequestView, b: RequestView, start: number): boolean => (a as RequestSlot).sharesTokens(b as RequestSlot, start, this.kv.pageSize);
 
   /** Finds a live request by id for the plan check, from its actor's phase (O(1)). */
   private readonly locate: LocateRequest = (id) => {

@@ -118,6 +118,13 @@ export class RequestSlot implements RequestView {
     return this.buffer[this.numPrompt + index];
   }
 
+  /** Whether both know tokens [start, start + n) and they are equal. */
+  sharesTokens(other: RequestSlot, start: number, n: number): boolean {
+    if (start + n > this.numTokens || start + n > other.numTokens) return false;
+    for (let i = start; i < start + n; i++) if (this.buffer[i] !== other.buffer[i]) return false;
+    return true;
+  }
+
   append(token: number): void {
     if (this.numTokens === this.buffer.length) {
       const grown = new Int32Array(this.buffer.length * 2);
