@@ -112,7 +112,7 @@ export class EngineCore {
       },
       () => this.output.syncText(slot),
     );
-    slot.actor.on('request.deadline', () => this.endings.end(slot, 'timeout'));
+    slot.onDeadline = () => this.endings.end(slot, 'timeout');
     this.table.add(slot);
     this.counters.submitted++;
     this.stall.noteProgress();

@@ -41,6 +41,8 @@ export class RequestSlot implements RequestView {
   lastTokenAt = 0;
   /** The channels and promise the engine settles; set right after construction. */
   outputs!: RequestOutputs;
+  /** Called once when the deadline timer of the actor ended the request (set by the engine). */
+  onDeadline: () => void = () => undefined;
   /** Detached requests keep running when every subscriber has gone. */
   isDetached = false;
 
@@ -61,7 +63,15 @@ export class RequestSlot implements RequestView {
     this.numPrompt = prompt.length;
     this.submittedAt = now;
     this.actor = createActor(requestMachine, { input: { id, timeoutMs }, clock });
-    this.actor.subscribe({ next: (snapshot) => (this.phaseMirror = phaseOf(snapshot)), error: () => undefined });
+    this.actor.subscribe({
+      next: (snapshot) => {
+        const before = this.phaseMirror;
+        this.phaseMirror = phaseOf(snapshot);
+        // The machine's own deadline timer ended it: tell the engine, now that the phase reads 'releasing'.
+        if (before !== 'releasing' && this.phaseMirror === 'releasing' && snapshot.context.finishReason === 'timeout') this.onDeadline();
+      },
+      error: () => undefined,
+    });
     this.actor.start();
   }
 
