@@ -41,7 +41,7 @@ void quantizeQ8_0(const float* x, int k, int8_t* q, float* d, int32_t* s) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
     const float scale = amax / 127;
-    const float inv = scale != 0 ? 1.0f / scale : 0.0f;
+    const float inv = amax != 0 ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
     for (int i = 0; i < 32; ++i) {
       int v = nearestEven(xb[i] * inv);

@@ -1,6 +1,6 @@
 // Activation rows quantized once per GEMM, the way the weights' dot products want them:
-//   Q8_0 form (for Q8_0 / Q4_0 weights): per 32 values an int8 q[32], a scale d (the f16-rounded
-//            amax / 127, as float) and the int sum of the 32 q.
+//   Q8_0 form (for Q8_0 / Q4_0 weights): per 32 values an int8 q[32] = round(x * 127 / amax), a
+//            scale d (the f16-rounded amax / 127, as float) and the int sum of the 32 q.
 //   Q8_K form (for Q4_K / Q5_K / Q6_K): per 256 values an int8 q[256], a float scale d
 //            (max / -127 with the sign of the largest |x|) and the int16 sums of each 16 q.
 // Rounding is to nearest even. One row's quantization never depends on other rows.
