@@ -16,6 +16,7 @@ struct SamplingParams {
   uint64_t seed = 0;
   uint64_t position = 0;  // position of the token being generated
   int numTopLogprobs = 0;
+  const uint32_t* allowed = nullptr;  // (ceil(vocab / 32)) bit t allows token t; null = every token
 };
 
 struct History {

@@ -22,6 +22,7 @@ import { logprobOf, stopReason } from './results.js';
 import { TextStream } from './text-stream.js';
 import type { Tokenizer } from './tokenizer.js';
 import { stepEvent, type EngineEvent } from './events.js';
+import { ConstrainedDecoding } from '../grammar/constrained-decoding.js';
 
 export interface CoreOptions extends SchedulerConfig {
   prefixCache: boolean;
@@ -64,12 +65,16 @@ export class EngineCore {
   private nextId = 1;
   private stepIndex = 0;
   private isStepInFlight = false;
+  private numCompiling = 0;
   private isClosed = false;
   private idleWaiters: Array<() => void> = [];
+  /** Grammar states of requests with a responseFormat (XGrammar loads on first use). */
+  readonly constrained: ConstrainedDecoding;
 
   constructor(readonly executor: Executor, readonly tokenizer: Tokenizer, readonly options: CoreOptions) {
     const { numPages, pageSize } = executor.info;
     this.kv = new KvPages(numPages, pageSize, options.prefixCache, options.maxCachedPages);
+    this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
     this.loop = createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
   }
 
@@ -94,10 +99,11 @@ export class EngineCore {
       () => this.syncText(slot),
     );
     if (timeoutMs !== undefined) slot.timer = setTimeout(() => this.end(slot, 'timeout'), timeoutMs).unref();
-    this.enqueue(slot);
     this.slotsById.set(id, slot);
     this.counters.submitted++;
     this.emitState(slot);
+    if (sampling.responseFormat) this.enqueueConstrained(slot, sampling.responseFormat);
+    else this.enqueue(slot);
     this.loop.wake();
     return createHandle(slot, slot.outputs, () => this.end(slot, 'abort'));
   }
@@ -137,6 +143,32 @@ export class EngineCore {
     this.waiting.splice(at, 0, slot);
   }
 
+  /** A constrained request waits outside the queue until its grammar is compiled (at once when cached). */
+  private enqueueConstrained(slot: RequestSlot, format: NonNullable<RequestSlot['sampling']['responseFormat']>): void {
+    this.numCompiling++;
+    this.constrained.attach(slot.id, format).then(
+      () => {
+        this.numCompiling--;
+        if (slot.isFinal) return this.forget(slot);
+        this.enqueue(slot);
+        this.loop.wake();
+      },
+      (error: unknown) => {
+        this.numCompiling--;
+        if (!slot.isFinal) this.failStep([slot], error instanceof NanoServingError ? error : wrapNativeError(error));
+        this.forget(slot);
+      },
+    );
+  }
+
+  /** Drops a request that ended before it reached a queue. */
+  private forget(slot: RequestSlot): void {
+    this.constrained.release(slot.id);
+    slot.needsRelease = false;
+    this.slotsById.delete(slot.id);
+    this.notifyIfIdle();
+  }
+
   // ---- one step ------------------------------------------------------------------------
 
   private async runStep(): Promise<boolean> {
@@ -156,7 +188,8 @@ export class EngineCore {
     let output: StepOutput;
     this.isStepInFlight = true;
     try {
-      output = await this.executor.step(buildStepInput(runs, slots));
+      const masks = await this.constrained.masks(runs);
+      output = await this.executor.step(masks ? { ...buildStepInput(runs, slots), ...masks } : buildStepInput(runs, slots));
     } catch (error) {
       this.failStep(slots, wrapNativeError(error));
       return true;
@@ -277,7 +310,9 @@ export class EngineCore {
     // Text is decoded as tokens come only when someone reads it or a stop string needs it; else at the end.
     if (slot.sampling.stop.length > 0 || slot.outputs.text.wasSubscribed) this.syncText(slot);
     if (slot.isFinal) return;
-    const reason = stopReason(slot, token, this.tokenizer.eosTokenIds, this.executor.info.contextLength);
+    const grammar = this.constrained.accept(slot.id, token);
+    if (grammar === 'rejected') return this.failStep([slot], new NanoServingError('ERR_INTERNAL', `request ${slot.id}: token ${token} is outside its grammar`));
+    const reason = grammar === 'end' ? 'stop' : stopReason(slot, token, this.tokenizer.eosTokenIds, this.executor.info.contextLength);
     if (reason) this.end(slot, reason);
   }
 
@@ -328,6 +363,7 @@ export class EngineCore {
 
   private settle(slot: RequestSlot): void {
     if (slot.timer) clearTimeout(slot.timer);
+    this.constrained.release(slot.id);
     slot.needsRelease = true;
     this.emitState(slot);
     if (!this.isStepInFlight) this.releaseEnded();
@@ -355,7 +391,7 @@ export class EngineCore {
   }
 
   private isIdle(): boolean {
-    return this.waiting.length === 0 && this.running.length === 0;
+    return this.waiting.length === 0 && this.running.length === 0 && this.numCompiling === 0;
   }
 
   private notifyIfIdle(): void {

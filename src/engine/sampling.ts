@@ -1,5 +1,6 @@
 /** Sampling parameters: what users pass, their defaults, and their validation (typed errors, before anything is scheduled). */
 import { InvalidRequestError } from '../errors.js';
+import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
 
 export interface SamplingParams {
   /** Tokens to generate at most (>= 1). Default: 256, capped by the context. */
@@ -21,6 +22,8 @@ export interface SamplingParams {
   repetitionPenalty?: number;
   /** Top-n alternatives per token (0..20); the chosen token's logprob is returned whenever this is set. */
   logprobs?: number;
+  /** Constrains the output: JSON (any object, or a JSON Schema), a regex, or an EBNF grammar. Default: text. */
+  responseFormat?: ResponseFormat;
 }
 
 export interface ResolvedSampling {
@@ -38,6 +41,7 @@ export interface ResolvedSampling {
   repetitionPenalty: number;
   logprobs: number | undefined;
   hasPenalties: boolean;
+  responseFormat: ResponseFormat | undefined;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
@@ -110,5 +114,6 @@ export function resolveSampling(
     repetitionPenalty,
     logprobs,
     hasPenalties: presencePenalty !== 0 || frequencyPenalty !== 0 || repetitionPenalty !== 1,
+    responseFormat: checkResponseFormat(params.responseFormat),
   };
 }

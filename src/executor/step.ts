@@ -20,6 +20,9 @@ export interface StepInput {
   historyPromptLen: Int32Array;// [nSeq] how many of a sequence's history tokens are prompt
   numTopLogprobs: Int32Array;  // [nSeq] top-n alternatives to return (0..20)
   returnLogits: boolean;       // tests: also return the raw logits of sampled rows
+  /** Constrained decoding (optional; absent = nothing constrained). Bit t of a row allows token t. */
+  tokenMask?: Uint32Array;     // [nMasked*ceil(vocab/32)]
+  maskRow?: Int32Array;        // [nSeq] row of tokenMask for the sequence's sampled token, -1 = none
 }
 
 export interface StepOutput {
