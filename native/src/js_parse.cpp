@@ -141,6 +141,19 @@ TensorViews parseTensors(const Napi::Value& value, const ModelConfig& config) {
   return views;
 }
 
+// Optional: a step without biasStart biases no sequence.
+static void parseLogitBias(const Napi::Object& o, StepBatch& b) {
+  if (o.Get("biasStart").IsUndefined()) {
+    b.biasStart.assign(b.seqStart.size(), 0);
+    b.biasTokens.clear();
+    b.biasValues.clear();
+    return;
+  }
+  copyArray(o, "biasStart", napi_int32_array, "Int32Array", b.biasStart);
+  copyArray(o, "biasTokens", napi_int32_array, "Int32Array", b.biasTokens);
+  copyArray(o, "biasValues", napi_float32_array, "Float32Array", b.biasValues);
+}
+
 // Optional: a step without maskRow constrains no sequence.
 static void parseTokenMasks(const Napi::Object& o, StepBatch& b) {
   if (o.Get("maskRow").IsUndefined()) {
@@ -173,6 +186,7 @@ void parseStep(const Napi::Value& value, StepBatch& b) {
   copyArray(o, "historyPromptLen", napi_int32_array, "Int32Array", b.historyPromptLen);
   copyArray(o, "numTopLogprobs", napi_int32_array, "Int32Array", b.numTopLogprobs);
   parseTokenMasks(o, b);
+  parseLogitBias(o, b);
   Napi::Value returnLogits = o.Get("returnLogits");
   b.returnLogits = returnLogits.IsBoolean() && returnLogits.As<Napi::Boolean>().Value();
 }

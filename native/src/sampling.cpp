@@ -178,6 +178,7 @@ void sampleRow(const float* raw, int n, const SamplingParams& p, const History& 
   float* work = s.work.data();
   std::copy(raw, raw + n, work);
   applyPenalties(work, p, h, s);
+  for (int i = 0; i < p.bias.length; ++i) work[p.bias.tokens[i]] += p.bias.values[i];
   if (p.allowed) applyTokenMask(work, n, p.allowed);
   int token = p.temperature == 0.0f ? argmax(work, n) : sampleStochastic(work, n, p, s);
   float lse = logSumExp(raw, n, work);  // work is free again

@@ -119,6 +119,11 @@ void validateStep(const StepBatch& b, const ModelConfig& c, const ExecutorOption
   for (int s = 0; s < numSeqs; ++s) checkRun(b, s, c, o);
   for (int s = 0; s < numSeqs; ++s) checkParams(b, s);
   checkTokenMasks(b, c.vocabSize);
+  checkOffsets(b.biasStart, numSeqs, b.biasTokens.size(), "biasStart", false);
+  if (b.biasValues.size() != b.biasTokens.size()) fail("ERR_NATIVE_SHAPE", "biasValues and biasTokens differ in length");
+  checkTokens(b.biasTokens, c.vocabSize, "biasTokens");
+  for (float v : b.biasValues)
+    if (!std::isfinite(v)) fail("ERR_NATIVE_PARAM", "biasValues must be finite");
 }
 
 }  // namespace nano

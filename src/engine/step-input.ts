@@ -52,6 +52,7 @@ export function buildStepInput(runs: readonly PlannedRun[], slots: readonly Requ
     }
     writeSampling(input, s, run, slot);
   }
+  if (slots.some((slot) => slot.sampling.logitBias.length > 0)) Object.assign(input, logitBiasInput(slots));
   input.seqStart[numSeqs] = t;
   input.pageStart[numSeqs] = p;
   input.historyStart[numSeqs] = h;
@@ -70,4 +71,22 @@ function writeSampling(input: StepInput, s: number, run: PlannedRun, slot: Reque
   input.frequencyPenalty[s] = params.frequencyPenalty;
   input.repetitionPenalty[s] = params.repetitionPenalty;
   input.numTopLogprobs[s] = params.logprobs ?? 0;
+}
+
+/** Each sequence's logit bias, concatenated (only steps with a biased request carry these arrays). */
+function logitBiasInput(slots: readonly RequestSlot[]): Pick<StepInput, 'biasStart' | 'biasTokens' | 'biasValues'> {
+  const total = slots.reduce((sum, slot) => sum + slot.sampling.logitBias.length, 0);
+  const biasStart = new Int32Array(slots.length + 1);
+  const biasTokens = new Int32Array(total);
+  const biasValues = new Float32Array(total);
+  let at = 0;
+  slots.forEach((slot, s) => {
+    biasStart[s] = at;
+    for (const [token, bias] of slot.sampling.logitBias) {
+      biasTokens[at] = token;
+      biasValues[at++] = bias;
+    }
+  });
+  biasStart[slots.length] = at;
+  return { biasStart, biasTokens, biasValues };
 }
