@@ -49,6 +49,41 @@ export interface ResolvedSampling {
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
+
+/** Every key SamplingParams accepts (the Record type makes a new field fail to compile until it is listed here). */
+const SAMPLING_KEYS: Record<keyof SamplingParams, true> = {
+  maxTokens: true,
+  temperature: true,
+  topK: true,
+  topP: true,
+  minP: true,
+  seed: true,
+  stop: true,
+  stopTokenIds: true,
+  ignoreEos: true,
+  presencePenalty: true,
+  frequencyPenalty: true,
+  repetitionPenalty: true,
+  logprobs: true,
+  logitBias: true,
+  responseFormat: true,
+};
+
+/** Refuses a key SamplingParams does not have (`max_tokens`, `maxNewTokens`), naming it and the closest known key. */
+function checkKeys(params: object): void {
+  for (const key of Object.keys(params)) {
+    if (Object.hasOwn(SAMPLING_KEYS, key)) continue;
+    const hint = closestKey(key);
+    throw new InvalidRequestError(`unknown sampling parameter '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}`, key);
+  }
+}
+
+function closestKey(key: string): string | undefined {
+  const squash = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');
+  const wanted = squash(key);
+  const aliases: Record<string, string> = { maxnewtokens: 'maxTokens', maxcompletiontokens: 'maxTokens', stopsequences: 'stop', toplogprobs: 'logprobs' };
+  return Object.keys(SAMPLING_KEYS).find((k) => squash(k) === wanted) ?? aliases[wanted];
+}
 const MAX_LOGPROBS = 20;
 
 function check(condition: boolean, param: string, message: string): void {
@@ -73,7 +108,8 @@ export function resolveSampling(
   params: SamplingParams,
   ctx: { vocabSize: number; maxNewTokens: number; defaultSeed: number },
 ): ResolvedSampling {
-  check(typeof params === 'object' && params !== null, 'params', 'must be an object');
+  check(typeof params === 'object' && params !== null && !Array.isArray(params), 'params', 'must be an object');
+  checkKeys(params);
   const maxTokens = params.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, ctx.maxNewTokens);
   check(isInt(maxTokens) && maxTokens >= 1, 'maxTokens', `must be an integer >= 1, got ${String(maxTokens)}`);
   const temperature = finite(params, 'temperature', 0);

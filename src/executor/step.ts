@@ -53,7 +53,10 @@ export interface ExecutorInfo {
 /** What the engine drives: the native addon or the simulator. The engine does not know which. */
 export interface Executor {
   readonly info: ExecutorInfo;
-  /** One step at a time; rejects with an ExecutorError when the step failed (the requests in it fail, the engine goes on). */
+  /**
+   * One step at a time; rejects with an ExecutorError when the step failed (the requests in it fail, the engine goes on).
+   * The engine reuses the input's buffers: they stay valid until the returned promise settles, not after.
+   */
   step(input: StepInput): Promise<StepOutput>;
   close(): void;
 }

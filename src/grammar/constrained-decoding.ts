@@ -14,6 +14,12 @@ export interface MaskedRun {
   readonly isSampled: boolean;
 }
 
+/** A request, as far as its grammar state's lifetime goes. */
+export interface ConstrainedRequest {
+  readonly id: number;
+  readonly isFinal: boolean;
+}
+
 export interface StepMasks {
   tokenMask: Uint32Array; // [nMasked*words]
   maskRow: Int32Array;    // [nSeq] -1 = none
@@ -25,6 +31,7 @@ export type AcceptOutcome = 'continue' | 'end' | 'rejected';
 export class ConstrainedDecoding {
   private engine?: Promise<GrammarEngine>;
   private readonly states = new Map<number, GrammarState>();
+  private readonly owners = new Map<number, ConstrainedRequest>();
 
   constructor(private readonly tokenizer: Tokenizer, private readonly vocabSize: number) {}
 
@@ -33,10 +40,12 @@ export class ConstrainedDecoding {
     await (await this.grammars()).compile(format);
   }
 
-  /** Gives request `id` its grammar state; rejects with InvalidRequestError when the format cannot compile. */
-  async attach(id: number, format: ResponseFormat): Promise<void> {
+  /** Gives a request its grammar state; rejects with InvalidRequestError when the format cannot compile. */
+  async attach(request: ConstrainedRequest, format: ResponseFormat): Promise<void> {
     const state = await (await this.grammars()).createState(format);
-    this.states.set(id, state);
+    if (request.isFinal) return state.dispose();
+    this.states.set(request.id, state);
+    this.owners.set(request.id, request);
   }
 
   has(id: number): boolean {
@@ -45,6 +54,7 @@ export class ConstrainedDecoding {
 
   /** The masks of the sampled, constrained runs of a step; undefined when none is constrained. */
   async masks(runs: readonly MaskedRun[]): Promise<StepMasks | undefined> {
+    this.sweep();
     const rows: number[] = [];
     for (let s = 0; s < runs.length; s++) if (runs[s].isSampled && this.states.has(runs[s].id)) rows.push(s);
     if (rows.length === 0) return undefined;
@@ -70,6 +80,12 @@ export class ConstrainedDecoding {
   release(id: number): void {
     this.states.get(id)?.dispose();
     this.states.delete(id);
+    this.owners.delete(id);
+  }
+
+  /** Frees the states of requests that have ended (however they ended). */
+  sweep(): void {
+    for (const [id, owner] of this.owners) if (owner.isFinal) this.release(id);
   }
 
   private grammars(): Promise<GrammarEngine> {
