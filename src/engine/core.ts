@@ -30,6 +30,8 @@ import { StepBuffers } from './step-input.js';
 import { TextStream } from './text-stream.js';
 import { TokenOutput } from './token-output.js';
 import type { Tokenizer } from './tokenizer.js';
+import { ConstrainedDecoding } from '../grammar/constrained-decoding.js';
+import type { ResponseFormat } from '../grammar/response-format.js';
 
 export interface CoreOptions extends SchedulerConfig {
   prefixCache: boolean;
@@ -80,6 +82,9 @@ export class EngineCore {
   isStepInFlight = false;
   private isClosed = false;
   private idleWaiters: Array<() => void> = [];
+  /** Grammar states of requests with a responseFormat (XGrammar loads on first use). */
+  readonly constrained: ConstrainedDecoding;
+  private numCompiling = 0;
 
   constructor(readonly executor: Executor, readonly tokenizer: Tokenizer, readonly options: CoreOptions) {
     const { numPages, pageSize } = executor.info;
@@ -89,6 +94,7 @@ export class EngineCore {
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
     this.buffers = new StepBuffers(executor.info);
+    this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
     this.loop = createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
   }
 
@@ -113,12 +119,36 @@ export class EngineCore {
       () => this.output.syncText(slot),
     );
     slot.onDeadline = () => this.endings.end(slot, 'timeout');
-    this.table.add(slot);
+    if (sampling.responseFormat) this.addWhenCompiled(slot, sampling.responseFormat);
+    else this.table.add(slot);
     this.counters.submitted++;
     this.stall.noteProgress();
     this.emitState(slot);
     this.loop.wake();
     return createHandle(slot, slot.outputs, () => this.endings.end(slot, 'abort'));
+  }
+
+  /** A constrained request joins the queue once its grammar is compiled (at once when cached); a format that cannot compile fails it. */
+  private addWhenCompiled(slot: RequestSlot, format: ResponseFormat): void {
+    this.numCompiling++;
+    const settle = (): void => {
+      this.numCompiling--;
+      this.notifyIfIdle();
+    };
+    this.constrained.attach(slot, format).then(
+      () => {
+        if (!slot.isFinal) {
+          this.table.add(slot);
+          this.loop.wake();
+        }
+        settle();
+      },
+      (error: unknown) => {
+        this.endings.fail([slot], error instanceof NanoServingError ? error : wrapNativeError(error));
+        this.endings.release();
+        settle();
+      },
+    );
   }
 
   stats(): EngineStats {
@@ -261,7 +291,9 @@ export class EngineCore {
     let output: StepOutput;
     this.isStepInFlight = true;
     try {
-      output = await this.executor.step(this.buffers.fill(batch.runs, batch.slots));
+      const input = this.buffers.fill(batch.runs, batch.slots);
+      const masks = await this.constrained.masks(batch.runs);
+      output = await this.executor.step(masks ? { ...input, ...masks } : input);
     } catch (error) {
       this.isStepInFlight = false;
       this.endings.fail(batch.slots, wrapNativeError(error));
@@ -300,13 +332,21 @@ export class EngineCore {
         this.emitState(slot);
       }
       this.output.accept(slot, output, sampledRow, now);
+      if (!slot.isFinal) this.acceptGrammar(slot, output.tokens[sampledRow]);
     }
     this.wasLastStepIdle = this.counters.generatedTokens === before;
     if (!this.wasLastStepIdle) this.stall.noteProgress();
   }
 
+  /** A constrained request ends with 'stop' once its grammar is complete. */
+  private acceptGrammar(slot: RequestSlot, token: number): void {
+    const outcome = this.constrained.accept(slot.id, token);
+    if (outcome === 'end') this.endings.end(slot, 'stop');
+    else if (outcome === 'rejected') this.endings.fail([slot], new NanoServingError('ERR_INTERNAL', `request ${slot.id}: token ${token} is outside its grammar`));
+  }
+
   private isIdle(): boolean {
-    return this.table.isEmpty;
+    return this.table.isEmpty && this.numCompiling === 0;
   }
 
   notifyIfIdle(): void {

@@ -14,6 +14,7 @@ import type { RequestHandle, RequestResult } from './handle.js';
 import { resolveEngineOptions, type EngineOptions } from './options.js';
 import type { SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
+import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
 import type { PageCensus } from '../pages/census.js';
 
 export class NanoServingEngine {
@@ -72,6 +73,15 @@ export class NanoServingEngine {
   /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */
   submit(prompt: string | ArrayLike<number>, params?: SamplingParams, options?: SubmitOptions): RequestHandle {
     return this.core.submit(prompt, params, options);
+  }
+
+  /**
+   * Compiles a responseFormat ahead of submit (compiled grammars are cached, so the submit that
+   * follows starts at once); rejects with InvalidRequestError naming the part that cannot be used.
+   */
+  async prepareResponseFormat(format: ResponseFormat): Promise<void> {
+    const checked = checkResponseFormat(format);
+    if (checked) await this.core.constrained.prepare(checked);
   }
 
   /**

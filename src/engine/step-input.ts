@@ -110,7 +110,9 @@ export class StepBuffers {
     this.seqStart[numSeqs] = t;
     this.pageStart[numSeqs] = p;
     this.historyStart[numSeqs] = h;
-    return this.views(numSeqs, numTokens, numPages, numHistory);
+    const input = this.views(numSeqs, numTokens, numPages, numHistory);
+    if (slots.some((slot) => slot.sampling.logitBias.length > 0)) Object.assign(input, logitBiasInput(slots));
+    return input;
   }
 
   private writeSequence(s: number, run: PlannedRun, slot: RequestSlot): void {
@@ -151,4 +153,22 @@ export class StepBuffers {
       returnLogits: false,
     };
   }
+}
+
+/** Each sequence's logit bias, concatenated (only steps with a biased request carry these arrays; rare, so allocated). */
+function logitBiasInput(slots: readonly RequestSlot[]): Pick<StepInput, 'biasStart' | 'biasTokens' | 'biasValues'> {
+  const total = slots.reduce((sum, slot) => sum + slot.sampling.logitBias.length, 0);
+  const biasStart = new Int32Array(slots.length + 1);
+  const biasTokens = new Int32Array(total);
+  const biasValues = new Float32Array(total);
+  let at = 0;
+  slots.forEach((slot, s) => {
+    biasStart[s] = at;
+    for (const [token, bias] of slot.sampling.logitBias) {
+      biasTokens[at] = token;
+      biasValues[at++] = bias;
+    }
+  });
+  biasStart[slots.length] = at;
+  return { biasStart, biasTokens, biasValues };
 }
