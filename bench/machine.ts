@@ -1,6 +1,6 @@
 /**
- * The machine a bench ran on: CPU model and the instruction sets that matter to the
- * kernels (from /proc/cpuinfo on Linux; the model alone elsewhere).
+ * The machine a bench ran on: CPU model, core count and the instruction sets the kernels
+ * care about (from /proc/cpuinfo on Linux; the model alone elsewhere).
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,24 +12,29 @@ export interface MachineInfo {
   isa: string[];
 }
 
-const RELEVANT = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16', 'avx512_vnni', 'avx_vnni'];
+const RELEVANT = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16', 'avx512_vnni', 'avx_vnni'];
 
-function cpuFlags(): Set<string> {
+function cpuFlags(): Set<string> | undefined {
   try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const line = info.split('\n').find((l) => l.startsWith('flags'));
-    return new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    return new Set(line.split(':')[1]?.trim().split(/\s+/) ?? []);
   } catch {
-    return new Set();
+    return undefined;
   }
 }
 
 export function machineInfo(): MachineInfo {
   const flags = cpuFlags();
-  return { cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, isa: RELEVANT.filter((f) => flags.has(f)) };
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus().length,
+    isa: flags ? RELEVANT.filter((f) => flags.has(f)) : ['(instruction sets unknown: no /proc/cpuinfo)'],
+  };
 }
 
-/** "AMD EPYC 9R45 (2 cores; avx2 fma avx512f ...)" for report headers. */
-export function cpuLine(info: MachineInfo = machineInfo()): string {
-  return `${info.cpu} (${info.cores} cores; ${info.isa.join(' ') || 'ISA flags unknown'})`;
+/** "AMD EPYC, 2 cores, avx2 fma ..." for report headers. */
+export function cpuDescription(info: MachineInfo = machineInfo()): string {
+  return `${info.cpu}, ${info.cores} cores, ${info.isa.join(' ')}`;
 }
+
+export const cpuLine = cpuDescription;

@@ -13,7 +13,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SOURCES = join(ROOT, 'bench', 'probes');
 const CACHE = join(ROOT, 'bench', '.cache', 'probes');
 const NATIVE = join(ROOT, 'native', 'src');
-const GEMM_SOURCES = ['packed_matrix.cpp', 'thread_pool.cpp', 'aligned.cpp'];
+const SHARED_SOURCES = ['packed_matrix.cpp', 'thread_pool.cpp', 'aligned.cpp'];
 
 export interface Peaks {
   /** GFLOP/s of f32 FMAs on all threads, per instruction set (null: the CPU lacks it). */
@@ -31,8 +31,11 @@ function newerThan(target: string, sources: string[]): boolean {
 /** Path of a built probe; compiles it first when missing or older than its sources. */
 function probe(name: string): string {
   const main = join(SOURCES, `${name}.cpp`);
-  const extra = name === 'gemm_probe'
-    ? [...readdirSync(NATIVE).filter((f) => f.startsWith('gemm') && f.endsWith('.cpp')), ...GEMM_SOURCES].map((f) => join(NATIVE, f))
+  // The GEMM kernels (f32 and quantized, which gemm.cpp dispatches to), and for the attention probe its kernels.
+  const kernelFile = (f: string): boolean => f.endsWith('.cpp') && !f.includes('binding') &&
+    (f.startsWith('gemm') || f.startsWith('quant') || (name === 'attention_probe' && (f.startsWith('attention') || f === 'kv_cache.cpp')));
+  const extra = name === 'gemm_probe' || name === 'attention_probe'
+    ? [...readdirSync(NATIVE).filter(kernelFile), ...SHARED_SOURCES].map((f) => join(NATIVE, f))
     : [];
   const out = join(CACHE, name);
   if (newerThan(out, [main, ...extra])) return out;

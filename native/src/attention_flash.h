@@ -2,72 +2,16 @@
 // three kernel files (attention_avx512.cpp, attention_avx2.cpp, attention_portable.cpp),
 // each inside its own `#pragma GCC target` region and after defining NANO_FLASH_ISA:
 // everything here sits in an unnamed namespace, so each file compiles its own copy for
-// its own instruction set: vectors of 16 lanes (AVX-512, baseline) or 8 (AVX2), explicit
-// FMAs on AVX2 and AVX-512, a multiply then an add on the baseline. Never contracted by
-// the compiler, so a row's operations never depend on which instantiation of a helper ran
-// it (the three copies round differently from each other, each is batch invariant).
+// its own instruction set, on the 16-lane vectors of attention_vec.h: the same operations
+// per lane in every copy (bitwise the same results on every path, as the quantized-weight
+// tests rely on), never contracted, so a row's result depends on nothing but its inputs.
 #pragma once
 #include "attention_block.h"
 
 namespace nano {
 namespace {
 
-#define NANO_INLINE __attribute__((always_inline)) inline
-
-// One vector of kLanes floats: a zmm on AVX-512, a ymm on AVX2, four xmm on the baseline.
-constexpr int kLanes = NANO_FLASH_ISA == 1 ? 8 : 16;
-typedef float Vec __attribute__((vector_size(4 * kLanes)));
-typedef _Float16 HalfVec __attribute__((vector_size(2 * kLanes)));
-typedef uint16_t U16Vec __attribute__((vector_size(2 * kLanes)));
-typedef uint32_t U32Vec __attribute__((vector_size(4 * kLanes)));
-typedef int32_t I32Vec __attribute__((vector_size(4 * kLanes)));
-
-NANO_INLINE Vec loadV(const float* p) {
-  Vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-NANO_INLINE Vec loadV(const _Float16* p) {
-  HalfVec h;
-  std::memcpy(&h, p, sizeof h);
-  return __builtin_convertvector(h, Vec);
-}
-NANO_INLINE Vec loadV(const Bf16* p) {
-  U16Vec h;
-  std::memcpy(&h, p, sizeof h);
-  U32Vec bits = __builtin_convertvector(h, U32Vec) << 16;
-  Vec v;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
-NANO_INLINE void storeV(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
-
-// Lane-wise helpers, explicit per instruction set. fmadd: acc + a * b, one FMA per lane on
-// AVX2 / AVX-512, a multiply then an add otherwise. vmax: a > b ? a : b. keepAtLeast: y
-// where x >= lo, else 0.
-#if NANO_FLASH_ISA == 2
-NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return (Vec)_mm512_fmadd_ps(_mm512_set1_ps(a), (__m512)b, (__m512)acc); }
-NANO_INLINE Vec vmax(Vec a, Vec b) { return (Vec)_mm512_max_ps((__m512)b, (__m512)a); }
-NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
-  return (Vec)_mm512_maskz_mov_ps(_mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(lo), _CMP_GE_OQ), (__m512)y);
-}
-#elif NANO_FLASH_ISA == 1
-NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return (Vec)_mm256_fmadd_ps(_mm256_set1_ps(a), (__m256)b, (__m256)acc); }
-NANO_INLINE Vec vmax(Vec a, Vec b) { return (Vec)_mm256_max_ps((__m256)b, (__m256)a); }
-NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
-  return (Vec)_mm256_and_ps(_mm256_cmp_ps((__m256)x, _mm256_set1_ps(lo), _CMP_GE_OQ), (__m256)y);
-}
-#else
-NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return acc + a * b; }
-NANO_INLINE Vec vmax(Vec a, Vec b) {
-  for (int j = 0; j < kLanes; ++j) a[j] = a[j] > b[j] ? a[j] : b[j];
-  return a;
-}
-NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
-  for (int j = 0; j < kLanes; ++j) y[j] = x[j] >= lo ? y[j] : 0.0f;
-  return y;
-}
-#endif
+#include "attention_vec.h"
 
 // Rows whose chains run side by side: enough for the FMA latency, few enough for the registers.
 constexpr int kInterleave = NANO_FLASH_ISA == 2 ? 8 : 4;
@@ -84,7 +28,8 @@ struct RowView {
 // For H rows: sc_h[0..kLanes) = q_h . k for kLanes slots of transposed key blocks (head_dim, ps).
 template <int H, class T>
 NANO_INLINE void scoreRows(const float* const* q, const T* const* keys, int hd, int ps, float* const* sc) {
-  Vec acc[H] = {};
+  Vec acc[H];
+  for (int h = 0; h < H; ++h) acc[h] = splat(0.0f);
   for (int d = 0; d < hd; ++d)
     for (int h = 0; h < H; ++h) acc[h] = fmadd(acc[h], q[h][d], loadV(keys[h] + size_t(d) * ps));
   for (int h = 0; h < H; ++h) storeV(sc[h], acc[h]);
@@ -147,43 +92,6 @@ NANO_INLINE void scorePage(const FlashBlock& b, const RowView* rows, int n, int 
 }
 
 
-// exp(x) on kLanes lanes for x <= 0 (or -inf), as expFast (fast_math.h) computes it: 0 below -87.3.
-NANO_INLINE Vec expV(Vec x) {
-  const float lo = -87.3f;
-  const Vec shifter = Vec{} + 12582912.0f;
-  const Vec c = vmax(x, Vec{} + lo);
-  const Vec n = (c * 1.44269504088896341f + shifter) - shifter;
-  Vec r = c - n * 0.693145751953125f;
-  r = r - n * 1.42860682030941723212e-6f;
-  Vec p = Vec{} + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const I32Vec bits = (__builtin_convertvector(n, I32Vec) + 127) << 23;
-  Vec scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return keepAtLeast(x, lo, p * scale);
-}
-
-// Lane folds in a fixed tree (kLanes / 2, ..., 2, 1 apart): the same for every caller.
-NANO_INLINE float sumLanes(Vec v) {
-  float l[kLanes];
-  std::memcpy(l, &v, sizeof l);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) l[j] += l[j + w];
-  return l[0];
-}
-NANO_INLINE float maxLanes(Vec v) {
-  float l[kLanes];
-  std::memcpy(l, &v, sizeof l);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) l[j] = l[j + w] > l[j] ? l[j + w] : l[j];
-  return l[0];
-}
-
 // Online softmax step of one row over its slots [j0, j1) of a page, kLanes slots per vector
 // (slots outside the range are masked to -inf, weight 0): rescale what the row holds when
 // the max grows, then turn the scores into weights exp(s - max) and add their sum.
@@ -193,9 +101,9 @@ NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, float scale, int 
   const int padded = (ps + kLanes - 1) / kLanes * kLanes;
   for (int j = 0; j < j0; ++j) r.scores[j] = minusInf;
   for (int j = j1; j < padded; ++j) r.scores[j] = minusInf;
-  Vec pageMax = Vec{} + minusInf;
+  Vec pageMax = splat(minusInf);
   for (int c = 0; c < ps; c += kLanes) {
-    const Vec v = loadV(r.scores + c) * scale;
+    const Vec v = mulV(loadV(r.scores + c), splat(scale));
     storeV(r.scores + c, v);
     pageMax = vmax(v, pageMax);
   }
@@ -206,11 +114,11 @@ NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, float scale, int 
     sum *= corr;
     max = m;
   }
-  Vec total = {};
+  Vec total = splat(0.0f);
   for (int c = 0; c < ps; c += kLanes) {
-    const Vec w = expV(loadV(r.scores + c) - max);
+    const Vec w = expV(subV(loadV(r.scores + c), splat(max)));
     storeV(r.scores + c, w);
-    total += w;
+    total = addV(total, w);
   }
   sum += sumLanes(total);
 }

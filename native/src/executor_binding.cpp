@@ -32,8 +32,8 @@ Napi::Error codedError(Napi::Env env, const std::string& code, const std::string
 // and histories have no fixed bound; they grow once to their high-water mark).
 void reserveSteps(StepBatch& b, StepResult& r, const ExecutorOptions& o) {
   for (auto* v : {&b.tokens, &b.positions}) v->reserve(o.maxBatchTokens);
-  for (auto* v : {&b.seqStart, &b.pageStart, &b.historyStart}) v->reserve(o.maxSeqs + 1);
-  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs}) v->reserve(o.maxSeqs);
+  for (auto* v : {&b.seqStart, &b.pageStart, &b.historyStart, &b.biasStart}) v->reserve(o.maxSeqs + 1);
+  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs, &b.maskRow}) v->reserve(o.maxSeqs);
   for (auto* v : {&b.temperature, &b.topP, &b.minP, &b.presencePenalty, &b.frequencyPenalty, &b.repetitionPenalty})
     v->reserve(o.maxSeqs);
   b.isSampled.reserve(o.maxSeqs);
@@ -129,7 +129,7 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
     ExecutorOptions options = parseOptions(info[2]);
     validateOptions(options, config);
     GemmKernel kernel = chooseGemmKernel(options.kernel, options.weightDtype);
-    Weights weights = loadWeights(config, options.weightDtype, tensors, kernel.usesPairs());
+    Weights weights = loadWeights(config, options.weightDtype, tensors, kernel.usesPairs(), chooseQuantKernel(options.kernel));
     core_ = std::make_unique<Core>(config, options, kernel, std::move(weights));
   } catch (const CodedError& e) {
     throw codedError(env, e.code, e.what());
@@ -264,6 +264,7 @@ Napi::Value ExecutorWrap::info(const Napi::CallbackInfo& info) {
   out.Set("weightBytes", Napi::Number::New(env, double(core_->model.weightBytes())));
   out.Set("kvBytes", Napi::Number::New(env, double(core_->model.kvBytes())));
   out.Set("kernel", Napi::String::New(env, core_->model.kernelName()));
+  if (const char* quant = core_->model.quantKernelName()) out.Set("quantKernel", Napi::String::New(env, quant));
   out.Set("numThreads", Napi::Number::New(env, core_->model.numThreads()));
   return out;
 }

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "quant_acts.h"
+
 namespace nano {
 
 static int spinMicrosFromEnv() {
@@ -21,7 +23,7 @@ static const char* splitFromEnv() {
 // re-reads all of them, from L2.
 constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel)
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel, int maxQuantK)
     : attShape(c, o.pageSize, kernel.isa) {
   const bool needsPairs = kernel.usesPairs();
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
@@ -37,7 +39,8 @@ RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKer
   logits.resize(seqs * c.vocabSize);
   const int maxK = std::max({c.hiddenSize, c.qDim(), c.intermediateSize});
   pairStride = size_t(maxK) + 1;
-  if (needsPairs) xPairs.resize(tok * pairStride);
+  if (maxQuantK > 0) pairStride = std::max(pairStride, (quantActRowBytes(maxQuantK) + 1) / 2);
+  if (needsPairs || maxQuantK > 0) xPairs.resize(tok * pairStride);
   tokenSeq.resize(tok);
   sampledSeq.resize(seqs);
   sampledBefore.resize(seqs + 1);
@@ -52,7 +55,7 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
       kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim, options.kvDtype),
       pool_(options.numThreads, spinMicrosFromEnv()),
       gemm_(kernel),
-      s_(config, options, kernel) {
+      s_(config, options, kernel, weights_.maxQuantK()) {
   if (config.family == Family::Llama)
     rope_ = std::make_unique<Rope>(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
   const std::string split = splitFromEnv();
@@ -83,7 +86,13 @@ static void embedRows(const ModelConfig& c, const Weights& w, const StepBatch& b
   const int n = c.hiddenSize;
   for (int i = begin; i < end; ++i) {
     float* row = x + size_t(i) * n;
-    std::memcpy(row, w.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
+    if (w.tokenQuant) {
+      const QuantMatrix& e = *w.tokenQuant;
+      const int token = batch.tokens[i];
+      dequantizeRow(e.partOfRow(token).type, e.row(e.partOfRow(token), token), n, row);
+    } else {
+      std::memcpy(row, w.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
+    }
     if (c.family == Family::Gpt2) addInPlace(row, w.positionEmbedding.data() + size_t(batch.positions[i]) * n, n);
   }
 }
@@ -182,6 +191,9 @@ void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thr
     p.seed = uint64_t(batch.seed[s]);
     p.position = uint64_t(batch.positions[batch.seqStart[s + 1] - 1]) + 1;
     p.numTopLogprobs = batch.numTopLogprobs[s];
+    p.bias = {batch.biasTokens.data() + batch.biasStart[s], batch.biasValues.data() + batch.biasStart[s],
+              batch.biasStart[s + 1] - batch.biasStart[s]};
+    if (batch.maskRow[s] >= 0) p.allowed = batch.tokenMask.data() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
     History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
               batch.historyPromptLen[s]};
     SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,

@@ -34,8 +34,10 @@ Forced forcedKernel(KernelChoice choice) {
   if (std::strcmp(env, "avx2") == 0) return {KernelChoice::Avx2, false};
   if (std::strcmp(env, "avx512") == 0) return {KernelChoice::Avx512, false};
   if (std::strcmp(env, "avx512-bf16") == 0) return {KernelChoice::Avx512, true};
-  throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_KERNEL must be auto, portable, avx2, avx512 or "
-                                                    "avx512-bf16, got '") + env + "'");
+  // Quantized-weight paths (quant_gemm.cpp reads them); the f32 kernel stays automatic.
+  if (std::strcmp(env, "avx-vnni") == 0 || std::strcmp(env, "avx512-vnni") == 0) return {KernelChoice::Auto, false};
+  throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_KERNEL must be auto, portable, avx2, avx512, "
+                                                    "avx512-bf16, avx-vnni or avx512-vnni, got '") + env + "'");
 }
 
 }  // namespace
@@ -62,6 +64,7 @@ GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype) {
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy, uint16_t* xPairs) {
   if (m <= 0) return;
+  if (w.quant) return quantGemm(pool, w.quantKernel, x, ldx, m, *w.quant, bias, y, ldy, reinterpret_cast<uint8_t*>(xPairs));
   if (w.isPairs) {
     const size_t padded = size_t(w.paddedK());
     pool.parallelFor(m, 16, [&](int begin, int end, int) {
@@ -91,6 +94,7 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
 void gemmSerial(const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w, const float* bias,
                 float* y, int ldy, uint16_t* xPairs) {
   if (m <= 0) return;
+  if (w.quant) return quantGemmSerial(w.quantKernel, x, ldx, m, *w.quant, bias, y, ldy, reinterpret_cast<uint8_t*>(xPairs));
   if (w.isPairs) {
     kernel.toPairs(x, ldx, m, w.k, xPairs);
     kernel.runPairs(xPairs, m, w, 0, w.numBlocks, bias, y, ldy);

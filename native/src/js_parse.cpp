@@ -108,6 +108,35 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
   return opt;
 }
 
+static bool parseQuantDtype(const std::string& dtype, TensorDtype& out) {
+  static const char* names[kNumQuantTypes] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k"};
+  for (int i = 0; i < kNumQuantTypes; ++i) {
+    if (dtype == names[i]) {
+      out = TensorDtype(int(TensorDtype::Q8_0) + i);
+      return true;
+    }
+  }
+  return false;
+}
+
+// A quantized tensor: a Uint8Array of whole blocks, rows along the last dimension.
+static TensorView quantView(TensorView view, const Napi::Value& data, const std::string& name, double numel) {
+  const char* code = "ERR_NATIVE_TENSOR";
+  const QuantTraits& t = quantTraits(quantTypeOf(view.dtype));
+  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    fail(code, "tensor " + name + " data must be a Uint8Array of " + t.name + " blocks");
+  if (view.shape.empty() || view.shape.back() % t.blockElems != 0)
+    fail(code, "tensor " + name + ": rows of " + t.name + " must be a multiple of " + std::to_string(t.blockElems) + " wide");
+  Napi::TypedArray array = data.As<Napi::TypedArray>();
+  const double bytes = numel / t.blockElems * t.blockBytes;
+  if (double(array.ByteLength()) != bytes)
+    fail(code, "tensor " + name + " has " + std::to_string(array.ByteLength()) + " bytes, its shape needs " +
+                   std::to_string(int64_t(bytes)) + " of " + t.name);
+  view.numel = size_t(numel);
+  view.data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  return view;
+}
+
 static TensorView parseTensor(const Napi::Object& tensors, const std::string& name) {
   const char* code = "ERR_NATIVE_TENSOR";
   Napi::Value v = tensors.Get(name);
@@ -118,7 +147,7 @@ static TensorView parseTensor(const Napi::Object& tensors, const std::string& na
   if (dtype == "f32") view.dtype = TensorDtype::F32;
   else if (dtype == "f16") view.dtype = TensorDtype::F16;
   else if (dtype == "bf16") view.dtype = TensorDtype::Bf16;
-  else fail(code, "tensor " + name + " has unknown dtype '" + dtype + "'");
+  else if (!parseQuantDtype(dtype, view.dtype)) fail(code, "tensor " + name + " has unknown dtype '" + dtype + "'");
   Napi::Value shape = t.Get("shape");
   if (!shape.IsArray()) fail(code, "tensor " + name + " shape must be an array");
   Napi::Array dims = shape.As<Napi::Array>();
@@ -131,6 +160,7 @@ static TensorView parseTensor(const Napi::Object& tensors, const std::string& na
     numel *= dim;
   }
   Napi::Value data = t.Get("data");
+  if (isQuantized(view.dtype)) return quantView(view, data, name, numel);
   napi_typedarray_type want = view.dtype == TensorDtype::F32 ? napi_float32_array : napi_uint16_array;
   if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != want)
     fail(code, "tensor " + name + " data must be a " + (view.dtype == TensorDtype::F32 ? "Float32Array" : "Uint16Array"));
@@ -148,6 +178,30 @@ TensorViews parseTensors(const Napi::Value& value, const ModelConfig& config) {
   TensorViews views;
   for (const std::string& name : requiredTensorNames(config)) views[name] = parseTensor(tensors, name);
   return views;
+}
+
+// Optional: a step without biasStart biases no sequence.
+static void parseLogitBias(const Napi::Object& o, StepBatch& b) {
+  if (o.Get("biasStart").IsUndefined()) {
+    b.biasStart.assign(b.seqStart.size(), 0);
+    b.biasTokens.clear();
+    b.biasValues.clear();
+    return;
+  }
+  copyArray(o, "biasStart", napi_int32_array, "Int32Array", b.biasStart);
+  copyArray(o, "biasTokens", napi_int32_array, "Int32Array", b.biasTokens);
+  copyArray(o, "biasValues", napi_float32_array, "Float32Array", b.biasValues);
+}
+
+// Optional: a step without maskRow constrains no sequence.
+static void parseTokenMasks(const Napi::Object& o, StepBatch& b) {
+  if (o.Get("maskRow").IsUndefined()) {
+    b.tokenMask.clear();
+    b.maskRow.assign(b.seqStart.empty() ? 0 : b.seqStart.size() - 1, -1);
+    return;
+  }
+  copyArray(o, "tokenMask", napi_uint32_array, "Uint32Array", b.tokenMask);
+  copyArray(o, "maskRow", napi_int32_array, "Int32Array", b.maskRow);
 }
 
 void parseStep(const Napi::Value& value, StepBatch& b) {
@@ -170,6 +224,8 @@ void parseStep(const Napi::Value& value, StepBatch& b) {
   copyArray(o, "historyStart", napi_int32_array, "Int32Array", b.historyStart);
   copyArray(o, "historyPromptLen", napi_int32_array, "Int32Array", b.historyPromptLen);
   copyArray(o, "numTopLogprobs", napi_int32_array, "Int32Array", b.numTopLogprobs);
+  parseTokenMasks(o, b);
+  parseLogitBias(o, b);
   Napi::Value returnLogits = o.Get("returnLogits");
   b.returnLogits = returnLogits.IsBoolean() && returnLogits.As<Napi::Boolean>().Value();
 }

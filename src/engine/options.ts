@@ -27,8 +27,8 @@ export interface EngineOptions {
   chunkedPrefill?: boolean;
   /** Native worker threads (default: the machine's cores). */
   threads?: number;
-  /** Matmul weight storage in the native executor. */
-  weightDtype?: 'f32' | 'bf16';
+  /** Matmul weight storage in the native executor: 'f32', 'bf16', or 'q8_0' / 'q4_k' (quantized at load; weights that come quantized stay so). */
+  weightDtype?: 'f32' | 'bf16' | 'q8_0' | 'q4_k';
   /** KV cache element type: 'f32' (default), 'f16' or 'bf16' (half the KV memory and attention traffic). */
   kvDtype?: KvDtype;
   /** Seed of synthetic weights. */
@@ -74,7 +74,7 @@ function positiveInt(options: EngineOptions, key: keyof EngineOptions, fallback:
 
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
-  if (weightDtype !== 'f32' && weightDtype !== 'bf16') throw new InvalidRequestError(`weightDtype must be 'f32' or 'bf16'`, 'weightDtype');
+  if (!['f32', 'bf16', 'q8_0', 'q4_k'].includes(weightDtype)) throw new InvalidRequestError(`weightDtype must be 'f32', 'bf16', 'q8_0' or 'q4_k'`, 'weightDtype');
   const kvDtype = options.kvDtype ?? ENGINE_DEFAULTS.kvDtype;
   if (kvDtype !== 'f32' && kvDtype !== 'f16' && kvDtype !== 'bf16') {
     throw new InvalidRequestError(`kvDtype must be 'f32', 'f16' or 'bf16', got ${String(kvDtype)}`, 'kvDtype');
