@@ -36,6 +36,8 @@ std::vector<std::string> requiredTensorNames(const ModelConfig& c) {
                           "attn_output.weight", "ffn_norm.weight", "ffn_up.weight", "ffn_down.weight"})
       names.push_back(blk(l, n));
     if (!gpt2) names.push_back(blk(l, "ffn_gate.weight"));
+    if (c.qkNorm) names.insert(names.end(), {blk(l, "attn_q_norm.weight"), blk(l, "attn_k_norm.weight")});
+    if (c.postNorms) names.insert(names.end(), {blk(l, "attn_post_norm.weight"), blk(l, "ffn_post_norm.weight")});
     if (c.hasQkvBias())
       for (const char* n : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) names.push_back(blk(l, n));
     if (gpt2)
@@ -72,6 +74,14 @@ static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, bool pair
   }
   auto down = take(t, blk(l, "ffn_down.weight"), {hidden, ffn});
   w.down = packMatrix({{down.data(), int(hidden)}}, int(ffn), dtype, pairs);
+  if (c.qkNorm) {
+    w.qNorm = take(t, blk(l, "attn_q_norm.weight"), {c.headDim});
+    w.kNorm = take(t, blk(l, "attn_k_norm.weight"), {c.headDim});
+  }
+  if (c.postNorms) {
+    w.attnPostNorm = take(t, blk(l, "attn_post_norm.weight"), {hidden});
+    w.ffnPostNorm = take(t, blk(l, "ffn_post_norm.weight"), {hidden});
+  }
   if (gpt2) {
     w.attnNormBias = take(t, blk(l, "attn_norm.bias"), {hidden});
     w.attnOutBias = take(t, blk(l, "attn_output.bias"), {hidden});
@@ -109,7 +119,8 @@ size_t Weights::bytes() const {
   for (const LayerWeights& l : layers)
     total += vecBytes(l.attnNorm) + vecBytes(l.attnNormBias) + l.qkv.bytes() + vecBytes(l.qkvBias) +
              l.attnOut.bytes() + vecBytes(l.attnOutBias) + vecBytes(l.ffnNorm) + vecBytes(l.ffnNormBias) +
-             l.gateUp.bytes() + vecBytes(l.gateUpBias) + l.down.bytes() + vecBytes(l.downBias);
+             l.gateUp.bytes() + vecBytes(l.gateUpBias) + l.down.bytes() + vecBytes(l.downBias) + vecBytes(l.qNorm) +
+             vecBytes(l.kNorm) + vecBytes(l.attnPostNorm) + vecBytes(l.ffnPostNorm);
   return total;
 }
 

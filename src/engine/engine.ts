@@ -11,7 +11,7 @@ import { EngineCore, type SubmitOptions } from './core.js';
 import type { EngineEvent } from './events.js';
 import type { RequestHandle, RequestResult } from './handle.js';
 import { resolveEngineOptions, type EngineOptions } from './options.js';
-import type { SamplingParams } from './sampling.js';
+import { withSamplingDefaults, type SamplingDefaults, type SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
 
 export class NanoServingEngine {
@@ -21,6 +21,8 @@ export class NanoServingEngine {
     /** Jinja chat template of the model, if it has one (the server falls back to a simple documented template). */
     readonly chatTemplate?: string,
     readonly specialTokens: { bos?: string; eos?: string } = {},
+    /** Sampling values the model ships (generation_config.json), used where a request leaves them unset. */
+    readonly samplingDefaults?: SamplingDefaults,
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<NanoServingEngine> {
@@ -30,6 +32,7 @@ export class NanoServingEngine {
     let name: string;
     let chatTemplate: string | undefined;
     let specialTokens: { bos?: string; eos?: string } | undefined;
+    let samplingDefaults: SamplingDefaults | undefined;
     if (resolved.executor) {
       executor = resolved.executor;
       tokenizer = new ByteTokenizer(executor.info.vocabSize);
@@ -50,6 +53,7 @@ export class NanoServingEngine {
       name = model.name;
       chatTemplate = model.chatTemplate;
       specialTokens = model.specialTokens;
+      samplingDefaults = model.samplingDefaults;
     }
     const core = new EngineCore(executor, tokenizer, {
       maxBatchTokens: resolved.maxBatchTokens,
@@ -64,12 +68,12 @@ export class NanoServingEngine {
       maxOutputTokens: resolved.maxOutputTokens,
       policy: resolved.policy,
     });
-    return new NanoServingEngine(core, name, chatTemplate, specialTokens);
+    return new NanoServingEngine(core, name, chatTemplate, specialTokens, samplingDefaults);
   }
 
   /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */
   submit(prompt: string | ArrayLike<number>, params?: SamplingParams, options?: SubmitOptions): RequestHandle {
-    return this.core.submit(prompt, params, options);
+    return this.core.submit(prompt, withSamplingDefaults(params === undefined ? {} : params, this.samplingDefaults), options);
   }
 
   /** The batch call: every prompt served concurrently, results in input order. */
