@@ -5,6 +5,7 @@
 import type { Observable } from 'rxjs';
 import { NativeExecutor } from '../executor/native.js';
 import type { Executor } from '../executor/step.js';
+import type { ChatTemplates } from '../models/chat-template-file.js';
 import { resolveModel } from '../models/resolve.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 import { EngineCore, type SubmitOptions } from './core.js';
@@ -14,16 +15,37 @@ import { resolveEngineOptions, type EngineOptions } from './options.js';
 import { withSamplingDefaults, type SamplingDefaults, type SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
 
+/** What the engine keeps of its model besides the executor. */
+interface ModelExtras {
+  tokenizer: Tokenizer;
+  samplingDefaults?: SamplingDefaults;
+  chatTemplates?: ChatTemplates;
+}
+
 export class NanoServingEngine {
   private constructor(
     private readonly core: EngineCore,
     readonly modelName: string,
     /** Jinja chat template of the model, if it has one (the server falls back to a simple documented template). */
-    readonly chatTemplate?: string,
-    readonly specialTokens: { bos?: string; eos?: string } = {},
-    /** Sampling values the model ships (generation_config.json), used where a request leaves them unset. */
-    readonly samplingDefaults?: SamplingDefaults,
+    readonly chatTemplate: string | undefined,
+    readonly specialTokens: { bos?: string; eos?: string },
+    private readonly model: ModelExtras,
   ) {}
+
+  /** Sampling values the model ships (generation_config.json), used where a request leaves them unset. */
+  get samplingDefaults(): SamplingDefaults | undefined {
+    return this.model.samplingDefaults;
+  }
+
+  /** Named chat templates of the model folder ('tool_use' is for requests with tools). */
+  get chatTemplates(): ChatTemplates | undefined {
+    return this.model.chatTemplates;
+  }
+
+  /** The model's tokenizer on text; addSpecialTokens false for text that already holds them (a rendered chat). */
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    return this.model.tokenizer.encode(text, options);
+  }
 
   static async create(options: EngineOptions = {}): Promise<NanoServingEngine> {
     const resolved = resolveEngineOptions(options);
@@ -33,6 +55,7 @@ export class NanoServingEngine {
     let chatTemplate: string | undefined;
     let specialTokens: { bos?: string; eos?: string } | undefined;
     let samplingDefaults: SamplingDefaults | undefined;
+    let chatTemplates: ChatTemplates | undefined;
     if (resolved.executor) {
       executor = resolved.executor;
       tokenizer = new ByteTokenizer(executor.info.vocabSize);
@@ -54,6 +77,7 @@ export class NanoServingEngine {
       chatTemplate = model.chatTemplate;
       specialTokens = model.specialTokens;
       samplingDefaults = model.samplingDefaults;
+      chatTemplates = model.chatTemplates;
     }
     const core = new EngineCore(executor, tokenizer, {
       maxBatchTokens: resolved.maxBatchTokens,
@@ -68,7 +92,7 @@ export class NanoServingEngine {
       maxOutputTokens: resolved.maxOutputTokens,
       policy: resolved.policy,
     });
-    return new NanoServingEngine(core, name, chatTemplate, specialTokens, samplingDefaults);
+    return new NanoServingEngine(core, name, chatTemplate, specialTokens ?? {}, { tokenizer, samplingDefaults, chatTemplates });
   }
 
   /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */

@@ -74,7 +74,9 @@ export class HfTokenizer implements Tokenizer {
     this.vocabSize = size;
     this.idToBytes = new Array(size).fill(null);
     for (const [symbols, id] of model.vocab) this.idToBytes[id] = symbolsToBytes(symbols);
-    for (const t of addedTokens) this.idToBytes[t.id] = new TextEncoder().encode(t.content);
+    // As HF's ByteLevel decoder: an added token whose characters are all byte symbols decodes as those
+    // bytes (so "café" gives c a f 0xE9, invalid UTF-8 alone), any other as its own UTF-8.
+    for (const t of addedTokens) this.idToBytes[t.id] = symbolsToBytes(t.content) ?? new TextEncoder().encode(t.content);
   }
 
   /** Builds from a parsed tokenizer.json; throws UnsupportedTokenizerError or TypeError on what it cannot follow. */
