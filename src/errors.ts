@@ -34,6 +34,18 @@ export class ExecutorError extends NanoServingError {
   }
 }
 
+/**
+ * The scheduling policy could not serve a request: it threw (ERR_POLICY), returned a plan
+ * the engine cannot apply as written (ERR_PLAN), or stopped making progress while the
+ * request was queued (ERR_STALL: nothing planned, or an admit/preempt cycle repeating).
+ * The requests concerned fail with it; the engine keeps serving the others.
+ */
+export class SchedulerError extends NanoServingError {
+  constructor(code: 'ERR_POLICY' | 'ERR_PLAN' | 'ERR_STALL', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
 /** A model file or configuration that cannot be loaded; the message names the file and the problem. */
 export class ModelLoadError extends NanoServingError {
   constructor(message: string, readonly file?: string, options?: { cause?: unknown }) {

@@ -4,6 +4,7 @@ export type { EngineOptions } from './engine/options.js';
 export { EngineCore, type CoreOptions, type SubmitOptions, type SchedulingPolicy } from './engine/core.js';
 export type { RequestHandle, RequestResult, RequestMetrics } from './engine/handle.js';
 export type { SamplingParams } from './engine/sampling.js';
+export type { ResponseFormat, JsonSchema } from './grammar/response-format.js';
 export type { EngineStats, Percentiles } from './engine/stats.js';
 export type { EngineEvent } from './engine/events.js';
 export { ByteTokenizer, type Tokenizer, type TokenDecoder } from './engine/tokenizer.js';

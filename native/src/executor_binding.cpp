@@ -32,8 +32,8 @@ Napi::Error codedError(Napi::Env env, const std::string& code, const std::string
 // and histories have no fixed bound; they grow once to their high-water mark).
 void reserveSteps(StepBatch& b, StepResult& r, const ExecutorOptions& o) {
   for (auto* v : {&b.tokens, &b.positions}) v->reserve(o.maxBatchTokens);
-  for (auto* v : {&b.seqStart, &b.pageStart, &b.historyStart}) v->reserve(o.maxSeqs + 1);
-  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs}) v->reserve(o.maxSeqs);
+  for (auto* v : {&b.seqStart, &b.pageStart, &b.historyStart, &b.biasStart}) v->reserve(o.maxSeqs + 1);
+  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs, &b.maskRow}) v->reserve(o.maxSeqs);
   for (auto* v : {&b.temperature, &b.topP, &b.minP, &b.presencePenalty, &b.frequencyPenalty, &b.repetitionPenalty})
     v->reserve(o.maxSeqs);
   b.isSampled.reserve(o.maxSeqs);

@@ -225,6 +225,9 @@ void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thr
     p.seed = uint64_t(batch.seed[s]);
     p.position = uint64_t(batch.positions[batch.seqStart[s + 1] - 1]) + 1;
     p.numTopLogprobs = batch.numTopLogprobs[s];
+    p.bias = {batch.biasTokens.data() + batch.biasStart[s], batch.biasValues.data() + batch.biasStart[s],
+              batch.biasStart[s + 1] - batch.biasStart[s]};
+    if (batch.maskRow[s] >= 0) p.allowed = batch.tokenMask.data() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
     History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
               batch.historyPromptLen[s]};
     SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,

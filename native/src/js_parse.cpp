@@ -142,6 +142,30 @@ TensorViews parseTensors(const Napi::Value& value, const ModelConfig& config) {
   return views;
 }
 
+// Optional: a step without biasStart biases no sequence.
+static void parseLogitBias(const Napi::Object& o, StepBatch& b) {
+  if (o.Get("biasStart").IsUndefined()) {
+    b.biasStart.assign(b.seqStart.size(), 0);
+    b.biasTokens.clear();
+    b.biasValues.clear();
+    return;
+  }
+  copyArray(o, "biasStart", napi_int32_array, "Int32Array", b.biasStart);
+  copyArray(o, "biasTokens", napi_int32_array, "Int32Array", b.biasTokens);
+  copyArray(o, "biasValues", napi_float32_array, "Float32Array", b.biasValues);
+}
+
+// Optional: a step without maskRow constrains no sequence.
+static void parseTokenMasks(const Napi::Object& o, StepBatch& b) {
+  if (o.Get("maskRow").IsUndefined()) {
+    b.tokenMask.clear();
+    b.maskRow.assign(b.seqStart.empty() ? 0 : b.seqStart.size() - 1, -1);
+    return;
+  }
+  copyArray(o, "tokenMask", napi_uint32_array, "Uint32Array", b.tokenMask);
+  copyArray(o, "maskRow", napi_int32_array, "Int32Array", b.maskRow);
+}
+
 void parseStep(const Napi::Value& value, StepBatch& b) {
   Napi::Object o = asObject(value, "ERR_NATIVE_SHAPE", "step input");
   copyArray(o, "tokens", napi_int32_array, "Int32Array", b.tokens);
@@ -162,6 +186,8 @@ void parseStep(const Napi::Value& value, StepBatch& b) {
   copyArray(o, "historyStart", napi_int32_array, "Int32Array", b.historyStart);
   copyArray(o, "historyPromptLen", napi_int32_array, "Int32Array", b.historyPromptLen);
   copyArray(o, "numTopLogprobs", napi_int32_array, "Int32Array", b.numTopLogprobs);
+  parseTokenMasks(o, b);
+  parseLogitBias(o, b);
   Napi::Value returnLogits = o.Get("returnLogits");
   b.returnLogits = returnLogits.IsBoolean() && returnLogits.As<Napi::Boolean>().Value();
 }

@@ -64,6 +64,17 @@ void applyPenalties(float* logits, const SamplingParams& p, const History& h, Sa
   }
 }
 
+// Disallowed tokens get -inf, before temperature and truncation, so no path can pick them.
+void applyTokenMask(float* logits, int n, const uint32_t* allowed) {
+  for (int w = 0; w * 32 < n; ++w) {
+    uint32_t bits = allowed[w];
+    if (bits == 0xFFFFFFFFu) continue;
+    const int end = std::min(n, w * 32 + 32);
+    for (int t = w * 32; t < end; ++t)
+      if (!((bits >> (t - w * 32)) & 1u)) logits[t] = -INFINITY;
+  }
+}
+
 // Lowest id among the largest values (a vectorized max, then the first match).
 int argmax(const float* x, int n) {
   const float best = maxOfRow(x, n);
@@ -167,6 +178,8 @@ void sampleRow(const float* raw, int n, const SamplingParams& p, const History& 
   float* work = s.work.data();
   std::copy(raw, raw + n, work);
   applyPenalties(work, p, h, s);
+  for (int i = 0; i < p.bias.length; ++i) work[p.bias.tokens[i]] += p.bias.values[i];
+  if (p.allowed) applyTokenMask(work, n, p.allowed);
   int token = p.temperature == 0.0f ? argmax(work, n) : sampleStochastic(work, n, p, s);
   float lse = logSumExp(raw, n, work);  // work is free again
   *out.token = token;

@@ -7,6 +7,12 @@
 
 namespace nano {
 
+struct LogitBias {
+  const int32_t* tokens = nullptr;
+  const float* values = nullptr;
+  int length = 0;
+};
+
 struct SamplingParams {
   float temperature = 0;  // 0 = greedy
   int topK = 0;           // 0 = off
@@ -16,6 +22,8 @@ struct SamplingParams {
   uint64_t seed = 0;
   uint64_t position = 0;  // position of the token being generated
   int numTopLogprobs = 0;
+  const uint32_t* allowed = nullptr;  // (ceil(vocab / 32)) bit t allows token t; null = every token
+  LogitBias bias;                     // added to the logits after penalties, before the mask
 };
 
 struct History {

@@ -26,6 +26,11 @@ struct StepBatch {
   std::vector<int32_t> historyStart;     // (seq + 1)
   std::vector<int32_t> historyPromptLen; // (seq)
   std::vector<int32_t> numTopLogprobs;   // (seq)
+  std::vector<uint32_t> tokenMask;       // (masked, ceil(vocab / 32)) bit t of a row allows token t
+  std::vector<int32_t> maskRow;          // (seq) row of tokenMask constraining the sampled token; -1 = none
+  std::vector<int32_t> biasStart;        // (seq + 1) offsets into biasTokens / biasValues
+  std::vector<int32_t> biasTokens;       // concatenated logit-bias token ids
+  std::vector<float> biasValues;         // their additive biases
   bool returnLogits = false;
 
   int numTokens() const { return int(tokens.size()); }

@@ -27,7 +27,7 @@ void checkPerSeqLengths(const StepBatch& b, int n) {
   size_t lengths[] = {b.isSampled.size(),        b.temperature.size(),      b.topK.size(),
                       b.topP.size(),             b.minP.size(),             b.seed.size(),
                       b.presencePenalty.size(),  b.frequencyPenalty.size(), b.repetitionPenalty.size(),
-                      b.historyPromptLen.size(), b.numTopLogprobs.size()};
+                      b.historyPromptLen.size(), b.numTopLogprobs.size(), b.maskRow.size()};
   for (size_t len : lengths)
     if (len != size_t(n)) fail("ERR_NATIVE_SHAPE", "per-sequence arrays must have nSeq entries");
 }
@@ -79,6 +79,26 @@ void checkParams(const StepBatch& b, int s) {
   if (b.numTopLogprobs[s] < 0 || b.numTopLogprobs[s] > 20) bad("numTopLogprobs must be in [0, 20]");
 }
 
+// Each mask row is ceil(vocab / 32) words; a sampled sequence's row allows at least one token.
+void checkTokenMasks(const StepBatch& b, int vocab) {
+  const size_t words = (size_t(vocab) + 31) / 32;
+  if (b.tokenMask.size() % words != 0)
+    fail("ERR_NATIVE_SHAPE", "tokenMask length must be a multiple of ceil(vocab / 32) = " + std::to_string(words));
+  const int64_t rows = int64_t(b.tokenMask.size() / words);
+  for (int s = 0; s < b.numSeqs(); ++s) {
+    int64_t row = b.maskRow[s];
+    if (row < -1 || row >= rows)
+      fail("ERR_NATIVE_SHAPE", "maskRow[" + std::to_string(s) + "] = " + std::to_string(row) + " outside [-1, " +
+                                   std::to_string(rows) + ")");
+    if (row < 0 || !b.isSampled[s]) continue;
+    const uint32_t* mask = b.tokenMask.data() + size_t(row) * words;
+    uint32_t any = 0;
+    for (size_t w = 0; w + 1 < words; ++w) any |= mask[w];
+    any |= mask[words - 1] & (vocab % 32 ? (1u << (vocab % 32)) - 1 : ~0u);  // bits past the vocabulary do not count
+    if (!any) fail("ERR_NATIVE_PARAM", "token mask of sequence " + std::to_string(s) + " allows no token");
+  }
+}
+
 }  // namespace
 
 void validateStep(const StepBatch& b, const ModelConfig& c, const ExecutorOptions& o) {
@@ -98,6 +118,12 @@ void validateStep(const StepBatch& b, const ModelConfig& c, const ExecutorOption
   checkTokens(b.historyTokens, c.vocabSize, "historyTokens");
   for (int s = 0; s < numSeqs; ++s) checkRun(b, s, c, o);
   for (int s = 0; s < numSeqs; ++s) checkParams(b, s);
+  checkTokenMasks(b, c.vocabSize);
+  checkOffsets(b.biasStart, numSeqs, b.biasTokens.size(), "biasStart", false);
+  if (b.biasValues.size() != b.biasTokens.size()) fail("ERR_NATIVE_SHAPE", "biasValues and biasTokens differ in length");
+  checkTokens(b.biasTokens, c.vocabSize, "biasTokens");
+  for (float v : b.biasValues)
+    if (!std::isfinite(v)) fail("ERR_NATIVE_PARAM", "biasValues must be finite");
 }
 
 }  // namespace nano

@@ -67,6 +67,33 @@ export class RadixCache {
     return { node: node as unknown as RadixNode, pages, numTokens: pages.length * this.pageSize };
   }
 
+  /**
+   * Read-only: the pages of the longest cached page-aligned prefix of `tokens` no longer
+   * than maxTokens. Splits nothing, stamps nothing, takes no lock (for the scheduler's view).
+   */
+  peek(tokens: ArrayLike<number>, maxTokens: number): { numTokens: number; pages: number[] } {
+    if (Number.isNaN(maxTokens)) invalid('maxTokens is NaN');
+    const numPages = Math.floor(Math.max(0, Math.min(tokens.length, maxTokens)) / this.pageSize);
+    const pages: number[] = [];
+    let node = this.root;
+    while (pages.length < numPages) {
+      const child = node.children.get(pageKey(tokens, pages.length * this.pageSize, this.pageSize));
+      if (child === undefined) break;
+      const numSame = this.countSamePages(child, tokens, pages.length, numPages - pages.length);
+      for (let i = 0; i < numSame; i++) pages.push(child.pages[i]);
+      if (numSame < child.pages.length) break;
+      node = child;
+    }
+    return { numTokens: pages.length * this.pageSize, pages };
+  }
+
+  /** Every page the cache holds a reference on (for accounting checks). */
+  cachedPageIds(): number[] {
+    const pages: number[] = [];
+    for (const node of allNodes(this.root)) for (const page of node.pages) pages.push(page);
+    return pages;
+  }
+
   /** Adds one lock on the node and each ancestor: none of them can be evicted until unlocked. */
   lock(node: RadixNode): void {
     for (let n: TreeNode | null = this.own(node); n !== null; n = n.parent) {

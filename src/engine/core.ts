@@ -1,27 +1,37 @@
 /**
- * The engine loop: submit -> waiting -> schedule(view) -> apply the plan (preempt, admit,
- * grow page tables) -> executor.step -> apply the results (append tokens, stream them,
- * stop checks, lifecycle events) -> finished (pages to the cache or the free list).
+ * The engine loop. One step:
+ *   plan = decide(view)          the policy's plan, checked (src/scheduler: pure)
+ *   batch = applier.apply(plan)  preempt, admit, grow pages, exactly as planned
+ *   output = executor.step(...)  the forward pass (native or simulated)
+ *   postprocess(batch, output)   tokens out, stop checks, endings; then release pages
  * The only file that touches scheduler, pages, actors, streams and the executor together.
  */
 import { Subject, type Observable } from 'rxjs';
-import { CapacityError, EngineClosedError, NanoServingError, wrapNativeError } from '../errors.js';
+import { CapacityError, EngineClosedError, NanoServingError, SchedulerError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
-import type { FinishReason } from '../../machines/request.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
+import { checkPlanShape } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/policy.js';
-import { pagesFor, type PlannedRun, type SchedulerConfig, type SchedulerView, type StepPlan } from '../scheduler/view.js';
-import { createHandle, RequestOutputs, resultOf, type RequestHandle } from './handle.js';
-import { KvPages } from './kv-pages.js';
-import { RequestSlot } from './request-slot.js';
-import type { SamplingParams } from './sampling.js';
-import { buildStepInput } from './step-input.js';
-import { buildStats, StatsCounters, type EngineStats } from './stats.js';
-import { validateRequest, validateTimeout } from './intake.js';
-import { logprobOf, stopReason } from './results.js';
-import { TextStream } from './text-stream.js';
-import type { Tokenizer } from './tokenizer.js';
+import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
+import { realClock, type EngineClock } from './clock.js';
+import { Endings } from './endings.js';
 import { stepEvent, type EngineEvent } from './events.js';
+import { createHandle, RequestOutputs, type RequestHandle } from './handle.js';
+import { validateRequest, validateTimeout } from './intake.js';
+import { KvPages } from './kv-pages.js';
+import type { PageCensus } from '../pages/census.js';
+import { PlanApplier, type Batch } from './plan-apply.js';
+import { RequestSlot } from './request-slot.js';
+import { RequestTable } from './request-table.js';
+import type { SamplingParams } from './sampling.js';
+import { StallDetector } from './stall.js';
+import { buildStats, StatsCounters, type EngineStats } from './stats.js';
+import { StepBuffers } from './step-input.js';
+import { TextStream } from './text-stream.js';
+import { TokenOutput } from './token-output.js';
+import type { Tokenizer } from './tokenizer.js';
+import { ConstrainedDecoding } from '../grammar/constrained-decoding.js';
+import type { ResponseFormat } from '../grammar/response-format.js';
 
 export interface CoreOptions extends SchedulerConfig {
   prefixCache: boolean;
@@ -39,6 +49,8 @@ export interface CoreOptions extends SchedulerConfig {
   policy?: SchedulingPolicy;
   /** Called with each plan before it is applied (tests and the invariant checkers use it). */
   onPlan?: (view: SchedulerView, plan: StepPlan) => void;
+  /** Time stamps and deadline timers; real time by default (the harness injects a virtual clock). */
+  clock?: EngineClock;
 }
 
 export type SchedulingPolicy = (view: SchedulerView, config: SchedulerConfig) => StepPlan;
@@ -54,22 +66,35 @@ export interface SubmitOptions {
 
 export class EngineCore {
   readonly kv: KvPages;
-  private readonly counters = new StatsCounters();
+  readonly clock: EngineClock;
+  readonly counters = new StatsCounters();
+  readonly table = new RequestTable();
+  readonly output: TokenOutput;
+  private readonly endings: Endings;
+  private readonly applier: PlanApplier;
+  private readonly stall = new StallDetector();
+  private readonly buffers: StepBuffers;
   private readonly events = new Subject<EngineEvent>();
-  private readonly waiting: RequestSlot[] = [];
-  /** Every request not yet released, by id. */
-  private readonly slotsById = new Map<number, RequestSlot>();
-  private running: RequestSlot[] = [];
   private readonly loop: TickLoop;
   private nextId = 1;
   private stepIndex = 0;
-  private isStepInFlight = false;
+  private wasLastStepIdle = false;
+  isStepInFlight = false;
   private isClosed = false;
   private idleWaiters: Array<() => void> = [];
+  /** Grammar states of requests with a responseFormat (XGrammar loads on first use). */
+  readonly constrained: ConstrainedDecoding;
+  private numCompiling = 0;
 
   constructor(readonly executor: Executor, readonly tokenizer: Tokenizer, readonly options: CoreOptions) {
     const { numPages, pageSize } = executor.info;
+    this.clock = options.clock ?? realClock;
     this.kv = new KvPages(numPages, pageSize, options.prefixCache, options.maxCachedPages);
+    this.output = new TokenOutput(this.counters, this.clock, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
+    this.endings = new Endings(this);
+    this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
+    this.buffers = new StepBuffers(executor.info);
+    this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
     this.loop = createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
   }
 
@@ -82,28 +107,52 @@ export class EngineCore {
     const id = this.nextId++;
     const { tokens, sampling } = validateRequest(prompt, params, id, this.tokenizer, this.executor.info, this.options);
     const timeoutMs = validateTimeout(options.timeoutMs ?? this.options.requestTimeoutMs);
-    if (this.waiting.length >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
+    if (this.table.numWaiting >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
     const text = new TextStream(this.tokenizer.createDecoder(), sampling.stop);
-    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, performance.now());
+    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, this.clock.now(), this.clock, timeoutMs);
     slot.isDetached = options.detached ?? false;
     slot.outputs = new RequestOutputs(
       slot,
       () => {
-        if (!slot.isDetached) this.end(slot, 'abort');
+        if (!slot.isDetached) this.endings.end(slot, 'abort');
       },
-      () => this.syncText(slot),
+      () => this.output.syncText(slot),
     );
-    if (timeoutMs !== undefined) slot.timer = setTimeout(() => this.end(slot, 'timeout'), timeoutMs).unref();
-    this.enqueue(slot);
-    this.slotsById.set(id, slot);
+    slot.actor.on('request.deadline', () => this.endings.end(slot, 'timeout'));
+    if (sampling.responseFormat) this.addWhenCompiled(slot, sampling.responseFormat);
+    else this.table.add(slot);
     this.counters.submitted++;
+    this.stall.noteProgress();
     this.emitState(slot);
     this.loop.wake();
-    return createHandle(slot, slot.outputs, () => this.end(slot, 'abort'));
+    return createHandle(slot, slot.outputs, () => this.endings.end(slot, 'abort'));
+  }
+
+  /** A constrained request joins the queue once its grammar is compiled (at once when cached); a format that cannot compile fails it. */
+  private addWhenCompiled(slot: RequestSlot, format: ResponseFormat): void {
+    this.numCompiling++;
+    const settle = (): void => {
+      this.numCompiling--;
+      this.notifyIfIdle();
+    };
+    this.constrained.attach(slot, format).then(
+      () => {
+        if (!slot.isFinal) {
+          this.table.add(slot);
+          this.loop.wake();
+        }
+        settle();
+      },
+      (error: unknown) => {
+        this.endings.fail([slot], error instanceof NanoServingError ? error : wrapNativeError(error));
+        this.endings.release();
+        settle();
+      },
+    );
   }
 
   stats(): EngineStats {
-    return buildStats(this.counters, this.kv, this.executor.info.numPages, this.running.length, this.waiting.length);
+    return buildStats(this.counters, this.kv, this.executor.info.numPages, this.table.numRunning, this.table.numWaiting);
   }
 
   /** Resolves when no request is waiting or running. */
@@ -116,7 +165,7 @@ export class EngineCore {
   async close(options: { drain?: boolean } = {}): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    if (!options.drain) for (const slot of [...this.waiting, ...this.running]) this.end(slot, 'abort');
+    if (!options.drain) for (const slot of [...this.table.all()]) this.endings.end(slot, 'abort');
     await this.whenIdle();
     while (this.isStepInFlight) await new Promise((resolve) => setImmediate(resolve));
     this.loop.stop();
@@ -129,243 +178,175 @@ export class EngineCore {
     this.kv.checkIntegrity();
   }
 
-  // ---- input -------------------------------------------------------------------------
-
-  private enqueue(slot: RequestSlot): void {
-    let at = this.waiting.length;
-    while (at > 0 && this.waiting[at - 1].priority < slot.priority && this.waiting[at - 1].numComputed === 0 && this.waiting[at - 1].numOutput === 0) at--;
-    this.waiting.splice(at, 0, slot);
+  /** Who holds which page, counted from the holders (for checkPageConservation). */
+  pageCensus(): PageCensus {
+    const tables: number[][] = [];
+    for (const slot of this.table.all()) tables.push(slot.pages);
+    return this.kv.census(tables);
   }
 
-  // ---- one step ------------------------------------------------------------------------
-
-  private async runStep(): Promise<boolean> {
-    const view = this.view();
-    const plan = (this.options.policy ?? schedule)(view, this.options);
-    this.options.onPlan?.(view, plan);
-    if (plan.runs.length === 0 && plan.preempt.length === 0) {
-      this.notifyIfIdle();
-      return false;
-    }
-    this.stepIndex++;
-    for (const id of plan.preempt) this.preempt(this.find(this.running, id));
-    for (const id of plan.admit) this.admit(this.find(this.waiting, id));
-    const { runs, slots } = this.prepareRuns(plan.runs);
-    if (runs.length === 0) return true;
-    const started = performance.now();
-    let output: StepOutput;
-    this.isStepInFlight = true;
-    try {
-      output = await this.executor.step(buildStepInput(runs, slots));
-    } catch (error) {
-      this.failStep(slots, wrapNativeError(error));
-      return true;
-    } finally {
-      this.isStepInFlight = false;
-    }
-    this.counters.steps++;
-    this.counters.stepTimeMs += performance.now() - started;
-    this.applyOutput(runs, slots, output);
-    this.releaseEnded();
-    if (this.events.observed) this.events.next(stepEvent(runs, performance.now() - started, this.running.length, this.waiting.length));
-    return true;
-  }
-
-  private view(): SchedulerView {
-    return {
-      waiting: this.waiting,
-      running: this.running,
+  /** The read-only view the policy decides from: frozen queue snapshots and pure queries. */
+  view(): SchedulerView {
+    return Object.freeze<SchedulerView>({
+      waiting: this.table.waiting.snapshot(),
+      running: this.table.runningSnapshot(),
       numFreePages: this.kv.numFree,
       numEvictablePages: this.kv.numEvictable,
       pageSize: this.kv.pageSize,
       stepIndex: this.stepIndex,
       cachedPrefix: (request) => this.kv.peekPrefix(request as RequestSlot),
       reclaimablePages: (request) => this.kv.reclaimable(request as RequestSlot),
-    };
+    });
   }
 
-  private find(list: RequestSlot[], id: number): RequestSlot {
-    const slot = this.slotsById.get(id);
-    if (!slot || (list === this.running) !== this.isRunning(slot)) throw new NanoServingError('ERR_INTERNAL', `scheduler planned request ${id}, which is not in the expected queue`);
-    return slot;
-  }
+  // ---- one step ------------------------------------------------------------------------
 
-  private admit(slot: RequestSlot): void {
-    this.waiting.splice(this.waiting.indexOf(slot), 1);
-    const isFirstAdmission = slot.actor.getSnapshot().context.numPreemptions === 0;
-    slot.numComputed = this.kv.adoptPrefix(slot, slot.numTokens - 1);
-    if (isFirstAdmission) {
-      slot.numCachedPrompt = slot.numComputed;
-      this.counters.cachedTokens += slot.numComputed;
-      this.counters.promptTokens += slot.numPrompt;
+  /** One step; false when there was nothing to do. A step that throws fails the requests it concerned, never the engine. */
+  async runStep(): Promise<boolean> {
+    try {
+      return await this.step();
+    } catch (error) {
+      this.isStepInFlight = false;
+      const message = error instanceof Error ? error.message : String(error);
+      this.endings.fail([...this.table.all()], new NanoServingError('ERR_INTERNAL', `a step failed: ${message}`, { cause: error }));
+      if (this.events.observed) this.events.next({ type: 'engine.error', error });
+      return true;
     }
-    this.running.push(slot);
-    slot.send({ type: 'sched.admit' });
-    this.emitState(slot);
   }
 
-  private preempt(slot: RequestSlot): void {
-    this.kv.publish(slot);
-    this.kv.releaseAll(slot);
-    slot.numComputed = 0;
-    this.running.splice(this.running.indexOf(slot), 1);
-    let at = 0;
-    while (at < this.waiting.length && this.waiting[at].numOutput > 0 && this.waiting[at].arrival < slot.arrival) at++;
-    this.waiting.splice(at, 0, slot);
-    this.counters.preemptions++;
-    slot.send({ type: 'sched.preempt' });
-    this.emitState(slot);
-  }
-
-  /** Re-bases each run on where its request really is and grows page tables; a run whose pages cannot be had is preempted. */
-  private prepareRuns(planned: readonly PlannedRun[]): { runs: PlannedRun[]; slots: RequestSlot[] } {
-    const runs: PlannedRun[] = [];
-    const slots: RequestSlot[] = [];
-    for (const run of planned) {
-      const slot = this.find(this.running, run.id);
-      const end = run.start + run.numTokens;
-      const start = slot.numComputed;
-      if (start >= end) continue;
-      try {
-        this.kv.grow(slot, pagesFor(end, this.kv.pageSize) - slot.pages.length);
-      } catch (error) {
-        if (!(error instanceof CapacityError)) throw error;
-        this.preempt(slot);
-        continue;
-      }
-      const isSampled = end === slot.numTokens;
-      runs.push(start === run.start && isSampled === run.isSampled ? run : { ...run, start, numTokens: end - start, isSampled });
-      slots.push(slot);
+  private async step(): Promise<boolean> {
+    const plan = this.decide();
+    if (plan === 'idle') {
+      this.notifyIfIdle();
+      return false;
     }
-    return { runs, slots };
+    if (plan === 'refused') return true;
+    this.stepIndex++;
+    const { batch, refused } = this.applier.apply(plan);
+    for (const { slot, error } of refused) this.endings.fail([slot], error);
+    this.stall.noteChurn(plan.admit);
+    this.stall.noteChurn(plan.preempt);
+    if (batch.runs.length > 0) await this.execute(batch);
+    else this.wasLastStepIdle = true;
+    this.endings.release();
+    return true;
   }
 
-  // ---- results -------------------------------------------------------------------------
+  /** The policy's plan, checked; 'idle' when nothing is queued, 'refused' when the plan failed requests. */
+  private decide(): StepPlan | 'idle' | 'refused' {
+    if (this.table.isEmpty) return 'idle';
+    const view = this.view();
+    if (this.wasLastStepIdle) {
+      const cycle = this.stall.checkRepeat(this.stepIndex, view.running, view.waiting);
+      if (cycle !== undefined) return this.failStall(`the scheduling policy is cycling: the same admit/preempt state repeated after ${cycle} steps without a generated token`, this.stall.churnedIds);
+    }
+    let plan: StepPlan;
+    try {
+      plan = (this.options.policy ?? schedule)(view, this.options);
+      this.options.onPlan?.(view, plan);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.endings.fail([...this.table.all()], new SchedulerError('ERR_POLICY', `the scheduling policy (or the onPlan hook) threw: ${message}`, { cause: error }));
+      return 'refused';
+    }
+    const problems = checkPlanShape(view, plan, this.limits());
+    if (problems.length > 0) {
+      const named = new Set(problems.map((p) => p.id));
+      const concerned = named.has(undefined) ? [...this.table.all()] : [...named].map((id) => this.table.get(id!)).filter((s) => s !== undefined);
+      for (const slot of concerned) this.endings.fail([slot], new SchedulerError('ERR_PLAN', `invalid plan: ${problems.map((p) => p.message).join('; ')}`));
+      return 'refused';
+    }
+    if (plan.runs.length === 0 && plan.preempt.length === 0) {
+      return this.failStall('the scheduling policy planned nothing while requests were queued', [...this.table.all()].map((s) => s.id));
+    }
+    return plan;
+  }
 
-  private applyOutput(runs: readonly PlannedRun[], slots: readonly RequestSlot[], output: StepOutput): void {
-    const now = performance.now();
+  private failStall(message: string, ids: readonly number[]): 'refused' {
+    const slots = ids.map((id) => this.table.get(id)).filter((s) => s !== undefined);
+    const targets = slots.length > 0 ? slots : [...this.table.all()];
+    for (const slot of targets) {
+      this.endings.fail([slot], new SchedulerError('ERR_STALL', `request ${slot.id} starved: ${message} (step ${this.stepIndex}, ${slot.lifecycle})`));
+    }
+    this.stall.noteProgress();
+    return 'refused';
+  }
+
+  private limits(): { maxBatchTokens: number; maxSeqs: number } {
+    const info = this.executor.info;
+    return { maxBatchTokens: Math.min(info.maxBatchTokens, this.options.maxBatchTokens), maxSeqs: Math.min(info.maxSeqs, this.options.maxRunning) };
+  }
+
+  private async execute(batch: Batch): Promise<void> {
+    const started = this.clock.now();
+    let output: StepOutput;
+    this.isStepInFlight = true;
+    try {
+      const input = this.buffers.fill(batch.runs, batch.slots);
+      const masks = await this.constrained.masks(batch.runs);
+      output = await this.executor.step(masks ? { ...input, ...masks } : input);
+    } catch (error) {
+      this.isStepInFlight = false;
+      this.endings.fail(batch.slots, wrapNativeError(error));
+      return;
+    }
+    this.isStepInFlight = false;
+    this.counters.steps++;
+    this.counters.stepTimeMs += this.clock.now() - started;
+    try {
+      this.postprocess(batch, output);
+    } catch (error) {
+      this.endings.fail(batch.slots, new NanoServingError('ERR_INTERNAL', `applying a step's output failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+    }
+    if (this.events.observed) this.events.next(stepEvent(batch.runs, this.clock.now() - started, this.table.numRunning, this.table.numWaiting));
+  }
+
+  private postprocess(batch: Batch, output: StepOutput): void {
+    const before = this.counters.generatedTokens;
     let row = 0;
-    for (let i = 0; i < runs.length; i++) {
-      const run = runs[i];
-      const slot = slots[i];
+    for (let i = 0; i < batch.runs.length; i++) {
+      const run = batch.runs[i];
+      const slot = batch.slots[i];
       const sampledRow = run.isSampled ? row++ : -1;
       if (slot.isFinal) continue; // aborted or timed out while the step ran
       slot.numComputed = run.start + run.numTokens;
-      if (run.kind === 'prefill') this.counters.prefillTokens += run.numTokens;
-      else this.counters.decodeTokens += run.numTokens;
-      if (run.kind === 'prefill') this.kv.publish(slot); // decode pages are published at finish or preemption
+      if (run.kind === 'prefill') {
+        this.counters.prefillTokens += run.numTokens;
+        this.kv.publish(slot); // decode pages are published at finish or preemption
+      } else {
+        this.counters.decodeTokens += run.numTokens;
+      }
       if (sampledRow < 0) continue;
-      if (slot.phase === 'prefilling') {
+      if (slot.lifecycle === 'prefilling') {
         slot.send({ type: 'sched.prefilled' });
         this.emitState(slot);
       }
-      this.acceptToken(slot, output, sampledRow, now);
+      this.output.accept(slot, output, sampledRow);
+      if (!slot.isFinal) this.acceptGrammar(slot, output.tokens[sampledRow]);
     }
+    this.wasLastStepIdle = this.counters.generatedTokens === before;
+    if (!this.wasLastStepIdle) this.stall.noteProgress();
   }
 
-  private acceptToken(slot: RequestSlot, output: StepOutput, row: number, now: number): void {
-    const token = output.tokens[row];
-    slot.append(token);
-    this.counters.generatedTokens++;
-    if (slot.firstTokenAt === 0) this.counters.ttft.add(now - slot.submittedAt);
-    else this.counters.itl.add(now - slot.lastTokenAt);
-    if (slot.firstTokenAt === 0) slot.firstTokenAt = now;
-    slot.lastTokenAt = now;
-    if (slot.sampling.logprobs !== undefined) slot.logprobs.push(logprobOf(output, row, token, slot.sampling.logprobs));
-    slot.outputs.tokens.push(token);
-    if (slot.isFinal) return; // a subscriber aborted on this very token
-    // Text is decoded as tokens come only when someone reads it or a stop string needs it; else at the end.
-    if (slot.sampling.stop.length > 0 || slot.outputs.text.wasSubscribed) this.syncText(slot);
-    if (slot.isFinal) return;
-    const reason = stopReason(slot, token, this.tokenizer.eosTokenIds, this.executor.info.contextLength);
-    if (reason) this.end(slot, reason);
-  }
-
-  /** Feeds the output tokens not yet decoded to the request's text stream. */
-  private syncText(slot: RequestSlot): void {
-    while (slot.numTextTokens < slot.numOutput && !slot.text.isStopped) {
-      this.pushText(slot, slot.text.push(slot.outputToken(slot.numTextTokens++)));
-    }
-  }
-
-  private pushText(slot: RequestSlot, piece: string): void {
-    if (piece.length === 0) return;
-    slot.textPieces.push(piece);
-    slot.outputs.text.push(piece);
-  }
-
-  // ---- endings -------------------------------------------------------------------------
-
-  /** Ends a request for any reason; its pages are released now, or right after the step in flight. */
-  private end(slot: RequestSlot, reason: FinishReason): void {
-    if (slot.isFinal) return;
-    if (reason === 'abort') slot.send({ type: 'client.abort' });
-    else if (reason === 'timeout') slot.send({ type: 'sched.timeout' });
-    else slot.send({ type: 'sched.finish', reason });
-    if (reason === 'abort') this.counters.aborted++;
-    else if (reason === 'timeout') this.counters.timedOut++;
-    else this.counters.finished++;
-    this.syncText(slot);
-    this.pushText(slot, slot.text.finish());
-    this.settle(slot);
-    slot.outputs.resolve(resultOf(slot, reason, performance.now()));
-    slot.outputs.tokens.complete();
-    slot.outputs.text.complete();
-  }
-
-  private failStep(slots: readonly RequestSlot[], error: NanoServingError): void {
-    for (const slot of slots) {
-      if (slot.isFinal) continue;
-      slot.send({ type: 'sched.fail', error });
-      this.counters.failed++;
-      this.settle(slot);
-      slot.outputs.reject(error);
-      slot.outputs.tokens.error(error);
-      slot.outputs.text.error(error);
-    }
-    this.releaseEnded();
-  }
-
-  private settle(slot: RequestSlot): void {
-    if (slot.timer) clearTimeout(slot.timer);
-    slot.needsRelease = true;
-    this.emitState(slot);
-    if (!this.isStepInFlight) this.releaseEnded();
-  }
-
-  /** Releases the pages of ended requests and drops them from the queues (never during a step). */
-  private releaseEnded(): void {
-    for (const list of [this.waiting, this.running]) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const slot = list[i];
-        if (!slot.needsRelease) continue;
-        if (slot.lifecycle === 'finished') this.kv.publish(slot);
-        this.kv.releaseAll(slot);
-        slot.needsRelease = false;
-        list.splice(i, 1);
-        this.slotsById.delete(slot.id);
-      }
-    }
-    this.notifyIfIdle();
-  }
-
-  private isRunning(slot: RequestSlot): boolean {
-    const phase = slot.phase;
-    return phase === 'prefilling' || phase === 'decoding';
+  /** A constrained request ends with 'stop' once its grammar is complete. */
+  private acceptGrammar(slot: RequestSlot, token: number): void {
+    const outcome = this.constrained.accept(slot.id, token);
+    if (outcome === 'end') this.endings.end(slot, 'stop');
+    else if (outcome === 'rejected') this.endings.fail([slot], new NanoServingError('ERR_INTERNAL', `request ${slot.id}: token ${token} is outside its grammar`));
   }
 
   private isIdle(): boolean {
-    return this.waiting.length === 0 && this.running.length === 0;
+    return this.table.isEmpty && this.numCompiling === 0;
   }
 
-  private notifyIfIdle(): void {
+  notifyIfIdle(): void {
     if (!this.isIdle() || this.isStepInFlight) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
 
-  private emitState(slot: RequestSlot): void {
+  emitState(slot: RequestSlot): void {
     if (this.events.observed) this.events.next({ type: 'request.state', id: slot.id, state: slot.lifecycle });
   }
 }

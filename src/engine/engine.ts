@@ -5,6 +5,7 @@
 import type { Observable } from 'rxjs';
 import { NativeExecutor } from '../executor/native.js';
 import type { Executor } from '../executor/step.js';
+import { InvalidRequestError } from '../errors.js';
 import type { ChatTemplates } from '../models/chat-template-file.js';
 import { resolveModel } from '../models/resolve.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
@@ -14,10 +15,11 @@ import type { RequestHandle, RequestResult } from './handle.js';
 import { resolveEngineOptions, type EngineOptions } from './options.js';
 import { withSamplingDefaults, type SamplingDefaults, type SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
+import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
+import type { PageCensus } from '../pages/census.js';
 
 /** What the engine keeps of its model besides the executor. */
 interface ModelExtras {
-  tokenizer: Tokenizer;
   samplingDefaults?: SamplingDefaults;
   chatTemplates?: ChatTemplates;
 }
@@ -44,7 +46,7 @@ export class NanoServingEngine {
 
   /** The model's tokenizer on text; addSpecialTokens false for text that already holds them (a rendered chat). */
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.model.tokenizer.encode(text, options);
+    return this.tokenizer.encode(text, options);
   }
 
   static async create(options: EngineOptions = {}): Promise<NanoServingEngine> {
@@ -92,7 +94,7 @@ export class NanoServingEngine {
       maxOutputTokens: resolved.maxOutputTokens,
       policy: resolved.policy,
     });
-    return new NanoServingEngine(core, name, chatTemplate, specialTokens ?? {}, { tokenizer, samplingDefaults, chatTemplates });
+    return new NanoServingEngine(core, name, chatTemplate, specialTokens ?? {}, { samplingDefaults, chatTemplates });
   }
 
   /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */
@@ -100,9 +102,33 @@ export class NanoServingEngine {
     return this.core.submit(prompt, withSamplingDefaults(params === undefined ? {} : params, this.samplingDefaults), options);
   }
 
-  /** The batch call: every prompt served concurrently, results in input order. */
-  async generate(prompts: ReadonlyArray<string | ArrayLike<number>>, params?: SamplingParams): Promise<RequestResult[]> {
-    const handles = prompts.map((prompt) => this.submit(prompt, params, { detached: true }));
+  /**
+   * Compiles a responseFormat ahead of submit (compiled grammars are cached, so the submit that
+   * follows starts at once); rejects with InvalidRequestError naming the part that cannot be used.
+   */
+  async prepareResponseFormat(format: ResponseFormat): Promise<void> {
+    const checked = checkResponseFormat(format);
+    if (checked) await this.core.constrained.prepare(checked);
+  }
+
+  /**
+   * The batch call: every prompt served concurrently, results in input order. `params` is
+   * one object for every prompt, or a list with one per prompt (same length). Bad input in
+   * any prompt throws before anything is queued.
+   */
+  async generate(
+    prompts: ReadonlyArray<string | ArrayLike<number>>,
+    params?: SamplingParams | ReadonlyArray<SamplingParams>,
+  ): Promise<RequestResult[]> {
+    const paramsOf = paramsPerPrompt(prompts, params);
+    const handles: RequestHandle[] = [];
+    try {
+      for (let i = 0; i < prompts.length; i++) handles.push(this.submit(prompts[i], paramsOf(i), { detached: true }));
+    } catch (error) {
+      for (const handle of handles) handle.abort();
+      await Promise.allSettled(handles.map((handle) => handle.done));
+      throw error;
+    }
     return Promise.all(handles.map((handle) => handle.done));
   }
 
@@ -132,8 +158,25 @@ export class NanoServingEngine {
     this.core.checkIntegrity();
   }
 
+  /** Who holds which page, counted from the holders (tests: checkPageConservation from nano-serving/testing). */
+  pageCensus(): PageCensus {
+    return this.core.pageCensus();
+  }
+
   /** Stops accepting; aborts in-flight requests (or drains them with drain: true); frees native memory. */
   close(options: { drain?: boolean } = {}): Promise<void> {
     return this.core.close(options);
   }
+}
+
+function paramsPerPrompt(
+  prompts: ReadonlyArray<unknown>,
+  params: SamplingParams | ReadonlyArray<SamplingParams> | undefined,
+): (index: number) => SamplingParams | undefined {
+  if (!Array.isArray(prompts)) throw new InvalidRequestError('prompts must be an array', 'prompts');
+  if (!Array.isArray(params)) return () => params as SamplingParams | undefined;
+  if (params.length !== prompts.length) {
+    throw new InvalidRequestError(`params has ${params.length} entries for ${prompts.length} prompts (pass one object, or one per prompt)`, 'params');
+  }
+  return (index) => params[index] as SamplingParams;
 }

@@ -1,6 +1,6 @@
 /** What submit() returns: the request's streams, its final result and its abort switch. */
 import { Observable, defer, distinctUntilChanged, from, map, startWith } from 'rxjs';
-import type { FinishReason, RequestPhase } from '../../machines/request.js';
+import { phaseOf, type FinishReason, type RequestPhase } from '../../machines/request.js';
 import { ReplayChannel } from '../../streams/replay.js';
 import type { RequestSlot, TokenLogprob } from './request-slot.js';
 
@@ -69,7 +69,7 @@ export function createHandle(slot: RequestSlot, outputs: RequestOutputs, abort: 
     tokens$: outputs.tokens.observable(),
     text$: outputs.text.observable(),
     state$: defer(() => from(slot.actor).pipe(startWith(slot.actor.getSnapshot()))).pipe(
-      map((snapshot) => snapshot.value as RequestPhase),
+      map((snapshot) => phaseOf(snapshot)),
       distinctUntilChanged(),
     ),
     done: outputs.done,

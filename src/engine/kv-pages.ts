@@ -9,6 +9,7 @@
 import { PageAllocator } from '../pages/allocator.js';
 import { RadixCache, type RadixNode } from '../cache/radix.js';
 import type { CachedPrefix } from '../scheduler/view.js';
+import type { PageCensus } from '../pages/census.js';
 import type { RequestSlot } from './request-slot.js';
 
 const NO_PREFIX: CachedPrefix = { numTokens: 0, numEvictablePages: 0 };
@@ -33,7 +34,7 @@ export class KvPages {
   /** Read-only: the prefix a waiting request would reuse (capped so one token is always computed). */
   peekPrefix(slot: RequestSlot): CachedPrefix {
     if (!this.cache || slot.numTokens < 2) return NO_PREFIX;
-    const match = this.cache.match(slot.tokens, slot.numTokens - 1);
+    const match = this.cache.peek(slot.tokens, slot.numTokens - 1);
     if (match.numTokens === 0) return NO_PREFIX;
     // Pages only the cache holds may count as evictable now; over-counting here only makes admission more careful.
     let numEvictablePages = 0;
@@ -98,6 +99,17 @@ export class KvPages {
     slot.cacheNode = undefined;
     this.allocator.release(slot.pages);
     slot.pages = [];
+  }
+
+  /** Who holds which page, counted from the holders themselves (request page tables, the cache). */
+  census(requestPages: Iterable<readonly number[]>): PageCensus {
+    return {
+      total: this.allocator.numPages,
+      numFree: this.allocator.numFree,
+      refCounts: this.allocator.refCountsSnapshot(),
+      requestPages: [...requestPages].map((pages) => pages.slice()),
+      cachedPages: this.cache?.cachedPageIds() ?? [],
+    };
   }
 
   checkIntegrity(): void {

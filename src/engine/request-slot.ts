@@ -4,7 +4,8 @@
  * and timings. The actor owns the phase; this holds the per-token data.
  */
 import { createActor, type Actor } from 'xstate';
-import { requestMachine, type RequestEvent, type RequestPhase } from '../../machines/request.js';
+import type { TimerClock } from './clock.js';
+import { phaseOf, requestMachine, type RequestEvent, type RequestPhase } from '../../machines/request.js';
 import type { RequestView } from '../scheduler/view.js';
 import type { ResolvedSampling } from './sampling.js';
 import type { TextStream } from './text-stream.js';
@@ -36,13 +37,10 @@ export class RequestSlot implements RequestView {
   readonly submittedAt: number;
   firstTokenAt = 0;
   lastTokenAt = 0;
-  /** Set when the engine still has to release this request's pages (after abort, timeout, failure). */
-  needsRelease = false;
   /** The channels and promise the engine settles; set right after construction. */
   outputs!: RequestOutputs;
   /** Detached requests keep running when every subscriber has gone. */
   isDetached = false;
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -52,27 +50,42 @@ export class RequestSlot implements RequestView {
     readonly sampling: ResolvedSampling,
     readonly text: TextStream,
     now: number,
+    clock: TimerClock,
+    timeoutMs: number | undefined,
   ) {
     this.buffer = new Int32Array(prompt.length + Math.min(sampling.maxTokens, 64));
     this.buffer.set(prompt);
     this.numTokens = prompt.length;
     this.numPrompt = prompt.length;
     this.submittedAt = now;
-    this.actor = createActor(requestMachine, { input: { id } }).start();
+    this.actor = createActor(requestMachine, { input: { id, timeoutMs }, clock }).start();
   }
 
   readonly numPrompt: number;
 
-  get phase(): 'waiting' | 'prefilling' | 'decoding' {
-    return this.actor.getSnapshot().value as 'waiting' | 'prefilling' | 'decoding';
-  }
-
+  /** The phase, read from the actor (the only place it lives). */
   get lifecycle(): RequestPhase {
-    return this.actor.getSnapshot().value as RequestPhase;
+    return phaseOf(this.actor.getSnapshot());
   }
 
+  /** The phase as the scheduler sees it (live requests only are in its view). */
+  get phase(): 'waiting' | 'prefilling' | 'decoding' {
+    return this.lifecycle as 'waiting' | 'prefilling' | 'decoding';
+  }
+
+  /** Ended for its client (releasing, or released). */
   get isFinal(): boolean {
-    return this.actor.getSnapshot().status === 'done';
+    return !this.actor.getSnapshot().matches('live');
+  }
+
+  /** Ended, with pages still to give back. */
+  get isReleasing(): boolean {
+    return this.actor.getSnapshot().matches('releasing');
+  }
+
+  /** Admitted at least once before (a preempted request returning). */
+  get hasRun(): boolean {
+    return this.actor.getSnapshot().context.numAdmissions > 0;
   }
 
   get numPages(): number {

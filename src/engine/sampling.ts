@@ -1,5 +1,6 @@
 /** Sampling parameters: what users pass, their defaults, and their validation (typed errors, before anything is scheduled). */
 import { InvalidRequestError } from '../errors.js';
+import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
 
 export interface SamplingParams {
   /** Tokens to generate at most (>= 1). Default: 256, capped by the context. */
@@ -21,6 +22,10 @@ export interface SamplingParams {
   repetitionPenalty?: number;
   /** Top-n alternatives per token (0..20); the chosen token's logprob is returned whenever this is set. */
   logprobs?: number;
+  /** Added to the logits of these token ids (after penalties, before temperature): -100 bans a token, +100 all but forces it. */
+  logitBias?: Readonly<Record<number, number>>;
+  /** Constrains the output: JSON (any object, or a JSON Schema), a regex, or an EBNF grammar. Default: text. */
+  responseFormat?: ResponseFormat;
 }
 
 /** Sampling values a model ships (generation_config.json), applied where a request leaves them unset. */
@@ -51,9 +56,47 @@ export interface ResolvedSampling {
   repetitionPenalty: number;
   logprobs: number | undefined;
   hasPenalties: boolean;
+  responseFormat: ResponseFormat | undefined;
+  /** [token id, bias] pairs, ids ascending. */
+  logitBias: Array<[number, number]>;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
+
+/** Every key SamplingParams accepts (the Record type makes a new field fail to compile until it is listed here). */
+const SAMPLING_KEYS: Record<keyof SamplingParams, true> = {
+  maxTokens: true,
+  temperature: true,
+  topK: true,
+  topP: true,
+  minP: true,
+  seed: true,
+  stop: true,
+  stopTokenIds: true,
+  ignoreEos: true,
+  presencePenalty: true,
+  frequencyPenalty: true,
+  repetitionPenalty: true,
+  logprobs: true,
+  logitBias: true,
+  responseFormat: true,
+};
+
+/** Refuses a key SamplingParams does not have (`max_tokens`, `maxNewTokens`), naming it and the closest known key. */
+function checkKeys(params: object): void {
+  for (const key of Object.keys(params)) {
+    if (Object.hasOwn(SAMPLING_KEYS, key)) continue;
+    const hint = closestKey(key);
+    throw new InvalidRequestError(`unknown sampling parameter '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}`, key);
+  }
+}
+
+function closestKey(key: string): string | undefined {
+  const squash = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');
+  const wanted = squash(key);
+  const aliases: Record<string, string> = { maxnewtokens: 'maxTokens', maxcompletiontokens: 'maxTokens', stopsequences: 'stop', toplogprobs: 'logprobs' };
+  return Object.keys(SAMPLING_KEYS).find((k) => squash(k) === wanted) ?? aliases[wanted];
+}
 const MAX_LOGPROBS = 20;
 
 function check(condition: boolean, param: string, message: string): void {
@@ -78,7 +121,8 @@ export function resolveSampling(
   params: SamplingParams,
   ctx: { vocabSize: number; maxNewTokens: number; defaultSeed: number },
 ): ResolvedSampling {
-  check(typeof params === 'object' && params !== null, 'params', 'must be an object');
+  check(typeof params === 'object' && params !== null && !Array.isArray(params), 'params', 'must be an object');
+  checkKeys(params);
   const maxTokens = params.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, ctx.maxNewTokens);
   check(isInt(maxTokens) && maxTokens >= 1, 'maxTokens', `must be an integer >= 1, got ${String(maxTokens)}`);
   const temperature = finite(params, 'temperature', 0);
@@ -123,5 +167,23 @@ export function resolveSampling(
     repetitionPenalty,
     logprobs,
     hasPenalties: presencePenalty !== 0 || frequencyPenalty !== 0 || repetitionPenalty !== 1,
+    responseFormat: checkResponseFormat(params.responseFormat),
+    logitBias: resolveLogitBias(params.logitBias, ctx.vocabSize),
   };
+}
+
+const MAX_BIAS_ENTRIES = 1024;
+
+function resolveLogitBias(bias: SamplingParams['logitBias'], vocabSize: number): Array<[number, number]> {
+  if (bias === undefined) return [];
+  check(typeof bias === 'object' && bias !== null && !Array.isArray(bias), 'logitBias', 'must be an object of token id -> bias');
+  const entries = Object.entries(bias);
+  check(entries.length <= MAX_BIAS_ENTRIES, 'logitBias', `has ${entries.length} entries, at most ${MAX_BIAS_ENTRIES} are allowed`);
+  const pairs = entries.map(([key, value]): [number, number] => {
+    const id = Number(key);
+    check(/^\d+$/.test(key) && id < vocabSize, 'logitBias', `key ${JSON.stringify(key)} is not a token id in [0, ${vocabSize})`);
+    check(typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= 100, 'logitBias', `bias of token ${key} must be a number in [-100, 100], got ${String(value)}`);
+    return [id, value];
+  });
+  return pairs.sort((a, b) => a[0] - b[0]);
 }

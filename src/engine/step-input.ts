@@ -1,73 +1,174 @@
-/** Turns a step plan into the executor's flat typed arrays. */
-import type { StepInput } from '../executor/step.js';
+/**
+ * The executor's step input, written into persistent buffers: every per-token and
+ * per-sequence array is allocated once at the executor's limits (maxBatchTokens,
+ * maxSeqs); the page-table and history arrays grow by doubling when a step needs more
+ * and are reused after. A step writes only its used prefix and hands out views of it.
+ *
+ * Extending the step (a per-sequence mask, logit bias, ...): add a field to StepInput,
+ * a buffer here (per-sequence: PerSeq; variable length: a Growable with an offsets
+ * array), and write it in writeSequence.
+ */
+import type { ExecutorInfo, StepInput } from '../executor/step.js';
 import type { PlannedRun } from '../scheduler/view.js';
 import type { RequestSlot } from './request-slot.js';
 
-export function buildStepInput(runs: readonly PlannedRun[], slots: readonly RequestSlot[]): StepInput {
-  const numSeqs = runs.length;
-  const numTokens = runs.reduce((sum, run) => sum + run.numTokens, 0);
-  const numPages = slots.reduce((sum, slot) => sum + slot.pages.length, 0);
-  const numHistory = slots.reduce((sum, slot) => sum + (slot.sampling.hasPenalties ? slot.numTokens : 0), 0);
-  const input: StepInput = {
-    tokens: new Int32Array(numTokens),
-    positions: new Int32Array(numTokens),
-    seqStart: new Int32Array(numSeqs + 1),
-    pageTable: new Int32Array(numPages),
-    pageStart: new Int32Array(numSeqs + 1),
-    isSampled: new Uint8Array(numSeqs),
-    temperature: new Float32Array(numSeqs),
-    topK: new Int32Array(numSeqs),
-    topP: new Float32Array(numSeqs),
-    minP: new Float32Array(numSeqs),
-    seed: new Float64Array(numSeqs),
-    presencePenalty: new Float32Array(numSeqs),
-    frequencyPenalty: new Float32Array(numSeqs),
-    repetitionPenalty: new Float32Array(numSeqs),
-    historyTokens: new Int32Array(numHistory),
-    historyStart: new Int32Array(numSeqs + 1),
-    historyPromptLen: new Int32Array(numSeqs),
-    numTopLogprobs: new Int32Array(numSeqs),
-    returnLogits: false,
-  };
-  let t = 0;
-  let p = 0;
-  let h = 0;
-  for (let s = 0; s < numSeqs; s++) {
-    const run = runs[s];
-    const slot = slots[s];
-    input.seqStart[s] = t;
-    for (let i = 0; i < run.numTokens; i++) {
-      input.tokens[t + i] = slot.tokenAt(run.start + i);
-      input.positions[t + i] = run.start + i;
-    }
-    t += run.numTokens;
-    input.pageStart[s] = p;
-    input.pageTable.set(slot.pages, p);
-    p += slot.pages.length;
-    input.historyStart[s] = h;
-    if (slot.sampling.hasPenalties) {
-      input.historyTokens.set(slot.tokens, h);
-      input.historyPromptLen[s] = slot.numPrompt;
-      h += slot.numTokens;
-    }
-    writeSampling(input, s, run, slot);
+/** An Int32Array that grows by doubling and is otherwise reused. */
+class Growable {
+  data: Int32Array;
+  constructor(capacity: number) {
+    this.data = new Int32Array(Math.max(16, capacity));
   }
-  input.seqStart[numSeqs] = t;
-  input.pageStart[numSeqs] = p;
-  input.historyStart[numSeqs] = h;
-  return input;
+  reserve(n: number): Int32Array {
+    if (n > this.data.length) {
+      let capacity = this.data.length;
+      while (capacity < n) capacity *= 2;
+      this.data = new Int32Array(capacity);
+    }
+    return this.data;
+  }
 }
 
-function writeSampling(input: StepInput, s: number, run: PlannedRun, slot: RequestSlot): void {
-  const params = slot.sampling;
-  input.isSampled[s] = run.isSampled ? 1 : 0;
-  input.temperature[s] = params.temperature;
-  input.topK[s] = params.topK;
-  input.topP[s] = params.topP;
-  input.minP[s] = params.minP;
-  input.seed[s] = params.seed;
-  input.presencePenalty[s] = params.presencePenalty;
-  input.frequencyPenalty[s] = params.frequencyPenalty;
-  input.repetitionPenalty[s] = params.repetitionPenalty;
-  input.numTopLogprobs[s] = params.logprobs ?? 0;
+export class StepBuffers {
+  private readonly tokens: Int32Array;        // [maxBatchTokens]
+  private readonly positions: Int32Array;     // [maxBatchTokens]
+  private readonly seqStart: Int32Array;      // [maxSeqs + 1]
+  private readonly pageStart: Int32Array;     // [maxSeqs + 1]
+  private readonly historyStart: Int32Array;  // [maxSeqs + 1]
+  private readonly isSampled: Uint8Array;     // [maxSeqs]
+  private readonly temperature: Float32Array; // [maxSeqs]
+  private readonly topK: Int32Array;          // [maxSeqs]
+  private readonly topP: Float32Array;        // [maxSeqs]
+  private readonly minP: Float32Array;        // [maxSeqs]
+  private readonly seed: Float64Array;        // [maxSeqs]
+  private readonly presencePenalty: Float32Array;   // [maxSeqs]
+  private readonly frequencyPenalty: Float32Array;  // [maxSeqs]
+  private readonly repetitionPenalty: Float32Array; // [maxSeqs]
+  private readonly historyPromptLen: Int32Array;    // [maxSeqs]
+  private readonly numTopLogprobs: Int32Array;      // [maxSeqs]
+  private readonly pageTable: Growable;       // page ids of every sequence, concatenated
+  private readonly history: Growable;         // prompt + output tokens of sequences with penalties
+
+  constructor(info: Pick<ExecutorInfo, 'maxBatchTokens' | 'maxSeqs' | 'pageSize' | 'contextLength'>) {
+    const numTokens = info.maxBatchTokens;
+    const numSeqs = info.maxSeqs;
+    this.tokens = new Int32Array(numTokens);
+    this.positions = new Int32Array(numTokens);
+    this.seqStart = new Int32Array(numSeqs + 1);
+    this.pageStart = new Int32Array(numSeqs + 1);
+    this.historyStart = new Int32Array(numSeqs + 1);
+    this.isSampled = new Uint8Array(numSeqs);
+    this.temperature = new Float32Array(numSeqs);
+    this.topK = new Int32Array(numSeqs);
+    this.topP = new Float32Array(numSeqs);
+    this.minP = new Float32Array(numSeqs);
+    this.seed = new Float64Array(numSeqs);
+    this.presencePenalty = new Float32Array(numSeqs);
+    this.frequencyPenalty = new Float32Array(numSeqs);
+    this.repetitionPenalty = new Float32Array(numSeqs);
+    this.historyPromptLen = new Int32Array(numSeqs);
+    this.numTopLogprobs = new Int32Array(numSeqs);
+    this.pageTable = new Growable(Math.min(numSeqs, 64) * Math.ceil(Math.min(info.contextLength, 1024) / info.pageSize));
+    this.history = new Growable(1024);
+  }
+
+  /** Writes the step (runs[i] of slots[i]) and returns views of the used part; valid until the next fill. */
+  fill(runs: readonly PlannedRun[], slots: readonly RequestSlot[]): StepInput {
+    const numSeqs = runs.length;
+    let numTokens = 0;
+    let numPages = 0;
+    let numHistory = 0;
+    for (let s = 0; s < numSeqs; s++) {
+      numTokens += runs[s].numTokens;
+      numPages += slots[s].pages.length;
+      if (slots[s].sampling.hasPenalties) numHistory += slots[s].numTokens;
+    }
+    const pageTable = this.pageTable.reserve(numPages);
+    const history = this.history.reserve(numHistory);
+    let t = 0;
+    let p = 0;
+    let h = 0;
+    for (let s = 0; s < numSeqs; s++) {
+      const run = runs[s];
+      const slot = slots[s];
+      this.seqStart[s] = t;
+      for (let i = 0; i < run.numTokens; i++) {
+        this.tokens[t + i] = slot.tokenAt(run.start + i);
+        this.positions[t + i] = run.start + i;
+      }
+      t += run.numTokens;
+      this.pageStart[s] = p;
+      const pages = slot.pages;
+      for (let i = 0; i < pages.length; i++) pageTable[p + i] = pages[i];
+      p += pages.length;
+      this.historyStart[s] = h;
+      if (slot.sampling.hasPenalties) {
+        history.set(slot.tokens, h);
+        h += slot.numTokens;
+      }
+      this.writeSequence(s, run, slot);
+    }
+    this.seqStart[numSeqs] = t;
+    this.pageStart[numSeqs] = p;
+    this.historyStart[numSeqs] = h;
+    const input = this.views(numSeqs, numTokens, numPages, numHistory);
+    if (slots.some((slot) => slot.sampling.logitBias.length > 0)) Object.assign(input, logitBiasInput(slots));
+    return input;
+  }
+
+  private writeSequence(s: number, run: PlannedRun, slot: RequestSlot): void {
+    const params = slot.sampling;
+    this.isSampled[s] = run.isSampled ? 1 : 0;
+    this.temperature[s] = params.temperature;
+    this.topK[s] = params.topK;
+    this.topP[s] = params.topP;
+    this.minP[s] = params.minP;
+    this.seed[s] = params.seed;
+    this.presencePenalty[s] = params.presencePenalty;
+    this.frequencyPenalty[s] = params.frequencyPenalty;
+    this.repetitionPenalty[s] = params.repetitionPenalty;
+    this.historyPromptLen[s] = params.hasPenalties ? slot.numPrompt : 0;
+    this.numTopLogprobs[s] = params.logprobs ?? 0;
+  }
+
+  private views(numSeqs: number, numTokens: number, numPages: number, numHistory: number): StepInput {
+    return {
+      tokens: this.tokens.subarray(0, numTokens),
+      positions: this.positions.subarray(0, numTokens),
+      seqStart: this.seqStart.subarray(0, numSeqs + 1),
+      pageTable: this.pageTable.data.subarray(0, numPages),
+      pageStart: this.pageStart.subarray(0, numSeqs + 1),
+      isSampled: this.isSampled.subarray(0, numSeqs),
+      temperature: this.temperature.subarray(0, numSeqs),
+      topK: this.topK.subarray(0, numSeqs),
+      topP: this.topP.subarray(0, numSeqs),
+      minP: this.minP.subarray(0, numSeqs),
+      seed: this.seed.subarray(0, numSeqs),
+      presencePenalty: this.presencePenalty.subarray(0, numSeqs),
+      frequencyPenalty: this.frequencyPenalty.subarray(0, numSeqs),
+      repetitionPenalty: this.repetitionPenalty.subarray(0, numSeqs),
+      historyTokens: this.history.data.subarray(0, numHistory),
+      historyStart: this.historyStart.subarray(0, numSeqs + 1),
+      historyPromptLen: this.historyPromptLen.subarray(0, numSeqs),
+      numTopLogprobs: this.numTopLogprobs.subarray(0, numSeqs),
+      returnLogits: false,
+    };
+  }
+}
+
+/** Each sequence's logit bias, concatenated (only steps with a biased request carry these arrays; rare, so allocated). */
+function logitBiasInput(slots: readonly RequestSlot[]): Pick<StepInput, 'biasStart' | 'biasTokens' | 'biasValues'> {
+  const total = slots.reduce((sum, slot) => sum + slot.sampling.logitBias.length, 0);
+  const biasStart = new Int32Array(slots.length + 1);
+  const biasTokens = new Int32Array(total);
+  const biasValues = new Float32Array(total);
+  let at = 0;
+  slots.forEach((slot, s) => {
+    biasStart[s] = at;
+    for (const [token, bias] of slot.sampling.logitBias) {
+      biasTokens[at] = token;
+      biasValues[at++] = bias;
+    }
+  });
+  biasStart[slots.length] = at;
+  return { biasStart, biasTokens, biasValues };
 }

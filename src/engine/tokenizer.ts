@@ -13,6 +13,8 @@ export interface Tokenizer {
   /** addSpecialTokens (default true): the tokenizer's BOS / EOS around the text, as HF's add_special_tokens. */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
   createDecoder(): TokenDecoder;
+  /** The bytes a token adds to generated text; null for special and control tokens (constrained decoding needs it). */
+  tokenBytes?(id: number): Uint8Array | null;
 }
 
 /** Bytes 0..255 are tokens 0..255; larger ids (in a bigger synthetic vocabulary) decode to nothing. */
@@ -21,6 +23,10 @@ export class ByteTokenizer implements Tokenizer {
 
   encode(text: string): number[] {
     return Array.from(Buffer.from(text, 'utf8'));
+  }
+
+  tokenBytes(id: number): Uint8Array | null {
+    return id >= 0 && id <= 255 ? Uint8Array.of(id) : null;
   }
 
   createDecoder(): TokenDecoder {

@@ -143,7 +143,7 @@ export class SimulatedExecutor implements Executor {
     const vocab = this.info.vocabSize;
     const nextPosition = input.positions[input.seqStart[s + 1] - 1] + 1;
     const key = input.temperature[s] === 0 ? hash : mix(mix(hash, input.seed[s] >>> 0), nextPosition);
-    const token = key % vocab;
+    const token = allowedFrom(input, s, key % vocab, vocab);
     out.tokens[row] = token;
     out.logprobs[row] = -((key >>> 8) % 1000) / 100;
     for (let j = 0; j < input.numTopLogprobs[s]; j++) {
@@ -151,4 +151,16 @@ export class SimulatedExecutor implements Executor {
       out.topLogprobs[row * out.topK + j] = out.logprobs[row] - j;
     }
   }
+}
+
+/** The first token at or after `token` (cyclically) that the sequence's mask allows; `token` when unmasked. */
+function allowedFrom(input: StepInput, s: number, token: number, vocab: number): number {
+  const row = input.maskRow?.[s] ?? -1;
+  if (row < 0 || !input.tokenMask) return token;
+  const words = Math.ceil(vocab / 32);
+  for (let i = 0; i < vocab; i++) {
+    const t = (token + i) % vocab;
+    if ((input.tokenMask[row * words + (t >> 5)] >>> (t & 31)) & 1) return t;
+  }
+  throw new ExecutorError(`token mask of sequence ${s} allows no token`, 'ERR_NATIVE_PARAM');
 }

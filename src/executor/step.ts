@@ -20,6 +20,13 @@ export interface StepInput {
   historyPromptLen: Int32Array;// [nSeq] how many of a sequence's history tokens are prompt
   numTopLogprobs: Int32Array;  // [nSeq] top-n alternatives to return (0..20)
   returnLogits: boolean;       // tests: also return the raw logits of sampled rows
+  /** Constrained decoding (optional; absent = nothing constrained). Bit t of a row allows token t. */
+  tokenMask?: Uint32Array;     // [nMasked*ceil(vocab/32)]
+  maskRow?: Int32Array;        // [nSeq] row of tokenMask for the sequence's sampled token, -1 = none
+  /** Logit bias (optional; absent = none). */
+  biasStart?: Int32Array;      // [nSeq+1] offsets into biasTokens / biasValues
+  biasTokens?: Int32Array;     // token ids, concatenated per sequence
+  biasValues?: Float32Array;   // added to those tokens' logits
 }
 
 export interface StepOutput {
@@ -46,7 +53,10 @@ export interface ExecutorInfo {
 /** What the engine drives: the native addon or the simulator. The engine does not know which. */
 export interface Executor {
   readonly info: ExecutorInfo;
-  /** One step at a time; rejects with an ExecutorError when the step failed (the requests in it fail, the engine goes on). */
+  /**
+   * One step at a time; rejects with an ExecutorError when the step failed (the requests in it fail, the engine goes on).
+   * The engine reuses the input's buffers: they stay valid until the returned promise settles, not after.
+   */
   step(input: StepInput): Promise<StepOutput>;
   close(): void;
 }

@@ -71,6 +71,11 @@ export class PageAllocator {
     return this.refCounts[page];
   }
 
+  /** A copy of every page's reference count (0 = free), for accounting checks. */
+  refCountsSnapshot(): Int32Array {
+    return this.refCounts.slice();
+  }
+
   /** Throws if the pool is inconsistent: free + held != total, a page both free and held, a duplicate on the free stack, a negative count. */
   checkIntegrity(): void {
     const onFreeStack = new Uint8Array(this.numPages);

@@ -7,6 +7,7 @@ import { EngineCore, type SchedulingPolicy } from '../engine/core.js';
 import type { RequestResult } from '../engine/handle.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { SimulatedExecutor } from '../executor/simulated.js';
+import type { StepPlan } from '../scheduler/view.js';
 import { promptOf, type Workload } from './arbitraries.js';
 import { checkNoLeak, checkPageConservation, checkStepPlan } from './invariants.js';
 
@@ -26,9 +27,23 @@ export interface WorkloadReport {
   problems: string[];
   numSteps: number;
   stats: ReturnType<EngineCore['stats']>;
+  /** The last plans the policy made (newest last), with the queues they were made from. */
+  lastPlans: PlanRecord[];
 }
 
-export function createSimulatedEngine(workload: Workload, policy?: SchedulingPolicy, problems: string[] = []): EngineCore {
+/** One plan as the harness saw it: request ids by queue, the pool, and the plan. */
+export interface PlanRecord {
+  stepIndex: number;
+  waiting: number[];
+  running: number[];
+  numFreePages: number;
+  numEvictablePages: number;
+  plan: StepPlan;
+}
+
+const NUM_PLANS_KEPT = 6;
+
+export function createSimulatedEngine(workload: Workload, policy?: SchedulingPolicy, problems: string[] = [], plans: PlanRecord[] = []): EngineCore {
   const { engine } = workload;
   const executor = new SimulatedExecutor({
     vocabSize: workload.vocabSize,
@@ -41,7 +56,8 @@ export function createSimulatedEngine(workload: Workload, policy?: SchedulingPol
     maxWaiting: Infinity,
     policy,
     onPlan: (view, plan) => {
-      if (process.env.NANO_DEBUG) console.log('PLAN', JSON.stringify({ w: view.waiting.map((r) => [r.id, r.phase, r.numComputed, r.numTokens, r.numPages]), r: view.running.map((r) => [r.id, r.phase, r.numComputed, r.numTokens, r.numPages]), free: view.numFreePages, ev: view.numEvictablePages, plan }));
+      plans.push({ stepIndex: view.stepIndex, waiting: view.waiting.map((r) => r.id), running: view.running.map((r) => r.id), numFreePages: view.numFreePages, numEvictablePages: view.numEvictablePages, plan });
+      if (plans.length > NUM_PLANS_KEPT) plans.shift();
       for (const problem of checkStepPlan(view, engine, plan)) problems.push(problem);
     },
   });
@@ -49,7 +65,8 @@ export function createSimulatedEngine(workload: Workload, policy?: SchedulingPol
 
 export async function runWorkload(workload: Workload, options: { policy?: SchedulingPolicy; only?: number[] } = {}): Promise<WorkloadReport> {
   const problems: string[] = [];
-  const core = createSimulatedEngine(workload, options.policy, problems);
+  const lastPlans: PlanRecord[] = [];
+  const core = createSimulatedEngine(workload, options.policy, problems, lastPlans);
   const indices = (options.only ?? workload.requests.map((_, i) => i)).sort(
     (a, b) => workload.requests[a].arrivalStep - workload.requests[b].arrivalStep || a - b,
   );
@@ -68,13 +85,11 @@ export async function runWorkload(workload: Workload, options: { policy?: Schedu
     if (event.type !== 'step') return;
     numSteps++;
     submitDue();
-    const stats = core.stats();
-    for (const problem of checkPageConservation(stats.pages)) problems.push(`step ${numSteps}: ${problem}`);
+    for (const problem of checkPageConservation(core.pageCensus())) problems.push(`step ${numSteps}: ${problem}`);
   });
   submitDue();
   while (next < indices.length || core.stats().running + core.stats().waiting > 0) {
     await core.whenIdle();
-    if (process.env.NANO_DEBUG) console.log('IDLE', next, indices.length, JSON.stringify(core.stats()));
     if (next < indices.length) numSteps = Math.max(numSteps, workload.requests[indices[next]].arrivalStep);
     submitDue();
   }
@@ -87,9 +102,9 @@ export async function runWorkload(workload: Workload, options: { policy?: Schedu
   }
   const stats = core.stats();
   for (const problem of checkNoLeak(stats.pages)) problems.push(problem);
-  for (const outcome of outcomes) problems.push(...checkOutcome(workload, outcome));
+  for (const outcome of outcomes) problems.push(...checkOutcome(workload, outcome, lastPlans));
   await core.close();
-  return { outcomes: outcomes.sort((a, b) => a.index - b.index), problems, numSteps, stats };
+  return { outcomes: outcomes.sort((a, b) => a.index - b.index), problems, numSteps, stats, lastPlans };
 }
 
 function submitOne(core: EngineCore, workload: Workload, index: number): { outcome: RequestOutcome; settled: Promise<unknown> } {
@@ -118,13 +133,17 @@ function submitOne(core: EngineCore, workload: Workload, index: number): { outco
 }
 
 /** Stream integrity, output length and finish reason (invariants 8 and 9). */
-function checkOutcome(workload: Workload, outcome: RequestOutcome): string[] {
+function checkOutcome(workload: Workload, outcome: RequestOutcome, lastPlans: readonly PlanRecord[]): string[] {
   const problems: string[] = [];
   const request = workload.requests[outcome.index];
   const label = `request ${outcome.index}`;
   if (!outcome.result && !outcome.error) return [`${label}: never settled`];
   if (outcome.error) {
-    if (workload.failingSteps.length === 0) problems.push(`${label}: failed without a fault: ${String(outcome.error)}`);
+    if (workload.failingSteps.length === 0 || (outcome.error as { code?: string }).code !== 'ERR_EXECUTOR') {
+      const error = outcome.error as { code?: string; message?: string };
+      const what = error.code === 'ERR_STALL' ? 'starved' : 'failed without a fault';
+      problems.push(`${label}: ${what}: ${error.code ?? ''} ${error.message ?? String(error)}; last plans: ${JSON.stringify(lastPlans)}`);
+    }
     return problems;
   }
   const result = outcome.result!;

@@ -1,7 +1,18 @@
-/** The property-test harness: the simulated executor, workload arbitraries and invariant checkers. */
+/**
+ * nano-serving/testing: everything needed to test a scheduling policy without the addon:
+ * the engine core and its types, the simulated executor, workload and chaos arbitraries,
+ * the invariant checkers and the harness that runs a workload through the engine.
+ */
+export { EngineCore, type CoreOptions, type SchedulingPolicy, type SubmitOptions } from '../engine/core.js';
+export type { EngineEvent } from '../engine/events.js';
+export type { EngineClock } from '../engine/clock.js';
+export { ByteTokenizer } from '../engine/tokenizer.js';
 export { SimulatedExecutor, type SimulatedExecutorOptions } from '../executor/simulated.js';
 export * from './arbitraries.js';
+export * from './chaos.js';
 export * from './invariants.js';
 export * from './harness.js';
 export { schedule } from '../scheduler/policy.js';
+export { checkPlanShape, type PlanLimits, type PlanProblem } from '../scheduler/plan-check.js';
+export { WaitingQueue } from '../scheduler/queue.js';
 export type * from '../scheduler/view.js';

@@ -58,10 +58,7 @@ export function checkStepPlan(view: SchedulerView, config: SchedulerConfig, plan
   return problems;
 }
 
-/** Page conservation (invariant 2) for an engine's pages; `numHeld` = pages in request page tables, counted by the caller. */
-export function checkPageConservation(pages: { total: number; free: number; used: number }): string[] {
-  return pages.free + pages.used === pages.total ? [] : [`free ${pages.free} + used ${pages.used} != total ${pages.total}`];
-}
+export { checkPageConservation, type PageCensus } from '../pages/census.js';
 
 /** Invariant 3: at idle, every page is free or evictable from the prefix cache. */
 export function checkNoLeak(pages: { total: number; free: number; evictable: number }): string[] {

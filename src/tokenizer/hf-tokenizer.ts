@@ -126,7 +126,7 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
-    const decoder = createStreamDecoder((id) => this.tokenBytes(id, options.skipSpecial ?? false));
+    const decoder = createStreamDecoder((id) => this.bytesOf(id, options.skipSpecial ?? false));
     let text = '';
     for (let i = 0; i < ids.length; i++) text += decoder.push(ids[i]);
     return text + decoder.flush();
@@ -134,7 +134,7 @@ export class HfTokenizer implements Tokenizer {
 
   /** Streams text token by token; a multi-byte character split over tokens comes out whole, once complete. */
   createDecoder(options: DecodeOptions = {}): TokenDecoder {
-    return createStreamDecoder((id) => this.tokenBytes(id, options.skipSpecial ?? true));
+    return createStreamDecoder((id) => this.bytesOf(id, options.skipSpecial ?? true));
   }
 
   /** The id of an added token or vocabulary entry, written as it appears in tokenizer.json. */
@@ -142,12 +142,17 @@ export class HfTokenizer implements Tokenizer {
     return this.addedByContent.get(token) ?? this.model.vocab.get(token);
   }
 
+  /** The bytes a token adds to generated text; null for special tokens. */
+  tokenBytes(id: number): Uint8Array | null {
+    return this.bytesOf(id, true);
+  }
+
   isSpecial(id: number): boolean {
     return this.specialIds.has(id);
   }
 
   /** Ids outside the tokenizer (a model vocabulary padded past it) decode to nothing. */
-  private tokenBytes(id: number, skipSpecial: boolean): Uint8Array | null {
+  private bytesOf(id: number, skipSpecial: boolean): Uint8Array | null {
     if (skipSpecial && this.specialIds.has(id)) return null;
     return this.idToBytes[id] ?? null;
   }

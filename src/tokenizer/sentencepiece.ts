@@ -105,6 +105,12 @@ export class SentencePieceTokenizer implements Tokenizer {
     return createStreamDecoder((id) => this.pieces[id] ?? null);
   }
 
+  /** The bytes a token adds to generated text; null for control and unused tokens. */
+  tokenBytes(id: number): Uint8Array | null {
+    const piece = this.pieces[id];
+    return piece && piece.length > 0 ? piece : null;
+  }
+
   tokenToId(token: string): number | undefined {
     return this.vocab.get(token);
   }

@@ -13,9 +13,9 @@ describe('engine lifecycle, events and streams (tiny, native)', () => {
     const states = firstValueFrom(req.state$.pipe(toArray()));
     await req.done;
     const seen = await states;
-    expect(seen).toEqual(['waiting', 'prefilling', 'decoding', 'finished']);
+    expect(seen).toEqual(['waiting', 'prefilling', 'decoding', 'releasing', 'finished']);
     const lifecycle = events.filter((e) => e.type === 'request.state' && e.id === req.id).map((e) => (e as { state: string }).state);
-    expect(lifecycle).toEqual(['waiting', 'prefilling', 'decoding', 'finished']);
+    expect(lifecycle).toEqual(['waiting', 'prefilling', 'decoding', 'releasing', 'finished']);
     const steps = events.filter((e) => e.type === 'step') as Array<Extract<EngineEvent, { type: 'step' }>>;
     expect(steps.reduce((s, e) => s + e.numPrefillTokens, 0)).toBe(40); // chunks of 16, 16, 8
     expect(steps.reduce((s, e) => s + e.numDecodeTokens, 0)).toBe(4);

@@ -1,5 +1,5 @@
 /**
- * Chaos soak on the native executor, tiny preset (about 15 s; NANO_SOAK_SECONDS scales it).
+ * Chaos soak on the native executor, tiny preset (60 workloads, about 10 s idle; NANO_SOAK_SCALE multiplies the count).
  * Half the workloads run NanoServingEngine.create({ model: 'tiny' }) as users do; the other
  * half wrap the native executor so steps fail (before or after the native step ran) or run
  * slow. Penalties and logprobs are on, so every native path is walked (also under ASan:
@@ -17,7 +17,7 @@ import { ChaosExecutor, chaosWorkloadArb, type ChaosWorkload } from '../../src/t
 import { checkStepPlan } from '../../src/testing/invariants.js';
 import { addTotals, checkChaosRun, emptyTotals } from './chaos-checks.js';
 import { runChaos } from './chaos-runner.js';
-import { describeFailure, soakSeconds, soakSeed } from './soak.js';
+import { describeFailure, soakCount, soakSeed } from './soak.js';
 
 const TINY = presetConfig('tiny');
 const TENSORS = syntheticTensors(TINY, 0);
@@ -51,16 +51,15 @@ async function createEngine(workload: ChaosWorkload, withFaults: boolean, planPr
 }
 
 describe('chaos soak: the full engine on the native executor (tiny preset)', () => {
-  const seconds = soakSeconds(15);
-  it(`random arrivals, aborts, faults, deadlines, preemption and close in flight (${seconds} s)`, async () => {
+  const count = soakCount(60);
+  it(`random arrivals, aborts, faults, deadlines, preemption and close in flight (${count} workloads)`, async () => {
     const seed = soakSeed();
-    const deadline = performance.now() + seconds * 1000;
     const totals = emptyTotals();
     const failures: string[] = [];
     const arb = chaosWorkloadArb({ vocabSizes: [TINY.vocabSize], contextLength: TINY.contextLength, maxPages: 24, maxPrompt: 80, maxNewTokens: 16, maxMs: 20, penalties: true });
-    for (let batch = 0; performance.now() < deadline && failures.length === 0; batch++) {
+    for (let batch = 0; totals.workloads < count && failures.length === 0; batch++) {
       for (const [i, workload] of fc.sample(arb, { seed: seed + batch, numRuns: 10 }).entries()) {
-        if (performance.now() >= deadline) break;
+        if (totals.workloads >= count) break;
         const planProblems: string[] = [];
         const { engine, executor } = await createEngine(workload, (batch + i) % 2 === 1, planProblems);
         const run = await runChaos(workload, engine, { hangMs: 20_000, drainAtEnd: i % 2 === 0 });
@@ -74,6 +73,6 @@ describe('chaos soak: the full engine on the native executor (tiny preset)', () 
     }
     console.log(`chaos soak (native tiny, seed ${seed}): ${JSON.stringify(totals)}`);
     expect(failures).toEqual([]);
-    expect(totals.workloads).toBeGreaterThan(10);
-  }, (seconds + 90) * 1000);
+    expect(totals.workloads).toBe(count);
+  }, 600_000);
 });

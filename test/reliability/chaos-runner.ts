@@ -8,7 +8,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { CapacityError, EngineClosedError } from '../../src/errors.js';
 import type { EngineEvent, EngineStats, RequestHandle, RequestPhase, RequestResult, SamplingParams, SubmitOptions } from '../../src/index.js';
 import { chaosPrompt, type ChaosMoment, type ChaosRequest, type ChaosWorkload } from '../../src/testing/chaos.js';
-import { checkNoLeak, checkPageConservation } from '../../src/testing/invariants.js';
+import { checkNoLeak, checkPageConservation, type PageCensus } from '../../src/testing/invariants.js';
 
 /** What the runner needs of an engine: EngineCore and NanoServingEngine both fit. */
 export interface ChaosEngine {
@@ -16,6 +16,7 @@ export interface ChaosEngine {
   stats(): EngineStats;
   whenIdle(): Promise<void>;
   checkIntegrity(): void;
+  pageCensus(): PageCensus;
   close(options?: { drain?: boolean }): Promise<void>;
   readonly events$: Observable<EngineEvent>;
 }
@@ -58,7 +59,7 @@ export interface ChaosRun {
   problems: string[];
 }
 
-const FINAL: ReadonlySet<RequestPhase> = new Set(['finished', 'aborted', 'failed']);
+const FINAL: ReadonlySet<RequestPhase> = new Set(['releasing', 'finished', 'aborted', 'failed']);
 
 interface Action {
   at: ChaosMoment;
@@ -172,7 +173,7 @@ export async function runChaos(workload: ChaosWorkload, engine: ChaosEngine, opt
     else if (event.type === 'engine.error') problems.push(`engine.error: ${String(event.error)}`);
     else {
       numSteps++;
-      for (const problem of checkPageConservation(engine.stats().pages)) problems.push(`step ${numSteps}: ${problem}`);
+      for (const problem of checkPageConservation(engine.pageCensus())) problems.push(`step ${numSteps}: ${problem}`);
       fireDueSteps();
     }
   });

@@ -1,10 +1,13 @@
 /** Soak settings from the environment, and how a failing workload is reported (enough to replay it). */
 import type { ChaosWorkload } from '../../src/testing/chaos.js';
 
-/** NANO_SOAK_SECONDS scales every soak: the default-run lengths are for NANO_SOAK_SECONDS unset. */
-export function soakSeconds(defaultSeconds: number): number {
-  const value = Number(process.env.NANO_SOAK_SECONDS);
-  return Number.isFinite(value) && value > 0 ? value : defaultSeconds;
+/**
+ * Soaks are bounded by a count of workloads, never by seconds, so a loaded machine runs
+ * the same cases as an idle one. NANO_SOAK_SCALE multiplies every count (default 1).
+ */
+export function soakCount(defaultCount: number): number {
+  const value = Number(process.env.NANO_SOAK_SCALE);
+  return Math.max(1, Math.round(defaultCount * (Number.isFinite(value) && value > 0 ? value : 1)));
 }
 
 /** NANO_SOAK_SEED replays a run's workloads (timings still vary); random otherwise. */

@@ -368,3 +368,24 @@ describe('RadixCache: the engine ownership model', () => {
     expect(alloc.numFree).toBe(16);
   });
 });
+
+describe('RadixCache: peek is read-only', () => {
+  it('finds what match finds, without splitting a node or touching the LRU order', () => {
+    const { cache, check, cacheOnly } = setup(16);
+    const a = cacheOnly(run(12)); // one node of 3 pages
+    const b = cacheOnly(run(8, 100)); // another node, older in LRU than nothing touched yet
+    const nodesBefore = cache.stats().nodes;
+    const peeked = cache.peek([...run(8), 50, 51, 52, 53], 12);
+    expect(peeked).toEqual({ numTokens: 8, pages: a.slice(0, 2) });
+    expect(cache.stats().nodes).toBe(nodesBefore); // match would split the 3-page node here
+    expect(cache.peek(run(12), 11)).toEqual({ numTokens: 8, pages: a.slice(0, 2) });
+    expect(cache.peek(run(9, 100), 9).pages).toEqual(b);
+    // LRU untouched: evicting three pages still takes the least recently inserted leaf (a's).
+    cache.evict(3);
+    expect(cache.peek(run(12), 12).numTokens).toBe(0);
+    expect(cache.peek(run(8, 100), 8).pages).toEqual(b);
+    const matched = cache.match(run(8, 100), 8);
+    expect(matched.pages).toEqual(b);
+    check();
+  });
+});
