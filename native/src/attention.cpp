@@ -1,6 +1,7 @@
 #include "attention.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "attention_block.h"
 
@@ -37,14 +38,14 @@ BlockFn blockFn(const KvCache& kv, Isa isa) {
 
 // Attends tokens [begin, end) (any sequences), kv heads [g0, g1), in blocks of at most
 // kBlockTokens adjacent tokens of one sequence.
-void attendRange(BlockFn fn, const KvCache& kv, int layer, int window, const AttentionScratch& sh, const float* qkv,
+void attendRange(BlockFn fn, const KvCache& kv, int layer, const LayerAttention& la, const AttentionScratch& sh, const float* qkv,
                  int begin, int end, int g0, int g1, const TokenPages& at, float* scratch, float* out) {
   const int rowWidth = (sh.numHeads + 2 * sh.numKvHeads) * sh.headDim;
   for (int i = begin; i < end;) {
     const int seq = at.tokenSeq[i];
     int j = i + 1;
     while (j < end && j - i < kBlockTokens && at.tokenSeq[j] == seq) ++j;
-    const FlashBlock b{&kv, layer, window, g0, g1, qkv, rowWidth, at.positions, at.pageTable + at.pageStart[seq],
+    const FlashBlock b{&kv, layer, la, g0, g1, qkv, rowWidth, at.positions, at.pageTable + at.pageStart[seq],
                        i, j, out, scratch};
     fn(b, sh);
     i = j;
@@ -62,18 +63,23 @@ void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int
   }
 }
 
+LayerAttention layerAttention(const ModelConfig& c, int layer) {
+  return {c.attnScale > 0 ? c.attnScale : 1.0f / std::sqrt(float(c.headDim)), c.attnSoftcap, c.windowOf(layer)};
+}
+
 AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa)
     : numHeads(c.numHeads), numKvHeads(c.numKvHeads), group(c.numHeads / c.numKvHeads), headDim(c.headDim),
       pageSize(ps), rowFloats(size_t(c.headDim) + size_t(ps + 15) / 16 * 16 + 2), isa(kernelIsa) {}
 
-void attendTokens(const KvCache& kv, int layer, int window, const AttentionScratch& sh, const float* qkv, int begin,
-                  int end, const TokenPages& at, float* scratch, float* out) {
-  attendRange(blockFn(kv, sh.isa), kv, layer, window, sh, qkv, begin, end, 0, sh.numKvHeads, at, scratch, out);
+void attendTokens(const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& sh, const float* qkv,
+                  int begin, int end, const TokenPages& at, float* scratch, float* out) {
+  attendRange(blockFn(kv, sh.isa), kv, layer, layerAttention(c, layer), sh, qkv, begin, end, 0, sh.numKvHeads, at, scratch, out);
 }
 
-void attention(ThreadPool& pool, const KvCache& kv, int layer, int window, const AttentionScratch& sh,
+void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& sh,
                const float* qkv, int numTokens, const TokenPages& at, float* scratch, float* out) {
   const BlockFn fn = blockFn(kv, sh.isa);
+  const LayerAttention la = layerAttention(c, layer);
   const size_t perThread = sh.floatsPerThread();
   // Tasks: groups of kBlockTokens tokens x groups of kv heads, at least ~4 per thread when
   // the step has few tokens (decode of a few sequences).
@@ -84,7 +90,7 @@ void attention(ThreadPool& pool, const KvCache& kv, int layer, int window, const
   pool.forEachChunk(numGroups * numHeadTasks, [&](int task, int t) {
     const int tg = task / numHeadTasks, g0 = (task % numHeadTasks) * headsPerTask;
     const int begin = tg * kBlockTokens, end = std::min(numTokens, begin + kBlockTokens);
-    attendRange(fn, kv, layer, window, sh, qkv, begin, end, g0, std::min(sh.numKvHeads, g0 + headsPerTask), at,
+    attendRange(fn, kv, layer, la, sh, qkv, begin, end, g0, std::min(sh.numKvHeads, g0 + headsPerTask), at,
                 scratch + size_t(t) * perThread, out);
   });
 }

@@ -25,6 +25,18 @@ struct TokenPages {
 
 // Writes the k and v (already rotated) of tokens [begin, end) into their page slots,
 // converted to the pool's element type. qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
+// What a layer's attention does beyond softmax(q k^T) v: the score scale (1 / sqrt(headDim) unless
+// the model says otherwise), Gemma 2's soft-cap (0 = none), and the sliding window (keys at
+// positions pos - window + 1 .. pos; 0 = all keys up to pos).
+struct LayerAttention {
+  float scale;
+  float softcap;
+  int window;
+};
+LayerAttention layerAttention(const ModelConfig& config, int layer);
+
+// Writes the k and v (already rotated) of tokens [begin, end) into their page slots.
+// qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
 void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
              const TokenPages& where);
 
@@ -40,14 +52,15 @@ struct AttentionScratch {
   Isa isa;           // instruction set of the kernel (follows the GEMM kernel)
 };
 
-// out (tok, qDim) = softmax(q k^T / sqrt(headDim)) v over the keys of the token's sequence
-// at positions (pos - window, pos] (window 0: all of 0..pos), for tokens [begin, end) on the
-// calling thread. Head h reads kv head h / (numHeads / numKvHeads).
-void attendTokens(const KvCache& kv, int layer, int window, const AttentionScratch& shape, const float* qkv, int begin,
-                  int end, const TokenPages& where, float* scratch, float* out);
+// out (tok, qDim) = softmax(cap(q k^T * scale)) v over the keys of the token's sequence at
+// positions pos - window + 1 .. pos (window 0: all of 0..pos), with the layer's scale, soft-cap
+// and window (layerAttention), for tokens [begin, end) on the calling thread. Head h reads kv
+// head h / (numHeads / numKvHeads).
+void attendTokens(const KvCache& kv, int layer, const ModelConfig& config, const AttentionScratch& shape,
+                  const float* qkv, int begin, int end, const TokenPages& where, float* scratch, float* out);
 
 // The same over all numTokens tokens, split over the pool (scratch: one block per thread).
-void attention(ThreadPool& pool, const KvCache& kv, int layer, int window, const AttentionScratch& shape,
+void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& config, const AttentionScratch& shape,
                const float* qkv, int numTokens, const TokenPages& where, float* scratch, float* out);
 
 }  // namespace nano

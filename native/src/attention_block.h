@@ -17,7 +17,9 @@ namespace nano {
 
 struct FlashBlock {
   const KvCache* kv;
-  int layer, window, g0, g1;  // kv heads [g0, g1)
+  int layer;
+  LayerAttention la;  // score scale, soft-cap, window
+  int g0, g1;         // kv heads [g0, g1)
   const float* qkv;
   int rowWidth;               // q of token i, head h: qkv + i * rowWidth + h * head_dim
   const int32_t* positions;   // (tok)

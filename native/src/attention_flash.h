@@ -95,7 +95,7 @@ NANO_INLINE void scorePage(const FlashBlock& b, const RowView* rows, int n, int 
 // Online softmax step of one row over its slots [j0, j1) of a page, kLanes slots per vector
 // (slots outside the range are masked to -inf, weight 0): rescale what the row holds when
 // the max grows, then turn the scores into weights exp(s - max) and add their sum.
-NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, float scale, int hd, int ps) {
+NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, const LayerAttention& la, int hd, int ps) {
   const float minusInf = -__builtin_inff();
   float &max = r.stats[0], &sum = r.stats[1];
   const int padded = (ps + kLanes - 1) / kLanes * kLanes;
@@ -103,10 +103,11 @@ NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, float scale, int 
   for (int j = j1; j < padded; ++j) r.scores[j] = minusInf;
   Vec pageMax = splat(minusInf);
   for (int c = 0; c < ps; c += kLanes) {
-    const Vec v = mulV(loadV(r.scores + c), splat(scale));
-    storeV(r.scores + c, v);
-    pageMax = vmax(v, pageMax);
+    storeV(r.scores + c, mulV(loadV(r.scores + c), splat(la.scale)));
   }
+  if (la.softcap > 0)  // Gemma 2: cap * tanh(s / cap), on the row's slots only
+    for (int j = j0; j < j1; ++j) r.scores[j] = std::tanh(r.scores[j] / la.softcap) * la.softcap;
+  for (int c = 0; c < ps; c += kLanes) pageMax = vmax(loadV(r.scores + c), pageMax);
   const float m = maxLanes(pageMax);
   if (m > max) {
     const float corr = expFast(max - m);  // 0 when max is still -inf
@@ -158,17 +159,17 @@ NANO_INLINE RowView rowView(const FlashBlock& b, const AttentionScratch& sh, int
   const int hh = r / numTokens, t = b.tokBegin + r % numTokens, h = b.g0 * sh.group + hh;
   const int pos = b.positions[t];
   float* acc = b.scratch + size_t(r) * sh.rowFloats;
-  const int first = b.window > 0 && pos - b.window + 1 > 0 ? pos - b.window + 1 : 0;
+  const int first = b.la.window > 0 && pos - b.la.window + 1 > 0 ? pos - b.la.window + 1 : 0;
   return {b.qkv + size_t(t) * b.rowWidth + size_t(h) * sh.headDim, acc, acc + sh.headDim,
           acc + sh.rowFloats - 2, b.g0 + hh / sh.group, first, pos};
 }
 
 // Rows sel[0..n), which attend to the same slots [j0, j1) of one page: score, softmax step, weigh.
 template <class T>
-NANO_INLINE void attendPage(const FlashBlock& b, const RowView* sel, int n, int page, int j0, int j1, float scale,
+NANO_INLINE void attendPage(const FlashBlock& b, const RowView* sel, int n, int page, int j0, int j1,
                             int hd, int ps) {
   scorePage<T>(b, sel, n, page, hd, ps);
-  for (int i = 0; i < n; ++i) softmaxStep(sel[i], j0, j1, scale, hd, ps);
+  for (int i = 0; i < n; ++i) softmaxStep(sel[i], j0, j1, b.la, hd, ps);
   weighPage<T>(b, sel, n, page, j0, j1, hd);
 }
 
@@ -186,7 +187,6 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     v.stats[0] = -__builtin_inff();
     v.stats[1] = 0;
   }
-  const float scale = 1.0f / std::sqrt(float(hd));
   const size_t kvSpan = size_t(hd) * ps * sizeof(T);  // bytes of one kv head's K (or V) in a page
   for (int p = first / ps; p <= last / ps; ++p) {
     const int page = b.pages[p], base = p * ps;
@@ -200,14 +200,14 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
       const int rj0 = v.first > base ? v.first - base : 0;
       const int rj1 = v.last - base + 1 < ps ? v.last - base + 1 : ps;
       if (n > 0 && (n == kInterleave || rj0 != j0 || rj1 != j1)) {
-        attendPage<T>(b, sel, n, page, j0, j1, scale, hd, ps);
+        attendPage<T>(b, sel, n, page, j0, j1, hd, ps);
         n = 0;
       }
       sel[n++] = v;
       j0 = rj0;
       j1 = rj1;
     }
-    if (n > 0) attendPage<T>(b, sel, n, page, j0, j1, scale, hd, ps);
+    if (n > 0) attendPage<T>(b, sel, n, page, j0, j1, hd, ps);
   }
   for (int r = 0; r < numRows; ++r) {
     const RowView v = rowView(b, sh, r);

@@ -6,7 +6,7 @@
  *
  * i.e. "<|role|>\ncontent\n" per message, then "<|assistant|>\n" to ask for the answer.
  */
-import { Template } from '@huggingface/jinja';
+import { JinjaChatTemplate } from '../tokenizer/chat-template.js';
 import { HttpError } from './http-errors.js';
 import type { ChatMessage } from './schemas.js';
 
@@ -20,21 +20,26 @@ export interface ChatTemplateContext {
 }
 
 export class ChatTemplate {
-  private readonly template: Template;
+  private readonly template: JinjaChatTemplate;
+  /** The model's 'tool_use' template, for requests with tools (transformers' choice). */
+  private readonly toolTemplate?: JinjaChatTemplate;
 
-  /** Throws if the template does not parse (the server refuses to start on a broken template). */
-  constructor(source: string | undefined, private readonly special: ChatTemplateContext = {}) {
-    this.template = new Template(source ?? DEFAULT_CHAT_TEMPLATE);
+  /** Throws if a template does not parse (the server refuses to start on a broken template). */
+  constructor(source: string | undefined, private readonly special: ChatTemplateContext = {}, named: Record<string, string> = {}) {
+    this.template = new JinjaChatTemplate(source ?? DEFAULT_CHAT_TEMPLATE);
+    if (named.tool_use !== undefined) this.toolTemplate = new JinjaChatTemplate(named.tool_use);
   }
 
-  render(messages: readonly ChatMessage[]): string {
+  render(messages: readonly ChatMessage[], options: { tools?: Array<Record<string, unknown>> } = {}): string {
     const plain = messages.map((m) => ({ ...m, content: contentText(m.content) }));
+    const template = options.tools !== undefined && this.toolTemplate ? this.toolTemplate : this.template;
     try {
-      return this.template.render({
+      return template.render({
         messages: plain,
-        bos_token: this.special.bos ?? '',
-        eos_token: this.special.eos ?? '',
-        add_generation_prompt: true,
+        tools: options.tools,
+        bosToken: this.special.bos,
+        eosToken: this.special.eos,
+        addGenerationPrompt: true,
       });
     } catch (error) {
       // Templates reject conversations they cannot format (e.g. roles out of turn) with raise_exception.

@@ -37,7 +37,8 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const body = request.body;
     checkModel(ctx, body);
     const params = chatParams(body);
-    const prompt = ctx.chatTemplate.render(body.messages);
+    // The rendered text holds the template's own special tokens: encoded without adding any (as transformers does).
+    const prompt = ctx.engine.encode(ctx.chatTemplate.render(body.messages), { addSpecialTokens: false });
     const format = chatFormat({ model: ctx.servedModelName, texts: ctx.texts, withUsage: includeUsage(body) });
     return generate(ctx, reply, body, prompt, params, format);
   });

@@ -52,7 +52,7 @@ export function buildApp(engine: NanoServingEngine, options: ServerOptions = {})
   app.addHook('onRequest', async (request, reply) => pending.track(request.raw, reply.raw));
   const metrics = new ServerMetrics();
   const active = new Set<RequestHandle>();
-  const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens);
+  const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens, engine.chatTemplates?.named);
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = mapError(error);
     metrics.recordHttpError(status);
