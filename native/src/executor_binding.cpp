@@ -129,7 +129,7 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
     ExecutorOptions options = parseOptions(info[2]);
     validateOptions(options, config);
     GemmKernel kernel = chooseGemmKernel(options.kernel, options.weightDtype);
-    Weights weights = loadWeights(config, options.weightDtype, tensors, kernel.usesPairs());
+    Weights weights = loadWeights(config, options.weightDtype, tensors, kernel.usesPairs(), chooseQuantKernel(options.kernel));
     core_ = std::make_unique<Core>(config, options, kernel, std::move(weights));
   } catch (const CodedError& e) {
     throw codedError(env, e.code, e.what());
@@ -264,6 +264,7 @@ Napi::Value ExecutorWrap::info(const Napi::CallbackInfo& info) {
   out.Set("weightBytes", Napi::Number::New(env, double(core_->model.weightBytes())));
   out.Set("kvBytes", Napi::Number::New(env, double(core_->model.kvBytes())));
   out.Set("kernel", Napi::String::New(env, core_->model.kernelName()));
+  if (const char* quant = core_->model.quantKernelName()) out.Set("quantKernel", Napi::String::New(env, quant));
   out.Set("numThreads", Napi::Number::New(env, core_->model.numThreads()));
   return out;
 }

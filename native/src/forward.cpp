@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "quant_acts.h"
+
 namespace nano {
 
 static int spinMicrosFromEnv() {
@@ -21,7 +23,8 @@ static const char* splitFromEnv() {
 // re-reads all of them, from L2.
 constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs) : attShape(c, o.pageSize) {
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs, int maxQuantK)
+    : attShape(c, o.pageSize) {
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);
   xb.resize(tok * c.hiddenSize);
@@ -35,7 +38,8 @@ RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPai
   logits.resize(seqs * c.vocabSize);
   const int maxK = std::max({c.hiddenSize, c.qDim(), c.intermediateSize});
   pairStride = size_t(maxK) + 1;
-  if (needsPairs) xPairs.resize(tok * pairStride);
+  if (maxQuantK > 0) pairStride = std::max(pairStride, (quantActRowBytes(maxQuantK) + 1) / 2);
+  if (needsPairs || maxQuantK > 0) xPairs.resize(tok * pairStride);
   tokenSeq.resize(tok);
   sampledSeq.resize(seqs);
   sampledBefore.resize(seqs + 1);
@@ -50,7 +54,7 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
       kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim),
       pool_(options.numThreads, spinMicrosFromEnv()),
       gemm_(kernel),
-      s_(config, options, kernel.usesPairs()) {
+      s_(config, options, kernel.usesPairs(), weights_.maxQuantK()) {
   if (config.family == Family::Llama)
     rope_ = std::make_unique<Rope>(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
   const std::string split = splitFromEnv();
@@ -81,7 +85,13 @@ static void embedRows(const ModelConfig& c, const Weights& w, const StepBatch& b
   const int n = c.hiddenSize;
   for (int i = begin; i < end; ++i) {
     float* row = x + size_t(i) * n;
-    std::memcpy(row, w.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
+    if (w.tokenQuant) {
+      const QuantMatrix& e = *w.tokenQuant;
+      const int token = batch.tokens[i];
+      dequantizeRow(e.partOfRow(token).type, e.row(e.partOfRow(token), token), n, row);
+    } else {
+      std::memcpy(row, w.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
+    }
     if (c.family == Family::Gpt2) addInPlace(row, w.positionEmbedding.data() + size_t(batch.positions[i]) * n, n);
   }
 }

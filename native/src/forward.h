@@ -18,7 +18,7 @@
 namespace nano {
 
 struct RunState {
-  RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs);
+  RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs, int maxQuantK);
   AlignedVec<float> x;       // (tok, hidden) residual stream
   AlignedVec<float> xb;      // (tok, hidden) normed input of a block
   AlignedVec<float> xb2;     // (tok, hidden) output of a block, before the residual add
@@ -30,7 +30,8 @@ struct RunState {
   AlignedVec<float> scores;  // (thread, attShape.floatsPerThread()) attention scores
   AlignedVec<float> last;    // (seq, hidden) final-normed last token of each sampled sequence
   AlignedVec<float> logits;  // (seq, vocab)
-  AlignedVec<uint16_t> xPairs;  // (tok, max K + 1) activations as bf16, for the AVX512-BF16 kernel
+  AlignedVec<uint16_t> xPairs;  // (tok, pairStride) activations as bf16 pairs (AVX512-BF16 kernel), or
+                                // quantized (quant_acts.h) for quantized matrices
   std::vector<int32_t> tokenSeq;    // (tok) sequence of each token
   std::vector<int32_t> sampledSeq;  // (seq) sequence of each sampled row
   std::vector<int32_t> sampledBefore;  // (seq + 1) sampled rows of the sequences before
@@ -55,6 +56,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const char* kernelName() const { return gemm_.name; }
+  const char* quantKernelName() const { return weights_.quantKernel; }  // nullptr when nothing is quantized
   size_t weightBytes() const { return weights_.bytes(); }
   size_t kvBytes() const { return kv_.bytes(); }
   int numThreads() const { return pool_.size(); }

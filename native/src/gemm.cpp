@@ -31,6 +31,7 @@ GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype) {
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy, uint16_t* xPairs) {
   if (m <= 0) return;
+  if (w.quant) return quantGemm(pool, w.quantKernel, x, ldx, m, *w.quant, bias, y, ldy, reinterpret_cast<uint8_t*>(xPairs));
   if (w.isPairs) {
     const size_t padded = size_t(w.paddedK());
     pool.parallelFor(m, 16, [&](int begin, int end, int) {
@@ -60,6 +61,7 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
 void gemmSerial(const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w, const float* bias,
                 float* y, int ldy, uint16_t* xPairs) {
   if (m <= 0) return;
+  if (w.quant) return quantGemmSerial(w.quantKernel, x, ldx, m, *w.quant, bias, y, ldy, reinterpret_cast<uint8_t*>(xPairs));
   if (w.isPairs) {
     kernel.toPairs(x, ldx, m, w.k, xPairs);
     kernel.runPairs(xPairs, m, w, 0, w.numBlocks, bias, y, ldy);

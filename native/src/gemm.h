@@ -38,7 +38,8 @@ GemmKernel avx512Bf16GemmKernel();
 GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype);
 
 // Splits the column blocks over the pool's threads (never K). xPairs: scratch of
-// m * (k + 1) bf16 for a pair-layout matrix (unused otherwise).
+// m * (k + 1) bf16 for a pair-layout matrix; for a quantized one (w.quant), the quantized
+// activations: m * quantActRowBytes(k) bytes (quant_gemm.h).
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy, uint16_t* xPairs);
 

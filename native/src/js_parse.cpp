@@ -99,6 +99,35 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
   return opt;
 }
 
+static bool parseQuantDtype(const std::string& dtype, TensorDtype& out) {
+  static const char* names[kNumQuantTypes] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k"};
+  for (int i = 0; i < kNumQuantTypes; ++i) {
+    if (dtype == names[i]) {
+      out = TensorDtype(int(TensorDtype::Q8_0) + i);
+      return true;
+    }
+  }
+  return false;
+}
+
+// A quantized tensor: a Uint8Array of whole blocks, rows along the last dimension.
+static TensorView quantView(TensorView view, const Napi::Value& data, const std::string& name, double numel) {
+  const char* code = "ERR_NATIVE_TENSOR";
+  const QuantTraits& t = quantTraits(quantTypeOf(view.dtype));
+  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    fail(code, "tensor " + name + " data must be a Uint8Array of " + t.name + " blocks");
+  if (view.shape.empty() || view.shape.back() % t.blockElems != 0)
+    fail(code, "tensor " + name + ": rows of " + t.name + " must be a multiple of " + std::to_string(t.blockElems) + " wide");
+  Napi::TypedArray array = data.As<Napi::TypedArray>();
+  const double bytes = numel / t.blockElems * t.blockBytes;
+  if (double(array.ByteLength()) != bytes)
+    fail(code, "tensor " + name + " has " + std::to_string(array.ByteLength()) + " bytes, its shape needs " +
+                   std::to_string(int64_t(bytes)) + " of " + t.name);
+  view.numel = size_t(numel);
+  view.data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  return view;
+}
+
 static TensorView parseTensor(const Napi::Object& tensors, const std::string& name) {
   const char* code = "ERR_NATIVE_TENSOR";
   Napi::Value v = tensors.Get(name);
@@ -109,7 +138,7 @@ static TensorView parseTensor(const Napi::Object& tensors, const std::string& na
   if (dtype == "f32") view.dtype = TensorDtype::F32;
   else if (dtype == "f16") view.dtype = TensorDtype::F16;
   else if (dtype == "bf16") view.dtype = TensorDtype::Bf16;
-  else fail(code, "tensor " + name + " has unknown dtype '" + dtype + "'");
+  else if (!parseQuantDtype(dtype, view.dtype)) fail(code, "tensor " + name + " has unknown dtype '" + dtype + "'");
   Napi::Value shape = t.Get("shape");
   if (!shape.IsArray()) fail(code, "tensor " + name + " shape must be an array");
   Napi::Array dims = shape.As<Napi::Array>();
@@ -122,6 +151,7 @@ static TensorView parseTensor(const Napi::Object& tensors, const std::string& na
     numel *= dim;
   }
   Napi::Value data = t.Get("data");
+  if (isQuantized(view.dtype)) return quantView(view, data, name, numel);
   napi_typedarray_type want = view.dtype == TensorDtype::F32 ? napi_float32_array : napi_uint16_array;
   if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != want)
     fail(code, "tensor " + name + " data must be a " + (view.dtype == TensorDtype::F32 ? "Float32Array" : "Uint16Array"));

@@ -5,10 +5,12 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "aligned.h"
 #include "config.h"
+#include "quant_gemm.h"
 
 namespace nano {
 
@@ -25,6 +27,10 @@ struct PackedMatrix {
   AlignedVec<uint16_t> bf16;  // (block, k, panels_in_block * 16)   when dtype == Bf16, raw bf16 bits
                               // isPairs: (block, k / 2, panels_in_block * 16, 2), k padded to even
   bool isPairs = false;       // bf16 pair layout for vdpbf16ps (AVX512-BF16 kernel)
+  // Set when the weight stays quantized (GGUF blocks); then f32/bf16 are empty and gemm()
+  // runs quantKernel over it. Shared with the token embedding when the output head is tied.
+  std::shared_ptr<const QuantMatrix> quant;
+  QuantKernel quantKernel{nullptr, nullptr};
 
   int paddedK() const { return isPairs ? (k + 1) / 2 * 2 : k; }
   int blockPanels(int block) const {
@@ -33,7 +39,7 @@ struct PackedMatrix {
   }
   // Element offset of (block, k = 0); a block's rows are blockPanels * 16 wide.
   size_t blockOffset(int block) const { return size_t(block) * paddedK() * kBlockPanels * kPanelWidth; }
-  size_t bytes() const { return f32.size() * 4 + bf16.size() * 2; }
+  size_t bytes() const { return f32.size() * 4 + bf16.size() * 2 + (quant ? quant->bytes() : 0); }
 };
 
 // One row-major f32 block [rows, k] of the matrix being packed.

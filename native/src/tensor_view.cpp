@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "quant_matrix.h"
+
 namespace nano {
 
 static float bf16ToFloat(uint16_t h) {
@@ -32,8 +34,20 @@ static float f16ToFloat(uint16_t h) {
   return f;
 }
 
+bool isQuantized(TensorDtype dtype) { return int(dtype) >= int(TensorDtype::Q8_0); }
+
+QuantType quantTypeOf(TensorDtype dtype) { return QuantType(int(dtype) - int(TensorDtype::Q8_0)); }
+
 AlignedVec<float> toFloat32(const TensorView& view) {
   AlignedVec<float> out(view.numel);
+  if (isQuantized(view.dtype)) {
+    const QuantType type = quantTypeOf(view.dtype);
+    const int k = int(view.shape.back());
+    const size_t rowBytes = size_t(k / quantTraits(type).blockElems) * quantTraits(type).blockBytes;
+    const uint8_t* bytes = static_cast<const uint8_t*>(view.data);
+    for (size_t r = 0; r < view.numel / k; ++r) dequantizeRow(type, bytes + r * rowBytes, k, out.data() + r * k);
+    return out;
+  }
   if (view.dtype == TensorDtype::F32) {
     std::memcpy(out.data(), view.data, view.numel * 4);
     return out;

@@ -1,5 +1,7 @@
 #include "weights.h"
 
+#include <algorithm>
+
 #include "errors.h"
 
 namespace nano {
@@ -14,14 +16,55 @@ std::string shapeText(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// The named tensor as f32, after checking it exists with exactly this shape.
-AlignedVec<float> take(const TensorViews& tensors, const std::string& name, std::vector<int64_t> shape) {
+// The named tensor, after checking it exists with exactly this shape.
+const TensorView& view(const TensorViews& tensors, const std::string& name, const std::vector<int64_t>& shape) {
   auto it = tensors.find(name);
   if (it == tensors.end()) fail("ERR_NATIVE_TENSOR", "missing tensor " + name);
   if (it->second.shape != shape)
     fail("ERR_NATIVE_TENSOR", "tensor " + name + " has shape " + shapeText(it->second.shape) +
                                   ", expected " + shapeText(shape));
-  return toFloat32(it->second);
+  return it->second;
+}
+
+// The named tensor as f32.
+AlignedVec<float> take(const TensorViews& tensors, const std::string& name, std::vector<int64_t> shape) {
+  return toFloat32(view(tensors, name, shape));
+}
+
+// What a matrix is made of: the dtype of the float parts, the pair layout, the quantized kernel.
+struct MatrixStorage {
+  WeightDtype dtype;
+  bool pairs;
+  const QuantKernel& quantKernel;
+};
+
+// The row-concatenation of the named [rows, k] tensors as one matrix: kept quantized when every
+// part is, else packed as s.dtype (quantized parts dequantized).
+PackedMatrix matrix(const TensorViews& t, const std::vector<std::pair<std::string, int>>& parts, int k,
+                    const MatrixStorage& s) {
+  std::vector<const TensorView*> views;
+  bool allQuantized = true;
+  for (const auto& [name, rows] : parts) {
+    views.push_back(&view(t, name, {rows, k}));
+    allQuantized = allQuantized && isQuantized(views.back()->dtype);
+  }
+  if (allQuantized) {
+    std::vector<QuantSource> sources;
+    for (size_t i = 0; i < parts.size(); ++i)
+      sources.push_back({quantTypeOf(views[i]->dtype), parts[i].second, static_cast<const uint8_t*>(views[i]->data)});
+    PackedMatrix m;
+    m.n = 0;
+    for (const auto& part : parts) m.n += part.second;
+    m.k = k;
+    m.quant = makeQuantMatrix(sources, k);
+    m.quantKernel = s.quantKernel;
+    return m;
+  }
+  std::vector<AlignedVec<float>> floats;
+  std::vector<RowBlock> blocks;
+  for (size_t i = 0; i < parts.size(); ++i) floats.push_back(toFloat32(*views[i]));
+  for (size_t i = 0; i < parts.size(); ++i) blocks.push_back({floats[i].data(), parts[i].second});
+  return packMatrix(blocks, k, s.dtype, s.pairs);
 }
 
 }  // namespace
@@ -45,33 +88,24 @@ std::vector<std::string> requiredTensorNames(const ModelConfig& c) {
   return names;
 }
 
-static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, bool pairs, const TensorViews& t, int l) {
+static LayerWeights loadLayer(const ModelConfig& c, const MatrixStorage& s, const TensorViews& t, int l) {
   const int64_t hidden = c.hiddenSize, q = c.qDim(), kv = c.kvDim(), ffn = c.intermediateSize;
   bool gpt2 = c.family == Family::Gpt2;
   LayerWeights w;
   w.attnNorm = take(t, blk(l, "attn_norm.weight"), {hidden});
-  auto wq = take(t, blk(l, "attn_q.weight"), {q, hidden});
-  auto wk = take(t, blk(l, "attn_k.weight"), {kv, hidden});
-  auto wv = take(t, blk(l, "attn_v.weight"), {kv, hidden});
-  w.qkv = packMatrix({{wq.data(), int(q)}, {wk.data(), int(kv)}, {wv.data(), int(kv)}}, hidden, dtype, pairs);
+  w.qkv = matrix(t, {{blk(l, "attn_q.weight"), int(q)}, {blk(l, "attn_k.weight"), int(kv)}, {blk(l, "attn_v.weight"), int(kv)}},
+                 int(hidden), s);
   if (c.hasQkvBias()) {
     for (const char* n : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) {
       auto b = take(t, blk(l, n), {n[5] == 'q' ? q : kv});
       w.qkvBias.insert(w.qkvBias.end(), b.begin(), b.end());
     }
   }
-  auto wo = take(t, blk(l, "attn_output.weight"), {hidden, q});
-  w.attnOut = packMatrix({{wo.data(), int(hidden)}}, int(q), dtype, pairs);
+  w.attnOut = matrix(t, {{blk(l, "attn_output.weight"), int(hidden)}}, int(q), s);
   w.ffnNorm = take(t, blk(l, "ffn_norm.weight"), {hidden});
-  auto up = take(t, blk(l, "ffn_up.weight"), {ffn, hidden});
-  if (gpt2) {
-    w.gateUp = packMatrix({{up.data(), int(ffn)}}, hidden, dtype, pairs);
-  } else {
-    auto gate = take(t, blk(l, "ffn_gate.weight"), {ffn, hidden});
-    w.gateUp = packMatrix({{gate.data(), int(ffn)}, {up.data(), int(ffn)}}, hidden, dtype, pairs);
-  }
-  auto down = take(t, blk(l, "ffn_down.weight"), {hidden, ffn});
-  w.down = packMatrix({{down.data(), int(hidden)}}, int(ffn), dtype, pairs);
+  if (gpt2) w.gateUp = matrix(t, {{blk(l, "ffn_up.weight"), int(ffn)}}, int(hidden), s);
+  else w.gateUp = matrix(t, {{blk(l, "ffn_gate.weight"), int(ffn)}, {blk(l, "ffn_up.weight"), int(ffn)}}, int(hidden), s);
+  w.down = matrix(t, {{blk(l, "ffn_down.weight"), int(hidden)}}, int(ffn), s);
   if (gpt2) {
     w.attnNormBias = take(t, blk(l, "attn_norm.bias"), {hidden});
     w.attnOutBias = take(t, blk(l, "attn_output.bias"), {hidden});
@@ -82,30 +116,46 @@ static LayerWeights loadLayer(const ModelConfig& c, WeightDtype dtype, bool pair
   return w;
 }
 
-Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& t, bool pairs) {
+Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& t, bool pairs,
+                    const QuantKernel& quantKernel) {
   const int64_t hidden = c.hiddenSize, vocab = c.vocabSize;
+  const MatrixStorage s{dtype, pairs, quantKernel};
   Weights w;
-  w.tokenEmbedding = take(t, "token_embd.weight", {vocab, hidden});
+  const TensorView& embd = view(t, "token_embd.weight", {vocab, hidden});
+  PackedMatrix tokenMatrix;
+  if (isQuantized(embd.dtype)) {
+    tokenMatrix = matrix(t, {{"token_embd.weight", int(vocab)}}, int(hidden), s);
+    w.tokenQuant = tokenMatrix.quant;
+  } else {
+    w.tokenEmbedding = toFloat32(embd);
+  }
   if (c.family == Family::Gpt2) {
     w.positionEmbedding = take(t, "position_embd.weight", {c.contextLength, hidden});
     w.outputNormBias = take(t, "output_norm.bias", {hidden});
   }
   w.outputNorm = take(t, "output_norm.weight", {hidden});
-  for (int l = 0; l < c.numLayers; ++l) w.layers.push_back(loadLayer(c, dtype, pairs, t, l));
-  if (c.tieEmbeddings) {
-    w.output = packMatrix({{w.tokenEmbedding.data(), int(vocab)}}, int(hidden), dtype, pairs);
-  } else {
-    auto out = take(t, "output.weight", {vocab, hidden});
-    w.output = packMatrix({{out.data(), int(vocab)}}, int(hidden), dtype, pairs);
-  }
+  for (int l = 0; l < c.numLayers; ++l) w.layers.push_back(loadLayer(c, s, t, l));
+  if (c.tieEmbeddings && w.tokenQuant) w.output = tokenMatrix;  // shares the quantized rows
+  else if (c.tieEmbeddings) w.output = packMatrix({{w.tokenEmbedding.data(), int(vocab)}}, int(hidden), dtype, pairs);
+  else w.output = matrix(t, {{"output.weight", int(vocab)}}, int(hidden), s);
+  if (w.maxQuantK() > 0 || w.tokenQuant) w.quantKernel = quantKernel.name;
   return w;
+}
+
+int Weights::maxQuantK() const {
+  int k = output.quant ? output.k : 0;
+  for (const LayerWeights& l : layers)
+    for (const PackedMatrix* m : {&l.qkv, &l.attnOut, &l.gateUp, &l.down})
+      if (m->quant) k = std::max(k, m->k);
+  return k;
 }
 
 static size_t vecBytes(const AlignedVec<float>& v) { return v.size() * 4; }
 
 size_t Weights::bytes() const {
-  size_t total = vecBytes(tokenEmbedding) + vecBytes(positionEmbedding) + vecBytes(outputNorm) +
-                 vecBytes(outputNormBias) + output.bytes();
+  const bool tiedQuant = tokenQuant && output.quant == tokenQuant;  // counted once
+  size_t total = vecBytes(tokenEmbedding) + (tokenQuant && !tiedQuant ? tokenQuant->bytes() : 0) +
+                 vecBytes(positionEmbedding) + vecBytes(outputNorm) + vecBytes(outputNormBias) + output.bytes();
   for (const LayerWeights& l : layers)
     total += vecBytes(l.attnNorm) + vecBytes(l.attnNormBias) + l.qkv.bytes() + vecBytes(l.qkvBias) +
              l.attnOut.bytes() + vecBytes(l.attnOutBias) + vecBytes(l.ffnNorm) + vecBytes(l.ffnNormBias) +

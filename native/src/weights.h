@@ -3,6 +3,7 @@
 // matrix, and so are gate/up, so each costs one GEMM pass over the activations.
 #pragma once
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "aligned.h"
@@ -26,20 +27,28 @@ struct LayerWeights {
 };
 
 struct Weights {
-  AlignedVec<float> tokenEmbedding;     // (vocab, hidden)
+  AlignedVec<float> tokenEmbedding;     // (vocab, hidden), empty when tokenQuant is set
+  std::shared_ptr<const QuantMatrix> tokenQuant;  // (vocab, hidden) kept quantized: rows dequantized per lookup
   AlignedVec<float> positionEmbedding;  // (context, hidden)  gpt2 only
   std::vector<LayerWeights> layers;
   AlignedVec<float> outputNorm, outputNormBias;  // (hidden)
   PackedMatrix output;                           // (vocab, hidden), a copy of token_embd when tied
 
+  const char* quantKernel = nullptr;  // name of the quantized kernel, when some matrix is quantized
+
   size_t bytes() const;
+  bool hasQuant() const { return quantKernel != nullptr; }
+  int maxQuantK() const;  // widest input of a quantized matrix (0 when none)
 };
 
 // Names of every tensor the config needs, in the canonical (GGUF-like) naming.
 std::vector<std::string> requiredTensorNames(const ModelConfig& config);
 
 // Checks shapes (ERR_NATIVE_TENSOR) and converts into packed storage; bf16Pairs packs
-// bf16 matrices in the pair layout of the AVX512-BF16 kernel.
-Weights loadWeights(const ModelConfig& config, WeightDtype dtype, const TensorViews& tensors, bool bf16Pairs);
+// bf16 matrices in the pair layout of the AVX512-BF16 kernel. A matrix whose tensors are all
+// quantized stays quantized (quantKernel runs it); one mixing float and quantized parts is
+// dequantized and packed as `dtype`.
+Weights loadWeights(const ModelConfig& config, WeightDtype dtype, const TensorViews& tensors, bool bf16Pairs,
+                    const QuantKernel& quantKernel);
 
 }  // namespace nano

@@ -26,8 +26,8 @@ export interface EngineOptions {
   chunkedPrefill?: boolean;
   /** Native worker threads (default: the machine's cores). */
   threads?: number;
-  /** Matmul weight storage in the native executor. */
-  weightDtype?: 'f32' | 'bf16';
+  /** Matmul weight storage in the native executor: 'f32', 'bf16', or 'q8_0' / 'q4_k' (quantized at load; weights that come quantized stay so). */
+  weightDtype?: 'f32' | 'bf16' | 'q8_0' | 'q4_k';
   /** Seed of synthetic weights. */
   weightSeed?: number;
   /** Waiting requests beyond this are refused (ERR_QUEUE_FULL). */
@@ -70,7 +70,7 @@ function positiveInt(options: EngineOptions, key: keyof EngineOptions, fallback:
 
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
-  if (weightDtype !== 'f32' && weightDtype !== 'bf16') throw new InvalidRequestError(`weightDtype must be 'f32' or 'bf16'`, 'weightDtype');
+  if (!['f32', 'bf16', 'q8_0', 'q4_k'].includes(weightDtype)) throw new InvalidRequestError(`weightDtype must be 'f32', 'bf16', 'q8_0' or 'q4_k'`, 'weightDtype');
   return {
     ...options,
     kvCachePages: positiveInt(options, 'kvCachePages', ENGINE_DEFAULTS.kvCachePages),

@@ -2,14 +2,22 @@
 import { availableParallelism } from 'node:os';
 import { ExecutorError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
+import { quantizeTensorMap } from '../models/quant-scheme.js';
 import type { NativeExecutorHandle } from '../native/binding.js';
 import { loadNative } from '../native/load.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
+export type WeightDtype = 'f32' | 'bf16' | 'q8_0' | 'q4_k';
+
 export interface NativeExecutorCreateOptions {
   config: ModelConfig;
   tensors: TensorMap;
-  weightDtype?: 'f32' | 'bf16';
+  /**
+   * Storage of float matmul weights: 'f32' / 'bf16', or 'q8_0' / 'q4_k' to quantize them here
+   * (our quantizer, src/models/quantize.ts) and run the quantized kernels. Tensors that come
+   * quantized (GGUF) stay as they are whatever this says.
+   */
+  weightDtype?: WeightDtype;
   numPages: number;
   pageSize: number;
   /** Default: os.availableParallelism(). */
@@ -32,10 +40,12 @@ export class NativeExecutor implements Executor {
   static create(options: NativeExecutorCreateOptions): NativeExecutor {
     const { config, tensors, numPages, pageSize, maxBatchTokens, maxSeqs } = options;
     const numThreads = options.numThreads ?? availableParallelism();
+    const weightDtype = options.weightDtype ?? 'f32';
+    const isQuant = weightDtype === 'q8_0' || weightDtype === 'q4_k';
     let handle: NativeExecutorHandle;
     try {
-      handle = new (loadNative().Executor)(config, tensors, {
-        weightDtype: options.weightDtype ?? 'f32',
+      handle = new (loadNative().Executor)(config, isQuant ? quantizeTensorMap(config, tensors, weightDtype) : tensors, {
+        weightDtype: isQuant ? 'f32' : weightDtype,
         numPages,
         pageSize,
         numThreads,
@@ -73,7 +83,7 @@ export class NativeExecutor implements Executor {
   }
 
   /** Bytes of weights and KV, the GEMM kernel chosen at run time, and the thread count. */
-  nativeInfo(): { weightBytes: number; kvBytes: number; kernel: string; numThreads: number } {
+  nativeInfo(): { weightBytes: number; kvBytes: number; kernel: string; quantKernel?: string; numThreads: number } {
     try {
       return this.handle.info();
     } catch (err) {

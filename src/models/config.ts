@@ -23,14 +23,26 @@ export interface ModelConfig {
   qkvBias: boolean;
 }
 
+/** ggml block formats kept quantized in memory (src/models/quant-formats.ts). */
+export type QuantDtype = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
 export type TensorDtype = 'f32' | 'f16' | 'bf16';
 
-/** One weight tensor handed to the native executor: row-major, [out, in] for linear layers. */
+/** A float tensor: f32 -> Float32Array; f16 and bf16 -> Uint16Array holding the raw bits. */
 export interface Tensor {
   dtype: TensorDtype;
   shape: number[];
-  /** f32 -> Float32Array; f16 and bf16 -> Uint16Array holding the raw bits. */
   data: Float32Array | Uint16Array;
 }
 
-export type TensorMap = Record<string, Tensor>;
+/** A quantized tensor: the ggml blocks of each row (last dimension) back to back, as GGUF stores them. */
+export interface QuantTensor {
+  dtype: QuantDtype;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** One weight tensor handed to the native executor: row-major, [out, in] for linear layers. */
+export type AnyTensor = Tensor | QuantTensor;
+
+export type TensorMap = Record<string, AnyTensor>;
+export type FloatTensorMap = Record<string, Tensor>;

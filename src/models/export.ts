@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidRequestError } from '../errors.js';
 import { BYTE_TO_CHAR } from '../tokenizer/byte-level.js';
-import type { ModelConfig, Tensor, TensorMap } from './config.js';
+import type { FloatTensorMap, ModelConfig, Tensor, TensorMap } from './config.js';
 import { writeGguf } from './gguf.js';
 import { presetConfig } from './presets.js';
 import { f32ToBf16, writeSafetensors, type SafetensorsEntry } from './safetensors-writer.js';
@@ -53,7 +53,7 @@ export function exportModel(options: ExportOptions): ExportResult {
   return { files: [file], model: file };
 }
 
-function exportHfFolder(config: ModelConfig, tensors: TensorMap, dir: string, dtype: 'F32' | 'BF16'): ExportResult {
+function exportHfFolder(config: ModelConfig, tensors: FloatTensorMap, dir: string, dtype: 'F32' | 'BF16'): ExportResult {
   const hasEos = config.vocabSize > 256;
   const eosId = hasEos ? config.vocabSize - 1 : undefined;
   const files = {
@@ -94,7 +94,7 @@ function hfConfig(c: ModelConfig, dtype: 'F32' | 'BF16', eosId: number | undefin
 }
 
 /** Canonical llama tensors under HF names; adjacent-pair rotary rows go back to HF's half-split order. */
-function llamaEntries(c: ModelConfig, t: TensorMap): SafetensorsEntry[] {
+function llamaEntries(c: ModelConfig, t: FloatTensorMap): SafetensorsEntry[] {
   const rename: Record<string, string> = {
     'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight',
   };
@@ -113,7 +113,7 @@ function llamaEntries(c: ModelConfig, t: TensorMap): SafetensorsEntry[] {
 }
 
 /** Canonical gpt2 tensors under HF names: Conv1D weights [in, out], q/k/v fused into c_attn. */
-function gpt2Entries(c: ModelConfig, t: TensorMap): SafetensorsEntry[] {
+function gpt2Entries(c: ModelConfig, t: FloatTensorMap): SafetensorsEntry[] {
   const out: SafetensorsEntry[] = [entry('wte.weight', t['token_embd.weight']), entry('wpe.weight', t['position_embd.weight'])];
   const norm = (hf: string, ours: string): void => {
     out.push(entry(`${hf}.weight`, t[`${ours}.weight`]), entry(`${hf}.bias`, t[`${ours}.bias`]));

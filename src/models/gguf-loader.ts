@@ -4,15 +4,17 @@
  * (src/native/binding.ts). llama.cpp rotates adjacent pairs (2i, 2i+1) on GGUF weights
  * (its converter permuted the Q/K rows of the HF checkpoint for that), so the config says
  * ropeNeox = false and the weights are used as stored. Tensor types: F32 and F16/BF16 are
- * views into the file's one buffer (a copy only when misaligned); Q8_0 is dequantized to
- * f32 at load. The tokenizer comes from the metadata: "llama" (SentencePiece-style BPE
+ * views into the file's one buffer (a copy only when misaligned); Q8_0, Q4_0, Q4_K, Q5_K and
+ * Q6_K are views of their blocks, which the executor keeps quantized (any mix of them, as
+ * the *_K_M / *_K_S files have). Any other type is refused by name. The tokenizer comes from the metadata: "llama" (SentencePiece-style BPE
  * with scores and byte fallback) or "gpt2" (byte-level BPE with merges).
  */
 import { basename } from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
 import { scorePairsByToken, SentencePieceTokenizer, type SpTokenType } from '../tokenizer/sentencepiece.js';
-import type { ModelConfig, Tensor, TensorMap } from './config.js';
+import type { AnyTensor, ModelConfig, TensorMap } from './config.js';
+import { QUANT_DTYPES, QUANT_FORMATS, quantDtypeOfGgml } from './quant-formats.js';
 import { readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from './gguf-reader.js';
 import { expectedShapes, type GenerationDefaults } from './hf.js';
 import type { LoadedModel } from './resolve.js';
@@ -153,7 +155,7 @@ function ggufTensors(gguf: GgufFile, config: ModelConfig): TensorMap {
   return out;
 }
 
-function toTensor(buf: Buffer, info: GgufTensorInfo, fail: (problem: string) => never): Tensor {
+function toTensor(buf: Buffer, info: GgufTensorInfo, fail: (problem: string) => never): AnyTensor {
   const numel = info.shape.reduce((a, b) => a * b, 1);
   const at = buf.byteOffset + info.offset;
   switch (info.typeName) {
@@ -164,36 +166,20 @@ function toTensor(buf: Buffer, info: GgufTensorInfo, fail: (problem: string) => 
       const data = at % 2 === 0 ? new Uint16Array(buf.buffer, at, numel) : new Uint16Array(copy(buf, info));
       return { dtype: info.typeName === 'F16' ? 'f16' : 'bf16', shape: info.shape, data };
     }
-    case 'Q8_0':
-      return { dtype: 'f32', shape: info.shape, data: dequantizeQ8_0(buf.subarray(info.offset, info.offset + info.byteLength), numel) };
-    default:
-      return fail(`tensor ${info.name} has type ${info.typeName}, which is not supported (F32, F16, BF16, Q8_0)`);
+    default: {
+      const dtype = quantDtypeOfGgml(info.typeName);
+      if (!dtype) return fail(`tensor ${info.name} has type ${info.typeName}, which is not supported (${SUPPORTED_TYPES})`);
+      const cols = info.shape[info.shape.length - 1];
+      if (cols % QUANT_FORMATS[dtype].blockElems !== 0) fail(`tensor ${info.name}: ${info.typeName} rows of ${cols} are not whole blocks`);
+      return { dtype, shape: info.shape, data: new Uint8Array(buf.buffer, at, info.byteLength) };
+    }
   }
 }
+
+const SUPPORTED_TYPES = ['F32', 'F16', 'BF16', ...QUANT_DTYPES.map((d) => QUANT_FORMATS[d].ggmlName)].join(', ');
 
 function copy(buf: Buffer, info: GgufTensorInfo): ArrayBuffer {
   return new Uint8Array(buf.buffer, buf.byteOffset + info.offset, info.byteLength).slice().buffer;
-}
-
-/** Q8_0: blocks of 32 values, each an f16 scale d then 32 int8 q; value = d * q. */
-export function dequantizeQ8_0(bytes: Uint8Array, numel: number): Float32Array {
-  const out = new Float32Array(numel);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let block = 0; block * 32 < numel; block++) {
-    const base = block * 34;
-    const d = halfToFloat(view.getUint16(base, true));
-    for (let i = 0; i < 32; i++) out[block * 32 + i] = d * view.getInt8(base + 2 + i);
-  }
-  return out;
-}
-
-export function halfToFloat(h: number): number {
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  const sign = h & 0x8000 ? -1 : 1;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 function ggufTokenizer(meta: Metadata): HfTokenizer | SentencePieceTokenizer {

@@ -12,12 +12,14 @@
  * Q and K get the same permutation, so every q.k dot product (and so attention) is unchanged.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { ModelConfig, Tensor, TensorMap } from './config.js';
+import type { AnyTensor, ModelConfig, Tensor, TensorMap } from './config.js';
+import { isQuantDtype, QUANT_DTYPES, QUANT_FORMATS } from './quant-formats.js';
+import { quantizeForScheme, type QuantScheme } from './quant-scheme.js';
 
 /** GGUF metadata value types. */
 const enum Kind { U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9 }
 /** ggml tensor types. */
-const GGML_TYPE = { f32: 0, f16: 1, bf16: 30 } as const;
+const GGML_TYPE: Record<string, number> = { f32: 0, f16: 1, bf16: 30, ...Object.fromEntries(QUANT_DTYPES.map((d) => [d, QUANT_FORMATS[d].ggmlType])) };
 const ALIGNMENT = 32;
 
 export interface GgufTokenizerMeta {
@@ -28,8 +30,12 @@ export interface GgufTokenizerMeta {
 }
 
 export interface GgufWriteOptions {
-  /** Storage of 2-D weights: 'f32' (default) keeps them; 'f16' converts f32 weights (norms stay f32). */
-  dtype?: 'f32' | 'f16';
+  /**
+   * Storage of 2-D weights: 'f32' (default) keeps them; 'f16' converts f32 weights (norms stay f32);
+   * a quantization scheme (src/models/quant-scheme.ts) quantizes them with our quantizer.
+   * Tensors already quantized are written as they are.
+   */
+  dtype?: 'f32' | 'f16' | QuantScheme;
 }
 
 type Value = { kind: Kind.U32 | Kind.I32 | Kind.F32; value: number }
@@ -186,21 +192,27 @@ function toF16(tensor: Tensor): Tensor {
 }
 
 /** The tensors as llama.cpp expects them: Q/K rows permuted for adjacent-pair rotary, optionally f16. */
-function exportTensors(config: ModelConfig, tensors: TensorMap, options: GgufWriteOptions): Array<[string, Tensor]> {
+function exportTensors(config: ModelConfig, tensors: TensorMap, options: GgufWriteOptions): Array<[string, AnyTensor]> {
   if (config.family !== 'llama') throw new RangeError(`GGUF export supports the llama family only, got ${config.family}`);
   if (config.qkvBias) throw new RangeError('GGUF export: qkv biases are not supported for the llama architecture');
-  const out: Array<[string, Tensor]> = [];
+  const out: Array<[string, AnyTensor]> = [];
   for (const [name, tensor] of Object.entries(tensors)) {
-    let t = tensor;
+    if (isQuantDtype(tensor.dtype)) {
+      if (config.ropeNeox && /\.attn_[qk]\.weight$/.test(name)) throw new RangeError(`GGUF export: ${name} is already quantized and cannot be permuted for adjacent-pair rotary (pass float weights, or ropeNeox = false)`);
+      out.push([name, tensor]);
+      continue;
+    }
+    let t = tensor as Tensor;
     if (config.ropeNeox && /\.attn_q\.weight$/.test(name)) t = permuteHalfSplitToAdjacent(t, config.numHeads, config.headDim);
     if (config.ropeNeox && /\.attn_k\.weight$/.test(name)) t = permuteHalfSplitToAdjacent(t, config.numKvHeads, config.headDim);
     if (options.dtype === 'f16' && t.shape.length === 2) t = toF16(t);
-    out.push([name, t]);
+    const dtype = options.dtype;
+    out.push([name, dtype && dtype !== 'f32' && dtype !== 'f16' ? quantizeForScheme(dtype, name, t, config.numLayers) : t]);
   }
   return out;
 }
 
-function dataBytes(tensor: Tensor): Buffer {
+function dataBytes(tensor: AnyTensor): Buffer {
   return Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
 }
 

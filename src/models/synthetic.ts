@@ -1,5 +1,5 @@
 /** Deterministic seeded weights for any ModelConfig: what tests and benches run on. */
-import type { ModelConfig, Tensor, TensorMap } from './config.js';
+import type { FloatTensorMap, ModelConfig, Tensor } from './config.js';
 
 /** Stable 32-bit hash of a tensor name, so each tensor's values don't depend on the others. */
 function nameSeed(name: string, seed: number): number {
@@ -32,13 +32,13 @@ function fill(name: string, shape: number[], seed: number, mean: number, std: nu
  * Seeded weights in the canonical tensor names (src/native/binding.ts): linear weights
  * ~ normal / sqrt(fan_in), norm weights ~ 1 + small noise, biases and embeddings small.
  */
-export function syntheticTensors(config: ModelConfig, seed = 0, dtype: 'f32' = 'f32'): TensorMap {
+export function syntheticTensors(config: ModelConfig, seed = 0, dtype: 'f32' = 'f32'): FloatTensorMap {
   void dtype;
   const { hiddenSize: h, vocabSize: vocab, intermediateSize: ffn } = config;
   const q = config.numHeads * config.headDim;
   const kv = config.numKvHeads * config.headDim;
   const gpt2 = config.family === 'gpt2';
-  const out: TensorMap = {};
+  const out: FloatTensorMap = {};
   const linear = (name: string, rows: number, cols: number): void => {
     out[name] = fill(name, [rows, cols], seed, 0, 1 / Math.sqrt(cols));
   };

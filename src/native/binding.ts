@@ -2,6 +2,9 @@
  * The whole native surface, typed in one place. Everything else depends on these
  * interfaces; src/native/load.ts is the only module that touches the .node file.
  *
+ * Tensors: f32 / f16 / bf16 typed arrays, or quantized ggml blocks (q8_0, q4_0, q4_k, q5_k, q6_k:
+ * a Uint8Array of each row's blocks), which stay quantized.
+ *
  * Tensor names (canonical, GGUF-like; every linear weight row-major [out, in], y = x W^T + b):
  *   token_embd.weight [vocab, hidden]          position_embd.weight [context, hidden]   (gpt2)
  *   blk.N.attn_norm.weight [hidden] (+ .bias on gpt2)
@@ -14,7 +17,7 @@
  *   output_norm.weight [hidden] (+ .bias on gpt2)
  *   output.weight [vocab, hidden] unless tieEmbeddings
  */
-import type { ModelConfig, TensorMap } from '../models/config.js';
+import type { ModelConfig, QuantDtype, TensorMap } from '../models/config.js';
 import type { StepInput, StepOutput } from '../executor/step.js';
 
 export interface NativeExecutorOptions {
@@ -27,7 +30,7 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). */
+  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). Quantized weights: NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path (auto: the best the CPU has). */
   kernel?: 'auto' | 'portable';
 }
 
@@ -36,12 +39,23 @@ export interface NativeExecutorHandle {
   step(input: StepInput): Promise<StepOutput>;
   /** Frees the weights and the KV pool; later calls throw ERR_NATIVE_CLOSED. */
   close(): void;
-  /** Bytes of weights and of KV storage, and the kernel path chosen at run time. */
-  info(): { weightBytes: number; kvBytes: number; kernel: string; numThreads: number };
+  /** Bytes of weights and of KV storage, and the kernel paths chosen at run time (quantKernel: when some weight is quantized). */
+  info(): { weightBytes: number; kvBytes: number; kernel: string; quantKernel?: string; numThreads: number };
+}
+
+/** The quantized formats' native code, for tests and the kernel bench (Uint8Array blocks, [rows, k]). */
+export interface NativeQuant {
+  /** Each row dequantized: Float32Array(rows * k). */
+  dequantize(dtype: QuantDtype, blocks: Uint8Array, rows: number, k: number): Float32Array;
+  /** y[m, n] = x[m, k] · W[n, k]^T with the named kernel ('portable' | 'avx2' | 'avx-vnni' | 'avx512-vnni' | 'auto'). */
+  matmul(dtype: QuantDtype, blocks: Uint8Array, n: number, k: number, x: Float32Array, m: number, kernel: string, threads: number): Float32Array;
+  /** The kernel names this CPU runs, 'portable' first. */
+  kernels(): string[];
 }
 
 export interface NativeBinding {
   version: string;
+  quant: NativeQuant;
   Executor: new (config: ModelConfig, tensors: TensorMap, options: NativeExecutorOptions) => NativeExecutorHandle;
 }
 

@@ -8,7 +8,9 @@
  *        biases everywhere and a GELU (tanh form) FFN.
  * Both:  final norm, then logits = x . output^T (or token_embd^T when tied).
  */
-import type { ModelConfig, Tensor, TensorMap } from '../../src/models/config.js';
+import type { AnyTensor, ModelConfig, Tensor, TensorMap } from '../../src/models/config.js';
+import { isQuantDtype } from '../../src/models/quant-formats.js';
+import { dequantize } from './dequant.js';
 
 const word = new Uint32Array(1);
 const wordAsFloat = new Float32Array(word.buffer);
@@ -30,7 +32,8 @@ export function f16ToF32(bits: number): number {
 }
 
 /** Any tensor's values as f32. */
-export function tensorValues(t: Tensor): Float32Array {
+export function tensorValues(t: AnyTensor): Float32Array {
+  if (isQuantDtype(t.dtype)) return dequantize(t.dtype, t.data as Uint8Array);
   if (t.dtype === 'f32') return t.data as Float32Array;
   const decode = t.dtype === 'bf16' ? bf16ToF32 : f16ToF32;
   const out = new Float32Array(t.data.length);

@@ -1,0 +1,35 @@
+// Activation rows quantized once per GEMM, the way the weights' dot products want them:
+//   Q8_0 form (for Q8_0 / Q4_0 weights): per 32 values an int8 q[32] = round(x * 127 / amax), a
+//            scale d (the f16-rounded amax / 127, as float) and the int sum of the 32 q.
+//   Q8_K form (for Q4_K / Q5_K / Q6_K): per 256 values an int8 q[256], a float scale d
+//            (max / -127 with the sign of the largest |x|) and the int16 sums of each 16 q.
+// Rounding is to nearest even. One row's quantization never depends on other rows.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace nano {
+
+// Views into one row's quantized activations (either form may be empty).
+struct QuantRowQ8_0 {
+  const int8_t* q;    // (k)
+  const float* d;     // (k / 32)
+  const int32_t* s;   // (k / 32)
+};
+struct QuantRowQ8K {
+  const int8_t* q;       // (k)
+  const float* d;        // (k / 256)
+  const int16_t* bsums;  // (k / 16)
+};
+
+// Bytes of one row holding both forms for k inputs (each section 64-byte aligned).
+size_t quantActRowBytes(int k);
+
+// Quantizes rows [0, m) of x (row stride ldx) into scratch rows of quantActRowBytes(k) each;
+// Q8_0 form when wantQ8_0 (k % 32 == 0), Q8_K form when wantQ8K (k % 256 == 0).
+void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch);
+
+QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row);
+QuantRowQ8K actRowQ8K(const uint8_t* scratch, int k, int row);
+
+}  // namespace nano

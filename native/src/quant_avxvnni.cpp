@@ -1,0 +1,44 @@
+// Quantized dot products, AVX-VNNI (VEX): vpdpbusd / vpdpwssd fuse the multiply and the accumulate.
+// The kernel bodies are quant_simd.inc; every header is included before the target pragma,
+// so no shared inline function gets a copy compiled for this instruction set.
+#include <algorithm>
+
+#include "quant_acts.h"
+#include "quant_gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+
+#define QUANT_ROWS 2
+#define DOT_US(a, u, s) _mm256_dpbusd_avx_epi32(a, u, s)
+#define MADD_ACC(a, p, s) _mm256_dpwssd_avx_epi32(a, p, s)
+
+namespace nano {
+#include "quant_simd.inc"
+}  // namespace nano
+
+#undef QUANT_ROWS
+#undef DOT_US
+#undef MADD_ACC
+#pragma GCC pop_options
+
+namespace nano {
+
+bool avxVnniQuantAvailable() {
+  __builtin_cpu_init();
+  return avx2QuantAvailable() && __builtin_cpu_supports("avxvnni");
+}
+
+QuantKernel avxVnniQuantKernel() { return {"avx-vnni", simdTile}; }
+
+}  // namespace nano
+
+#else
+namespace nano {
+bool avxVnniQuantAvailable() { return false; }
+QuantKernel avxVnniQuantKernel() { return portableQuantKernel(); }
+}  // namespace nano
+#endif

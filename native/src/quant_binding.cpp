@@ -1,0 +1,100 @@
+#include "quant_binding.h"
+
+#include <string>
+#include <vector>
+
+#include "quant_acts.h"
+#include "quant_gemm.h"
+
+namespace nano {
+
+namespace {
+
+Napi::Error typeError(Napi::Env env, const std::string& message) {
+  Napi::Error e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, "ERR_NATIVE_TENSOR"));
+  return e;
+}
+
+QuantType parseType(Napi::Env env, const Napi::Value& v) {
+  static const char* names[kNumQuantTypes] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k"};
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  for (int i = 0; i < kNumQuantTypes; ++i)
+    if (s == names[i]) return QuantType(i);
+  throw typeError(env, "unknown quantized dtype '" + s + "'");
+}
+
+// The [rows, k] blocks in `bytes`, checked.
+const uint8_t* blocks(Napi::Env env, const Napi::Value& v, QuantType type, int64_t rows, int64_t k) {
+  const QuantTraits& t = quantTraits(type);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw typeError(env, "blocks must be a Uint8Array");
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  if (k <= 0 || rows <= 0 || k % t.blockElems != 0 || int64_t(a.ByteLength()) != rows * (k / t.blockElems) * t.blockBytes)
+    throw typeError(env, std::string("blocks do not hold [rows, k] of ") + t.name);
+  return a.Data();
+}
+
+QuantKernel kernelNamed(Napi::Env env, const std::string& name) {
+  if (name == "portable") return portableQuantKernel();
+  if (name == "avx2" && avx2QuantAvailable()) return avx2QuantKernel();
+  if (name == "avx-vnni" && avxVnniQuantAvailable()) return avxVnniQuantKernel();
+  if (name == "avx512-vnni" && avx512VnniQuantAvailable()) return avx512VnniQuantKernel();
+  if (name == "auto") return chooseQuantKernel(KernelChoice::Auto);
+  throw typeError(env, "quantized kernel '" + name + "' is not available on this CPU");
+}
+
+// dequantize(dtype, blocks, rows, k) -> Float32Array(rows * k)
+Napi::Value dequantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const QuantType type = parseType(env, info[0]);
+  const int64_t rows = info[2].As<Napi::Number>().Int64Value(), k = info[3].As<Napi::Number>().Int64Value();
+  const uint8_t* src = blocks(env, info[1], type, rows, k);
+  Napi::Float32Array out = Napi::Float32Array::New(env, size_t(rows * k));
+  const size_t rowBytes = size_t(k / quantTraits(type).blockElems) * quantTraits(type).blockBytes;
+  for (int64_t r = 0; r < rows; ++r) dequantizeRow(type, src + r * rowBytes, int(k), out.Data() + r * k);
+  return out;
+}
+
+// matmul(dtype, blocks, n, k, x: Float32Array(m * k), m, kernel, threads) -> Float32Array(m * n)
+Napi::Value matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const QuantType type = parseType(env, info[0]);
+  const int n = info[2].As<Napi::Number>().Int32Value(), k = info[3].As<Napi::Number>().Int32Value();
+  const int m = info[5].As<Napi::Number>().Int32Value(), threads = info[7].As<Napi::Number>().Int32Value();
+  const uint8_t* src = blocks(env, info[1], type, n, k);
+  if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+      m <= 0 || info[4].As<Napi::Float32Array>().ElementLength() != size_t(m) * k || threads < 1 || threads > 64)
+    throw typeError(env, "x must be a Float32Array of m * k values, threads 1..64");
+  const QuantKernel kernel = kernelNamed(env, info[6].As<Napi::String>().Utf8Value());
+  auto w = makeQuantMatrix({{type, n, src}}, k);
+  std::vector<uint8_t> scratch(size_t(m) * quantActRowBytes(k));
+  Napi::Float32Array y = Napi::Float32Array::New(env, size_t(m) * n);
+  ThreadPool pool(threads, 0);
+  quantGemm(pool, kernel, info[4].As<Napi::Float32Array>().Data(), k, m, *w, nullptr, y.Data(), n, scratch.data());
+  return y;
+}
+
+// kernels() -> the kernel names this CPU runs, portable first.
+Napi::Value kernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> names = {"portable"};
+  if (avx2QuantAvailable()) names.push_back("avx2");
+  if (avxVnniQuantAvailable()) names.push_back("avx-vnni");
+  if (avx512VnniQuantAvailable()) names.push_back("avx512-vnni");
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) out.Set(uint32_t(i), Napi::String::New(env, names[i]));
+  return out;
+}
+
+}  // namespace
+
+void registerQuant(Napi::Env env, Napi::Object exports) {
+  Napi::Object quant = Napi::Object::New(env);
+  quant.Set("dequantize", Napi::Function::New(env, dequantize));
+  quant.Set("matmul", Napi::Function::New(env, matmul));
+  quant.Set("kernels", Napi::Function::New(env, kernels));
+  exports.Set("quant", quant);
+}
+
+}  // namespace nano

@@ -1,0 +1,71 @@
+#include "quant_gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "quant_acts.h"
+
+namespace nano {
+
+namespace {
+
+constexpr int kTileColumns = 16;
+
+int tilesOf(const QuantPart& p) { return (p.rows + kTileColumns - 1) / kTileColumns; }
+
+int numTiles(const QuantMatrix& w) {
+  int total = 0;
+  for (const QuantPart& p : w.parts) total += tilesOf(p);
+  return total;
+}
+
+// Runs tile `tile` (counted over all parts in order) for all m rows.
+void runTile(const QuantKernel& kernel, const QuantMatrix& w, int tile, const uint8_t* acts, int m, const float* bias,
+             float* y, int ldy) {
+  for (const QuantPart& p : w.parts) {
+    const int tiles = tilesOf(p);
+    if (tile < tiles) {
+      const int begin = p.rowBegin + tile * kTileColumns;
+      kernel.run(w, p, acts, m, begin, std::min(begin + kTileColumns, p.rowBegin + p.rows), bias, y, ldy);
+      return;
+    }
+    tile -= tiles;
+  }
+}
+
+bool envIs(const char* env, const char* value) { return env && std::strcmp(env, value) == 0; }
+
+}  // namespace
+
+QuantKernel chooseQuantKernel(KernelChoice choice) {
+  const char* env = std::getenv("NANO_SERVING_KERNEL");
+  if (choice == KernelChoice::Portable || envIs(env, "portable")) return portableQuantKernel();
+  // Forced paths (tests, benches); each falls back to the next one down when the CPU lacks it.
+  const bool capAvx2 = envIs(env, "avx2"), capAvxVnni = envIs(env, "avx-vnni");
+  if (!capAvx2 && !capAvxVnni && avx512VnniQuantAvailable()) return avx512VnniQuantKernel();
+  if (!capAvx2 && avxVnniQuantAvailable()) return avxVnniQuantKernel();
+  if (avx2QuantAvailable()) return avx2QuantKernel();
+  return portableQuantKernel();
+}
+
+void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,
+               const float* bias, float* y, int ldy, uint8_t* scratch) {
+  if (m <= 0) return;
+  const size_t rowBytes = quantActRowBytes(w.k);
+  const bool q8_0 = w.needsQ8_0(), q8k = w.needsQ8K();
+  pool.parallelFor(m, 8, [&](int begin, int end, int) {
+    quantizeActs(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
+  });
+  pool.forEachChunk(numTiles(w), [&](int tile, int) { runTile(kernel, w, tile, scratch, m, bias, y, ldy); });
+}
+
+void quantGemmSerial(const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,
+                     const float* bias, float* y, int ldy, uint8_t* scratch) {
+  if (m <= 0) return;
+  quantizeActs(x, ldx, m, w.k, w.needsQ8_0(), w.needsQ8K(), scratch);
+  const int tiles = numTiles(w);
+  for (int t = 0; t < tiles; ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
+}
+
+}  // namespace nano

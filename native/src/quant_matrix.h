@@ -1,0 +1,50 @@
+// A linear layer's weight kept quantized: [n, k] rows of ggml blocks exactly as the GGUF
+// file stores them, so a row is also what an embedding lookup dequantizes. A fused matrix
+// (q|k|v, gate|up) is a list of parts, each a run of rows of one block type (a Q4_K_M file
+// stores attn_v as Q6_K beside Q4_K q and k).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "aligned.h"
+#include "quant_format.h"
+
+namespace nano {
+
+struct QuantPart {
+  QuantType type;
+  int rowBegin = 0;     // first output column of this part in the fused matrix
+  int rows = 0;
+  size_t rowBytes = 0;  // k / blockElems * blockBytes
+  size_t offset = 0;    // byte offset of its first row in QuantMatrix::data
+};
+
+struct QuantMatrix {
+  int n = 0;  // output features
+  int k = 0;  // input features
+  std::vector<QuantPart> parts;
+  AlignedVec<uint8_t> data;  // parts' rows, concatenated
+
+  bool needsQ8_0() const;  // some part takes activations in Q8_0 form
+  bool needsQ8K() const;   // ... in Q8_K form
+  size_t bytes() const { return data.size(); }
+  const uint8_t* row(const QuantPart& p, int r) const { return data.data() + p.offset + size_t(r) * p.rowBytes; }
+  const QuantPart& partOfRow(int row) const;
+};
+
+// One block-typed tensor of `rows` rows of k weights, as borrowed file bytes.
+struct QuantSource {
+  QuantType type;
+  int rows;
+  const uint8_t* bytes;
+};
+
+// Concatenates the sources' rows (each k wide; k a multiple of each type's block size).
+std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k);
+
+// out[0..k) = the weights of one row of `type` blocks (ggml's dequantization, same float ops).
+void dequantizeRow(QuantType type, const uint8_t* row, int k, float* out);
+
+}  // namespace nano
