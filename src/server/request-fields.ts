@@ -91,7 +91,7 @@ export const CHAT_FIELDS: Record<string, Rule> = {
 /** Throws a 400 naming the first field that is unknown or refused. */
 export function checkFields(body: Record<string, unknown>, rules: Record<string, Rule>): void {
   for (const [key, value] of Object.entries(body)) {
-    const rule = rules[key];
+    const rule = Object.hasOwn(rules, key) ? rules[key] : undefined;
     if (rule === undefined) throw new HttpError(400, `${key}: unknown parameter`, 'invalid_request_error', 'unknown_parameter', key);
     if (typeof rule !== 'function') continue;
     const why = rule(value);

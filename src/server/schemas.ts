@@ -34,11 +34,11 @@ const samplingProperties = {
     required: ['type'],
     properties: {
       type: { type: 'string', enum: ['text', 'json_object', 'json_schema', 'regex', 'grammar'] },
-      json_schema: { type: 'object', required: ['schema'], properties: { name: { type: 'string' }, schema: { type: ['object', 'boolean'] }, strict: boolean, description: { type: 'string' } } },
+      json_schema: { type: 'object', required: ['schema'], properties: { name: { type: 'string' }, schema: { anyOf: [{ type: 'object' }, { type: 'boolean' }] }, strict: boolean, description: { type: 'string' } } },
     },
   },
   priority: integer(),
-  guided_json: { type: ['object', 'boolean', 'string', 'null'] },
+  guided_json: { anyOf: [{ type: 'object' }, { type: 'boolean' }, { type: 'string' }, { type: 'null' }] },
   guided_regex: { type: 'string', nullable: true },
   guided_choice: { type: 'array', nullable: true, items: { type: 'string' }, minItems: 1 },
   guided_grammar: { type: 'string', nullable: true },
