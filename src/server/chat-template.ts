@@ -9,7 +9,7 @@
  * each (short: the default model's context is 512 tokens), writes calls in the Hermes format
  * (<tool_call>{"name": ..., "arguments": ...}</tool_call>), and tool results as <|tool|> turns.
  */
-import { Template } from '@huggingface/jinja';
+import { JinjaChatTemplate } from '../tokenizer/chat-template.js';
 import { HttpError } from './http-errors.js';
 import type { TemplateMessage } from './chat-messages.js';
 import type { ChatTool } from './tools.js';
@@ -38,26 +38,31 @@ export interface ChatTemplateContext {
 }
 
 export class ChatTemplate {
-  private readonly template: Template;
+  private readonly template: JinjaChatTemplate;
+  /** The model's 'tool_use' template, for requests with tools (transformers' choice). */
+  private readonly toolTemplate?: JinjaChatTemplate;
 
-  /** Throws if the template does not parse (the server refuses to start on a broken template). */
-  constructor(source: string | undefined, private readonly special: ChatTemplateContext = {}) {
-    this.template = new Template(source ?? DEFAULT_CHAT_TEMPLATE);
-    this.source = source;
+  /** Throws if a template does not parse (the server refuses to start on a broken template). */
+  constructor(source: string | undefined, private readonly special: ChatTemplateContext = {}, named: Record<string, string> = {}) {
+    this.template = new JinjaChatTemplate(source ?? DEFAULT_CHAT_TEMPLATE);
+    if (named.tool_use !== undefined) this.toolTemplate = new JinjaChatTemplate(named.tool_use);
   }
 
-  /** The source, for telling which tool-call format the model writes. */
-  readonly source: string | undefined;
+  /** The source of the template that renders requests with tools (tells which tool-call format the model writes). */
+  get toolSource(): string | undefined {
+    return (this.toolTemplate ?? this.template).source;
+  }
 
   render(messages: readonly TemplateMessage[], options: RenderOptions = {}): string {
+    const template = options.tools !== undefined && this.toolTemplate ? this.toolTemplate : this.template;
     try {
-      return this.template.render({
-        ...options.kwargs,
-        messages,
-        ...(options.tools ? { tools: options.tools } : {}),
-        bos_token: this.special.bos ?? '',
-        eos_token: this.special.eos ?? '',
-        add_generation_prompt: options.addGenerationPrompt ?? true,
+      return template.render({
+        messages: messages as unknown as ReadonlyArray<Record<string, unknown>>,
+        tools: options.tools as unknown as ReadonlyArray<Record<string, unknown>> | undefined,
+        bosToken: this.special.bos,
+        eosToken: this.special.eos,
+        addGenerationPrompt: options.addGenerationPrompt ?? true,
+        kwargs: options.kwargs,
       });
     } catch (error) {
       // Templates reject conversations they cannot format (e.g. roles out of turn) with raise_exception.

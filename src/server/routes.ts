@@ -57,7 +57,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     checkFields(body as unknown as Record<string, unknown>, CHAT_FIELDS);
     checkModel(ctx, body);
     const params = chatParams(body);
-    const toolFormat = toolFormatFor(ctx.chatTemplate.source);
+    const toolFormat = toolFormatFor(ctx.chatTemplate.toolSource);
     const tools = await planTools(body.tools, body.tool_choice, body.parallel_tool_calls ?? true, toolFormat);
     const structured = structuredOutput(body);
     if (structured && tools.parsesCalls) {
@@ -65,11 +65,13 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }
     const constraint = await prepareConstraint(ctx, tools.responseFormat ? { format: tools.responseFormat, param: 'tools' } : structured);
     if (constraint) params.responseFormat = constraint;
-    const prompt = ctx.chatTemplate.render(templateMessages(body.messages), {
+    const text = ctx.chatTemplate.render(templateMessages(body.messages), {
       tools: tools.templateTools,
       kwargs: body.chat_template_kwargs ?? undefined,
       addGenerationPrompt: body.add_generation_prompt ?? true,
     });
+    // The rendered text holds the template's own special tokens: encoded without adding any (as transformers does).
+    const prompt = ctx.engine.encode(text, { addSpecialTokens: false });
     const n = body.n ?? 1;
     const jobs = Array.from({ length: n }, (_, k) => copyJob(k, prompt, params, k === 0 ? undefined : 0, undefined, body));
     const format = chatFormat({ model: ctx.servedModelName, texts: ctx.texts, withUsage: includeUsage(body) });

@@ -70,7 +70,7 @@ export function buildApp(engine: NanoServingEngine, options: ServerOptions = {})
   });
   const metrics = new ServerMetrics();
   const active = new Set<RequestHandle>();
-  const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens);
+  const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens, engine.chatTemplates?.named);
   app.setErrorHandler((error, request, reply) => {
     const { status, body, headers } = mapError(error);
     metrics.recordHttpError(status);

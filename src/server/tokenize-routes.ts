@@ -60,14 +60,18 @@ export function registerTokenizeRoutes(app: FastifyInstance, ctx: RouteContext):
     checkFields(body as Record<string, unknown>, TOKENIZE_FIELDS);
     checkModelName(ctx, body.model);
     if ((body.prompt === undefined) === (body.messages === undefined)) throw new HttpError(400, 'give exactly one of prompt and messages', 'invalid_request_error', 'invalid_value', body.prompt === undefined ? 'prompt' : 'messages');
-    const text =
-      body.prompt ??
-      ctx.chatTemplate.render(templateMessages(body.messages!), {
-        tools: body.tools ?? undefined,
-        kwargs: body.chat_template_kwargs ?? undefined,
-        addGenerationPrompt: body.add_generation_prompt ?? true,
-      });
-    const tokens = ctx.engine.tokenizer.encode(text);
+    // Exactly what the endpoints run: a prompt as /v1/completions encodes it, messages rendered and encoded as chat does.
+    const tokens =
+      body.prompt !== undefined
+        ? ctx.engine.encode(body.prompt)
+        : ctx.engine.encode(
+            ctx.chatTemplate.render(templateMessages(body.messages!), {
+              tools: body.tools ?? undefined,
+              kwargs: body.chat_template_kwargs ?? undefined,
+              addGenerationPrompt: body.add_generation_prompt ?? true,
+            }),
+            { addSpecialTokens: false },
+          );
     return {
       count: tokens.length,
       max_model_len: ctx.engine.info.contextLength,

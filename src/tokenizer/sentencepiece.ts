@@ -34,6 +34,8 @@ export interface SpEncodeOptions {
   allowSpecial?: boolean;
   /** Prepend the BOS token. Default: the tokenizer's addBos. */
   addBos?: boolean;
+  /** false: no BOS whatever addBos says (HF's add_special_tokens=False, as for a rendered chat). */
+  addSpecialTokens?: boolean;
 }
 
 export class SentencePieceTokenizer implements Tokenizer {
@@ -78,7 +80,7 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   encode(text: string, options: SpEncodeOptions = {}): number[] {
     const ids: number[] = [];
-    if (options.addBos ?? this.addBos) ids.push(this.bosTokenId!);
+    if (options.addSpecialTokens !== false && (options.addBos ?? this.addBos)) ids.push(this.bosTokenId!);
     let isFirst = true;
     for (const fragment of this.splitSpecial(text, options.allowSpecial ?? true)) {
       if (typeof fragment === 'number') ids.push(fragment);

@@ -1,0 +1,33 @@
+/**
+ * Tokenizers as the Hub ships them, against HF tokenizers 0.23 / transformers 5.17 on the
+ * fixtures of tools/hf-fixtures/make.py: GPT-2 style (ByteLevel with its regex, NFC) and
+ * Llama 3 style (Split regex + ByteLevel, ignore_merges, TemplateProcessing BOS) tokenizers
+ * with added tokens carrying every flag (special, normalized, lstrip, rstrip, single_word).
+ * encode(text) equals AutoTokenizer's ids (add_special_tokens=True, what a completion prompt
+ * gets), encode(text, { addSpecialTokens: false }) its ids without them (what a rendered chat gets).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadTokenizerDir } from '../../src/tokenizer/load.js';
+import type { HfTokenizer } from '../../src/tokenizer/hf-tokenizer.js';
+
+const root = join(import.meta.dirname, 'fixtures', 'hf', 'tokenizers');
+
+interface Case { text: string; ids: number[]; idsNoSpecial: number[]; autoIds: number[]; autoIdsNoSpecial: number[]; autoDecoded: string }
+
+describe('tokenizers agree with HF tokenizers / transformers', () => {
+  for (const name of readdirSync(root).sort()) {
+    const dir = join(root, name);
+    const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { encode: Case[] };
+    it(name, async () => {
+      const tokenizerConfig = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
+      const tokenizer = (await loadTokenizerDir(dir, { tokenizerConfig })) as HfTokenizer;
+      for (const c of expected.encode) {
+        expect(tokenizer.encode(c.text), JSON.stringify(c.text)).toEqual(c.autoIds);
+        expect(tokenizer.encode(c.text, { addSpecialTokens: false }), JSON.stringify(c.text)).toEqual(c.autoIdsNoSpecial);
+        expect(tokenizer.decode(c.autoIds), JSON.stringify(c.text)).toBe(c.autoDecoded);
+      }
+    });
+  }
+});
