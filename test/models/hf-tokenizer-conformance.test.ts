@@ -31,3 +31,24 @@ describe('tokenizers agree with HF tokenizers / transformers', () => {
     });
   }
 });
+
+describe('add_bos_token / add_eos_token', () => {
+  const dir = join(root, 'gpt2-add-bos-eos');
+  const flags = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
+
+  it('are ignored by the generic class, as transformers 5.17 ignores them (the fixture above)', async () => {
+    const tokenizer = (await loadTokenizerDir(dir, { tokenizerConfig: flags })) as HfTokenizer;
+    expect(tokenizer.encode('Hello world')).toEqual(tokenizer.encode('Hello world', { addSpecialTokens: false }));
+  });
+
+  it('rebuild the specials on the Llama / Gemma classes, whose post-processor follows them', async () => {
+    const llama = { ...flags, tokenizer_class: 'LlamaTokenizerFast' };
+    const tokenizer = (await loadTokenizerDir(dir, { tokenizerConfig: llama })) as HfTokenizer;
+    const plain = tokenizer.encode('Hello world', { addSpecialTokens: false });
+    const bos = tokenizer.tokenToId('<|endoftext|>')!;
+    const eos = tokenizer.tokenToId('<|im_end|>')!;
+    expect(tokenizer.encode('Hello world')).toEqual([bos, ...plain, eos]);
+    const noBos = (await loadTokenizerDir(join(root, 'llama3'), { tokenizerConfig: { tokenizer_class: 'LlamaTokenizerFast', add_bos_token: false, bos_token: '<|begin_of_text|>' } })) as HfTokenizer;
+    expect(noBos.encode('Hello world')).toEqual(noBos.encode('Hello world', { addSpecialTokens: false }));
+  });
+});
