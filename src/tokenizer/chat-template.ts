@@ -16,6 +16,8 @@ export interface ChatTemplateInput {
   documents?: ReadonlyArray<Record<string, unknown>>;
   bosToken?: string;
   eosToken?: string;
+  /** Extra template variables (apply_chat_template's **kwargs, vLLM's chat_template_kwargs); the named ones above win. */
+  kwargs?: Readonly<Record<string, unknown>>;
 }
 
 /** A parsed template; parsing throws on a template that does not parse. */
@@ -29,6 +31,7 @@ export class JinjaChatTemplate {
   /** Throws the template's own error (raise_exception, an undefined variable used wrongly, ...). */
   render(input: ChatTemplateInput): string {
     const context: Record<string, unknown> = {
+      ...input.kwargs,
       messages: input.messages,
       add_generation_prompt: input.addGenerationPrompt,
       bos_token: input.bosToken ?? '',
