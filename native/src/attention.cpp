@@ -25,6 +25,10 @@ void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int
   }
 }
 
+LayerAttention layerAttention(const ModelConfig& c, int layer) {
+  return {c.attnScale > 0 ? c.attnScale : 1.0f / std::sqrt(float(c.headDim)), c.attnSoftcap, c.windowOf(layer)};
+}
+
 AttentionScratch::AttentionScratch(const ModelConfig& c, int pageSize)
     : numHeads(c.numHeads), group(c.numHeads / c.numKvHeads) {
   scoresStride = (size_t(c.contextLength) / pageSize + 1) * pageSize;
@@ -87,16 +91,18 @@ NANO_INLINE void weighHeads(const float* const* v, const float* const* w, int co
 // order. The heads walk the pages together, up to kMaxInterleave chains side by side.
 // Compiled twice (AVX-512 and baseline); both do the same IEEE operations per lane.
 __attribute__((target_clones("avx512f", "default")))
-void attendHeads(const KvCache& kv, int layer, int headDim, int group, const float* q, int g0, int g1, int pos,
-                 const int32_t* pages, float* scores, size_t stride, float* inv, float* out) {
+void attendHeads(const KvCache& kv, int layer, int headDim, int group, const LayerAttention& la, const float* q, int g0,
+                 int g1, int pos, const int32_t* pages, float* scores, size_t stride, float* inv, float* out) {
   const int ps = kv.pageSize(), hd = headDim;
   const int numPages = pos / ps + 1, n = pos + 1;
+  // A sliding window keeps the keys at positions > pos - window (transformers' sliding mask).
+  const int start = la.window > 0 ? std::max(0, pos - la.window + 1) : 0, firstPage = start / ps;
   const int h0 = g0 * group, h1 = g1 * group;
   const float* qs[kMaxInterleave];
   const float* ks[kMaxInterleave];
   float* scs[kMaxInterleave];
   const size_t kvBlock = size_t(hd) * ps * (g1 - g0);  // floats of kv heads [g0, g1) in one page
-  for (int p = 0; p < numPages; ++p) {
+  for (int p = firstPage; p < numPages; ++p) {
     // The page's V, needed after the softmax, streams in while its K is scored, and the next
     // page's K starts (a sequence's pages are scattered: the hardware cannot guess them).
     prefetchBlock(kv.value(layer, pages[p], g0, 0), kvBlock);
@@ -125,28 +131,30 @@ void attendHeads(const KvCache& kv, int layer, int headDim, int group, const flo
         for (int i = 0; i < nh; ++i) scs[i][j0] = score1(qs[i], ks[i] + j0, hd, ps);
     }
   }
-  const float scale = 1.0f / std::sqrt(float(hd));
   for (int h = h0; h < h1; ++h) {
     float* sc = scores + size_t(h - h0) * stride;
-    for (int j = 0; j < n; ++j) sc[j] *= scale;
-    const float maxScore = maxOf(sc, n);
-    for (int j = 0; j < n; ++j) sc[j] = expFast(sc[j] - maxScore);
-    inv[h - h0] = 1.0f / sumFixed(sc, n);
+    for (int j = start; j < n; ++j) sc[j] *= la.scale;
+    if (la.softcap > 0)
+      for (int j = start; j < n; ++j) sc[j] = std::tanh(sc[j] / la.softcap) * la.softcap;
+    const float maxScore = maxOf(sc + start, n - start);
+    for (int j = start; j < n; ++j) sc[j] = expFast(sc[j] - maxScore);
+    inv[h - h0] = 1.0f / sumFixed(sc + start, n - start);
   }
   std::memset(out + size_t(h0) * hd, 0, size_t(h1 - h0) * hd * sizeof(float));
   const float* vs[kMaxInterleave];
   const float* ws[kMaxInterleave];
   float* as[kMaxInterleave];
-  for (int p = 0; p < numPages; ++p) {
-    const int count = std::min(ps, n - p * ps);
+  for (int p = firstPage; p < numPages; ++p) {
+    const int j0 = p == firstPage ? start - p * ps : 0;  // slots before the window's first key
+    const int count = std::min(ps, n - p * ps) - j0;
     for (int hb = h0; hb < h1; hb += kMaxInterleave) {
       const int nh = std::min(kMaxInterleave, h1 - hb);
       int d0 = 0;
       for (; hd - d0 >= 16; d0 += 16) {
         for (int i = 0; i < nh; ++i) {
           const int h = hb + i;
-          vs[i] = kv.value(layer, pages[p], h / group, 0) + d0;  // (slot, head_dim)
-          ws[i] = scores + size_t(h - h0) * stride + size_t(p) * ps;
+          vs[i] = kv.value(layer, pages[p], h / group, j0) + d0;  // (slot, head_dim)
+          ws[i] = scores + size_t(h - h0) * stride + size_t(p) * ps + j0;
           as[i] = out + size_t(h) * hd + d0;
         }
         switch (nh) {
@@ -158,8 +166,8 @@ void attendHeads(const KvCache& kv, int layer, int headDim, int group, const flo
       }
       for (; d0 < hd; ++d0) {  // a head_dim that is not a multiple of 16
         for (int h = hb; h < hb + nh; ++h) {
-          const float* values = kv.value(layer, pages[p], h / group, 0);
-          const float* w = scores + size_t(h - h0) * stride + size_t(p) * ps;
+          const float* values = kv.value(layer, pages[p], h / group, j0);
+          const float* w = scores + size_t(h - h0) * stride + size_t(p) * ps + j0;
           float a = out[size_t(h) * hd + d0];
           for (int j = 0; j < count; ++j) a += w[j] * values[size_t(j) * hd + d0];
           out[size_t(h) * hd + d0] = a;
@@ -179,12 +187,13 @@ void attendHeads(const KvCache& kv, int layer, int headDim, int group, const flo
 void attendTokens(const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& shape,
                   const float* qkv, int begin, int end, const TokenPages& at, float* scratch, float* out) {
   const int rowWidth = c.qDim() + 2 * c.kvDim();
+  const LayerAttention la = layerAttention(c, layer);
   float* inv = scratch + size_t(shape.kvHeadsPerPass) * shape.group * shape.scoresStride;
   for (int i = begin; i < end; ++i) {
     const int32_t* pages = at.pageTable + at.pageStart[at.tokenSeq[i]];
     for (int g0 = 0; g0 < c.numKvHeads; g0 += shape.kvHeadsPerPass) {
       int g1 = std::min(c.numKvHeads, g0 + shape.kvHeadsPerPass);
-      attendHeads(kv, layer, c.headDim, shape.group, qkv + size_t(i) * rowWidth, g0, g1, at.positions[i], pages,
+      attendHeads(kv, layer, c.headDim, shape.group, la, qkv + size_t(i) * rowWidth, g0, g1, at.positions[i], pages,
                   scratch, shape.scoresStride, inv, out + size_t(i) * c.qDim());
     }
   }
@@ -201,10 +210,11 @@ void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig
   }
   // Few tokens: a task per (token, kv head).
   const int rowWidth = c.qDim() + 2 * c.kvDim();
+  const LayerAttention la = layerAttention(c, layer);
   pool.forEachChunk(numTokens * c.numKvHeads, [&](int task, int t) {
     int i = task / c.numKvHeads, g = task % c.numKvHeads;
     float* mine = scratch + size_t(t) * perThread;
-    attendHeads(kv, layer, c.headDim, shape.group, qkv + size_t(i) * rowWidth, g, g + 1, at.positions[i],
+    attendHeads(kv, layer, c.headDim, shape.group, la, qkv + size_t(i) * rowWidth, g, g + 1, at.positions[i],
                 at.pageTable + at.pageStart[at.tokenSeq[i]], mine, shape.scoresStride,
                 mine + size_t(shape.kvHeadsPerPass) * shape.group * shape.scoresStride, out + size_t(i) * c.qDim());
   });

@@ -17,6 +17,16 @@ struct TokenPages {
   const int32_t* pageStart;  // (seq + 1)
 };
 
+// What a layer's attention does beyond softmax(q k^T) v: the score scale (1 / sqrt(headDim) unless
+// the model says otherwise), Gemma 2's soft-cap (0 = none), and the sliding window (keys at
+// positions pos - window + 1 .. pos; 0 = all keys up to pos).
+struct LayerAttention {
+  float scale;
+  float softcap;
+  int window;
+};
+LayerAttention layerAttention(const ModelConfig& config, int layer);
+
 // Writes the k and v (already rotated) of tokens [begin, end) into their page slots.
 // qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
 void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
@@ -32,8 +42,8 @@ struct AttentionScratch {
   size_t scoresStride;
 };
 
-// out (tok, qDim) = softmax(q k^T / sqrt(headDim)) v over positions 0..pos of the token's
-// sequence, for tokens [begin, end) on the calling thread. Head h reads kv head h / (numHeads /
+// out (tok, qDim) = softmax(cap(q k^T * scale)) v over positions 0..pos (or the layer's window) of
+// the token's sequence, for tokens [begin, end) on the calling thread. Head h reads kv head h / (numHeads /
 // numKvHeads). A token's heads walk its pages together (page by page, kv head by kv head), but
 // each (token, head) output is the same chain of operations whatever the split or batch.
 void attendTokens(const KvCache& kv, int layer, const ModelConfig& config, const AttentionScratch& shape,

@@ -73,6 +73,7 @@ ModelConfig parseConfig(const Napi::Value& value) {
   c.ropeNeox = boolean(o, "ropeNeox", code);
   c.tieEmbeddings = boolean(o, "tieEmbeddings", code);
   c.qkvBias = boolean(o, "qkvBias", code);
+  parseFeatures(o, c);
   validateConfig(c);
   return c;
 }

@@ -16,6 +16,10 @@
  *   gpt2:  blk.N.ffn_up.weight [ffn, hidden] + .bias; blk.N.ffn_down.weight [hidden, ffn] + .bias           (GELU, tanh form)
  *   output_norm.weight [hidden] (+ .bias on gpt2)
  *   output.weight [vocab, hidden] unless tieEmbeddings
+ *   qkNorm (Qwen3, Gemma 3): blk.N.attn_q_norm.weight, blk.N.attn_k_norm.weight [headDim]
+ *   postNorms (Gemma 2/3): blk.N.attn_post_norm.weight, blk.N.ffn_post_norm.weight [hidden]
+ *   (Gemma's (1 + w) norm weights arrive as 1 + w.) The optional ModelConfig features (rotary
+ *   tables, windows, scales, soft-caps, ffnAct) are read by native/src/js_parse_features.cpp.
  */
 import type { ModelConfig, QuantDtype, TensorMap } from '../models/config.js';
 import type { StepInput, StepOutput } from '../executor/step.js';
