@@ -8,7 +8,8 @@ namespace nano {
 
 enum class Family { Llama, Gpt2 };
 enum class WeightDtype { F32, Bf16 };
-enum class KernelChoice { Auto, Portable };
+enum class KernelChoice { Auto, Portable, Avx2, Avx512 };
+enum class KvDtype { F32, F16, Bf16 };
 enum class Activation { Silu, GeluTanh };
 
 // One rotary table of a Hugging Face checkpoint (mirrors RopeSpec in src/models/config.ts).
@@ -65,6 +66,7 @@ struct ExecutorOptions {
   int maxBatchTokens = 0;
   int maxSeqs = 0;
   KernelChoice kernel = KernelChoice::Auto;
+  KvDtype kvDtype = KvDtype::F32;
 };
 
 // Throw CodedError("ERR_NATIVE_CONFIG") on a shape or option the executor cannot run.

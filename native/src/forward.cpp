@@ -25,8 +25,9 @@ static const char* splitFromEnv() {
 // re-reads all of them, from L2.
 constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs, int maxQuantK)
-    : attShape(c, o.pageSize) {
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel, int maxQuantK)
+    : attShape(c, o.pageSize, kernel.isa) {
+  const bool needsPairs = kernel.usesPairs();
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);
   xb.resize(tok * c.hiddenSize);
@@ -53,10 +54,10 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
     : config_(config),
       options_(options),
       weights_(std::move(weights)),
-      kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim),
+      kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim, options.kvDtype),
       pool_(options.numThreads, spinMicrosFromEnv()),
       gemm_(kernel),
-      s_(config, options, kernel.usesPairs(), weights_.maxQuantK()) {
+      s_(config, options, kernel, weights_.maxQuantK()) {
   if (config.family == Family::Llama && config.ropes.empty())
     rotary_.emplace_back(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
   if (config.family == Family::Llama)

@@ -20,7 +20,7 @@
 namespace nano {
 
 struct RunState {
-  RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs, int maxQuantK);
+  RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel, int maxQuantK);
   AlignedVec<float> x;       // (tok, hidden) residual stream
   AlignedVec<float> xb;      // (tok, hidden) normed input of a block
   AlignedVec<float> xb2;     // (tok, hidden) output of a block, before the residual add

@@ -68,6 +68,7 @@ export class NanoServingEngine {
         config: model.config,
         tensors: model.tensors,
         weightDtype: resolved.weightDtype,
+        kvDtype: resolved.kvDtype,
         numPages: resolved.kvCachePages,
         pageSize: resolved.pageSize,
         numThreads: resolved.threads,

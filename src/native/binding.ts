@@ -24,6 +24,12 @@
 import type { ModelConfig, QuantDtype, TensorMap } from '../models/config.js';
 import type { StepInput, StepOutput } from '../executor/step.js';
 
+/** A GEMM kernel path: 'auto' picks the best the CPU has (AVX-512, else AVX2 + FMA, else portable). */
+export type KernelName = 'auto' | 'portable' | 'avx2' | 'avx512';
+
+/** Element type of the KV pool: f32, or 16-bit (half the memory and attention traffic; f16 keeps 10 mantissa bits, bf16 8). */
+export type KvDtype = 'f32' | 'f16' | 'bf16';
+
 export interface NativeExecutorOptions {
   /** Storage of the matmul weights; embeddings and norms may stay f32. */
   weightDtype: 'f32' | 'bf16';
@@ -34,8 +40,10 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). Quantized weights: NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path (auto: the best the CPU has). */
-  kernel?: 'auto' | 'portable';
+  /** GEMM/attention kernel path. Default 'auto' (the best the CPU has); 'portable', 'avx2' or 'avx512' forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations), and for quantized weights NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path. */
+  kernel?: KernelName;
+  /** KV pool element type; default 'f32'. */
+  kvDtype?: KvDtype;
 }
 
 export interface NativeExecutorHandle {

@@ -106,3 +106,11 @@ describe('what is not understood is refused by name', () => {
     expect(() => toModelConfig({ ...gpt2, scale_attn_by_inverse_layer_idx: true }, 'c')).toThrow(/scale_attn_by_inverse_layer_idx/);
   });
 });
+
+describe('export', () => {
+  it('refuses a config with features its formats do not carry', async () => {
+    const { exportModel } = await import('../../src/models/export.js');
+    const config = toModelConfig(read('gemma2-v5', 'config.json'), 'config.json');
+    expect(() => exportModel({ config, format: 'safetensors', outDir: '/nonexistent' })).toThrow(/layerWindow, attnScale, attnSoftcap, finalSoftcap, embedScale, postNorms, ffnAct/);
+  });
+});

@@ -198,12 +198,37 @@ def make_llama3_tokenizer():
     return tok
 
 
+def make_sentencepiece_tokenizer(style):
+    """Llama 2 / Mistral v1 style: BPE with byte fallback over '▁'-spaced text, <s> added by the post-processor.
+    style 'legacy': normalizer Prepend + Replace (Llama 2); 'metaspace': a Metaspace pre-tokenizer (prepend 'first')."""
+    specials = ["<unk>", "<s>", "</s>"]
+    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    if style == "legacy":
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=specials + byte_tokens, show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    # As in Llama 2's tokenizer.json: the byte tokens live in the model's vocabulary, not among the added tokens.
+    spec = json.loads(tok.to_str())
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] in specials]
+    tok = Tokenizer.from_str(json.dumps(spec))
+    tok.add_tokens([AddedToken("<mask>", lstrip=True, normalized=False, special=True), AddedToken("[SEP]", rstrip=True, normalized=False, special=True)])
+    return tok
+
+
 def tokenizer_dirs():
     """(name, tokenizer, tokenizer_config, where the chat template goes)."""
     gpt2_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
                 "unk_token": None, "pad_token": "<|endoftext|>", "model_max_length": 1024, "clean_up_tokenization_spaces": False}
     llama_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
                  "model_max_length": 1024, "clean_up_tokenization_spaces": False}
+    sp_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+              "model_max_length": 1024, "clean_up_tokenization_spaces": False}
     return [
         ("gpt2-chatml", make_gpt2_tokenizer, gpt2_cfg, ("config", CHATML)),
         ("gpt2-template-json", make_gpt2_tokenizer, gpt2_cfg, ("json", CHATML)),
@@ -211,6 +236,8 @@ def tokenizer_dirs():
                                                                           {"name": "tool_use", "template": TOOL_USE_TEMPLATE}])),
         ("gpt2-add-bos-eos", make_gpt2_tokenizer, {**gpt2_cfg, "add_bos_token": True, "add_eos_token": True}, ("config", CHATML)),
         ("llama3", make_llama3_tokenizer, llama_cfg, ("jinja", LLAMA3_TEMPLATE)),
+        ("sp-legacy", lambda: make_sentencepiece_tokenizer("legacy"), sp_cfg, ("config", CHATML)),
+        ("sp-metaspace", lambda: make_sentencepiece_tokenizer("metaspace"), sp_cfg, ("config", CHATML)),
     ]
 
 
@@ -542,7 +569,7 @@ def main():
         except Exception:
             status["tokenizer:" + name] = traceback.format_exc()
             log("FAILED tokenizer", name, traceback.format_exc())
-    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
+    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None  # e.g. "none": tokenizers only
     for name, model_type, kwargs, layout, dtype, tok_name in variants():
         if only and name not in only:
             continue
