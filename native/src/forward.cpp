@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "layer_extras.h"
 #include "quant_acts.h"
 
 namespace nano {
@@ -107,45 +108,6 @@ void Model::embed(const StepBatch& batch) {
   embedRows(config_, weights_, batch, s_.x.data(), 0, batch.numTokens());
   for (int s = 0; s < batch.numSeqs(); ++s)
     for (int i = batch.seqStart[s]; i < batch.seqStart[s + 1]; ++i) s_.tokenSeq[i] = s;
-}
-
-// q and k of tokens [begin, end) in s_.qkv: per-head RMSNorm (qkNorm), then the layer's rotation.
-// A token's run length (its sequence's last position in this step + 1) picks LongRoPE's and
-// dynamic NTK's table, as transformers picks it per forward call.
-void Model::prepareQk(int l, const StepBatch& batch, int begin, int end) {
-  if (rotary_.empty()) return;
-  const ModelConfig& c = config_;
-  const LayerWeights& w = weights_.layers[l];
-  const Rotary& rotary = rotary_[c.ropeOf(l)];
-  const int rowWidth = c.qDim() + 2 * c.kvDim(), hd = c.headDim;
-  for (int i = begin; i < end; ++i) {
-    float* q = s_.qkv.data() + size_t(i) * rowWidth;
-    float* k = q + c.qDim();
-    if (c.qkNorm) {
-      for (int h = 0; h < c.numHeads; ++h) rmsNorm(q + size_t(h) * hd, q + size_t(h) * hd, w.qNorm.data(), hd, float(c.normEps));
-      for (int h = 0; h < c.numKvHeads; ++h) rmsNorm(k + size_t(h) * hd, k + size_t(h) * hd, w.kNorm.data(), hd, float(c.normEps));
-    }
-    const int seq = s_.tokenSeq[i];
-    const int runLength = batch.positions[batch.seqStart[seq + 1] - 1] + 1;
-    rotary.apply(q, c.numHeads, batch.positions[i], runLength);
-    rotary.apply(k, c.numKvHeads, batch.positions[i], runLength);
-  }
-}
-
-// Gemma 2's final soft-cap: logits = cap * tanh(logits / cap), for sampled rows [rowBegin, rowEnd).
-void Model::softcapLogits(int rowBegin, int rowEnd) {
-  const float cap = config_.finalSoftcap;
-  if (cap <= 0) return;
-  float* logits = s_.logits.data();
-  for (size_t j = size_t(rowBegin) * config_.vocabSize; j < size_t(rowEnd) * config_.vocabSize; ++j)
-    logits[j] = std::tanh(logits[j] / cap) * cap;
-}
-
-// RMSNorm of a block's output rows in place (Gemma's post-attention / post-FFN norms).
-static void postNormRows(const ModelConfig& c, float* rows, int numRows, const AlignedVec<float>& w) {
-  if (w.empty()) return;
-  const int n = c.hiddenSize;
-  for (int r = 0; r < numRows; ++r) rmsNorm(rows + size_t(r) * n, rows + size_t(r) * n, w.data(), n, float(c.normEps));
 }
 
 // x += Wo · attention(rope(Wq xb), rope(Wk xb), Wv xb), with xb = norm(x).
