@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <cstdlib>
 #include <cstring>
 
@@ -200,7 +201,10 @@ void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thr
     p.numTopLogprobs = batch.numTopLogprobs[s];
     p.bias = {batch.biasTokens.data() + batch.biasStart[s], batch.biasValues.data() + batch.biasStart[s],
               batch.biasStart[s + 1] - batch.biasStart[s]};
-    if (batch.maskRow[s] >= 0) p.allowed = batch.tokenMask.data() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
+    if (batch.maskRow[s] >= 0) {
+      if (batch.maskReady && !waitForMasks(batch.maskReady)) masksFailed_.store(true, std::memory_order_relaxed);
+      else p.allowed = batch.maskData() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
+    }
     History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
               batch.historyPromptLen[s]};
     SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,
@@ -328,6 +332,7 @@ void Model::step(const StepBatch& batch, StepResult& result) {
     pool_.parallelFor(numSampled, 1, [&](int begin, int end, int t) { sampleRows(batch, begin, end, t, result); });
   }
   ++stepCount_;
+  if (masksFailed_.exchange(false)) throw std::runtime_error("the step's token masks were abandoned or never written");
   const size_t logitFloats = size_t(numSampled) * config_.vocabSize;
   if (batch.returnLogits) result.logits.assign(s_.logits.begin(), s_.logits.begin() + logitFloats);
   else result.logits.clear();
