@@ -45,6 +45,8 @@ export interface CoreOptions extends SchedulerConfig {
   maxPromptTokens?: number;
   /** Cap on a request's maxTokens (ERR_CONTEXT_LENGTH beyond), and its default. */
   maxOutputTokens?: number;
+  /** maxTokens of a request that sets none (a model's generation_config max_new_tokens); 256 by default. Clamped to the room left, like the default. */
+  defaultMaxTokens?: number;
   /** The scheduling policy; the built-in one by default. Swap it to property-test your own. */
   policy?: SchedulingPolicy;
   /** Called with each plan before it is applied (tests and the invariant checkers use it). */

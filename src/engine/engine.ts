@@ -93,6 +93,7 @@ export class NanoServingEngine {
       requestTimeoutMs: resolved.requestTimeoutMs,
       maxPromptTokens: resolved.maxPromptTokens,
       maxOutputTokens: resolved.maxOutputTokens,
+      defaultMaxTokens: samplingDefaults?.maxTokens,
       policy: resolved.policy,
     });
     return new NanoServingEngine(core, name, chatTemplate, specialTokens ?? {}, { samplingDefaults, chatTemplates });

@@ -15,6 +15,8 @@ export interface IntakeLimits {
   maxPromptTokens?: number;
   /** Cap on maxTokens, and its default when a request gives none. */
   maxOutputTokens?: number;
+  /** maxTokens when a request gives none (clamped to the room left); 256 by default. */
+  defaultMaxTokens?: number;
 }
 
 export function validateRequest(
@@ -34,7 +36,7 @@ export function validateRequest(
     throw new CapacityError(`prompt (${tokens.length} tokens) exceeds maxPromptTokens (${limits.maxPromptTokens})`, 'ERR_CONTEXT_LENGTH');
   }
   const maxNewTokens = Math.min(contextLength - tokens.length, limits.maxOutputTokens ?? Infinity);
-  const sampling = resolveSampling(params, { vocabSize, maxNewTokens, defaultSeed: id });
+  const sampling = resolveSampling(params, { vocabSize, maxNewTokens, defaultSeed: id, defaultMaxTokens: limits.defaultMaxTokens });
   if (limits.maxOutputTokens !== undefined && sampling.maxTokens > limits.maxOutputTokens) {
     throw new CapacityError(`maxTokens (${sampling.maxTokens}) exceeds maxOutputTokens (${limits.maxOutputTokens})`, 'ERR_CONTEXT_LENGTH');
   }

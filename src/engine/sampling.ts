@@ -28,8 +28,12 @@ export interface SamplingParams {
   responseFormat?: ResponseFormat;
 }
 
-/** Sampling values a model ships (generation_config.json), applied where a request leaves them unset. */
-export type SamplingDefaults = Pick<SamplingParams, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'>;
+/**
+ * Sampling values a model ships (generation_config.json), applied where a request leaves them unset.
+ * maxTokens (max_new_tokens) is not filled into the request: the engine uses it as the default the
+ * room left in the context clamps, like its own default of 256.
+ */
+export type SamplingDefaults = Pick<SamplingParams, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'maxTokens'>;
 
 /** params with each unset field of defaults filled in (the request's own values always win). */
 export function withSamplingDefaults(params: SamplingParams, defaults: SamplingDefaults | undefined): SamplingParams {
@@ -119,11 +123,11 @@ const INT32_MAX = 2 ** 31 - 1;
 
 export function resolveSampling(
   params: SamplingParams,
-  ctx: { vocabSize: number; maxNewTokens: number; defaultSeed: number },
+  ctx: { vocabSize: number; maxNewTokens: number; defaultSeed: number; defaultMaxTokens?: number },
 ): ResolvedSampling {
   check(typeof params === 'object' && params !== null && !Array.isArray(params), 'params', 'must be an object');
   checkKeys(params);
-  const maxTokens = params.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, ctx.maxNewTokens);
+  const maxTokens = params.maxTokens ?? Math.min(ctx.defaultMaxTokens ?? DEFAULT_MAX_TOKENS, ctx.maxNewTokens);
   check(isInt(maxTokens) && maxTokens >= 1, 'maxTokens', `must be an integer >= 1, got ${String(maxTokens)}`);
   const temperature = finite(params, 'temperature', 0);
   check(temperature >= 0, 'temperature', `must be >= 0, got ${temperature}`);

@@ -126,5 +126,7 @@ function samplingDefaults(generation: Json): SamplingDefaults {
   if (sampling && topP !== undefined) out.topP = topP;
   if (sampling && Number.isSafeInteger(topK) && (topK as number) >= 0) out.topK = topK as number;
   if (repetitionPenalty !== undefined) out.repetitionPenalty = repetitionPenalty;
+  const maxNewTokens = generation.max_new_tokens;
+  if (Number.isSafeInteger(maxNewTokens) && (maxNewTokens as number) >= 1) out.maxTokens = maxNewTokens as number;
   return out;
 }

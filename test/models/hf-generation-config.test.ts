@@ -41,6 +41,21 @@ describe('generation_config.json', () => {
     expect(model.generation.eosTokenIds).toEqual([2]);
   });
 
+  it('max_new_tokens is the default maxTokens (clamped to the room left); a request\'s own maxTokens wins', async () => {
+    const dir = join(scratch, 'max-new-tokens');
+    cpSync(fixture, dir, { recursive: true });
+    writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: 2, max_new_tokens: 5 }));
+    expect((await loadHfModel(dir)).samplingDefaults).toEqual({ maxTokens: 5 });
+    const engine = await engineFor(dir);
+    const prompt = [5, 17, 99, 140, 201, 33];
+    const implicit = await engine.submit(prompt, { ignoreEos: true, temperature: 0 }).done;
+    expect(implicit.tokens).toHaveLength(5);
+    expect(implicit.finishReason).toBe('length');
+    const own = await engine.submit(prompt, { ignoreEos: true, temperature: 0, maxTokens: 9 }).done;
+    expect(own.tokens).toHaveLength(9);
+    expect(own.tokens.slice(0, 5)).toEqual(implicit.tokens);
+  });
+
   it('a request that sets nothing samples with the defaults; its own values win', async () => {
     const engine = await engineFor(fixture);
     const prompt = [5, 17, 99, 140, 201, 33];
