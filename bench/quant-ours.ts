@@ -1,0 +1,62 @@
+/**
+ * Child process of bench/quant.ts: our executor on one GGUF file, 2 threads (argv: file,
+ * threads). Prints one JSON line: prefill of 512 tokens (one step), single-stream decode
+ * (64 steps of one token), 32 concurrent sequences decoding at positions 32.. (steps of 32
+ * tokens; what llama-batched-bench -npp 32 -npl 32 times), tok/s each,
+ * the weight bytes and the kernel. The file's buffer is released before measuring, so the
+ * process's peak resident memory (taken by the parent) is the executor's plus Node's.
+ */
+import { NativeExecutor } from '../src/executor/native.js';
+import type { StepInput } from '../src/executor/step.js';
+import { loadGgufModel } from '../src/models/gguf-loader.js';
+
+const PAGE = 16;
+const GREEDY = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
+
+interface Run { seq: number; tokens: number[]; startPos: number }
+
+function step(runs: Run[], pagesPerSeq: number): StepInput {
+  const n = runs.length;
+  const offsets = (lens: number[]): Int32Array => Int32Array.from([0, ...lens.map((_, i) => lens.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
+  const pages = runs.map((r) => Array.from({ length: Math.ceil((r.startPos + r.tokens.length) / PAGE) }, (_, i) => r.seq * pagesPerSeq + i));
+  return {
+    tokens: Int32Array.from(runs.flatMap((r) => r.tokens)),
+    positions: Int32Array.from(runs.flatMap((r) => r.tokens.map((_, i) => r.startPos + i))),
+    seqStart: offsets(runs.map((r) => r.tokens.length)),
+    pageTable: Int32Array.from(pages.flat()),
+    pageStart: offsets(pages.map((p) => p.length)),
+    isSampled: new Uint8Array(n).fill(1),
+    temperature: new Float32Array(n).fill(GREEDY.temperature), topK: new Int32Array(n), topP: new Float32Array(n).fill(1),
+    minP: new Float32Array(n), seed: new Float64Array(n), presencePenalty: new Float32Array(n), frequencyPenalty: new Float32Array(n),
+    repetitionPenalty: new Float32Array(n).fill(1), historyTokens: new Int32Array(0), historyStart: new Int32Array(n + 1),
+    historyPromptLen: new Int32Array(n), numTopLogprobs: new Int32Array(n), returnLogits: false,
+  };
+}
+
+async function main(): Promise<void> {
+  const [file, threadsArg] = process.argv.slice(2);
+  const numThreads = Number(threadsArg ?? 2);
+  let model: Awaited<ReturnType<typeof loadGgufModel>> | undefined = await loadGgufModel(file);
+  const vocab = model.config.vocabSize;
+  const pagesPerSeq = Math.ceil(528 / PAGE); // seq 0 holds the 512-token prompt; every sequence gets its own pages
+  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: 33 * pagesPerSeq, pageSize: PAGE, numThreads, maxBatchTokens: 512, maxSeqs: 32 });
+  model = undefined; // the file's Buffer can go now
+  (globalThis as { gc?: () => void }).gc?.();
+  const time = async (f: () => Promise<void>): Promise<number> => { const t0 = performance.now(); await f(); return (performance.now() - t0) / 1000; };
+  const prompt = Array.from({ length: 512 }, (_, i) => 3 + ((i * 7919) % (vocab - 3)));
+  await ex.step(step([{ seq: 32, tokens: prompt.slice(0, 16), startPos: 0 }], pagesPerSeq)); // warm-up
+  const pp = 512 / await time(async () => { await ex.step(step([{ seq: 0, tokens: prompt, startPos: 0 }], pagesPerSeq)); });
+  let token = 5;
+  const tg = 64 / await time(async () => {
+    for (let i = 0; i < 64; i++) token = (await ex.step(step([{ seq: 1, tokens: [token], startPos: i }], pagesPerSeq))).tokens[0];
+  });
+  const numSteps = 24;
+  const par = (32 * numSteps) / await time(async () => {
+    for (let i = 0; i < numSteps; i++) await ex.step(step(Array.from({ length: 32 }, (_, s) => ({ seq: s, tokens: [7 + s], startPos: 32 + i })), pagesPerSeq));
+  });
+  const info = ex.nativeInfo();
+  ex.close();
+  console.log(JSON.stringify({ pp512: pp, tg: tg, par32: par, weightBytes: info.weightBytes, kvBytes: info.kvBytes, kernel: `${info.kernel}+${info.quantKernel ?? '-'}` }));
+}
+
+void main();
