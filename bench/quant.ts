@@ -54,13 +54,23 @@ function core(file: string, threads: number): Measured {
   const tests = JSON.parse(bench.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
   const batched = measure(join(BIN, 'llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
     '-npp', '32', '-ntg', '24', '-npl', '32', '--output-format', 'jsonl']);
-  const line = batched.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop()!;
+  const line = batched.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
   return {
     pp512: tests.find((t) => t.n_prompt === 512)?.avg_ts,
     tg: tests.find((t) => t.n_gen === 64)?.avg_ts,
-    par32: (JSON.parse(line) as { speed_tg: number }).speed_tg,
+    par32: line ? (JSON.parse(line) as { speed_tg: number }).speed_tg : NaN,
     rssMiB: Math.max(bench.rssMiB, batched.rssMiB),
   };
+}
+
+/** A side's measurement, or NaNs (and the reason on stderr) when its process failed. */
+function attempt(side: string, f: () => Measured): Measured {
+  try {
+    return f();
+  } catch (err) {
+    console.error(`${side} failed: ${String(err).slice(0, 2000)}`);
+    return { pp512: NaN, tg: NaN, par32: NaN, rssMiB: NaN };
+  }
 }
 
 const median = (xs: Array<number | undefined>): number => {
@@ -109,9 +119,9 @@ async function main(): Promise<void> {
       const file = ensureQuantFile(dir, shape, format);
       const row: Row = { shape, format, fileMiB: statSync(file).size / 1048576, ours: [], core: [], node: [] };
       for (let r = 0; r < rounds; r++) {
-        row.ours.push(ours(file, threads));
-        if (hasCore) row.core.push(core(file, threads));
-        row.node.push(node(file, threads));
+        row.ours.push(attempt('ours', () => ours(file, threads)));
+        if (hasCore) row.core.push(attempt('llama.cpp core', () => core(file, threads)));
+        row.node.push(attempt('node-llama-cpp', () => node(file, threads)));
         console.log(`${shape} ${format} round ${r + 1}: ours ${JSON.stringify(row.ours.at(-1))} core ${JSON.stringify(row.core.at(-1))} node ${JSON.stringify(row.node.at(-1))}`);
       }
       rows.push(row);

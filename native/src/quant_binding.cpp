@@ -69,7 +69,7 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
       m <= 0 || info[4].As<Napi::Float32Array>().ElementLength() != size_t(m) * k || threads < 1 || threads > 64)
     throw typeError(env, "x must be a Float32Array of m * k values, threads 1..64");
   const QuantKernel kernel = kernelNamed(env, info[6].As<Napi::String>().Utf8Value());
-  auto w = makeQuantMatrix({{type, n, src}}, k, kernel.interleavesQ8_0);
+  auto w = makeQuantMatrix({{type, n, src}}, k, kernel.interleaves);
   std::vector<uint8_t> scratch(size_t(m) * quantActRowBytes(k));
   Napi::Float32Array y = Napi::Float32Array::New(env, size_t(m) * n);
   ThreadPool pool(threads, 0);
