@@ -1,7 +1,7 @@
 /**
  * Child process of bench/quant.ts: llama.cpp through node-llama-cpp (its prebuilt CPU binary)
  * on one GGUF file (argv: file, threads). Prints one JSON line: prefill of 512 tokens and
- * single-stream greedy decode of 64 tokens, tok/s, on one sequence.
+ * single-stream greedy decode of 32 tokens, tok/s, on one sequence.
  */
 import type { Token } from 'node-llama-cpp';
 import { createContext, disposeLlamaCpp, loadLlamaCpp } from './llama-cpp.js';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     t0 = performance.now();
     for await (const token of sequence.evaluate([5 as Token], { temperature: 0, yieldEogToken: true })) {
       void token;
-      if (++n >= 64) break;
+      if (++n >= 32) break;
     }
     const tg = n / ((performance.now() - t0) / 1000);
     console.log(JSON.stringify({ pp512: pp, tg }));

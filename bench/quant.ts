@@ -21,7 +21,8 @@ import { ensureQuantFile, type QuantShape } from './quant-files.js';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const BIN = process.env.LLAMA_CPP_BIN ?? '/work/llama-build/bin';
 
-interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number }
+/** rssMiB: peak resident memory of the process; residentMiB (ours): after load. */
+interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number }
 interface Row { shape: QuantShape; format: QuantScheme; fileMiB: number; ours: Measured[]; core: Measured[]; node: Measured[] }
 
 function arg(name: string, fallback: string): string {
@@ -39,7 +40,7 @@ function measure(cmd: string, args: string[]): { stdout: string; rssMiB: number 
 
 function ours(file: string, threads: number): Measured {
   const r = measure(process.execPath, ['--expose-gc', join(HERE, 'quant-ours.js'), file, String(threads)]);
-  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number; par32: number };
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number; par32: number; residentMiB: number };
   return { ...j, rssMiB: r.rssMiB };
 }
 
@@ -95,12 +96,13 @@ function table(rows: Row[], bandwidth: number, hasCore: boolean): string {
   for (const r of rows) {
     const m = (side: Measured[], key: 'pp512' | 'tg' | 'par32'): number => median(side.map((s) => s[key]));
     const rss = (side: Measured[]): number => median(side.map((s) => s.rssMiB));
+    const resident = (side: Measured[]): number => median(side.map((s) => s.residentMiB));
     const bound = (bandwidth * 1e9) / (r.fileMiB * 1048576);
     for (const [key, label] of [['pp512', 'prefill 512, tok/s'], ['tg', `decode 1 stream, tok/s (bound ${f(bound)})`], ['par32', '32 concurrent, output tok/s']] as const) {
       const o = m(r.ours, key), c = hasCore ? m(r.core, key) : NaN, n = key === 'par32' ? NaN : m(r.node, key);
       lines.push(`| ${r.shape} | ${r.format} | ${f(r.fileMiB)} | ${label} | ${f(o, 1)} | ${f(c, 1)} | ${f(n, 1)} | ${f(o / c, 2)}x |`);
     }
-    lines.push(`| ${r.shape} | ${r.format} | | peak resident MiB | ${f(rss(r.ours))} | ${hasCore ? f(rss(r.core)) : '-'} | ${f(rss(r.node))} | |`);
+    lines.push(`| ${r.shape} | ${r.format} | | resident MiB (ours after load / peak; others peak) | ${f(resident(r.ours))} / ${f(rss(r.ours))} | ${hasCore ? f(rss(r.core)) : '-'} | ${f(rss(r.node))} | |`);
   }
   return lines.join('\n');
 }
