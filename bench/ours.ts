@@ -30,6 +30,8 @@ export interface EngineKnobs {
   maxRunning: number;
   prefixCache: boolean;
   chunkedPrefill: boolean;
+  /** false: the policy does not see which waiting prompts share pages with prefills in flight (the no-hold-back baseline). */
+  holdBack?: boolean;
 }
 
 /** Times every step and what lies between steps; counts distinct pages and sequences per step. */
@@ -111,7 +113,9 @@ export async function createOurEngine(model: ModelUnderTest, knobs: EngineKnobs)
     maxSeqs: knobs.maxRunning,
   });
   const profiler = new ProfiledExecutor(native);
-  const engine = await NanoServingEngine.create({ ...knobs, executor: profiler, policy: profiler.policy, maxWaiting: 1 << 20 });
+  const { holdBack = true, ...options } = knobs;
+  const policy = holdBack ? profiler.policy : (view: SchedulerView, config: SchedulerConfig) => profiler.policy({ ...view, sharesPage: undefined }, config);
+  const engine = await NanoServingEngine.create({ ...options, executor: profiler, policy, maxWaiting: 1 << 20 });
   return { engine, profiler };
 }
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -32,6 +33,29 @@ void validateConfig(const ModelConfig& c) {
     check(c.headDim % 2 == 0, "headDim must be even for rotary embeddings");
     check(std::isfinite(c.ropeTheta) && c.ropeTheta > 0, "ropeTheta must be finite and > 0");
   }
+  validateFeatures(c);
+}
+
+void validateFeatures(const ModelConfig& c) {
+  for (const RopeTable& r : c.ropes) {
+    check(r.rotaryDim >= 2 && r.rotaryDim % 2 == 0 && r.rotaryDim <= c.headDim, "rope rotaryDim must be even, >= 2 and <= headDim");
+    check(int(r.invFreq.size()) == r.rotaryDim / 2, "rope invFreq must have rotaryDim / 2 entries");
+    check(r.longInvFreq.empty() || r.longInvFreq.size() == r.invFreq.size(), "rope longInvFreq must have rotaryDim / 2 entries");
+    check(std::isfinite(r.attentionFactor) && r.attentionFactor > 0, "rope attentionFactor must be finite and > 0");
+    check(r.originalContext >= 0, "rope originalContext must be >= 0");
+    check(!r.isDynamic || (r.dynamicBase > 0 && r.dynamicFactor > 0 && r.originalContext > 0 && r.rotaryDim > 2),
+          "dynamic rope needs base, factor and originalContext > 0");
+    for (float f : r.invFreq) check(std::isfinite(f) && f > 0, "rope invFreq must be finite and > 0");
+    for (float f : r.longInvFreq) check(std::isfinite(f) && f > 0, "rope longInvFreq must be finite and > 0");
+  }
+  check(c.layerRope.empty() || int(c.layerRope.size()) == c.numLayers, "layerRope must have numLayers entries");
+  for (int r : c.layerRope) check(r >= 0 && r < int(std::max<size_t>(1, c.ropes.size())), "layerRope entry out of range");
+  check(c.layerWindow.empty() || int(c.layerWindow.size()) == c.numLayers, "layerWindow must have numLayers entries");
+  for (int w : c.layerWindow) check(w >= 0, "layerWindow entries must be >= 0");
+  for (float v : {c.attnScale, c.attnSoftcap, c.finalSoftcap, c.embedScale})
+    check(std::isfinite(v) && v >= 0, "attnScale, attnSoftcap, finalSoftcap and embedScale must be finite and >= 0");
+  check(c.family == Family::Llama || (c.ropes.empty() && !c.qkNorm && !c.postNorms && c.ffnAct == Activation::Silu),
+        "rotary tables, qkNorm, postNorms and ffnAct are llama-family features");
 }
 
 void validateOptions(const ExecutorOptions& o, const ModelConfig& c) {

@@ -1,6 +1,7 @@
 #include "forward.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -23,8 +24,9 @@ static const char* splitFromEnv() {
 // re-reads all of them, from L2.
 constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
 
-RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs, int maxQuantK)
-    : attShape(c, o.pageSize) {
+RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel, int maxQuantK)
+    : attShape(c, o.pageSize, kernel.isa) {
+  const bool needsPairs = kernel.usesPairs();
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);
   xb.resize(tok * c.hiddenSize);
@@ -51,12 +53,14 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
     : config_(config),
       options_(options),
       weights_(std::move(weights)),
-      kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim),
+      kv_(config.numLayers, options.numPages, options.pageSize, config.numKvHeads, config.headDim, options.kvDtype),
       pool_(options.numThreads, spinMicrosFromEnv()),
       gemm_(kernel),
-      s_(config, options, kernel.usesPairs(), weights_.maxQuantK()) {
+      s_(config, options, kernel, weights_.maxQuantK()) {
+  if (config.family == Family::Llama && config.ropes.empty())
+    rotary_.emplace_back(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
   if (config.family == Family::Llama)
-    rope_ = std::make_unique<Rope>(config.contextLength, config.headDim, config.ropeTheta, config.ropeNeox);
+    for (const RopeTable& table : config.ropes) rotary_.emplace_back(config.contextLength, config.headDim, table);
   const std::string split = splitFromEnv();
   sequenceSplitForced_ = split == "sequences";
   sequenceSplitAllowed_ = split != "layers" && (sequenceSplitForced_ || weights_.bytes() <= kSequenceSplitMaxWeightBytes);
@@ -92,6 +96,8 @@ static void embedRows(const ModelConfig& c, const Weights& w, const StepBatch& b
     } else {
       std::memcpy(row, w.tokenEmbedding.data() + size_t(batch.tokens[i]) * n, n * sizeof(float));
     }
+    if (c.embedScale > 0)
+      for (int j = 0; j < n; ++j) row[j] *= c.embedScale;
     if (c.family == Family::Gpt2) addInPlace(row, w.positionEmbedding.data() + size_t(batch.positions[i]) * n, n);
   }
 }
@@ -102,6 +108,45 @@ void Model::embed(const StepBatch& batch) {
     for (int i = batch.seqStart[s]; i < batch.seqStart[s + 1]; ++i) s_.tokenSeq[i] = s;
 }
 
+// q and k of tokens [begin, end) in s_.qkv: per-head RMSNorm (qkNorm), then the layer's rotation.
+// A token's run length (its sequence's last position in this step + 1) picks LongRoPE's and
+// dynamic NTK's table, as transformers picks it per forward call.
+void Model::prepareQk(int l, const StepBatch& batch, int begin, int end) {
+  if (rotary_.empty()) return;
+  const ModelConfig& c = config_;
+  const LayerWeights& w = weights_.layers[l];
+  const Rotary& rotary = rotary_[c.ropeOf(l)];
+  const int rowWidth = c.qDim() + 2 * c.kvDim(), hd = c.headDim;
+  for (int i = begin; i < end; ++i) {
+    float* q = s_.qkv.data() + size_t(i) * rowWidth;
+    float* k = q + c.qDim();
+    if (c.qkNorm) {
+      for (int h = 0; h < c.numHeads; ++h) rmsNorm(q + size_t(h) * hd, q + size_t(h) * hd, w.qNorm.data(), hd, float(c.normEps));
+      for (int h = 0; h < c.numKvHeads; ++h) rmsNorm(k + size_t(h) * hd, k + size_t(h) * hd, w.kNorm.data(), hd, float(c.normEps));
+    }
+    const int seq = s_.tokenSeq[i];
+    const int runLength = batch.positions[batch.seqStart[seq + 1] - 1] + 1;
+    rotary.apply(q, c.numHeads, batch.positions[i], runLength);
+    rotary.apply(k, c.numKvHeads, batch.positions[i], runLength);
+  }
+}
+
+// Gemma 2's final soft-cap: logits = cap * tanh(logits / cap), for sampled rows [rowBegin, rowEnd).
+void Model::softcapLogits(int rowBegin, int rowEnd) {
+  const float cap = config_.finalSoftcap;
+  if (cap <= 0) return;
+  float* logits = s_.logits.data();
+  for (size_t j = size_t(rowBegin) * config_.vocabSize; j < size_t(rowEnd) * config_.vocabSize; ++j)
+    logits[j] = std::tanh(logits[j] / cap) * cap;
+}
+
+// RMSNorm of a block's output rows in place (Gemma's post-attention / post-FFN norms).
+static void postNormRows(const ModelConfig& c, float* rows, int numRows, const AlignedVec<float>& w) {
+  if (w.empty()) return;
+  const int n = c.hiddenSize;
+  for (int r = 0; r < numRows; ++r) rmsNorm(rows + size_t(r) * n, rows + size_t(r) * n, w.data(), n, float(c.normEps));
+}
+
 // x += Wo · attention(rope(Wq xb), rope(Wk xb), Wv xb), with xb = norm(x).
 void Model::attentionBlock(int l, const StepBatch& batch) {
   const LayerWeights& w = weights_.layers[l];
@@ -109,17 +154,12 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
   const int rowWidth = config_.qDim() + 2 * config_.kvDim();
   norm(s_.xb.data(), s_.x.data(), w.attnNorm, w.attnNormBias, numTokens);
   linear(s_.xb.data(), n, numTokens, w.qkv, w.qkvBias, s_.qkv.data(), rowWidth);
-  if (rope_) {
-    for (int i = 0; i < numTokens; ++i) {
-      float* row = s_.qkv.data() + size_t(i) * rowWidth;
-      rope_->apply(row, config_.numHeads, batch.positions[i]);                   // q heads
-      rope_->apply(row + config_.qDim(), config_.numKvHeads, batch.positions[i]);  // k heads
-    }
-  }
+  prepareQk(l, batch, 0, numTokens);
   TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
   writeKv(kv_, l, config_, s_.qkv.data(), 0, numTokens, where);
   attention(pool_, kv_, l, config_, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
   linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
+  postNormRows(config_, s_.xb2.data(), numTokens, w.attnPostNorm);
   addInPlace(s_.x.data(), s_.xb2.data(), numTokens * n);
 }
 
@@ -130,8 +170,14 @@ static void activateRows(const ModelConfig& c, const float* hb, float* hb2, int 
   for (int i = begin; i < end; ++i) {
     const float* row = hb + size_t(i) * width;
     float* out = hb2 + size_t(i) * ffn;
-    if (llama) siluMul(out, row, row + ffn, ffn);
-    else geluTanh(out, row, ffn);
+    if (!llama) {
+      geluTanh(out, row, ffn);
+    } else if (c.ffnAct == Activation::GeluTanh) {  // GeGLU: gelu(gate) * up
+      geluTanh(out, row, ffn);
+      for (int j = 0; j < ffn; ++j) out[j] *= row[ffn + j];
+    } else {
+      siluMul(out, row, row + ffn, ffn);
+    }
   }
 }
 
@@ -144,6 +190,7 @@ void Model::ffnBlock(int l, int numTokens) {
   linear(s_.xb.data(), n, numTokens, w.gateUp, w.gateUpBias, s_.hb.data(), width);
   pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) { activateRows(config_, s_.hb.data(), s_.hb2.data(), begin, end); });
   linear(s_.hb2.data(), ffn, numTokens, w.down, w.downBias, s_.xb2.data(), n);
+  postNormRows(config_, s_.xb2.data(), numTokens, w.ffnPostNorm);
   addInPlace(s_.x.data(), s_.xb2.data(), numTokens * n);
 }
 
@@ -264,21 +311,17 @@ void Model::forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, i
     const LayerWeights& w = weights_.layers[l];
     for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.attnNorm, w.attnNormBias);
     gemmSerial(gemm_, xb, n, m, w.qkv, bias(w.qkvBias), qkv, rowWidth, pairs);
-    if (rope_) {
-      for (int r = 0; r < m; ++r) {
-        float* row = qkv + size_t(r) * rowWidth;
-        rope_->apply(row, c.numHeads, batch.positions[i0 + r]);
-        rope_->apply(row + qDim, c.numKvHeads, batch.positions[i0 + r]);
-      }
-    }
+    prepareQk(l, batch, i0, i1);
     writeKv(kv_, l, c, s_.qkv.data(), i0, i1, where);
     attendTokens(kv_, l, c, s_.attShape, s_.qkv.data(), i0, i1, where, scores, s_.att.data());
     gemmSerial(gemm_, att, qDim, m, w.attnOut, bias(w.attnOutBias), xb2, n, pairs);
+    postNormRows(c, xb2, m, w.attnPostNorm);
     addInPlace(x, xb2, m * n);
     for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.ffnNorm, w.ffnNormBias);
     gemmSerial(gemm_, xb, n, m, w.gateUp, bias(w.gateUpBias), hb, width, pairs);
     activateRows(c, s_.hb.data(), s_.hb2.data(), i0, i1);
     gemmSerial(gemm_, hb2, ffn, m, w.down, bias(w.downBias), xb2, n, pairs);
+    postNormRows(c, xb2, m, w.ffnPostNorm);
     addInPlace(x, xb2, m * n);
   }
 
@@ -290,6 +333,7 @@ void Model::forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, i
   }
   gemmSerial(gemm_, s_.last.data() + size_t(r0) * n, n, r1 - r0, weights_.output, nullptr,
              s_.logits.data() + size_t(r0) * c.vocabSize, c.vocabSize, pairs);
+  softcapLogits(r0, r1);
   sampleRows(batch, r0, r1, t, result);
 }
 
@@ -318,6 +362,7 @@ void Model::step(const StepBatch& batch, StepResult& result) {
     }
     gatherSampled(batch);
     linear(s_.last.data(), config_.hiddenSize, numSampled, weights_.output, {}, s_.logits.data(), config_.vocabSize);
+    softcapLogits(0, numSampled);
     pool_.parallelFor(numSampled, 1, [&](int begin, int end, int t) { sampleRows(batch, begin, end, t, result); });
   }
   ++stepCount_;

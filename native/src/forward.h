@@ -10,6 +10,7 @@
 #include "gemm.h"
 #include "kv_cache.h"
 #include "ops.h"
+#include "rotary.h"
 #include "sampling.h"
 #include "step_batch.h"
 #include "thread_pool.h"
@@ -18,7 +19,7 @@
 namespace nano {
 
 struct RunState {
-  RunState(const ModelConfig& c, const ExecutorOptions& o, bool needsPairs, int maxQuantK);
+  RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel, int maxQuantK);
   AlignedVec<float> x;       // (tok, hidden) residual stream
   AlignedVec<float> xb;      // (tok, hidden) normed input of a block
   AlignedVec<float> xb2;     // (tok, hidden) output of a block, before the residual add
@@ -69,6 +70,8 @@ class Model {
   void embed(const StepBatch& batch);
   void attentionBlock(int layer, const StepBatch& batch);
   void ffnBlock(int layer, int numTokens);
+  void prepareQk(int layer, const StepBatch& batch, int begin, int end);
+  void softcapLogits(int rowBegin, int rowEnd);
   void norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows);
   int gatherSampled(const StepBatch& batch);
   void sampleAll(const StepBatch& batch, int numSampled, StepResult& result);
@@ -81,7 +84,7 @@ class Model {
   KvCache kv_;
   ThreadPool pool_;
   GemmKernel gemm_;
-  std::unique_ptr<Rope> rope_;  // llama only
+  std::vector<Rotary> rotary_;  // llama only: one per rotary table (Gemma 3: local and global)
   bool sequenceSplitAllowed_;   // weights small enough (or NANO_SERVING_SPLIT=sequences)
   bool sequenceSplitForced_;
   uint64_t stepCount_ = 0;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "errors.h"
 
 namespace nano {
 
@@ -16,15 +19,45 @@ bool avx512GemmAvailable() {
 #endif
 }
 
-GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype) {
+namespace {
+
+struct Forced {
+  KernelChoice choice;
+  bool wantsBf16Dot;  // bf16 activations (2^-9 relative error at each matmul input), twice the FMA rate
+};
+
+Forced forcedKernel(KernelChoice choice) {
+  if (choice != KernelChoice::Auto) return {choice, false};
   const char* env = std::getenv("NANO_SERVING_KERNEL");
-  bool forcePortable = choice == KernelChoice::Portable || (env && std::strcmp(env, "portable") == 0);
-  // Opt-in: bf16 activations (2^-9 relative error at each matmul input) for twice the
-  // FMA rate; the default widens bf16 weights to f32 and sums like the f32 kernel.
-  bool wantsBf16Dot = env && std::strcmp(env, "avx512-bf16") == 0;
-  if (forcePortable) return portableGemmKernel();
-  if (dtype == WeightDtype::Bf16 && wantsBf16Dot && avx512Bf16Available()) return avx512Bf16GemmKernel();
+  if (!env || !*env || std::strcmp(env, "auto") == 0) return {KernelChoice::Auto, false};
+  if (std::strcmp(env, "portable") == 0) return {KernelChoice::Portable, false};
+  if (std::strcmp(env, "avx2") == 0) return {KernelChoice::Avx2, false};
+  if (std::strcmp(env, "avx512") == 0) return {KernelChoice::Avx512, false};
+  if (std::strcmp(env, "avx512-bf16") == 0) return {KernelChoice::Avx512, true};
+  // Quantized-weight paths (quant_gemm.cpp reads them); the f32 kernel stays automatic.
+  if (std::strcmp(env, "avx-vnni") == 0 || std::strcmp(env, "avx512-vnni") == 0) return {KernelChoice::Auto, false};
+  throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_KERNEL must be auto, portable, avx2, avx512, "
+                                                    "avx512-bf16, avx-vnni or avx512-vnni, got '") + env + "'");
+}
+
+}  // namespace
+
+GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype) {
+  const Forced forced = forcedKernel(choice);
+  switch (forced.choice) {
+    case KernelChoice::Portable: return portableGemmKernel();
+    case KernelChoice::Avx2:
+      if (!avx2GemmAvailable()) throw CodedError("ERR_NATIVE_CONFIG", "kernel 'avx2' needs AVX2 and FMA, which this CPU lacks");
+      return avx2GemmKernel();
+    case KernelChoice::Avx512:
+      if (!avx512GemmAvailable())
+        throw CodedError("ERR_NATIVE_CONFIG", "kernel 'avx512' needs AVX-512 F/BW/VL/DQ, which this CPU lacks");
+      if (dtype == WeightDtype::Bf16 && forced.wantsBf16Dot && avx512Bf16Available()) return avx512Bf16GemmKernel();
+      return avx512GemmKernel();
+    case KernelChoice::Auto: break;
+  }
   if (avx512GemmAvailable()) return avx512GemmKernel();
+  if (avx2GemmAvailable()) return avx2GemmKernel();
   return portableGemmKernel();
 }
 

@@ -19,22 +19,30 @@ using GemmPairsFn = void (*)(const uint16_t* xPairs, int m, const PackedMatrix& 
                              const float* bias, float* y, int ldy);
 using ToPairsFn = void (*)(const float* x, int ldx, int rows, int k, uint16_t* out);
 
+// The instruction set a kernel (and the attention and row ops that follow it) runs on.
+enum class Isa { Portable, Avx2, Avx512 };
+
 struct GemmKernel {
   const char* name;
   GemmBlocksFn run;                // f32 activations, column layout
+  Isa isa = Isa::Portable;
   GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
   ToPairsFn toPairs = nullptr;
   bool usesPairs() const { return runPairs != nullptr; }
 };
 
 GemmKernel portableGemmKernel();
+bool avx2GemmAvailable();  // CPU supports AVX2 and FMA (run-time check)
+GemmKernel avx2GemmKernel();
 bool avx512GemmAvailable();  // CPU supports AVX-512F/BW/VL/DQ (run-time check)
 GemmKernel avx512GemmKernel();
 bool avx512Bf16Available();  // ... and AVX512-BF16
 GemmKernel avx512Bf16GemmKernel();
 
-// The AVX-512 kernel when the CPU has it, unless `choice` or NANO_SERVING_KERNEL=portable
-// says otherwise; NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps.
+// Auto: AVX-512 when the CPU has it, else AVX2 + FMA, else portable. A `choice` other
+// than Auto, else NANO_SERVING_KERNEL (portable | avx2 | avx512 | avx512-bf16), forces
+// one; forcing a kernel the CPU lacks, or an unknown name, throws ERR_NATIVE_CONFIG.
+// avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations).
 GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype);
 
 // Splits the column blocks over the pool's threads (never K). xPairs: scratch of

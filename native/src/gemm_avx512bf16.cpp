@@ -15,6 +15,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive on _mm512_setzero_ps
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 
+#include "gemm_avx512_tile.h"
+
 namespace nano {
 
 namespace {
@@ -22,74 +24,32 @@ namespace {
 constexpr int kMaxRows = 6;
 constexpr int kSlicePairs = 128;  // 128 pairs x 64 columns x 4 bytes = 32 KiB of weights per slice
 
-inline __mmask16 panelMask(int cols, int p) {
-  int left = cols - p * kPanelWidth;
-  return left >= kPanelWidth ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-}
-
 // R rows x P panels over `pairs` k pairs; x holds each row's bf16 pairs as 32-bit words.
 template <int R, int P>
-void tile(const uint32_t* x, int ldx, const uint16_t* w, int pairs, const float* bias, float* y, int ldy, int cols,
-          bool isFirst, bool isLast) {
-  __m512 acc[R][P];
-  for (int r = 0; r < R; ++r)
-    for (int p = 0; p < P; ++p)
-      acc[r][p] = isFirst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(panelMask(cols, p), y + size_t(r) * ldy + p * 16);
-  for (int kp = 0; kp < pairs; ++kp) {
-    __m512bh b[P];
-    for (int p = 0; p < P; ++p)
-      b[p] = (__m512bh)_mm512_loadu_si512(w + (size_t(kp) * P * kPanelWidth + p * kPanelWidth) * 2);
-    for (int r = 0; r < R; ++r) {
-      __m512bh a = (__m512bh)_mm512_set1_epi32(int(x[size_t(r) * ldx + kp]));
-      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], a, b[p]);
+struct PairTile {
+  static void run(const uint32_t* x, int ldx, const uint16_t* w, int pairs, const float* bias, float* y, int ldy,
+                  int cols, Slice s) {
+    __m512 acc[R][P];
+    startTile(acc, y, ldy, cols, s);
+    for (int kp = 0; kp < pairs; ++kp) {
+      __m512bh b[P];
+      for (int p = 0; p < P; ++p)
+        b[p] = (__m512bh)_mm512_loadu_si512(w + (size_t(kp) * P * kPanelWidth + p * kPanelWidth) * 2);
+      for (int r = 0; r < R; ++r) {
+        __m512bh a = (__m512bh)_mm512_set1_epi32(int(x[size_t(r) * ldx + kp]));
+        for (int p = 0; p < P; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], a, b[p]);
+      }
     }
-  }
-  for (int p = 0; p < P; ++p) {
-    __mmask16 mask = panelMask(cols, p);
-    __m512 add = isLast && bias ? _mm512_maskz_loadu_ps(mask, bias + p * kPanelWidth) : _mm512_setzero_ps();
-    for (int r = 0; r < R; ++r) {
-      __m512 out = isLast && bias ? _mm512_add_ps(acc[r][p], add) : acc[r][p];
-      _mm512_mask_storeu_ps(y + size_t(r) * ldy + p * kPanelWidth, mask, out);
-    }
-  }
-}
-
-using TileFn = void (*)(const uint32_t*, int, const uint16_t*, int, const float*, float*, int, int, bool, bool);
-
-struct TileTable {
-  TileFn fn[kMaxRows][kBlockPanels] = {};
-  TileTable() { fillRows(std::make_integer_sequence<int, kMaxRows>()); }
-  template <int... R>
-  void fillRows(std::integer_sequence<int, R...>) {
-    (fillPanels<R + 1>(std::make_integer_sequence<int, kBlockPanels>()), ...);
-  }
-  template <int R, int... P>
-  void fillPanels(std::integer_sequence<int, P...>) {
-    ((fn[R - 1][P] = &tile<R, P + 1>), ...);
+    storeTile(acc, bias, y, ldy, cols, s);
   }
 };
 
 void pairBlocks(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockBegin, int blockEnd, const float* bias,
                 float* y, int ldy) {
-  static const TileTable table;
   const int pairs = w.paddedK() / 2;
-  const uint32_t* x = reinterpret_cast<const uint32_t*>(xPairs);
-  for (int b = blockBegin; b < blockEnd; ++b) {
-    const int numPanels = w.blockPanels(b);
-    const int col = b * kBlockPanels * kPanelWidth;
-    const int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
-    const uint16_t* block = w.bf16.data() + w.blockOffset(b);
-    for (int k0 = 0; k0 < pairs; k0 += kSlicePairs) {
-      const int k = pairs - k0 < kSlicePairs ? pairs - k0 : kSlicePairs;
-      for (int r = 0; r < m; r += kMaxRows) {
-        const int rows = m - r < kMaxRows ? m - r : kMaxRows;
-        table.fn[rows - 1][numPanels - 1](x + size_t(r) * pairs + k0, pairs,
-                                          block + size_t(k0) * numPanels * kPanelWidth * 2, k,
-                                          bias ? bias + col : nullptr, y + size_t(r) * ldy + col, ldy, cols,
-                                          k0 == 0, k0 + k == pairs);
-      }
-    }
-  }
+  const TileOperands<uint32_t, uint16_t> o{reinterpret_cast<const uint32_t*>(xPairs), pairs, m, w.bf16.data(), pairs,
+                                           2, kSlicePairs, bias, y, ldy};
+  walkBlocks<PairTile, kMaxRows>(w, blockBegin, blockEnd, o);
 }
 
 // out (rows, 2 * pairs) = bf16(x) rounded to nearest even, zero-padded to an even k.

@@ -73,6 +73,7 @@ ModelConfig parseConfig(const Napi::Value& value) {
   c.ropeNeox = boolean(o, "ropeNeox", code);
   c.tieEmbeddings = boolean(o, "tieEmbeddings", code);
   c.qkvBias = boolean(o, "qkvBias", code);
+  parseFeatures(o, c);
   validateConfig(c);
   return c;
 }
@@ -94,7 +95,16 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
     std::string kernel = string(o, "kernel", code);
     if (kernel == "auto") opt.kernel = KernelChoice::Auto;
     else if (kernel == "portable") opt.kernel = KernelChoice::Portable;
-    else fail(code, "kernel must be 'auto' or 'portable', got '" + kernel + "'");
+    else if (kernel == "avx2") opt.kernel = KernelChoice::Avx2;
+    else if (kernel == "avx512") opt.kernel = KernelChoice::Avx512;
+    else fail(code, "kernel must be 'auto', 'portable', 'avx2' or 'avx512', got '" + kernel + "'");
+  }
+  if (o.Has("kvDtype") && !o.Get("kvDtype").IsUndefined()) {
+    std::string kvDtype = string(o, "kvDtype", code);
+    if (kvDtype == "f32") opt.kvDtype = KvDtype::F32;
+    else if (kvDtype == "f16") opt.kvDtype = KvDtype::F16;
+    else if (kvDtype == "bf16") opt.kvDtype = KvDtype::Bf16;
+    else fail(code, "kvDtype must be 'f32', 'f16' or 'bf16', got '" + kvDtype + "'");
   }
   return opt;
 }

@@ -10,6 +10,8 @@
 namespace nano {
 
 ModelConfig parseConfig(const Napi::Value& value);
+// The optional Hugging Face features of a config object (js_parse_features.cpp).
+void parseFeatures(const Napi::Object& config, ModelConfig& c);
 ExecutorOptions parseOptions(const Napi::Value& value);
 // Views into the JS typed arrays of the tensors the config needs (valid during the call).
 TensorViews parseTensors(const Napi::Value& value, const ModelConfig& config);

@@ -58,33 +58,4 @@ NANO_ROW_OP void geluTanh(float* out, const float* x, int n) {
   }
 }
 
-Rope::Rope(int contextLength, int headDim, double theta, bool neox) : headDim_(headDim), neox_(neox) {
-  int half = headDim / 2;
-  cos_.resize(size_t(contextLength) * half);
-  sin_.resize(size_t(contextLength) * half);
-  for (int p = 0; p < contextLength; ++p) {
-    for (int i = 0; i < half; ++i) {
-      double angle = p * std::pow(theta, -2.0 * i / headDim);
-      cos_[size_t(p) * half + i] = float(std::cos(angle));
-      sin_[size_t(p) * half + i] = float(std::sin(angle));
-    }
-  }
-}
-
-void Rope::apply(float* heads, int numHeads, int pos) const {
-  int half = headDim_ / 2;
-  const float* c = cos_.data() + size_t(pos) * half;
-  const float* s = sin_.data() + size_t(pos) * half;
-  for (int h = 0; h < numHeads; ++h) {
-    float* v = heads + size_t(h) * headDim_;
-    for (int i = 0; i < half; ++i) {
-      int a = neox_ ? i : 2 * i;         // neox: pairs (i, i + half); else (2i, 2i + 1)
-      int b = neox_ ? i + half : 2 * i + 1;
-      float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c[i] - x1 * s[i];
-      v[b] = x0 * s[i] + x1 * c[i];
-    }
-  }
-}
-
 }  // namespace nano

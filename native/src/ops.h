@@ -20,17 +20,4 @@ void siluMul(float* out, const float* gate, const float* up, int n);
 // out[i] = gelu_tanh(x[i])                                                (n)
 void geluTanh(float* out, const float* x, int n);
 
-// Rotary embeddings: cos/sin per (position, pair), computed once in double.
-class Rope {
- public:
-  Rope(int contextLength, int headDim, double theta, bool neox);
-  // Rotates numHeads heads of one token at position pos in place.     (num_heads, head_dim)
-  void apply(float* heads, int numHeads, int pos) const;
-
- private:
-  int headDim_;
-  bool neox_;
-  AlignedVec<float> cos_, sin_;  // (context, head_dim / 2)
-};
-
 }  // namespace nano

@@ -42,7 +42,7 @@ QuantKernel chooseQuantKernel(KernelChoice choice) {
   const char* env = std::getenv("NANO_SERVING_KERNEL");
   if (choice == KernelChoice::Portable || envIs(env, "portable")) return portableQuantKernel();
   // Forced paths (tests, benches); each falls back to the next one down when the CPU lacks it.
-  const bool capAvx2 = envIs(env, "avx2"), capAvxVnni = envIs(env, "avx-vnni");
+  const bool capAvx2 = choice == KernelChoice::Avx2 || envIs(env, "avx2"), capAvxVnni = envIs(env, "avx-vnni");
   if (!capAvx2 && !capAvxVnni && avx512VnniQuantAvailable()) return avx512VnniQuantKernel();
   if (!capAvx2 && avxVnniQuantAvailable()) return avxVnniQuantKernel();
   if (avx2QuantAvailable()) return avx2QuantKernel();

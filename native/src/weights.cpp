@@ -79,6 +79,8 @@ std::vector<std::string> requiredTensorNames(const ModelConfig& c) {
                           "attn_output.weight", "ffn_norm.weight", "ffn_up.weight", "ffn_down.weight"})
       names.push_back(blk(l, n));
     if (!gpt2) names.push_back(blk(l, "ffn_gate.weight"));
+    if (c.qkNorm) names.insert(names.end(), {blk(l, "attn_q_norm.weight"), blk(l, "attn_k_norm.weight")});
+    if (c.postNorms) names.insert(names.end(), {blk(l, "attn_post_norm.weight"), blk(l, "ffn_post_norm.weight")});
     if (c.hasQkvBias())
       for (const char* n : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) names.push_back(blk(l, n));
     if (gpt2)
@@ -106,6 +108,14 @@ static LayerWeights loadLayer(const ModelConfig& c, const MatrixStorage& s, cons
   if (gpt2) w.gateUp = matrix(t, {{blk(l, "ffn_up.weight"), int(ffn)}}, int(hidden), s);
   else w.gateUp = matrix(t, {{blk(l, "ffn_gate.weight"), int(ffn)}, {blk(l, "ffn_up.weight"), int(ffn)}}, int(hidden), s);
   w.down = matrix(t, {{blk(l, "ffn_down.weight"), int(hidden)}}, int(ffn), s);
+  if (c.qkNorm) {
+    w.qNorm = take(t, blk(l, "attn_q_norm.weight"), {c.headDim});
+    w.kNorm = take(t, blk(l, "attn_k_norm.weight"), {c.headDim});
+  }
+  if (c.postNorms) {
+    w.attnPostNorm = take(t, blk(l, "attn_post_norm.weight"), {hidden});
+    w.ffnPostNorm = take(t, blk(l, "ffn_post_norm.weight"), {hidden});
+  }
   if (gpt2) {
     w.attnNormBias = take(t, blk(l, "attn_norm.bias"), {hidden});
     w.attnOutBias = take(t, blk(l, "attn_output.bias"), {hidden});
@@ -159,7 +169,8 @@ size_t Weights::bytes() const {
   for (const LayerWeights& l : layers)
     total += vecBytes(l.attnNorm) + vecBytes(l.attnNormBias) + l.qkv.bytes() + vecBytes(l.qkvBias) +
              l.attnOut.bytes() + vecBytes(l.attnOutBias) + vecBytes(l.ffnNorm) + vecBytes(l.ffnNormBias) +
-             l.gateUp.bytes() + vecBytes(l.gateUpBias) + l.down.bytes() + vecBytes(l.downBias);
+             l.gateUp.bytes() + vecBytes(l.gateUpBias) + l.down.bytes() + vecBytes(l.downBias) + vecBytes(l.qNorm) +
+             vecBytes(l.kNorm) + vecBytes(l.attnPostNorm) + vecBytes(l.ffnPostNorm);
   return total;
 }
 

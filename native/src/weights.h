@@ -24,6 +24,8 @@ struct LayerWeights {
   AlignedVec<float> gateUpBias;              // gpt2: (ffn)
   PackedMatrix down;                         // (hidden, ffn)
   AlignedVec<float> downBias;                // gpt2: (hidden)
+  AlignedVec<float> qNorm, kNorm;            // (head_dim)         qkNorm only
+  AlignedVec<float> attnPostNorm, ffnPostNorm;  // (hidden)        postNorms only
 };
 
 struct Weights {

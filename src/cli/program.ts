@@ -33,6 +33,7 @@ export function buildProgram(io: Io = processIo, version = '0.0.0', throwOnExit 
     .option('--served-model-name <name>', 'the model name clients see (default: the engine model name)')
     .option('--body-limit <bytes>', 'largest request body (default 1 MiB)', positiveInt)
     .option('--log', 'log every request (Fastify logger)')
+    .option('--shutdown-grace <seconds>', 'on SIGTERM/SIGINT, let running requests finish this long (new ones get 503)', nonNegativeInt, 30)
     .action(async (flags: ServeFlags) => {
       closeOnSignals(await runServe(flags, io), io);
     });

@@ -11,12 +11,14 @@ export interface ServeFlags extends EngineFlags {
   servedModelName?: string;
   bodyLimit?: number;
   log?: boolean;
+  /** Seconds running requests may take to finish when the server shuts down. */
+  shutdownGrace?: number;
 }
 
 export interface RunningServer {
   readonly server: NanoServer;
   readonly engine: NanoServingEngine;
-  /** Stops the server (aborting requests in flight) and closes the engine. */
+  /** Stops the server (running requests get --shutdown-grace seconds to finish, new ones a 503) and closes the engine. */
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function runServe(flags: ServeFlags, io: Io): Promise<RunningServer
   const close = (): Promise<void> => {
     closing ??= (async () => {
       progress.stop();
-      await server.close();
+      await server.close({ graceMs: (flags.shutdownGrace ?? 30) * 1000 });
       await engine.close();
     })();
     return closing;

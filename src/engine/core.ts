@@ -10,9 +10,9 @@ import { Subject, type Observable } from 'rxjs';
 import { CapacityError, EngineClosedError, NanoServingError, SchedulerError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
-import { checkPlanShape } from '../scheduler/plan-check.js';
+import { checkPlanShape, type LocateRequest } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/policy.js';
-import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
+import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { realClock, type EngineClock } from './clock.js';
 import { Endings } from './endings.js';
 import { stepEvent, type EngineEvent } from './events.js';
@@ -90,7 +90,7 @@ export class EngineCore {
     const { numPages, pageSize } = executor.info;
     this.clock = options.clock ?? realClock;
     this.kv = new KvPages(numPages, pageSize, options.prefixCache, options.maxCachedPages);
-    this.output = new TokenOutput(this.counters, this.clock, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
+    this.output = new TokenOutput(this.counters, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
     this.buffers = new StepBuffers(executor.info);
@@ -118,7 +118,7 @@ export class EngineCore {
       },
       () => this.output.syncText(slot),
     );
-    slot.actor.on('request.deadline', () => this.endings.end(slot, 'timeout'));
+    slot.onDeadline = () => this.endings.end(slot, 'timeout');
     if (sampling.responseFormat) this.addWhenCompiled(slot, sampling.responseFormat);
     else this.table.add(slot);
     this.counters.submitted++;
@@ -196,6 +196,7 @@ export class EngineCore {
       stepIndex: this.stepIndex,
       cachedPrefix: (request) => this.kv.peekPrefix(request as RequestSlot),
       reclaimablePages: (request) => this.kv.reclaimable(request as RequestSlot),
+      sharesPage: this.kv.cache ? this.sharesPage : undefined,
     });
   }
 
@@ -249,7 +250,7 @@ export class EngineCore {
       this.endings.fail([...this.table.all()], new SchedulerError('ERR_POLICY', `the scheduling policy (or the onPlan hook) threw: ${message}`, { cause: error }));
       return 'refused';
     }
-    const problems = checkPlanShape(view, plan, this.limits());
+    const problems = checkPlanShape(view, plan, this.limits(), this.locate);
     if (problems.length > 0) {
       const named = new Set(problems.map((p) => p.id));
       const concerned = named.has(undefined) ? [...this.table.all()] : [...named].map((id) => this.table.get(id!)).filter((s) => s !== undefined);
@@ -271,6 +272,14 @@ export class EngineCore {
     this.stall.noteProgress();
     return 'refused';
   }
+
+  private readonly sharesPage = (a: RequestView, b: RequestView, start: number): boolean => (a as RequestSlot).sharesTokens(b as RequestSlot, start, this.kv.pageSize);
+
+  /** Finds a live request by id for the plan check, from its actor's phase (O(1)). */
+  private readonly locate: LocateRequest = (id) => {
+    const slot = this.table.get(id);
+    return slot === undefined || slot.isFinal ? undefined : slot;
+  };
 
   private limits(): { maxBatchTokens: number; maxSeqs: number } {
     const info = this.executor.info;
@@ -303,6 +312,7 @@ export class EngineCore {
 
   private postprocess(batch: Batch, output: StepOutput): void {
     const before = this.counters.generatedTokens;
+    const now = this.clock.now();
     let row = 0;
     for (let i = 0; i < batch.runs.length; i++) {
       const run = batch.runs[i];
@@ -321,7 +331,7 @@ export class EngineCore {
         slot.send({ type: 'sched.prefilled' });
         this.emitState(slot);
       }
-      this.output.accept(slot, output, sampledRow);
+      this.output.accept(slot, output, sampledRow, now);
       if (!slot.isFinal) this.acceptGrammar(slot, output.tokens[sampledRow]);
     }
     this.wasLastStepIdle = this.counters.generatedTokens === before;

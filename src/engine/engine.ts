@@ -6,25 +6,48 @@ import type { Observable } from 'rxjs';
 import { NativeExecutor } from '../executor/native.js';
 import type { Executor } from '../executor/step.js';
 import { InvalidRequestError } from '../errors.js';
+import type { ChatTemplates } from '../models/chat-template-file.js';
 import { resolveModel } from '../models/resolve.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 import { EngineCore, type SubmitOptions } from './core.js';
 import type { EngineEvent } from './events.js';
 import type { RequestHandle, RequestResult } from './handle.js';
 import { resolveEngineOptions, type EngineOptions } from './options.js';
-import type { SamplingParams } from './sampling.js';
+import { withSamplingDefaults, type SamplingDefaults, type SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
 import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
 import type { PageCensus } from '../pages/census.js';
+
+/** What the engine keeps of its model besides the executor. */
+interface ModelExtras {
+  samplingDefaults?: SamplingDefaults;
+  chatTemplates?: ChatTemplates;
+}
 
 export class NanoServingEngine {
   private constructor(
     private readonly core: EngineCore,
     readonly modelName: string,
     /** Jinja chat template of the model, if it has one (the server falls back to a simple documented template). */
-    readonly chatTemplate?: string,
-    readonly specialTokens: { bos?: string; eos?: string } = {},
+    readonly chatTemplate: string | undefined,
+    readonly specialTokens: { bos?: string; eos?: string },
+    private readonly model: ModelExtras,
   ) {}
+
+  /** Sampling values the model ships (generation_config.json), used where a request leaves them unset. */
+  get samplingDefaults(): SamplingDefaults | undefined {
+    return this.model.samplingDefaults;
+  }
+
+  /** Named chat templates of the model folder ('tool_use' is for requests with tools). */
+  get chatTemplates(): ChatTemplates | undefined {
+    return this.model.chatTemplates;
+  }
+
+  /** The model's tokenizer on text; addSpecialTokens false for text that already holds them (a rendered chat). */
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, options);
+  }
 
   static async create(options: EngineOptions = {}): Promise<NanoServingEngine> {
     const resolved = resolveEngineOptions(options);
@@ -33,6 +56,8 @@ export class NanoServingEngine {
     let name: string;
     let chatTemplate: string | undefined;
     let specialTokens: { bos?: string; eos?: string } | undefined;
+    let samplingDefaults: SamplingDefaults | undefined;
+    let chatTemplates: ChatTemplates | undefined;
     if (resolved.executor) {
       executor = resolved.executor;
       tokenizer = new ByteTokenizer(executor.info.vocabSize);
@@ -43,6 +68,7 @@ export class NanoServingEngine {
         config: model.config,
         tensors: model.tensors,
         weightDtype: resolved.weightDtype,
+        kvDtype: resolved.kvDtype,
         numPages: resolved.kvCachePages,
         pageSize: resolved.pageSize,
         numThreads: resolved.threads,
@@ -53,6 +79,8 @@ export class NanoServingEngine {
       name = model.name;
       chatTemplate = model.chatTemplate;
       specialTokens = model.specialTokens;
+      samplingDefaults = model.samplingDefaults;
+      chatTemplates = model.chatTemplates;
     }
     const core = new EngineCore(executor, tokenizer, {
       maxBatchTokens: resolved.maxBatchTokens,
@@ -67,12 +95,12 @@ export class NanoServingEngine {
       maxOutputTokens: resolved.maxOutputTokens,
       policy: resolved.policy,
     });
-    return new NanoServingEngine(core, name, chatTemplate, specialTokens);
+    return new NanoServingEngine(core, name, chatTemplate, specialTokens ?? {}, { samplingDefaults, chatTemplates });
   }
 
   /** Queues a prompt (text or token ids). Throws a typed error at once on bad input. */
   submit(prompt: string | ArrayLike<number>, params?: SamplingParams, options?: SubmitOptions): RequestHandle {
-    return this.core.submit(prompt, params, options);
+    return this.core.submit(prompt, withSamplingDefaults(params === undefined ? {} : params, this.samplingDefaults), options);
   }
 
   /**

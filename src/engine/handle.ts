@@ -37,6 +37,8 @@ export interface RequestHandle {
   /** Lifecycle states from the request's actor. */
   readonly state$: Observable<RequestPhase>;
   readonly done: Promise<RequestResult>;
+  /** Logprobs of the tokens generated so far (when requested), for streaming them with their text. */
+  logprobsSoFar(): readonly TokenLogprob[];
   abort(): void;
 }
 
@@ -73,6 +75,7 @@ export function createHandle(slot: RequestSlot, outputs: RequestOutputs, abort: 
       distinctUntilChanged(),
     ),
     done: outputs.done,
+    logprobsSoFar: () => slot.logprobs,
     abort,
   };
 }

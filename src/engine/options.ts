@@ -2,6 +2,7 @@
 import { InvalidRequestError } from '../errors.js';
 import type { ModelSpec } from '../models/resolve.js';
 import type { Executor } from '../executor/step.js';
+import type { KvDtype } from '../native/binding.js';
 import type { SchedulingPolicy } from './core.js';
 import { validateTimeout } from './intake.js';
 
@@ -28,6 +29,8 @@ export interface EngineOptions {
   threads?: number;
   /** Matmul weight storage in the native executor: 'f32', 'bf16', or 'q8_0' / 'q4_k' (quantized at load; weights that come quantized stay so). */
   weightDtype?: 'f32' | 'bf16' | 'q8_0' | 'q4_k';
+  /** KV cache element type: 'f32' (default), 'f16' or 'bf16' (half the KV memory and attention traffic). */
+  kvDtype?: KvDtype;
   /** Seed of synthetic weights. */
   weightSeed?: number;
   /** Waiting requests beyond this are refused (ERR_QUEUE_FULL). */
@@ -56,6 +59,7 @@ export const ENGINE_DEFAULTS = {
   prefixCache: true,
   chunkedPrefill: true,
   weightDtype: 'f32' as const,
+  kvDtype: 'f32' as const,
   weightSeed: 0,
   maxWaiting: 4096,
 };
@@ -71,6 +75,10 @@ function positiveInt(options: EngineOptions, key: keyof EngineOptions, fallback:
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
   if (!['f32', 'bf16', 'q8_0', 'q4_k'].includes(weightDtype)) throw new InvalidRequestError(`weightDtype must be 'f32', 'bf16', 'q8_0' or 'q4_k'`, 'weightDtype');
+  const kvDtype = options.kvDtype ?? ENGINE_DEFAULTS.kvDtype;
+  if (kvDtype !== 'f32' && kvDtype !== 'f16' && kvDtype !== 'bf16') {
+    throw new InvalidRequestError(`kvDtype must be 'f32', 'f16' or 'bf16', got ${String(kvDtype)}`, 'kvDtype');
+  }
   return {
     ...options,
     kvCachePages: positiveInt(options, 'kvCachePages', ENGINE_DEFAULTS.kvCachePages),
@@ -83,6 +91,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     prefixCache: options.prefixCache ?? ENGINE_DEFAULTS.prefixCache,
     chunkedPrefill: options.chunkedPrefill ?? ENGINE_DEFAULTS.chunkedPrefill,
     weightDtype,
+    kvDtype,
     threads: options.threads === undefined ? undefined : positiveInt(options, 'threads', 1),
     maxPromptTokens: options.maxPromptTokens === undefined ? undefined : positiveInt(options, 'maxPromptTokens', 1),
     maxOutputTokens: options.maxOutputTokens === undefined ? undefined : positiveInt(options, 'maxOutputTokens', 1),

@@ -19,6 +19,8 @@ export interface TokenLogprob {
 
 export class RequestSlot implements RequestView {
   readonly actor: Actor<typeof requestMachine>;
+  /** The actor's phase as of its last transition (set by the actor's subscription only). */
+  private phaseMirror: RequestPhase = 'waiting';
   /** (capacity) prompt tokens then output tokens. */
   private buffer: Int32Array;
   numTokens: number;
@@ -39,6 +41,8 @@ export class RequestSlot implements RequestView {
   lastTokenAt = 0;
   /** The channels and promise the engine settles; set right after construction. */
   outputs!: RequestOutputs;
+  /** Called once when the deadline timer of the actor ended the request (set by the engine). */
+  onDeadline: () => void = () => undefined;
   /** Detached requests keep running when every subscriber has gone. */
   isDetached = false;
 
@@ -58,29 +62,40 @@ export class RequestSlot implements RequestView {
     this.numTokens = prompt.length;
     this.numPrompt = prompt.length;
     this.submittedAt = now;
-    this.actor = createActor(requestMachine, { input: { id, timeoutMs }, clock }).start();
+    this.actor = createActor(requestMachine, { input: { id, timeoutMs }, clock });
+    this.actor.subscribe({
+      next: (snapshot) => {
+        const before = this.phaseMirror;
+        this.phaseMirror = phaseOf(snapshot);
+        // The machine's own deadline timer ended it: tell the engine, now that the phase reads 'releasing'.
+        if (before !== 'releasing' && this.phaseMirror === 'releasing' && snapshot.context.finishReason === 'timeout') this.onDeadline();
+      },
+      error: () => undefined,
+    });
+    this.actor.start();
   }
 
   readonly numPrompt: number;
 
-  /** The phase, read from the actor (the only place it lives). */
+  /** The phase, read from the actor (the only place it lives; mirrored on each transition, so reading it is O(1)). */
   get lifecycle(): RequestPhase {
-    return phaseOf(this.actor.getSnapshot());
+    return this.phaseMirror;
   }
 
   /** The phase as the scheduler sees it (live requests only are in its view). */
   get phase(): 'waiting' | 'prefilling' | 'decoding' {
-    return this.lifecycle as 'waiting' | 'prefilling' | 'decoding';
+    return this.phaseMirror as 'waiting' | 'prefilling' | 'decoding';
   }
 
   /** Ended for its client (releasing, or released). */
   get isFinal(): boolean {
-    return !this.actor.getSnapshot().matches('live');
+    const phase = this.phaseMirror;
+    return phase !== 'waiting' && phase !== 'prefilling' && phase !== 'decoding';
   }
 
   /** Ended, with pages still to give back. */
   get isReleasing(): boolean {
-    return this.actor.getSnapshot().matches('releasing');
+    return this.phaseMirror === 'releasing';
   }
 
   /** Admitted at least once before (a preempted request returning). */
@@ -111,6 +126,13 @@ export class RequestSlot implements RequestView {
 
   outputToken(index: number): number {
     return this.buffer[this.numPrompt + index];
+  }
+
+  /** Whether both know tokens [start, start + n) and they are equal. */
+  sharesTokens(other: RequestSlot, start: number, n: number): boolean {
+    if (start + n > this.numTokens || start + n > other.numTokens) return false;
+    for (let i = start; i < start + n; i++) if (this.buffer[i] !== other.buffer[i]) return false;
+    return true;
   }
 
   append(token: number): void {

@@ -28,6 +28,19 @@ export interface SamplingParams {
   responseFormat?: ResponseFormat;
 }
 
+/** Sampling values a model ships (generation_config.json), applied where a request leaves them unset. */
+export type SamplingDefaults = Pick<SamplingParams, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'>;
+
+/** params with each unset field of defaults filled in (the request's own values always win). */
+export function withSamplingDefaults(params: SamplingParams, defaults: SamplingDefaults | undefined): SamplingParams {
+  if (!defaults || typeof params !== 'object' || params === null) return params;
+  const out: SamplingParams = { ...params };
+  for (const key of ['temperature', 'topK', 'topP', 'repetitionPenalty'] as const) {
+    if (out[key] === undefined && defaults[key] !== undefined) out[key] = defaults[key];
+  }
+  return out;
+}
+
 export interface ResolvedSampling {
   maxTokens: number;
   temperature: number;

@@ -5,7 +5,6 @@
  */
 import type { FinishReason } from '../../machines/request.js';
 import type { StepOutput } from '../executor/step.js';
-import type { EngineClock } from './clock.js';
 import type { RequestSlot } from './request-slot.js';
 import { logprobOf, stopReason } from './results.js';
 import type { StatsCounters } from './stats.js';
@@ -13,15 +12,14 @@ import type { StatsCounters } from './stats.js';
 export class TokenOutput {
   constructor(
     private readonly counters: StatsCounters,
-    private readonly clock: EngineClock,
     private readonly eosTokenIds: readonly number[],
     private readonly contextLength: number,
     private readonly end: (slot: RequestSlot, reason: FinishReason) => void,
   ) {}
 
-  accept(slot: RequestSlot, output: StepOutput, row: number): void {
+  /** `now` is the step's end (one clock read per step, not per token). */
+  accept(slot: RequestSlot, output: StepOutput, row: number, now: number): void {
     const token = output.tokens[row];
-    const now = this.clock.now();
     slot.append(token);
     this.counters.generatedTokens++;
     if (slot.firstTokenAt === 0) {

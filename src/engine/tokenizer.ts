@@ -10,7 +10,8 @@ export interface Tokenizer {
   readonly vocabSize: number;
   /** Tokens that end generation unless ignoreEos. */
   readonly eosTokenIds: readonly number[];
-  encode(text: string): number[];
+  /** addSpecialTokens (default true): the tokenizer's BOS / EOS around the text, as HF's add_special_tokens. */
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
   createDecoder(): TokenDecoder;
   /** The bytes a token adds to generated text; null for special and control tokens (constrained decoding needs it). */
   tokenBytes?(id: number): Uint8Array | null;

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { ExecutorError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
 import { quantizeTensorMap } from '../models/quant-scheme.js';
-import type { NativeExecutorHandle } from '../native/binding.js';
+import type { KernelName, KvDtype, NativeExecutorHandle } from '../native/binding.js';
 import { loadNative } from '../native/load.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
@@ -24,8 +24,10 @@ export interface NativeExecutorCreateOptions {
   numThreads?: number;
   maxBatchTokens: number;
   maxSeqs: number;
-  /** 'portable' forces the plain C++ kernels (tests); default 'auto'. */
-  kernel?: 'auto' | 'portable';
+  /** 'portable', 'avx2' or 'avx512' forces that kernel path (tests, benches); default 'auto'. */
+  kernel?: KernelName;
+  /** KV pool element type: 'f32' (default), 'f16' or 'bf16'. */
+  kvDtype?: KvDtype;
 }
 
 export class NativeExecutor implements Executor {
@@ -52,6 +54,7 @@ export class NativeExecutor implements Executor {
         maxBatchTokens,
         maxSeqs,
         kernel: options.kernel ?? 'auto',
+        kvDtype: options.kvDtype ?? 'f32',
       });
     } catch (err) {
       throw wrapNativeError(err);

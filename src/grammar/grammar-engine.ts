@@ -70,7 +70,7 @@ export class GrammarEngine {
       case 'regex':
         return this.compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: format.pattern } });
       case 'grammar':
-        return this.compiler.compileGrammar(format.grammar, 'root');
+        return this.compiler.compileGrammar(format.grammar, format.root ?? 'root');
       case 'text':
         return this.compiler.compileGrammar('root ::= [^]*', 'root');
     }

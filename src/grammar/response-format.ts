@@ -12,8 +12,8 @@ export type ResponseFormat =
   | { type: 'json_schema'; schema: JsonSchema; strict?: boolean }
   /** Text matching the whole of `pattern` (ECMAScript-style syntax, no lookaround or backreferences). */
   | { type: 'regex'; pattern: string }
-  /** Text of an EBNF / GBNF grammar whose start rule is `root`. */
-  | { type: 'grammar'; grammar: string };
+  /** Text of an EBNF / GBNF grammar; its start rule is `root` unless `root` names another. */
+  | { type: 'grammar'; grammar: string; root?: string };
 
 const PARAM = 'responseFormat';
 const MAX_SOURCE = 256 * 1024;
@@ -41,8 +41,10 @@ export function checkResponseFormat(format: unknown): ResponseFormat | undefined
     }
     case 'regex':
       return { type: 'regex', pattern: checkSource(f.pattern, 'pattern') };
-    case 'grammar':
-      return { type: 'grammar', grammar: checkSource(f.grammar, 'grammar') };
+    case 'grammar': {
+      if (f.root !== undefined && (typeof f.root !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(f.root))) fail('must be a rule name', `${PARAM}.root`);
+      return { type: 'grammar', grammar: checkSource(f.grammar, 'grammar'), root: f.root as string | undefined };
+    }
     default:
       return fail(`type must be one of "text", "json_object", "json_schema", "regex", "grammar"; got ${JSON.stringify(f.type)}`, `${PARAM}.type`);
   }

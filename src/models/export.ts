@@ -42,9 +42,14 @@ export interface ExportResult {
 
 const EOS = '<|endoftext|>';
 
+/** ModelConfig features of Hugging Face architectures that the exported formats do not carry. */
+const HF_FEATURES = ['ropes', 'layerRope', 'layerWindow', 'attnScale', 'attnSoftcap', 'finalSoftcap', 'embedScale', 'qkNorm', 'postNorms', 'ffnAct'] as const;
+
 export function exportModel(options: ExportOptions): ExportResult {
   const config = options.config ?? (options.preset !== undefined ? presetConfig(options.preset) : undefined);
   if (!config) throw new InvalidRequestError('export needs a preset or a config', 'preset');
+  const features = HF_FEATURES.filter((key) => config[key] !== undefined);
+  if (features.length > 0) throw new InvalidRequestError(`export writes plain Llama / GPT-2 configs; this one has ${features.join(', ')}`, 'config');
   const { format, dtype } = options;
   if (format !== 'safetensors' && format !== 'gguf') throw new InvalidRequestError(`unknown export format ${JSON.stringify(format)} (safetensors, gguf)`, 'format');
   if (format === 'gguf' && dtype === 'bf16') throw new InvalidRequestError('GGUF export stores f32 or f16 weights', 'dtype');

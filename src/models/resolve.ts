@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelLoadError } from '../errors.js';
 import { ByteTokenizer, type Tokenizer } from '../engine/tokenizer.js';
+import type { SamplingDefaults } from '../engine/sampling.js';
+import type { ChatTemplates } from './chat-template-file.js';
 import type { ModelConfig, TensorMap } from './config.js';
 import { isPresetName, presetConfig } from './presets.js';
 import { syntheticTensors } from './synthetic.js';
@@ -19,8 +21,12 @@ export interface LoadedModel {
   config: ModelConfig;
   tensors: TensorMap;
   tokenizer: Tokenizer;
-  /** Jinja chat template from the model's tokenizer config, if it has one. */
+  /** Jinja chat template of the model folder, if it has one (chat-template-file.ts says where it is read from). */
   chatTemplate?: string;
+  /** Named templates besides it ('tool_use' is picked when a request passes tools). */
+  chatTemplates?: ChatTemplates;
+  /** Sampling values the model ships (generation_config.json), used where a request leaves them unset. */
+  samplingDefaults?: SamplingDefaults;
   /** Special tokens the chat template refers to (bos_token, eos_token). */
   specialTokens?: { bos?: string; eos?: string };
 }

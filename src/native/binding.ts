@@ -16,9 +16,19 @@
  *   gpt2:  blk.N.ffn_up.weight [ffn, hidden] + .bias; blk.N.ffn_down.weight [hidden, ffn] + .bias           (GELU, tanh form)
  *   output_norm.weight [hidden] (+ .bias on gpt2)
  *   output.weight [vocab, hidden] unless tieEmbeddings
+ *   qkNorm (Qwen3, Gemma 3): blk.N.attn_q_norm.weight, blk.N.attn_k_norm.weight [headDim]
+ *   postNorms (Gemma 2/3): blk.N.attn_post_norm.weight, blk.N.ffn_post_norm.weight [hidden]
+ *   (Gemma's (1 + w) norm weights arrive as 1 + w.) The optional ModelConfig features (rotary
+ *   tables, windows, scales, soft-caps, ffnAct) are read by native/src/js_parse_features.cpp.
  */
 import type { ModelConfig, QuantDtype, TensorMap } from '../models/config.js';
 import type { StepInput, StepOutput } from '../executor/step.js';
+
+/** A GEMM kernel path: 'auto' picks the best the CPU has (AVX-512, else AVX2 + FMA, else portable). */
+export type KernelName = 'auto' | 'portable' | 'avx2' | 'avx512';
+
+/** Element type of the KV pool: f32, or 16-bit (half the memory and attention traffic; f16 keeps 10 mantissa bits, bf16 8). */
+export type KvDtype = 'f32' | 'f16' | 'bf16';
 
 export interface NativeExecutorOptions {
   /** Storage of the matmul weights; embeddings and norms may stay f32. */
@@ -30,8 +40,10 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** GEMM kernel: 'auto' (AVX-512 when the CPU has it) or 'portable' (plain C++). Default 'auto'; NANO_SERVING_KERNEL=portable also forces it, and NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations). Quantized weights: NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path (auto: the best the CPU has). */
-  kernel?: 'auto' | 'portable';
+  /** GEMM/attention kernel path. Default 'auto' (the best the CPU has); 'portable', 'avx2' or 'avx512' forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations), and for quantized weights NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path. */
+  kernel?: KernelName;
+  /** KV pool element type; default 'f32'. */
+  kvDtype?: KvDtype;
 }
 
 export interface NativeExecutorHandle {

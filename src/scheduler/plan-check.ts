@@ -6,6 +6,8 @@
  */
 import { pagesFor, type PlannedRun, type RequestView, type SchedulerView, type StepPlan } from './view.js';
 
+const EMPTY: Set<number> = new Set();
+
 export interface PlanLimits {
   /** Most tokens the executor takes in one step. */
   readonly maxBatchTokens: number;
@@ -19,23 +21,34 @@ export interface PlanProblem {
   readonly message: string;
 }
 
-export function checkPlanShape(view: SchedulerView, plan: StepPlan, limits: PlanLimits): PlanProblem[] {
+/** Finds a request of the view by id (undefined: neither waiting nor running); its phase says which queue. */
+export type LocateRequest = (id: number) => RequestView | undefined;
+
+/** A locator built from the view's own lists (the engine passes a faster one of its own). */
+export function locateInView(view: SchedulerView): LocateRequest {
+  const byId = new Map<number, RequestView>();
+  for (const request of view.running) byId.set(request.id, request);
+  for (const request of view.waiting) byId.set(request.id, request);
+  return (id) => byId.get(id);
+}
+
+const isRunning = (request: RequestView | undefined): boolean | undefined => (request === undefined ? undefined : request.phase !== 'waiting');
+
+export function checkPlanShape(view: SchedulerView, plan: StepPlan, limits: PlanLimits, locate: LocateRequest = locateInView(view)): PlanProblem[] {
   const problems: PlanProblem[] = [];
   const fail = (id: number | undefined, message: string): void => void problems.push({ id, message });
   if (!plan || !Array.isArray(plan.runs) || !Array.isArray(plan.admit) || !Array.isArray(plan.preempt)) {
     return [{ id: undefined, message: 'plan must have arrays runs, admit and preempt' }];
   }
-  const running = new Map(view.running.map((r) => [r.id, r]));
-  const waiting = new Map(view.waiting.map((r) => [r.id, r]));
-  const preempted = new Set<number>();
+  const preempted = plan.preempt.length === 0 ? EMPTY : new Set<number>();
   for (const id of plan.preempt) {
-    if (!running.has(id)) fail(id, `preempts request ${id}, which is not running`);
+    if (isRunning(locate(id)) !== true) fail(id, `preempts request ${id}, which is not running`);
     else if (preempted.has(id)) fail(id, `preempts request ${id} twice`);
     preempted.add(id);
   }
-  const admitted = new Set<number>();
+  const admitted = plan.admit.length === 0 ? EMPTY : new Set<number>();
   for (const id of plan.admit) {
-    if (!waiting.has(id)) fail(id, `admits request ${id}, which is not waiting`);
+    if (isRunning(locate(id)) !== false) fail(id, `admits request ${id}, which is not waiting`);
     else if (admitted.has(id)) fail(id, `admits request ${id} twice`);
     admitted.add(id);
   }
@@ -44,7 +57,8 @@ export function checkPlanShape(view: SchedulerView, plan: StepPlan, limits: Plan
   let numTokens = 0;
   const seen = new Set<number>();
   for (const run of plan.runs) {
-    const request = running.get(run.id) ?? (admitted.has(run.id) ? waiting.get(run.id) : undefined);
+    const found = locate(run.id);
+    const request = found && (found.phase !== 'waiting' || admitted.has(run.id)) ? found : undefined;
     if (seen.has(run.id)) fail(run.id, `request ${run.id} has two runs in one step`);
     seen.add(run.id);
     if (!request) fail(run.id, `runs request ${run.id}, which is neither running nor admitted`);

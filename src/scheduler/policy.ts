@@ -5,7 +5,10 @@
  *      when pages run out, the youngest running request is preempted (recompute);
  *   2. prefill chunks of partly prefilled requests, round-robin;
  *   3. admission of waiting requests in queue order (FCFS), never past one that does
- *      not fit, and never in a step that preempted.
+ *      not fit, and never in a step that preempted. A request whose next uncached page is
+ *      being computed by a prefill in flight (running, or admitted in this step) is held
+ *      back until that page is cached, so a shared prefix is computed once (as SGLang
+ *      does); it blocks the queue behind it like one that does not fit (FCFS).
  * Victim rule: the most recently admitted running request goes first (it has the least
  * work to lose and the latest arrival), as vLLM does.
  */
@@ -95,10 +98,12 @@ function planContinuingPrefills(view: SchedulerView, config: SchedulerConfig, dr
 
 function planAdmissions(view: SchedulerView, config: SchedulerConfig, draft: Draft): number[] {
   const admitted: number[] = [];
+  const inFlight = view.running.filter((r) => r.phase === 'prefilling');
   let numRunning = view.running.length;
   for (const request of view.waiting) {
     if (numRunning >= config.maxRunning || draft.budget === 0) break;
     const cached = view.cachedPrefix(request);
+    if (isSharedPageInFlight(view, request, cached.numTokens, inFlight)) break;
     const cachedPages = cached.numTokens / view.pageSize;
     const saved = draft.available;
     draft.available -= cached.numEvictablePages;
@@ -109,9 +114,20 @@ function planAdmissions(view: SchedulerView, config: SchedulerConfig, draft: Dra
     }
     addPrefillRun(request, cached.numTokens, cachedPages, chunk, view.pageSize, draft);
     admitted.push(request.id);
+    inFlight.push(request);
     numRunning++;
   }
   return admitted;
+}
+
+/** Whether a prefill in flight will compute the request's next uncached page (so waiting for it saves recomputing it). */
+function isSharedPageInFlight(view: SchedulerView, request: RequestView, numCached: number, inFlight: readonly RequestView[]): boolean {
+  if (!view.sharesPage || numCached + view.pageSize > request.numTokens - 1) return false;
+  for (const other of inFlight) {
+    if (other.numComputed >= numCached + view.pageSize) continue; // computed already: it is cached, or never will be
+    if (view.sharesPage(request, other, numCached)) return true;
+  }
+  return false;
 }
 
 /** The chunk a request can take now: within remaining work, chunk size, budget and the pages available. */

@@ -42,6 +42,12 @@ export interface SchedulerView {
   cachedPrefix(request: RequestView): CachedPrefix;
   /** Pages that become free or evictable if this running request is preempted. */
   reclaimablePages(request: RequestView): number;
+  /**
+   * Whether both requests know the tokens [start, start + pageSize) and they are equal
+   * (read-only). Lets a policy see that a waiting prompt shares a page with a prefill in
+   * flight; absent = the policy assumes no sharing.
+   */
+  sharesPage?(a: RequestView, b: RequestView, start: number): boolean;
 }
 
 export interface SchedulerConfig {

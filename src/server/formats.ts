@@ -1,20 +1,25 @@
 /**
- * The response bodies of the two endpoints, whole and as stream chunks. One ResponseFormat
- * per endpoint; the generation driver (generation.ts) does not know which it writes.
+ * The response bodies of the two endpoints, whole and as stream chunks, for any number of
+ * choices. One ResponseFormat per endpoint; the generation driver (generation.ts) does not
+ * know which it writes.
  *
- * finish_reason: the engine's 'stop' and 'length' pass through; 'timeout' (the request's
- * deadline) reads 'length', as the output was cut by a limit; 'abort' passes through as
- * vLLM does (only seen when the server shuts down mid-request: a client that disconnects
- * gets no response).
+ * finish_reason: the engine's 'stop' and 'length' pass through, 'tool_calls' when the answer
+ * is tool calls; 'timeout' (the request's deadline) reads 'length', as the output was cut by
+ * a limit. 'abort' never reaches a client: a client that disconnects gets no response, and a
+ * server shutting down drains or answers 503 before anything was sent.
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestResult } from '../engine/handle.js';
+import type { TokenLogprob } from '../engine/request-slot.js';
 import { chatLogprobs, completionLogprobs, type TokenTexts } from './logprobs.js';
+import type { ParsedOutput } from './tool-format.js';
+import { toolCallsOf, type ChatDelta } from './tool-stream.js';
 
-export type ApiFinishReason = 'stop' | 'length' | 'abort';
+export type ApiFinishReason = 'stop' | 'length' | 'tool_calls';
 
-export function apiFinishReason(reason: RequestResult['finishReason']): ApiFinishReason {
-  return reason === 'timeout' ? 'length' : reason;
+export function apiFinishReason(reason: RequestResult['finishReason'], hasToolCalls = false): ApiFinishReason {
+  if (hasToolCalls) return 'tool_calls';
+  return reason === 'stop' ? 'stop' : 'length';
 }
 
 export interface Usage {
@@ -24,24 +29,44 @@ export interface Usage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
-export function usageOf(result: RequestResult): Usage {
-  return {
-    prompt_tokens: result.promptTokens,
-    completion_tokens: result.outputTokens,
-    total_tokens: result.promptTokens + result.outputTokens,
-    prompt_tokens_details: { cached_tokens: result.metrics.cachedTokens },
-  };
+/** Prompt tokens count once per prompt (copies of one prompt for n > 1 share it), completion tokens per choice. */
+export function usageOf(choices: readonly ChoiceResult[]): Usage {
+  let prompt = 0;
+  let cached = 0;
+  let completion = 0;
+  for (const c of choices) {
+    completion += c.result.outputTokens;
+    if (!c.isPromptCopy) {
+      prompt += c.result.promptTokens;
+      cached += c.result.metrics.cachedTokens;
+    }
+  }
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
 }
 
-/** What an endpoint writes; `withUsage` asks for `usage: null` on every chunk (stream_options.include_usage). */
+export interface ChoiceResult {
+  index: number;
+  result: RequestResult;
+  /** A second or later copy of a prompt (n > 1): its prompt tokens are not counted again. */
+  isPromptCopy: boolean;
+  /** Chat with tools: the answer split into content and calls. */
+  parsed?: ParsedOutput;
+  /** Ids already streamed for the calls. */
+  callIds?: string[];
+  /** Completions with echo: the prompt text written before the output. */
+  echo?: string;
+}
+
+/** What an endpoint writes. */
 export interface ResponseFormat {
-  whole(result: RequestResult): object;
+  whole(choices: readonly ChoiceResult[]): object;
   /** Chunks sent before any text (chat: the assistant role). */
-  opening(): object[];
-  delta(text: string): object;
-  /** The chunk carrying finish_reason (and, when asked, every token's logprobs). */
-  finish(result: RequestResult): object;
-  usage(result: RequestResult): object;
+  opening(index: number): object[];
+  /** A piece of a choice's answer, with the logprobs of the tokens that produced it (when asked). */
+  delta(index: number, delta: ChatDelta, logprobs: readonly TokenLogprob[] | undefined): object;
+  /** The chunk carrying finish_reason. */
+  finish(choice: ChoiceResult): object;
+  usage(choices: readonly ChoiceResult[]): object;
 }
 
 interface FormatContext {
@@ -56,22 +81,32 @@ function header(id: string, object: string, model: string): { id: string; object
 
 export function completionFormat(ctx: FormatContext): ResponseFormat {
   const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
+  const offsets = new Map<number, number>();
   const chunk = (choice: object): object => ({
     ...header(id, 'text_completion', ctx.model),
-    choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }],
+    choices: [{ logprobs: null, finish_reason: null, ...choice }],
     ...(ctx.withUsage ? { usage: null } : {}),
   });
-  const logprobs = (result: RequestResult) => (result.logprobs ? completionLogprobs(result.logprobs, ctx.texts) : null);
   return {
-    whole: (result) => ({
+    whole: (choices) => ({
       ...header(id, 'text_completion', ctx.model),
-      choices: [{ index: 0, text: result.text, logprobs: logprobs(result), finish_reason: apiFinishReason(result.finishReason) }],
-      usage: usageOf(result),
+      choices: choices.map((c) => ({
+        index: c.index,
+        text: (c.echo ?? '') + c.result.text,
+        logprobs: c.result.logprobs ? completionLogprobs(c.result.logprobs, ctx.texts, (c.echo ?? '').length) : null,
+        finish_reason: apiFinishReason(c.result.finishReason),
+      })),
+      usage: usageOf(choices),
     }),
     opening: () => [],
-    delta: (text) => chunk({ text }),
-    finish: (result) => chunk({ text: '', logprobs: logprobs(result), finish_reason: apiFinishReason(result.finishReason) }),
-    usage: (result) => ({ ...header(id, 'text_completion', ctx.model), choices: [], usage: usageOf(result) }),
+    delta: (index, delta, logprobs) => {
+      const text = 'content' in delta ? delta.content : '';
+      const offset = offsets.get(index) ?? 0;
+      offsets.set(index, offset + text.length);
+      return chunk({ index, text, logprobs: logprobs ? completionLogprobs(logprobs, ctx.texts, offset) : null });
+    },
+    finish: (c) => chunk({ index: c.index, text: '', finish_reason: apiFinishReason(c.result.finishReason) }),
+    usage: (choices) => ({ ...header(id, 'text_completion', ctx.model), choices: [], usage: usageOf(choices) }),
   };
 }
 
@@ -79,26 +114,28 @@ export function chatFormat(ctx: FormatContext): ResponseFormat {
   const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
   const chunk = (choice: object): object => ({
     ...header(id, 'chat.completion.chunk', ctx.model),
-    choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }],
+    choices: [{ logprobs: null, finish_reason: null, ...choice }],
     ...(ctx.withUsage ? { usage: null } : {}),
   });
-  const logprobs = (result: RequestResult) => (result.logprobs ? chatLogprobs(result.logprobs, ctx.texts) : null);
+  const message = (c: ChoiceResult): object => {
+    const calls = c.parsed?.calls ?? [];
+    if (calls.length === 0) return { role: 'assistant', content: c.parsed?.content ?? c.result.text, refusal: null };
+    return { role: 'assistant', content: c.parsed!.content.length > 0 ? c.parsed!.content : null, refusal: null, tool_calls: toolCallsOf(calls, c.callIds) };
+  };
   return {
-    whole: (result) => ({
+    whole: (choices) => ({
       ...header(id, 'chat.completion', ctx.model),
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: result.text, refusal: null },
-          logprobs: logprobs(result),
-          finish_reason: apiFinishReason(result.finishReason),
-        },
-      ],
-      usage: usageOf(result),
+      choices: choices.map((c) => ({
+        index: c.index,
+        message: message(c),
+        logprobs: c.result.logprobs ? chatLogprobs(c.result.logprobs, ctx.texts) : null,
+        finish_reason: apiFinishReason(c.result.finishReason, (c.parsed?.calls.length ?? 0) > 0),
+      })),
+      usage: usageOf(choices),
     }),
-    opening: () => [chunk({ delta: { role: 'assistant', content: '' } })],
-    delta: (text) => chunk({ delta: { content: text } }),
-    finish: (result) => chunk({ delta: {}, logprobs: logprobs(result), finish_reason: apiFinishReason(result.finishReason) }),
-    usage: (result) => ({ ...header(id, 'chat.completion.chunk', ctx.model), choices: [], usage: usageOf(result) }),
+    opening: (index) => [chunk({ index, delta: { role: 'assistant', content: '' } })],
+    delta: (index, delta, logprobs) => chunk({ index, delta, logprobs: logprobs ? chatLogprobs(logprobs, ctx.texts) : null }),
+    finish: (c) => chunk({ index: c.index, delta: {}, finish_reason: apiFinishReason(c.result.finishReason, (c.parsed?.calls.length ?? 0) > 0) }),
+    usage: (choices) => ({ ...header(id, 'chat.completion.chunk', ctx.model), choices: [], usage: usageOf(choices) }),
   };
 }

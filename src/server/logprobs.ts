@@ -20,6 +20,14 @@ export class TokenTexts {
     }
     return text;
   }
+
+  /** The text of a token sequence (a prompt given as ids). */
+  decode(tokens: readonly number[]): string {
+    const decoder = this.tokenizer.createDecoder();
+    let text = '';
+    for (const token of tokens) text += decoder.push(token);
+    return text + decoder.flush();
+  }
 }
 
 const clamp = (logprob: number): number => (Number.isFinite(logprob) ? logprob : FLOOR);
@@ -31,9 +39,9 @@ export interface CompletionLogprobs {
   text_offset: number[];
 }
 
-export function completionLogprobs(entries: readonly TokenLogprob[], texts: TokenTexts): CompletionLogprobs {
+/** `offset`: where the first entry's text starts in the choice's text (streamed chunks continue it). */
+export function completionLogprobs(entries: readonly TokenLogprob[], texts: TokenTexts, offset = 0): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-  let offset = 0;
   for (const entry of entries) {
     const text = texts.of(entry.token);
     out.tokens.push(text);

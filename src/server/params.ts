@@ -1,4 +1,5 @@
 /** From a validated request body to the engine's sampling parameters (OpenAI names -> engine names). */
+import type { SubmitOptions } from '../engine/core.js';
 import type { SamplingParams } from '../engine/sampling.js';
 import { HttpError } from './http-errors.js';
 import type { ChatBody, CompletionBody, SamplingBody } from './schemas.js';
@@ -23,7 +24,14 @@ function common(body: SamplingBody): SamplingParams {
     presencePenalty: value(body.presence_penalty),
     frequencyPenalty: value(body.frequency_penalty),
     repetitionPenalty: value(body.repetition_penalty),
+    logitBias: value(body.logit_bias),
   };
+}
+
+/** vLLM's priority: lower is served first; the engine admits higher priorities first. */
+export function submitOptions(body: SamplingBody): SubmitOptions | undefined {
+  const priority = value(body.priority);
+  return priority === undefined ? undefined : { priority: -priority };
 }
 
 export function completionParams(body: CompletionBody): SamplingParams {
@@ -45,12 +53,12 @@ export function chatParams(body: ChatBody): SamplingParams {
   };
 }
 
-/** The one prompt of a completion request (text or token ids). */
-export function completionPrompt(body: CompletionBody): string | number[] {
+/** The prompts of a completion request (text or token ids; a list of either is a batch). */
+export function completionPrompts(body: CompletionBody): Array<string | number[]> {
   const prompt = body.prompt;
-  if (typeof prompt === 'string') return prompt;
-  if (typeof prompt[0] === 'number') return prompt as number[];
-  return (prompt as [string] | [number[]])[0];
+  if (typeof prompt === 'string') return [prompt];
+  if (typeof prompt[0] === 'number') return [prompt as number[]];
+  return prompt as string[] | number[][];
 }
 
 export function includeUsage(body: SamplingBody): boolean {

@@ -1,6 +1,8 @@
 /**
  * A Hugging Face tokenizer.json of byte-level BPE (GPT-2, Llama 3, Qwen2, Mistral Nemo,
- * nano-serving's default model): normalizer, pre-tokenizer, BPE merges, added tokens.
+ * nano-serving's default model): normalizer, pre-tokenizer, BPE merges, added tokens (with
+ * their special / normalized / lstrip / rstrip / single_word flags), and the special tokens
+ * the post-processor adds (encode's addSpecialTokens, HF's add_special_tokens).
  */
 import type { TokenDecoder, Tokenizer } from '../engine/tokenizer.js';
 import { BpeModel } from './bpe-model.js';
@@ -8,17 +10,17 @@ import { BYTE_TO_CHAR, symbolsToBytes, textToSymbols } from './byte-level.js';
 import {
   buildNormalizer, buildPreTokenizer, isByteLevel, UnsupportedTokenizerError, type Normalize, type PreTokenize,
 } from './pre-tokenizer.js';
+import { AddedTokenMatcher, type AddedToken } from './added-tokens.js';
+import { specialsFor, type SpecialAround, type TokenizerConfigFlags } from './post-processor.js';
 import { createStreamDecoder } from './stream-decoder.js';
 
-export interface AddedToken {
-  id: number;
-  content: string;
-  special: boolean;
-}
+export type { AddedToken } from './added-tokens.js';
 
 export interface EncodeOptions {
   /** Recognize added tokens (<|endoftext|>) written in the text, as Hugging Face does. Default true. */
   allowSpecial?: boolean;
+  /** Put the post-processor's special tokens around the text (Llama 3's BOS), as HF's add_special_tokens. Default true. */
+  addSpecialTokens?: boolean;
 }
 
 export interface DecodeOptions {
@@ -28,9 +30,10 @@ export interface DecodeOptions {
 
 interface TokenizerJson {
   model?: { type?: string; vocab?: Record<string, number>; merges?: Array<string | [string, string]>; byte_fallback?: boolean; ignore_merges?: boolean };
-  added_tokens?: Array<{ id: number; content: string; special?: boolean }>;
+  added_tokens?: Array<{ id: number; content: string; special?: boolean; single_word?: boolean; lstrip?: boolean; rstrip?: boolean; normalized?: boolean }>;
   normalizer?: { type?: string } | null;
   pre_tokenizer?: { type?: string } | null;
+  post_processor?: { type?: string } | null;
 }
 
 export class HfTokenizer implements Tokenizer {
@@ -41,7 +44,9 @@ export class HfTokenizer implements Tokenizer {
   private readonly idToBytes: (Uint8Array | null)[];
   private readonly specialIds: Set<number>;
   private readonly addedByContent: Map<string, number>;
-  private readonly addedPattern: RegExp | null;
+  /** Added tokens matched on the raw text, and those matched after normalization. */
+  private readonly rawMatcher: AddedTokenMatcher;
+  private readonly normalizedMatcher: AddedTokenMatcher;
 
   private constructor(
     private readonly model: BpeModel,
@@ -49,13 +54,14 @@ export class HfTokenizer implements Tokenizer {
     private readonly preTokenize: PreTokenize,
     addedTokens: AddedToken[],
     eosTokenIds: number[],
+    private readonly around: SpecialAround,
   ) {
     this.addedTokens = addedTokens;
     this.eosTokenIds = eosTokenIds;
     this.specialIds = new Set(addedTokens.filter((t) => t.special).map((t) => t.id));
     this.addedByContent = new Map(addedTokens.map((t) => [t.content, t.id]));
-    const contents = addedTokens.map((t) => t.content).filter((c) => c.length > 0).sort((a, b) => b.length - a.length);
-    this.addedPattern = contents.length ? new RegExp(contents.map(escapeRegex).join('|'), 'g') : null;
+    this.rawMatcher = new AddedTokenMatcher(addedTokens.filter((t) => !t.normalized));
+    this.normalizedMatcher = new AddedTokenMatcher(addedTokens.filter((t) => t.normalized));
     let size = 0;
     const maxId = model.vocab.size + addedTokens.length + 1024; // ids may have small gaps, never huge ones
     for (const id of [...model.vocab.values(), ...addedTokens.map((t) => t.id)]) {
@@ -68,11 +74,13 @@ export class HfTokenizer implements Tokenizer {
     this.vocabSize = size;
     this.idToBytes = new Array(size).fill(null);
     for (const [symbols, id] of model.vocab) this.idToBytes[id] = symbolsToBytes(symbols);
-    for (const t of addedTokens) this.idToBytes[t.id] = new TextEncoder().encode(t.content);
+    // As HF's ByteLevel decoder: an added token whose characters are all byte symbols decodes as those
+    // bytes (so "café" gives c a f 0xE9, invalid UTF-8 alone), any other as its own UTF-8.
+    for (const t of addedTokens) this.idToBytes[t.id] = symbolsToBytes(t.content) ?? new TextEncoder().encode(t.content);
   }
 
   /** Builds from a parsed tokenizer.json; throws UnsupportedTokenizerError or TypeError on what it cannot follow. */
-  static fromJson(json: unknown, options: { eosTokenIds?: number[] } = {}): HfTokenizer {
+  static fromJson(json: unknown, options: { eosTokenIds?: number[]; flags?: TokenizerConfigFlags } = {}): HfTokenizer {
     const spec = json as TokenizerJson;
     const model = spec?.model;
     if (!model || model.type !== 'BPE') throw new UnsupportedTokenizerError(`model.type must be "BPE", got ${JSON.stringify(model?.type)}`);
@@ -84,28 +92,36 @@ export class HfTokenizer implements Tokenizer {
       if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`merge ${i} is not a pair: ${JSON.stringify(m)}`);
       return [pair[0], pair[1]];
     });
-    const added = (spec.added_tokens ?? []).map((t) => ({ id: t.id, content: t.content, special: t.special ?? false }));
-    const bpe = new BpeModel(new Map(Object.entries(model.vocab)), merges, model.ignore_merges ?? false);
-    return new HfTokenizer(bpe, buildNormalizer(spec.normalizer), buildPreTokenizer(spec.pre_tokenizer), added, options.eosTokenIds ?? []);
+    const added = (spec.added_tokens ?? []).map((t): AddedToken => ({
+      id: t.id, content: t.content, special: t.special ?? false, singleWord: t.single_word ?? false,
+      lstrip: t.lstrip ?? false, rstrip: t.rstrip ?? false, normalized: t.normalized ?? !(t.special ?? false),
+    }));
+    const vocab = new Map(Object.entries(model.vocab));
+    const idOf = (text: string | undefined): number | undefined =>
+      text === undefined ? undefined : (added.find((t) => t.content === text)?.id ?? vocab.get(text));
+    const flags = options.flags ?? {};
+    const around = specialsFor(spec.post_processor, { ...flags, bosId: flags.bosId ?? idOf(flags.bosToken), eosId: flags.eosId ?? idOf(flags.eosToken) });
+    const bpe = new BpeModel(vocab, merges, model.ignore_merges ?? false);
+    return new HfTokenizer(bpe, buildNormalizer(spec.normalizer), buildPreTokenizer(spec.pre_tokenizer), added, options.eosTokenIds ?? [], around);
   }
 
   /** The same tokenizer with other end-of-generation tokens. */
   withEosTokenIds(eosTokenIds: number[]): HfTokenizer {
-    return new HfTokenizer(this.model, this.normalize, this.preTokenize, [...this.addedTokens], eosTokenIds);
+    return new HfTokenizer(this.model, this.normalize, this.preTokenize, [...this.addedTokens], eosTokenIds, this.around);
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
     const ids: number[] = [];
-    const pattern = options.allowSpecial === false ? null : this.addedPattern;
-    let last = 0;
-    if (pattern) {
-      for (const m of text.matchAll(pattern)) {
-        this.encodePlain(text.slice(last, m.index), ids);
-        ids.push(this.addedByContent.get(m[0])!);
-        last = m.index + m[0].length;
+    const withSpecial = options.addSpecialTokens ?? true;
+    if (withSpecial) ids.push(...this.around.prefix);
+    if (options.allowSpecial === false) this.encodePlain(text, ids, false);
+    else {
+      for (const segment of this.rawMatcher.split(text)) {
+        if ('id' in segment) ids.push(segment.id);
+        else this.encodePlain(segment.text, ids, true);
       }
     }
-    this.encodePlain(text.slice(last), ids);
+    if (withSpecial) ids.push(...this.around.suffix);
     return ids;
   }
 
@@ -141,10 +157,19 @@ export class HfTokenizer implements Tokenizer {
     return this.idToBytes[id] ?? null;
   }
 
-  private encodePlain(text: string, ids: number[]): void {
+  /** Normalizes text, matches the normalized added tokens in it (unless told not to), then BPE over the pre-tokens. */
+  private encodePlain(text: string, ids: number[], matchAdded: boolean): void {
     if (text.length === 0) return;
-    for (const piece of this.preTokenize(this.normalize(text))) {
-      for (const id of this.model.encodeWord(textToSymbols(piece))) ids.push(id);
+    const normalized = this.normalize(text);
+    const segments = matchAdded ? this.normalizedMatcher.split(normalized) : [{ text: normalized }];
+    for (const segment of segments) {
+      if ('id' in segment) {
+        ids.push(segment.id);
+        continue;
+      }
+      for (const piece of this.preTokenize(segment.text)) {
+        for (const id of this.model.encodeWord(textToSymbols(piece))) ids.push(id);
+      }
     }
   }
 }
@@ -153,8 +178,4 @@ export class HfTokenizer implements Tokenizer {
 function splitMerge(merge: string): [string, string] | null {
   const at = merge.indexOf(' ', 1);
   return at < 0 ? null : [merge.slice(0, at), merge.slice(at + 1)];
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

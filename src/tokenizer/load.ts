@@ -4,11 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import { HfTokenizer } from './hf-tokenizer.js';
+import type { TokenizerConfigFlags } from './post-processor.js';
 import { isSentencePieceJson, sentencePieceFromJson } from './sentencepiece-json.js';
 import type { SentencePieceTokenizer } from './sentencepiece.js';
 
 export interface TokenizerLoadOptions {
   eosTokenIds?: number[];
+  /** tokenizer_config.json, for its tokenizer_class, add_bos_token / add_eos_token, bos_token / eos_token. */
+  tokenizerConfig?: Record<string, unknown>;
 }
 
 /** A tokenizer.json (Hugging Face tokenizers format). */
@@ -64,8 +67,22 @@ function parseJson(text: string, file: string): unknown {
 
 function build(json: unknown, file: string, options: TokenizerLoadOptions): HfTokenizer {
   try {
-    return HfTokenizer.fromJson(json, options);
+    return HfTokenizer.fromJson(json, { eosTokenIds: options.eosTokenIds, flags: flagsOf(options.tokenizerConfig) });
   } catch (err) {
     throw new ModelLoadError(`${file}: ${(err as Error).message}`, file, { cause: err });
   }
+}
+
+function flagsOf(config: Record<string, unknown> | undefined): TokenizerConfigFlags {
+  if (!config) return {};
+  const text = (value: unknown): string | undefined =>
+    typeof value === 'string' ? value : typeof (value as { content?: unknown } | null)?.content === 'string' ? (value as { content: string }).content : undefined;
+  const bool = (value: unknown): boolean | undefined => (typeof value === 'boolean' ? value : undefined);
+  return {
+    tokenizerClass: typeof config.tokenizer_class === 'string' ? config.tokenizer_class : undefined,
+    addBosToken: bool(config.add_bos_token),
+    addEosToken: bool(config.add_eos_token),
+    bosToken: text(config.bos_token),
+    eosToken: text(config.eos_token),
+  };
 }

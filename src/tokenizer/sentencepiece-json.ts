@@ -15,7 +15,7 @@ interface SpTokenizerJson {
   pre_tokenizer?: Spec;
   post_processor?: Spec;
   model?: { type?: string; vocab?: Record<string, number>; merges?: Array<string | [string, string]>; byte_fallback?: boolean; unk_token?: string | null };
-  added_tokens?: Array<{ id: number; content: string; special?: boolean }>;
+  added_tokens?: Array<{ id: number; content: string; special?: boolean; single_word?: boolean; lstrip?: boolean; rstrip?: boolean }>;
 }
 
 /** Whether a tokenizer.json describes SentencePiece-style BPE (rather than byte-level BPE). */
@@ -44,6 +44,9 @@ export function sentencePieceFromJson(json: unknown, options: { eosTokenIds?: nu
     unkId: unkId >= 0 ? unkId : undefined, bosId: bosId >= 0 ? bosId : undefined,
     eosTokenIds: options.eosTokenIds ?? [], addBos: bosText !== undefined && bosId >= 0,
     ...spaces(spec),
+    addedTokens: (spec.added_tokens ?? []).map((t) => ({
+      id: t.id, content: t.content, special: t.special ?? false, singleWord: t.single_word ?? false, lstrip: t.lstrip ?? false, rstrip: t.rstrip ?? false,
+    })),
   };
   return new SentencePieceTokenizer(full);
 }
@@ -69,7 +72,7 @@ function vocabulary(spec: SpTokenizerJson): { tokens: string[]; types: SpTokenTy
 }
 
 /** Where '▁' is prepended, and whether words split at '▁'. */
-function spaces(spec: SpTokenizerJson): Pick<SentencePieceSpec, 'prefix' | 'splitWords'> {
+function spaces(spec: SpTokenizerJson): Pick<SentencePieceSpec, 'prefix' | 'splitWords' | 'prefixUnlessSpaced'> {
   const normalizers = steps(spec.normalizer, 'normalizers');
   for (const n of normalizers) {
     const isSpaceReplace = n.type === 'Replace' && (n.pattern as { String?: string })?.String === ' ' && n.content === SPACE;
@@ -83,7 +86,7 @@ function spaces(spec: SpTokenizerJson): Pick<SentencePieceSpec, 'prefix' | 'spli
   if (m.replacement !== undefined && m.replacement !== SPACE) throw new UnsupportedTokenizerError(`Metaspace replacement ${JSON.stringify(m.replacement)} is not '▁'`);
   const scheme = typeof m.prepend_scheme === 'string' ? m.prepend_scheme : m.add_prefix_space === false ? 'never' : 'always';
   if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') throw new UnsupportedTokenizerError(`Metaspace prepend_scheme ${JSON.stringify(scheme)}`);
-  return { prefix: scheme, splitWords: m.split !== false };
+  return { prefix: scheme, splitWords: m.split !== false, prefixUnlessSpaced: true };
 }
 
 function steps(spec: Spec, key: string): Array<NonNullable<Spec>> {

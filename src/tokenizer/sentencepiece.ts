@@ -7,6 +7,7 @@
  */
 import type { TokenDecoder, Tokenizer } from '../engine/tokenizer.js';
 import { mergeSymbols, type PairScore } from './sentencepiece-merge.js';
+import { AddedTokenMatcher, type AddedToken } from './added-tokens.js';
 import { createStreamDecoder } from './stream-decoder.js';
 
 export const SPACE = '\u2581';
@@ -27,6 +28,10 @@ export interface SentencePieceSpec {
   prefix: 'always' | 'first' | 'never';
   /** Metaspace split: every '▁' starts a new word (merges never cross it). */
   splitWords?: boolean;
+  /** HF's Metaspace: no '▁' is prepended to a run that already starts with a space. */
+  prefixUnlessSpaced?: boolean;
+  /** tokenizer.json's added tokens with their lstrip / rstrip / single_word flags (absent: plain matching of control and user tokens). */
+  addedTokens?: readonly AddedToken[];
 }
 
 export interface SpEncodeOptions {
@@ -34,6 +39,8 @@ export interface SpEncodeOptions {
   allowSpecial?: boolean;
   /** Prepend the BOS token. Default: the tokenizer's addBos. */
   addBos?: boolean;
+  /** false: no BOS whatever addBos says (HF's add_special_tokens=False, as for a rendered chat). */
+  addSpecialTokens?: boolean;
 }
 
 export class SentencePieceTokenizer implements Tokenizer {
@@ -47,6 +54,9 @@ export class SentencePieceTokenizer implements Tokenizer {
   /** Control and user-defined tokens, longest first; user-defined ones only. */
   private readonly specialPattern: RegExp | null;
   private readonly userPattern: RegExp | null;
+  /** With tokenizer.json's flags: all added tokens, and the non-special ones (allowSpecial false). */
+  private readonly addedMatcher?: AddedTokenMatcher;
+  private readonly userMatcher?: AddedTokenMatcher;
 
   constructor(private readonly spec: SentencePieceSpec) {
     const { tokens, types } = spec;
@@ -67,6 +77,10 @@ export class SentencePieceTokenizer implements Tokenizer {
       if (types[id] === 'unknown') return utf8.encode('\u2585');
       return utf8.encode(types[id] === 'user' ? text : text.replaceAll(SPACE, ' '));
     });
+    if (spec.addedTokens) {
+      this.addedMatcher = new AddedTokenMatcher(spec.addedTokens);
+      this.userMatcher = new AddedTokenMatcher(spec.addedTokens.filter((t) => !t.special));
+    }
     this.specialPattern = alternation(tokens.filter((t, id) => types[id] === 'control' || types[id] === 'user'));
     this.userPattern = alternation(tokens.filter((t, id) => types[id] === 'user'));
   }
@@ -78,7 +92,7 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   encode(text: string, options: SpEncodeOptions = {}): number[] {
     const ids: number[] = [];
-    if (options.addBos ?? this.addBos) ids.push(this.bosTokenId!);
+    if (options.addSpecialTokens !== false && (options.addBos ?? this.addBos)) ids.push(this.bosTokenId!);
     let isFirst = true;
     for (const fragment of this.splitSpecial(text, options.allowSpecial ?? true)) {
       if (typeof fragment === 'number') ids.push(fragment);
@@ -119,6 +133,8 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   /** Text runs and special-token ids, in order. */
   private splitSpecial(text: string, allowControl: boolean): Array<string | number> {
+    const matcher = allowControl ? this.addedMatcher : this.userMatcher;
+    if (matcher) return matcher.split(text).map((segment) => ('id' in segment ? segment.id : segment.text));
     const pattern = allowControl ? this.specialPattern : this.userPattern;
     if (!pattern) return text.length ? [text] : [];
     const out: Array<string | number> = [];
@@ -133,7 +149,8 @@ export class SentencePieceTokenizer implements Tokenizer {
   }
 
   private encodeRaw(raw: string, isFirst: boolean, ids: number[]): void {
-    const isPrefixed = this.spec.prefix === 'always' || (this.spec.prefix === 'first' && isFirst);
+    const isPrefixed = (this.spec.prefix === 'always' || (this.spec.prefix === 'first' && isFirst)) &&
+      !(this.spec.prefixUnlessSpaced && raw.startsWith(' '));
     const escaped = (isPrefixed ? ' ' + raw : raw).replaceAll(' ', SPACE);
     const words = this.spec.splitWords ? escaped.split(new RegExp(`(?=${SPACE})`, 'u')) : [escaped];
     for (const word of words) {

@@ -100,7 +100,9 @@ describe('SentencePiece tokenizer.json', () => {
       const text = parts.join('');
       const expected = gguf.encode(text);
       expect(legacy.encode(text)).toEqual(expected);
-      expect(metaspace.encode(text)).toEqual(expected);
+      // HF's Metaspace prepends no '▁' to a run that starts with a space (llama.cpp and the legacy
+      // normalizer do): test/models/fixtures/hf/tokenizers/sp-metaspace holds HF's own ids for that.
+      if (!/(^|<\/s>) /.test(text)) expect(metaspace.encode(text)).toEqual(expected);
       expect(legacy.decode(expected)).toBe(gguf.decode(expected));
     }), { numRuns: 300 });
   });

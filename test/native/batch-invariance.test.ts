@@ -14,6 +14,8 @@ import fc from 'fast-check';
 import type { ModelConfig, ModelFamily, TensorMap } from '../../src/models/config.js';
 import type { Executor } from '../../src/executor/step.js';
 import { NativeExecutor } from '../../src/executor/native.js';
+import type { KernelName, KvDtype } from '../../src/native/binding.js';
+import { KERNELS } from './cpu.js';
 import { randomConfig, randomTensors, seededRandom } from '../reference/tensors.js';
 import {
   GREEDY, dealPages, interleave, oneTokenSteps, pagesFor, randomChunks, runSteps, type SampledRow, type Sampling, type SeqWork,
@@ -36,11 +38,11 @@ function difference(got: SampledRow, want: SampledRow): string | undefined {
 }
 
 async function withExecutors<T>(
-  config: ModelConfig, tensors: TensorMap, weightDtype: WeightDtype, kernel: 'auto' | 'portable',
+  config: ModelConfig, tensors: TensorMap, weightDtype: WeightDtype, kernel: KernelName, kvDtype: KvDtype,
   numPages: number, pageSize: number, numThreads: number,
   body: (single: Executor, batched: Executor) => Promise<T>,
 ): Promise<T> {
-  const options = { config, tensors, weightDtype, kernel, numPages, pageSize, maxBatchTokens: 256, maxSeqs: 8 };
+  const options = { config, tensors, weightDtype, kernel, kvDtype, numPages, pageSize, maxBatchTokens: 256, maxSeqs: 8 };
   const single = await NativeExecutor.create({ ...options, numThreads: 1 });
   try {
     if (numThreads === 1) return await body(single, single);
@@ -65,7 +67,8 @@ const scenario = (family: ModelFamily, weightDtype: WeightDtype) => fc.record({
   tensorSeed: fc.nat(),
   pageSize: fc.constantFrom(1, 3, 4, 16),
   numThreads: fc.constantFrom(1, 2),
-  kernel: fc.constantFrom<'auto' | 'portable'>('auto', 'portable'),
+  kernel: fc.constantFrom<KernelName>(...KERNELS.filter((k) => k !== 'avx512')),
+  kvDtype: fc.constantFrom<KvDtype>('f32', 'f16', 'bf16'),
   targetLength: fc.integer({ min: 1, max: 40 }),
   others: fc.array(fc.record({ length: fc.integer({ min: 1, max: 40 }), sampling: otherSampling }), { minLength: 0, maxLength: 4 }),
   cachedPages: fc.integer({ min: 0, max: 4 }),
@@ -86,12 +89,12 @@ describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], 
       const numPages = needs.reduce((a, b) => a + b, 0) + 2;
       const tensors = randomTensors(config, s.tensorSeed);
 
-      await withExecutors(config, tensors, weightDtype, s.kernel, numPages, pageSize, s.numThreads, async (single, batched) => {
+      await withExecutors(config, tensors, weightDtype, s.kernel, s.kvDtype, numPages, pageSize, s.numThreads, async (single, batched) => {
         // baseline: alone, one token per step, then alone as one chunk
         const alone: SeqWork = { seq: 0, tokens: tokens[0], chunks: [tokens[0].length], pages: dealPages([needs[0]], numPages, rand)[0], sampling };
         const baseline = await runSteps(single, oneTokenSteps(alone, pageSize), vocab);
         const whole = await runSteps(single, interleave([alone], pageSize, rand), vocab);
-        const where = `${JSON.stringify(config)} ${weightDtype} ${s.kernel} kernel, pageSize ${pageSize}`;
+        const where = `${JSON.stringify(config)} ${weightDtype} ${s.kernel} kernel, ${s.kvDtype} KV, pageSize ${pageSize}`;
         const last = tokens[0].length - 1;
         expect(difference(whole[0], baseline[last]), `${where}: one chunk vs one token per step, pos ${last}`).toBeUndefined();
 

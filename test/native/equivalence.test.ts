@@ -22,6 +22,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ModelConfig, ModelFamily, TensorMap } from '../../src/models/config.js';
 import { NativeExecutor } from '../../src/executor/native.js';
+import type { KernelName } from '../../src/native/binding.js';
+import { KERNELS } from './cpu.js';
 import { PRESETS, type PresetName } from '../../src/models/presets.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
 import { referenceLogitsAt } from '../reference/forward.js';
@@ -94,7 +96,7 @@ const setup = (family: ModelFamily, pageSizes = [1, 2, 3, 4, 8, 16]) => fc.recor
   mode: fc.constantFrom<WeightMode>('f32', 'f32', 'f16-bits', 'bf16', 'bf16-bits'),
   pageSize: fc.constantFrom(...pageSizes),
   numThreads: fc.constantFrom(1, 2),
-  kernel: fc.constantFrom<'auto' | 'portable'>('auto', 'portable'),
+  kernel: fc.constantFrom<KernelName>(...KERNELS.filter((k) => k !== 'avx512')),
   planSeed: fc.nat(),
 });
 type Setup = typeof setup extends (...args: never[]) => fc.Arbitrary<infer T> ? T : never;

@@ -1,11 +1,12 @@
 /**
  * Fuzz cases for the HTTP API, each with the answer it must get: valid bodies (200),
- * unknown fields (ignored: 200), wrong types and out-of-range values (400 naming the
+ * unknown fields (refused by name: 400 unknown_parameter), wrong types and out-of-range values (400 naming the
  * parameter), extreme values (served or 400, never a failed batch), bad prompts, unknown
  * models (404), malformed JSON (400), wrong media types (415), oversized bodies (413).
  * For the tiny preset: vocabulary 256, context 512.
  */
 import fc from 'fast-check';
+import { CHAT_FIELDS, COMPLETION_FIELDS } from '../../src/server/request-fields.js';
 
 export interface FuzzCase {
   label: string;
@@ -62,7 +63,7 @@ const OUT_OF_RANGE: Array<[string, number]> = [
   ['max_tokens', 0], ['max_tokens', -5], ['max_tokens', 1.5], ['temperature', -0.1], ['temperature', -1e308],
   ['top_p', 0], ['top_p', 1.5], ['top_p', 1e308], ['seed', -1], ['seed', 2 ** 53], ['seed', 1e300],
   ['presence_penalty', 3], ['frequency_penalty', -1e9], ['top_k', -2], ['min_p', 2], ['repetition_penalty', 0],
-  ['repetition_penalty', -1], ['logprobs', 21], ['logprobs', -1], ['n', 2], ['best_of', 3],
+  ['repetition_penalty', -1], ['logprobs', 21], ['logprobs', -1], ['n', 17], ['best_of', 3],
 ];
 /** Values the schema lets through that stress the engine and the executor's float32/int32 arrays. */
 const EXTREME: Array<[string, number]> = [
@@ -70,7 +71,7 @@ const EXTREME: Array<[string, number]> = [
   ['min_p', 1e-320], ['repetition_penalty', 1e308], ['repetition_penalty', 1e-300], ['top_k', 2 ** 31], ['top_k', 1e15],
   ['top_k', 2 ** 31 - 1], ['seed', Number.MAX_SAFE_INTEGER], ['max_tokens', 1e15], ['max_tokens', 1e308], ['max_tokens', 2 ** 31],
 ];
-const SCHEMA_KEYS = new Set(['prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'n', 'presence_penalty', 'frequency_penalty', 'stream', 'stream_options', 'top_k', 'min_p', 'repetition_penalty', 'ignore_eos', 'stop_token_ids', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'model', 'constructor', '__proto__', 'prototype']);
+const SCHEMA_KEYS = new Set([...Object.keys(COMPLETION_FIELDS), ...Object.keys(CHAT_FIELDS), 'constructor', '__proto__', 'prototype']);
 
 const ok = (label: string, path: string, body: Record<string, unknown>): FuzzCase => ({
   label, path, body: JSON.stringify(body), contentType: JSON_TYPE, expect: { statuses: [200] }, maxTokens: body.max_tokens as number,
@@ -94,13 +95,13 @@ export const fuzzCaseArb = (bodyLimit: number): fc.Arbitrary<FuzzCase> =>
     completionArb.map((b) => ok('valid completion', COMPLETIONS, b)),
     chatArb.map((b) => ok('valid chat', CHAT, b)),
     fc.tuple(completionArb, fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !SCHEMA_KEYS.has(k)), fc.jsonValue({ maxDepth: 3 })).map(([b, key, value]) =>
-      ok(`unknown field ${JSON.stringify(key)}`, COMPLETIONS, { ...b, [key]: value }),
+      bad(`unknown field ${JSON.stringify(key)}`, COMPLETIONS, { ...b, [key]: value }, [400], key, 'unknown_parameter'),
     ),
     fc.tuple(completionArb, fc.constantFrom(...NUMERIC), wrongTypeValue).map(([b, field, value]) => bad(`${field} of the wrong type`, COMPLETIONS, { ...b, [field]: value }, [400], field)),
     fc.tuple(completionArb, fc.constantFrom(...BOOLEAN), fc.constantFrom<unknown>('true', 1, {})).map(([b, field, value]) => bad(`${field} of the wrong type`, COMPLETIONS, { ...b, [field]: value }, [400], field)),
     fc.tuple(completionArb, fc.constantFrom(...OUT_OF_RANGE)).map(([b, [field, value]]) => bad(`${field} = ${value}`, COMPLETIONS, { ...b, [field]: value }, [400], field)),
     fc.tuple(completionArb, fc.constantFrom(...EXTREME)).map(([b, [field, value]]) => ({ ...bad(`extreme ${field} = ${value}`, COMPLETIONS, { ...b, [field]: value }, [200, 400]), maxTokens: field === 'max_tokens' ? value : b.max_tokens })),
-    fc.tuple(completionArb, fc.constantFrom<unknown>('', [], [-1], [1.5], [[1], [2]], ['a', 'b'], {}, 5, true, null, [''], [[]])).map(([b, prompt]) => bad(`prompt ${JSON.stringify(prompt)}`, COMPLETIONS, { ...b, prompt }, [400], 'prompt')),
+    fc.tuple(completionArb, fc.constantFrom<unknown>('', [], [-1], [1.5], [[1], []], ['a', ''], {}, 5, true, null, [''], [[]])).map(([b, prompt]) => bad(`prompt ${JSON.stringify(prompt)}`, COMPLETIONS, { ...b, prompt }, [400], 'prompt')),
     fc.tuple(completionArb, fc.constantFrom([VOCAB], [1, 2, 1e20], [[VOCAB + 5]])).map(([b, prompt]) => bad(`prompt outside the vocabulary ${JSON.stringify(prompt)}`, COMPLETIONS, { ...b, prompt }, [400], 'prompt')),
     fc.tuple(completionArb, fc.integer({ min: CONTEXT, max: 3 * CONTEXT })).map(([b, n]) => bad(`prompt of ${n} bytes`, COMPLETIONS, { ...b, prompt: 'x'.repeat(n) }, [400], undefined, 'context_length_exceeded')),
     completionArb.map(({ prompt: _prompt, ...rest }) => bad('missing prompt', COMPLETIONS, rest, [400], 'prompt', 'missing_required_parameter')),

@@ -1,6 +1,7 @@
 /** /v1/chat/completions through the openai client, and the chat template (model's Jinja or the default). */
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { templateMessages } from '../../src/server/chat-messages.js';
 import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from '../../src/server/chat-template.js';
 import { HttpError } from '../../src/server/http-errors.js';
 import { expectNoLeak, serve, type Served } from './helpers.js';
@@ -22,10 +23,12 @@ const chat = (extra: Record<string, unknown> = {}): Params => ({ model: 'nano-ti
 
 describe('the chat template', () => {
   test('the default renders <|role|>\\ncontent\\n per message, then <|assistant|>\\n', () => {
-    const prompt = new ChatTemplate(undefined).render([
-      { role: 'system', content: 'S' },
-      { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
-    ]);
+    const prompt = new ChatTemplate(undefined).render(
+      templateMessages([
+        { role: 'system', content: 'S' },
+        { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
+      ]),
+    );
     expect(prompt).toBe('<|system|>\nS\n<|user|>\nab\n<|assistant|>\n');
     expect(DEFAULT_CHAT_TEMPLATE).toContain('add_generation_prompt');
   });

@@ -64,7 +64,7 @@ describe('400: wrong types and out-of-range values name the parameter', () => {
     [{ ...ok, stream: 'yes' }, 'stream'],
     [{ ...ok, stop: 5 }, 'stop'],
     [{ ...ok, stop: [''] }, 'stop'],
-    [{ ...ok, n: 2 }, 'n'],
+    [{ ...ok, n: 17 }, 'n'],
     [{ ...ok, n: 0 }, 'n'],
     [{ ...ok, stop_token_ids: [1e9] }, 'stop_token_ids'],
     [{ ...ok, stream_options: { include_usage: 'yes' } }, 'stream_options.include_usage'],
@@ -74,8 +74,18 @@ describe('400: wrong types and out-of-range values name the parameter', () => {
     [{ prompt: {} }, 'prompt'],
     [{ prompt: [1, 2, 256] }, 'prompt'],
     [{ prompt: [1, -1] }, 'prompt'],
-    [{ prompt: ['a', 'b'] }, 'prompt'],
-    [{ prompt: 'x'.repeat(600) }, 'max_tokens'],
+    [{ prompt: ['a', ''] }, 'prompt'],
+    [{ ...ok, best_of: 2 }, 'best_of'],
+    [{ ...ok, suffix: 'x' }, 'suffix'],
+    [{ ...ok, frobnicate: 1 }, 'frobnicate'],
+    [{ ...ok, echo: true, logprobs: 1 }, 'echo'],
+    [{ ...ok, logit_bias: { 5: 500 } }, 'logit_bias.5'],
+    [{ ...ok, logit_bias: { abc: 1 } }, 'logit_bias'],
+    [{ ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'wat' } } } }, 'response_format'],
+    [{ ...ok, response_format: { type: 'xml' } }, 'response_format.type'],
+    [{ ...ok, guided_regex: '(', response_format: { type: 'json_object' } }, 'guided_regex'],
+    [{ prompt: 'x'.repeat(600) }, 'prompt'],
+    [{ prompt: 'x', max_tokens: 100000 }, 'max_tokens'],
   ])('%j', async (body, param) => {
     expectError(await completions(body), 400, param);
   });
@@ -85,17 +95,28 @@ describe('400: wrong types and out-of-range values name the parameter', () => {
     [{ ...okChat, messages: 'hi' }, 'messages'],
     [{ ...okChat, messages: [{ role: 'wizard', content: 'x' }] }, 'messages.0.role'],
     [{ ...okChat, messages: [{ content: 'x' }] }, 'role'],
-    [{ ...okChat, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: 'x' }] }] }, undefined],
+    [{ ...okChat, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 'messages[0].content[0].type'],
+    [{ ...okChat, messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{oops' } }] }] }, 'messages[0].tool_calls[0].function.arguments'],
+    [{ ...okChat, messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].tool_call_id'],
+    [{ ...okChat, audio: { voice: 'alloy' } }, 'audio'],
+    [{ ...okChat, functions: [] }, 'functions'],
+    [{ ...okChat, store: true }, 'store'],
+    [{ ...okChat, reasoning_effort: 'high' }, 'reasoning_effort'],
+    [{ ...okChat, tool_choice: 'required' }, 'tool_choice'],
+    [{ ...okChat, tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'function', function: { name: 'g' } } }, 'tool_choice'],
+    [{ ...okChat, tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: 'required', response_format: { type: 'json_object' } }, 'response_format'],
+    [{ ...okChat, messages: [{ role: 'user', content: 'x'.repeat(600) }] }, 'messages'],
+    [{ ...okChat, max_completion_tokens: 100000 }, 'max_completion_tokens'],
     [{ ...okChat, logprobs: 'yes' }, 'logprobs'],
     [{ ...okChat, top_logprobs: 2 }, 'top_logprobs'],
     [{ ...okChat, max_completion_tokens: 0 }, 'max_completion_tokens'],
-    [{ ...okChat, n: 3 }, 'n'],
+    [{ ...okChat, n: 17 }, 'n'],
   ])('chat %j', async (body, param) => {
     expectError(await chat(body), 400, param);
   });
 
   test('the openai client sees a BadRequestError', async () => {
-    const call = s.client.completions.create({ model: 'tiny', prompt: 'x', n: 2 });
+    const call = s.client.completions.create({ model: 'tiny', prompt: 'x', n: 17 });
     await expect(call).rejects.toBeInstanceOf(OpenAI.BadRequestError);
   });
 });

@@ -50,7 +50,7 @@ describe('/metrics', () => {
   test('error responses are counted by status', async () => {
     await fetch(`${s.url}/v1/nope`);
     await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
-    await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": "x", "n": 2}' });
+    await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": "x", "n": 99}' });
     const m = await scrape();
     expect(m.get('nano_serving_http_errors_total{status="404"}')).toBe(1);
     expect(m.get('nano_serving_http_errors_total{status="400"}')).toBe(2);

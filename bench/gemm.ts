@@ -1,0 +1,66 @@
+/**
+ * GEMM bench: the addon's f32 kernels alone (bench/probes/gemm_probe.cpp links them) on the
+ * linear layers of the small and medium presets, prefill (M = 512) and batched decode
+ * (M = 32, 64) and single rows, each figure as a share of the FMA peak of its own
+ * instruction set measured in the same run (AVX2 and AVX-512 peaks differ on Zen 5).
+ * Writes bench/results/gemm.json.
+ *   npm run bench:gemm [-- --threads N] [-- --quick]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { presetConfig, type PresetName } from '../src/models/presets.js';
+import { cpuLine, machineInfo } from './machine.js';
+import { measureGemm, measurePeaks, peakFor, type GemmFigure, type Peaks } from './probes.js';
+
+const ROWS = [512, 64, 32, 1];
+const KERNELS = ['portable', 'avx2', 'avx512'] as const;
+
+export interface GemmRow extends GemmFigure { model: PresetName; threads: number; percentOfPeak: number | null }
+
+export function gemmRows(models: PresetName[], threads: number, peaks: Peaks, seconds: number): GemmRow[] {
+  const rows: GemmRow[] = [];
+  for (const model of models) {
+    const c = presetConfig(model);
+    const shape = { hidden: c.hiddenSize, ffn: c.intermediateSize, qkv: (c.numHeads + 2 * c.numKvHeads) * c.headDim };
+    for (const kernel of KERNELS) {
+      for (const f of measureGemm(kernel, threads, shape, ROWS, seconds)) {
+        const peak = peakFor(f.kernel, peaks);
+        rows.push({ ...f, model, threads, percentOfPeak: peak ? (100 * f.gflops) / peak : null });
+      }
+    }
+  }
+  return rows;
+}
+
+export function peaksLine(p: Peaks): string {
+  const f = (x: number | null): string => (x === null ? 'n/a' : `${x.toFixed(0)} GFLOP/s`);
+  return `FMA peak (${p.threads} threads): AVX2 ${f(p.fmaGflops.avx2)}, AVX-512 ${f(p.fmaGflops.avx512)}; read bandwidth ${p.readGBs.toFixed(1)} GB/s`;
+}
+
+export function gemmTable(rows: GemmRow[]): string {
+  const lines = ['| model | kernel | M | GFLOP/s | % of its FMA peak |', '|---|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.model} | ${r.kernel} | ${r.m} | ${r.gflops.toFixed(1)} | ${r.percentOfPeak === null ? 'n/a' : r.percentOfPeak.toFixed(0) + ' %'} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--threads');
+  const threads = at >= 0 ? Number(args[at + 1]) : Math.min(2, availableParallelism());
+  const quick = args.includes('--quick');
+  const machine = machineInfo();
+  const peaks = measurePeaks(threads);
+  const rows = gemmRows(quick ? ['small'] : ['small', 'medium'], threads, peaks, quick ? 0.2 : 0.6);
+  const after = measurePeaks(threads);  // again after: a shared machine can change under the run
+  console.log(cpuLine(machine));
+  console.log(`${peaksLine(peaks)} (before); ${peaksLine(after)} (after)`);
+  console.log(gemmTable(rows));
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'gemm.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, peaks, peaksAfter: after, rows }, null, 1));
+  console.log(`wrote ${out}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -1,0 +1,82 @@
+/**
+ * Long-context attention bench: raw executor steps on the small preset with a 4,608-token
+ * context (the interference shape). A 16-token prefill chunk at the start, middle and end
+ * of a 4,000-token prompt, a 256-token chunk at its end, and 8 decode streams at 4,000
+ * tokens of context, per KV element type. The tiled attention should make a chunk's cost
+ * grow far less than the context (each K/V page read once per 16 queries, not per query).
+ *   npm run bench:long [-- --threads N] [-- --kernel auto|avx2|avx512|portable] [-- --kv f32,bf16,f16]
+ */
+import { availableParallelism } from 'node:os';
+import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
+import type { StepInput } from '../src/executor/step.js';
+import { presetConfig } from '../src/models/presets.js';
+import { syntheticTensors } from '../src/models/synthetic.js';
+import { cpuLine } from './machine.js';
+
+const PAGE = 16;
+const CONTEXT = 4608;
+const PROMPT = 4000;
+const STREAMS = 8;
+
+function step(seqs: Array<{ start: number; length: number; pages: number[] }>): StepInput {
+  const n = seqs.reduce((a, s) => a + s.length, 0);
+  const b = seqs.length;
+  const offsets = (lengths: number[]): Int32Array => Int32Array.from([0, ...lengths.map((_, i) => lengths.slice(0, i + 1).reduce((x, y) => x + y, 0))]);
+  return {
+    tokens: Int32Array.from({ length: n }, (_, i) => (i * 7919) % 250),
+    positions: Int32Array.from(seqs.flatMap((s) => Array.from({ length: s.length }, (_, i) => s.start + i))),
+    seqStart: offsets(seqs.map((s) => s.length)),
+    pageTable: Int32Array.from(seqs.flatMap((s) => s.pages)),
+    pageStart: offsets(seqs.map((s) => s.pages.length)),
+    isSampled: new Uint8Array(b).fill(1),
+    temperature: new Float32Array(b), topK: new Int32Array(b), topP: new Float32Array(b).fill(1), minP: new Float32Array(b),
+    seed: new Float64Array(b), presencePenalty: new Float32Array(b), frequencyPenalty: new Float32Array(b),
+    repetitionPenalty: new Float32Array(b).fill(1), historyTokens: new Int32Array(0), historyStart: new Int32Array(b + 1),
+    historyPromptLen: new Int32Array(b), numTopLogprobs: new Int32Array(b), returnLogits: false,
+  };
+}
+
+/** Milliseconds per step: the fastest of 3 windows of >= `steps` steps (the machine may be shared). */
+async function timeMs(ex: NativeExecutor, input: StepInput, steps: number): Promise<number> {
+  await ex.step(input);
+  let best = Infinity;
+  for (let w = 0; w < 3; w++) {
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await ex.step(input);
+    best = Math.min(best, (performance.now() - t0) / steps);
+  }
+  return best;
+}
+
+const arg = (name: string): string | undefined => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+};
+
+async function main(): Promise<void> {
+  const threads = Number(arg('threads') ?? Math.min(2, availableParallelism()));
+  const kernel = (arg('kernel') ?? 'auto') as NativeExecutorCreateOptions['kernel'];
+  const kvTypes = (arg('kv') ?? 'f32,bf16,f16').split(',') as Array<NonNullable<NativeExecutorCreateOptions['kvDtype']>>;
+  const config = { ...presetConfig('small'), contextLength: CONTEXT };
+  const pagesPerSeq = CONTEXT / PAGE;
+  const tensors = syntheticTensors(config, 1);
+  console.log(`${cpuLine()}; ${threads} threads; small preset, ${CONTEXT}-token context, page ${PAGE}`);
+  console.log('| kernel | KV | chunk 16 @0 ms | @2000 | @3984 | end/start | chunk 256 @3744 ms | decode x8 @4000 ms |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const kvDtype of kvTypes) {
+    const options: NativeExecutorCreateOptions = {
+      config, tensors, numPages: (STREAMS + 1) * pagesPerSeq, pageSize: PAGE, numThreads: threads,
+      maxBatchTokens: 256, maxSeqs: STREAMS, kernel, ...(kvDtype === 'f32' ? {} : { kvDtype }),
+    };
+    const ex = NativeExecutor.create(options);
+    const pages = (seq: number): number[] => Array.from({ length: pagesPerSeq }, (_, i) => seq * pagesPerSeq + i);
+    const chunk = (start: number, length: number): Promise<number> => timeMs(ex, step([{ start, length, pages: pages(0) }]), 5);
+    const c0 = await chunk(0, 16), cMid = await chunk(2000, 16), cEnd = await chunk(PROMPT - 16, 16);
+    const c256 = await chunk(PROMPT - 256, 256);
+    const decode = await timeMs(ex, step(Array.from({ length: STREAMS }, (_, s) => ({ start: PROMPT, length: 1, pages: pages(s + 1) }))), 5);
+    console.log(`| ${ex.nativeInfo().kernel} | ${kvDtype} | ${c0.toFixed(2)} | ${cMid.toFixed(2)} | ${cEnd.toFixed(2)} | ${(cEnd / c0).toFixed(1)}x | ${c256.toFixed(1)} | ${decode.toFixed(2)} |`);
+    ex.close();
+  }
+}
+
+await main();

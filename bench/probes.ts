@@ -1,0 +1,74 @@
+/**
+ * C++ probes measured in the same run as the figures they scale: the FMA peak (AVX2 and
+ * AVX-512 loops of independent vfmadd chains), the read bandwidth (a buffer far past the
+ * last-level cache) and the addon's own GEMM kernels timed alone (bench/probes/*.cpp,
+ * compiled once into the gitignored bench/.cache/probes with the system C++ compiler).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SOURCES = join(ROOT, 'bench', 'probes');
+const CACHE = join(ROOT, 'bench', '.cache', 'probes');
+const NATIVE = join(ROOT, 'native', 'src');
+const SHARED_SOURCES = ['packed_matrix.cpp', 'thread_pool.cpp', 'aligned.cpp'];
+
+export interface Peaks {
+  /** GFLOP/s of f32 FMAs on all threads, per instruction set (null: the CPU lacks it). */
+  fmaGflops: { avx2: number | null; avx512: number | null };
+  readGBs: number;
+  threads: number;
+}
+
+function newerThan(target: string, sources: string[]): boolean {
+  if (!existsSync(target)) return false;
+  const built = statSync(target).mtimeMs;
+  return sources.every((s) => statSync(s).mtimeMs <= built);
+}
+
+/** Path of a built probe; compiles it first when missing or older than its sources. */
+function probe(name: string): string {
+  const main = join(SOURCES, `${name}.cpp`);
+  // The GEMM kernels (f32 and quantized, which gemm.cpp dispatches to), and for the attention probe its kernels.
+  const kernelFile = (f: string): boolean => f.endsWith('.cpp') && !f.includes('binding') &&
+    (f.startsWith('gemm') || f.startsWith('quant') || (name === 'attention_probe' && (f.startsWith('attention') || f === 'kv_cache.cpp')));
+  const extra = name === 'gemm_probe' || name === 'attention_probe'
+    ? [...readdirSync(NATIVE).filter(kernelFile), ...SHARED_SOURCES].map((f) => join(NATIVE, f))
+    : [];
+  const out = join(CACHE, name);
+  if (newerThan(out, [main, ...extra])) return out;
+  mkdirSync(CACHE, { recursive: true });
+  const cxx = process.env.CXX ?? 'c++';
+  execFileSync(cxx, ['-O3', '-std=c++17', '-ffp-contract=off', '-fno-math-errno', '-Wno-psabi', '-pthread', `-I${NATIVE}`, '-o', out, main, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return out;
+}
+
+function runJson<T>(name: string, args: Array<string | number>): T[] {
+  const text = execFileSync(probe(name), args.map(String), { encoding: 'utf8' });
+  return text.trim().split('\n').map((line) => JSON.parse(line) as T);
+}
+
+export function measurePeaks(threads: number, seconds = 0.5): Peaks {
+  const fma = (isa: 'avx2' | 'avx512'): number | null => {
+    const [r] = runJson<{ supported: boolean; gflops?: number }>('fma_peak', [isa, threads, seconds]);
+    return r.supported ? r.gflops ?? null : null;
+  };
+  const [bw] = runJson<{ gbps: number }>('read_bandwidth', [threads, 512, seconds * 2]);
+  return { fmaGflops: { avx2: fma('avx2'), avx512: fma('avx512') }, readGBs: bw.gbps, threads };
+}
+
+export interface GemmFigure { kernel: string; m: number; gflops: number }
+
+/** GFLOP/s of the addon's kernel over one block's linear layers (qkv, out, gate|up, down) of a model shape. */
+export function measureGemm(kernel: 'portable' | 'avx2' | 'avx512', threads: number, shape: { hidden: number; ffn: number; qkv: number }, rows: number[], seconds = 0.4): GemmFigure[] {
+  const out = runJson<{ supported: boolean; kernel?: string; m?: number; gflops?: number }>('gemm_probe', [kernel, threads, seconds, shape.hidden, shape.ffn, shape.qkv, ...rows]);
+  return out.filter((r) => r.supported).map((r) => ({ kernel: r.kernel!, m: r.m!, gflops: r.gflops! }));
+}
+
+/** The FMA peak a kernel's figure is a share of: its own instruction set's (portable: AVX2's, where it runs). */
+export function peakFor(kernel: string, peaks: Peaks): number | null {
+  if (kernel.startsWith('avx512')) return peaks.fmaGflops.avx512;
+  return peaks.fmaGflops.avx2;
+}

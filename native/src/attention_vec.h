@@ -1,0 +1,126 @@
+// The 16-lane float vector the tiled attention computes with, per instruction set: a GCC
+// vector (one zmm on AVX-512, four xmm on the baseline) or, on AVX2, a pair of ymm (GCC 12
+// spills 64-byte vectors through the stack there). Every operation is the same IEEE
+// operation per lane in each (a multiply then an add, never fused; the same fixed trees
+// across lanes), so the three copies of the attention compute bitwise the same values.
+// Included by attention_flash.h only, inside its unnamed namespace, after NANO_FLASH_ISA.
+#pragma once
+
+#define NANO_INLINE __attribute__((always_inline)) inline
+
+constexpr int kLanes = 16;
+
+#if NANO_FLASH_ISA == 1
+struct Vec {
+  __m256 lo, hi;  // lanes 0..7, 8..15
+};
+NANO_INLINE Vec splat(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+NANO_INLINE Vec loadV(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+NANO_INLINE Vec loadV(const _Float16* p) {
+  const __m128i* h = reinterpret_cast<const __m128i*>(p);
+  return {_mm256_cvtph_ps(_mm_loadu_si128(h)), _mm256_cvtph_ps(_mm_loadu_si128(h + 1))};
+}
+NANO_INLINE __m256 widenBf16(const Bf16* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+NANO_INLINE Vec loadV(const Bf16* p) { return {widenBf16(p), widenBf16(p + 8)}; }
+NANO_INLINE void storeV(float* p, Vec v) { _mm256_storeu_ps(p, v.lo), _mm256_storeu_ps(p + 8, v.hi); }
+NANO_INLINE Vec addV(Vec a, Vec b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+NANO_INLINE Vec subV(Vec a, Vec b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+NANO_INLINE Vec mulV(Vec a, Vec b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) {  // acc + a * b, rounded twice
+  const __m256 s = _mm256_set1_ps(a);
+  return {_mm256_add_ps(acc.lo, _mm256_mul_ps(s, b.lo)), _mm256_add_ps(acc.hi, _mm256_mul_ps(s, b.hi))};
+}
+NANO_INLINE Vec vmax(Vec a, Vec b) { return {_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }  // a > b ? a : b
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {  // x >= lo ? y : 0
+  const __m256 l = _mm256_set1_ps(lo);
+  return {_mm256_and_ps(_mm256_cmp_ps(x.lo, l, _CMP_GE_OQ), y.lo), _mm256_and_ps(_mm256_cmp_ps(x.hi, l, _CMP_GE_OQ), y.hi)};
+}
+NANO_INLINE Vec exponentScale(Vec n) {  // 2^n for integral n: the bits (n + 127) << 23
+  const __m256i bias = _mm256_set1_epi32(127);
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n.lo), bias), 23)),
+          _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n.hi), bias), 23))};
+}
+#else
+typedef float Vec __attribute__((vector_size(64)));
+typedef _Float16 HalfVec __attribute__((vector_size(32)));
+typedef uint16_t U16Vec __attribute__((vector_size(32)));
+typedef uint32_t U32Vec __attribute__((vector_size(64)));
+typedef int32_t I32Vec __attribute__((vector_size(64)));
+NANO_INLINE Vec splat(float x) { return Vec{} + x; }
+NANO_INLINE Vec loadV(const float* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+NANO_INLINE Vec loadV(const _Float16* p) {
+  HalfVec h;
+  std::memcpy(&h, p, sizeof h);
+  return __builtin_convertvector(h, Vec);
+}
+NANO_INLINE Vec loadV(const Bf16* p) {
+  U16Vec h;
+  std::memcpy(&h, p, sizeof h);
+  const U32Vec bits = __builtin_convertvector(h, U32Vec) << 16;
+  Vec v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+NANO_INLINE void storeV(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+NANO_INLINE Vec addV(Vec a, Vec b) { return a + b; }
+NANO_INLINE Vec subV(Vec a, Vec b) { return a - b; }
+NANO_INLINE Vec mulV(Vec a, Vec b) { return a * b; }
+NANO_INLINE Vec fmadd(Vec acc, float a, Vec b) { return acc + a * b; }  // rounded twice
+#if NANO_FLASH_ISA == 2
+NANO_INLINE Vec vmax(Vec a, Vec b) { return (Vec)_mm512_max_ps((__m512)a, (__m512)b); }  // a > b ? a : b
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
+  return (Vec)_mm512_maskz_mov_ps(_mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(lo), _CMP_GE_OQ), (__m512)y);
+}
+#else
+NANO_INLINE Vec vmax(Vec a, Vec b) {
+  for (int j = 0; j < kLanes; ++j) a[j] = a[j] > b[j] ? a[j] : b[j];
+  return a;
+}
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
+  for (int j = 0; j < kLanes; ++j) y[j] = x[j] >= lo ? y[j] : 0.0f;
+  return y;
+}
+#endif
+NANO_INLINE Vec exponentScale(Vec n) {
+  const I32Vec bits = (__builtin_convertvector(n, I32Vec) + 127) << 23;
+  Vec v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+#endif
+
+// exp(x) for x <= 0 (or -inf), as expFast (fast_math.h) computes it per lane: 0 below -87.3.
+NANO_INLINE Vec expV(Vec x) {
+  const float lo = -87.3f;
+  const Vec shifter = splat(12582912.0f);
+  const Vec c = vmax(x, splat(lo));
+  const Vec n = subV(addV(mulV(c, splat(1.44269504088896341f)), shifter), shifter);
+  Vec r = subV(c, mulV(n, splat(0.693145751953125f)));
+  r = subV(r, mulV(n, splat(1.42860682030941723212e-6f)));
+  Vec p = splat(1.0f / 720);
+  const float coeffs[6] = {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+  for (float k : coeffs) p = addV(mulV(p, r), splat(k));
+  return keepAtLeast(x, lo, mulV(p, exponentScale(n)));
+}
+
+// Lane folds in a fixed tree (8, 4, 2, 1 apart): the same for every caller and every copy.
+NANO_INLINE float sumLanes(Vec v) {
+  float l[kLanes];
+  storeV(l, v);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) l[j] += l[j + w];
+  return l[0];
+}
+NANO_INLINE float maxLanes(Vec v) {
+  float l[kLanes];
+  storeV(l, v);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) l[j] = l[j] > l[j + w] ? l[j] : l[j + w];
+  return l[0];
+}

@@ -1,0 +1,135 @@
+// AVX2 + FMA GEMM kernel for CPUs without AVX-512 (compiled through a target pragma,
+// chosen at run time). Same packed layout and driver (gemm_tiles.h) as the AVX-512
+// kernel; 16 ymm registers hold 12 accumulators: 1 row x 64 columns (decode), 2 rows x
+// 32 columns, or 3..6 rows x 16 columns, a block walked in passes of that width. Each
+// y element is one fma chain over k in order from zero, bias added last: the same
+// chain as the AVX-512 kernel, so both give bitwise the same y for any M or split.
+#include "gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <utility>
+
+#pragma GCC push_options
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive on _mm256_setzero_ps
+#pragma GCC target("avx2,fma")
+
+#include "gemm_tiles.h"
+
+namespace nano {
+
+namespace {
+
+constexpr int kMaxRows = 6;
+constexpr int kSliceBytes = 16 * 1024;  // weights of one block per K slice: half a 32 KiB L1 (Zen 2/3, Intel)
+constexpr int kLanes = 8;
+
+inline __m256 loadWeights(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 loadWeights(const uint16_t* p) {  // bf16 -> f32 is exact: the bits go to the top half
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// Lane mask of the first `left` columns of a vector (all lanes when left >= 8).
+inline __m256i laneMask(int left) {
+  alignas(32) static const int32_t window[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  const int n = left >= kLanes ? kLanes : left <= 0 ? 0 : left;
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + kLanes - n));
+}
+
+// R rows x V vectors (8 columns each) of a block whose rows are `stride` W elements wide;
+// `cols` counts the valid columns from this pass's first one.
+template <int R, int V, class W>
+inline void pass(const float* x, int ldx, const W* w, int stride, int k, const float* bias, float* y, int ldy,
+                 int cols, Slice s) {
+  __m256 acc[R][V];
+  if (s.isFirst) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+  } else {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_maskload_ps(y + size_t(r) * ldy + v * kLanes, laneMask(cols - v * kLanes));
+  }
+  for (int kk = 0; kk < k; ++kk) {
+    __m256 b[V];
+    for (int v = 0; v < V; ++v) b[v] = loadWeights(w + size_t(kk) * stride + v * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_set1_ps(x[size_t(r) * ldx + kk]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  if (s.isLast && bias) {
+    for (int v = 0; v < V; ++v) {
+      const __m256 add = _mm256_maskload_ps(bias + v * kLanes, laneMask(cols - v * kLanes));
+      for (int r = 0; r < R; ++r) acc[r][v] = _mm256_add_ps(acc[r][v], add);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) _mm256_maskstore_ps(y + size_t(r) * ldy + v * kLanes, laneMask(cols - v * kLanes), acc[r][v]);
+}
+
+template <class W>
+struct Avx2Tiles {
+  // R rows x P panels (2P vectors) in passes of C vectors: R * C <= 12 accumulators.
+  template <int R, int P>
+  struct Tile {
+    static constexpr int kVectors = 2 * P;
+    static constexpr int kPass = R == 1 ? kVectors : R == 2 ? (kVectors < 4 ? kVectors : 4) : 2;
+    template <int V0>
+    static void passesFrom(const float* x, int ldx, const W* w, int k, const float* bias, float* y, int ldy, int cols,
+                           Slice s) {
+      if constexpr (V0 < kVectors) {
+        constexpr int width = kVectors - V0 < kPass ? kVectors - V0 : kPass;
+        if (cols - V0 * kLanes <= 0) return;  // padding columns only
+        pass<R, width>(x, ldx, w + V0 * kLanes, kVectors * kLanes, k, bias ? bias + V0 * kLanes : nullptr,
+                       y + V0 * kLanes, ldy, cols - V0 * kLanes, s);
+        passesFrom<V0 + width>(x, ldx, w, k, bias, y, ldy, cols, s);
+      }
+    }
+    static void run(const float* x, int ldx, const W* w, int k, const float* bias, float* y, int ldy, int cols,
+                    Slice s) {
+      passesFrom<0>(x, ldx, w, k, bias, y, ldy, cols, s);
+    }
+  };
+};
+
+template <class W>
+void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
+            const float* bias, float* y, int ldy) {
+  const int sliceK = kSliceBytes / int(kBlockPanels * kPanelWidth * sizeof(W));
+  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, sliceK, bias, y, ldy};
+  walkBlocks<Avx2Tiles<W>::template Tile, kMaxRows>(w, blockBegin, blockEnd, o);
+}
+
+void avx2Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd, const float* bias,
+                float* y, int ldy) {
+  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
+  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
+}
+
+}  // namespace
+
+}  // namespace nano
+
+#pragma GCC pop_options
+
+namespace nano {
+
+bool avx2GemmAvailable() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+GemmKernel avx2GemmKernel() { return {"avx2", avx2Blocks, Isa::Avx2}; }
+
+}  // namespace nano
+
+#else
+
+namespace nano {
+bool avx2GemmAvailable() { return false; }
+GemmKernel avx2GemmKernel() { return portableGemmKernel(); }
+}  // namespace nano
+
+#endif

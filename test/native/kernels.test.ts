@@ -1,0 +1,84 @@
+// The kernel paths forced one by one on this CPU (NANO_SERVING_KERNEL's typed twin, the
+// `kernel` option): each runs, each is batch invariant, and they agree closely (the GEMMs
+// of AVX2 and AVX-512 are one fma chain per element in the same order, bitwise equal;
+// the attention vectors are 8 or 16 lanes wide, so its sums round differently). Shapes cross every edge of the tile driver: K past one K
+// slice (128 f32), N not a multiple of a 64-column block or of a 16-column panel, and
+// batches past one 6-row tile.
+import { afterEach, describe, expect, it } from 'vitest';
+import { NativeExecutor } from '../../src/executor/native.js';
+import type { ModelConfig } from '../../src/models/config.js';
+import type { KernelName } from '../../src/native/binding.js';
+import { syntheticTensors } from '../../src/models/synthetic.js';
+import { canRun } from './cpu.js';
+import { GREEDY, runSteps, type Run } from './steps.js';
+
+const WIDE: ModelConfig = {
+  family: 'llama', vocabSize: 301, hiddenSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 34,
+  intermediateSize: 300, contextLength: 256, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, tieEmbeddings: false, qkvBias: true,
+};
+
+const open: NativeExecutor[] = [];
+afterEach(() => { while (open.length) open.pop()!.close(); });
+
+function executor(kernel: KernelName, weightDtype: 'f32' | 'bf16' = 'f32', numThreads = 2): NativeExecutor {
+  const ex = NativeExecutor.create({
+    config: WIDE, tensors: syntheticTensors(WIDE, 3), numPages: 64, pageSize: 8, numThreads, maxBatchTokens: 128, maxSeqs: 8,
+    kernel, weightDtype,
+  });
+  open.push(ex);
+  return ex;
+}
+
+const prompt = (n: number, salt: number): number[] => Array.from({ length: n }, (_, i) => (i * 29 + salt * 13 + 3) % 290);
+
+/** Logits of the last token of a 23-token prompt, alone (23 rows) and beside two others (40 rows). */
+async function alongsideOthers(ex: NativeExecutor): Promise<{ alone: Float32Array; batched: Float32Array }> {
+  const run = (seq: number, tokens: number[], pages: number[]): Run => ({ seq, tokens, startPos: 0, pages, isSampled: true, sampling: GREEDY });
+  const [alone] = await runSteps(ex, [[run(0, prompt(23, 0), [0, 1, 2])]], WIDE.vocabSize);
+  const batched = await runSteps(ex, [[run(1, prompt(9, 1), [10, 11]), run(0, prompt(23, 0), [30, 31, 32]), run(2, prompt(8, 2), [20])]], WIDE.vocabSize);
+  return { alone: alone.logits, batched: batched[1].logits };
+}
+
+describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CPU', () => {
+  const kernels: KernelName[] = ['portable', 'avx2', 'avx512'];
+  const available = canRun;
+
+  it('every path the CPU has reports its name and is batch invariant', async () => {
+    for (const kernel of kernels.filter(available)) {
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const ex = executor(kernel, dtype);
+        expect(ex.nativeInfo().kernel).toBe(kernel);
+        const { alone, batched } = await alongsideOthers(ex);
+        expect(Array.from(batched), `${kernel} ${dtype}`).toEqual(Array.from(alone));
+      }
+    }
+  });
+
+  it('AVX2, AVX-512 and portable agree closely', async () => {
+    if (!available('avx2') || !available('avx512')) return;
+    for (const dtype of ['f32', 'bf16'] as const) {
+      const a = await alongsideOthers(executor('avx2', dtype));
+      const b = await alongsideOthers(executor('avx512', dtype, 1));
+      const p = await alongsideOthers(executor('portable', dtype));
+      for (let i = 0; i < WIDE.vocabSize; i++) {
+        expect(Math.abs(b.alone[i] - a.alone[i])).toBeLessThan(1e-3);
+        expect(Math.abs(p.alone[i] - a.alone[i])).toBeLessThan(1e-3);
+      }
+    }
+  });
+
+  it('refuses an unknown kernel name, from the option and from NANO_SERVING_KERNEL', () => {
+    expect(() => executor('sse9' as KernelName)).toThrow(/kernel must be/);
+    const saved = process.env.NANO_SERVING_KERNEL;
+    process.env.NANO_SERVING_KERNEL = 'avx3';
+    try {
+      expect(() => executor('auto')).toThrow(/NANO_SERVING_KERNEL must be/);
+      process.env.NANO_SERVING_KERNEL = 'avx2';
+      if (available('avx2')) expect(executor('auto').nativeInfo().kernel).toBe('avx2');
+      expect(executor('portable').nativeInfo().kernel).toBe('portable');  // the option wins over the variable
+    } finally {
+      if (saved === undefined) delete process.env.NANO_SERVING_KERNEL;
+      else process.env.NANO_SERVING_KERNEL = saved;
+    }
+  });
+});
