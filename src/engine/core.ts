@@ -51,6 +51,8 @@ export interface CoreOptions extends SchedulerConfig {
   onPlan?: (view: SchedulerView, plan: StepPlan) => void;
   /** Time stamps and deadline timers; real time by default (the harness injects a virtual clock). */
   clock?: EngineClock;
+  /** true: no tick loop; steps run only when step() is called (model-based tests choose when). */
+  manualSteps?: boolean;
 }
 
 export type SchedulingPolicy = (view: SchedulerView, config: SchedulerConfig) => StepPlan;
@@ -95,7 +97,9 @@ export class EngineCore {
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
     this.buffers = new StepBuffers(executor.info);
     this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
-    this.loop = createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
+    this.loop = options.manualSteps
+      ? { wake: () => undefined, isRunning: false, stop: () => undefined }
+      : createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
   }
 
   get events$(): Observable<EngineEvent> {
@@ -202,10 +206,16 @@ export class EngineCore {
 
   // ---- one step ------------------------------------------------------------------------
 
+  /** Runs one step by hand (with manualSteps); false when there was nothing to do. */
+  step(): Promise<boolean> {
+    if (this.isStepInFlight) return Promise.reject(new NanoServingError('ERR_BUSY', 'a step is already in flight'));
+    return this.runStep();
+  }
+
   /** One step; false when there was nothing to do. A step that throws fails the requests it concerned, never the engine. */
-  async runStep(): Promise<boolean> {
+  private async runStep(): Promise<boolean> {
     try {
-      return await this.step();
+      return await this.stepOnce();
     } catch (error) {
       this.isStepInFlight = false;
       const message = error instanceof Error ? error.message : String(error);
@@ -215,7 +225,7 @@ export class EngineCore {
     }
   }
 
-  private async step(): Promise<boolean> {
+  private async stepOnce(): Promise<boolean> {
     const plan = this.decide();
     if (plan === 'idle') {
       this.notifyIfIdle();

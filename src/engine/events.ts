@@ -4,7 +4,7 @@ import type { PlannedRun } from '../scheduler/view.js';
 
 export type EngineEvent =
   | { type: 'request.state'; id: number; state: RequestPhase }
-  | { type: 'step'; numSeqs: number; numPrefillTokens: number; numDecodeTokens: number; durationMs: number; running: number; waiting: number }
+  | { type: 'step'; numSeqs: number; numPrefillTokens: number; numDecodeTokens: number; durationMs: number; running: number; waiting: number; /** The requests that ran, in batch order. */ ids: number[] }
   | { type: 'engine.error'; error: unknown };
 
 export function stepEvent(runs: readonly PlannedRun[], durationMs: number, running: number, waiting: number): EngineEvent {
@@ -14,5 +14,5 @@ export function stepEvent(runs: readonly PlannedRun[], durationMs: number, runni
     if (run.kind === 'prefill') numPrefillTokens += run.numTokens;
     else numDecodeTokens += run.numTokens;
   }
-  return { type: 'step', numSeqs: runs.length, numPrefillTokens, numDecodeTokens, durationMs, running, waiting };
+  return { type: 'step', numSeqs: runs.length, numPrefillTokens, numDecodeTokens, durationMs, running, waiting, ids: runs.map((run) => run.id) };
 }

@@ -88,9 +88,9 @@ export class PlanApplier {
 
   private grow(slot: RequestSlot, run: PlannedRun): Refusal | undefined {
     if (run.start !== slot.numComputed) throw new NanoServingError('ERR_INTERNAL', `request ${slot.id}: run at ${run.start}, computed ${slot.numComputed}`);
-    const available = this.kv.numFree + this.kv.numEvictable;
+    const available = run.numNewPages > 0 ? this.kv.numFree + this.kv.numEvictable : 0;
     try {
-      this.kv.grow(slot, run.numNewPages);
+      if (run.numNewPages > 0) this.kv.grow(slot, run.numNewPages);
     } catch (error) {
       if (!(error instanceof CapacityError)) throw error;
       return { slot, error: new SchedulerError('ERR_PLAN', `plan gives request ${slot.id} ${run.numNewPages} new KV pages, but only ${available} are free or evictable (the policy over-counted pages)`) };

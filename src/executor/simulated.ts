@@ -21,6 +21,13 @@ export interface SimulatedExecutorOptions {
   delayMs?: number | ((stepIndex: number) => number);
   /** Return true to make that step fail (the requests in it fail). */
   failStep?: (stepIndex: number, input: StepInput) => boolean;
+  /**
+   * Virtual time: each step advances this clock by `latencyMs(input)` instead of sleeping
+   * (the testing harness's VirtualClock and a latency model). Ignored without latencyMs.
+   */
+  clock?: { now(): number; advance(ms: number): void };
+  /** `idleBeforeMs`: virtual time since the previous step ended (Infinity before the first). */
+  latencyMs?: (input: StepInput, idleBeforeMs: number) => number;
 }
 
 const EMPTY_HASH = 0x9e3779b9;
@@ -38,6 +45,7 @@ export class SimulatedExecutor implements Executor {
   private readonly slotHash: Uint32Array;    // (page, slot) -> rolling hash of the sequence up to that position
   private readonly options: SimulatedExecutorOptions;
   private numSteps = 0;
+  private lastStepEnd = -Infinity;
   private isBusy = false;
   private isClosed = false;
 
@@ -68,6 +76,11 @@ export class SimulatedExecutor implements Executor {
     try {
       const delay = typeof this.options.delayMs === 'function' ? this.options.delayMs(stepIndex) : this.options.delayMs ?? 0;
       await new Promise<void>((resolve) => (delay > 0 ? setTimeout(resolve, delay) : setImmediate(resolve)));
+      const { clock, latencyMs } = this.options;
+      if (clock && latencyMs) {
+        clock.advance(latencyMs(input, clock.now() - this.lastStepEnd));
+        this.lastStepEnd = clock.now();
+      }
       if (this.options.failStep?.(stepIndex, input)) {
         throw new ExecutorError(`simulated failure of step ${stepIndex}`, 'ERR_SIMULATED_FAULT');
       }

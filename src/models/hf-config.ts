@@ -19,7 +19,7 @@ const LLAMA_LIKE: Record<string, { gemma?: 2 | 3; qkNorm?: boolean; qkvBias?: bo
   Gemma2ForCausalLM: { gemma: 2, tied: true, windows: 'gemma2' },
   Gemma3ForCausalLM: { gemma: 3, qkNorm: true, tied: true, windows: 'gemma3' },
 };
-export const SUPPORTED_ARCHITECTURES = [...Object.keys(LLAMA_LIKE), 'GPT2LMHeadModel'];
+export const SUPPORTED_ARCHITECTURES = [...Object.keys(LLAMA_LIKE), 'Gemma3ForConditionalGeneration', 'GPT2LMHeadModel'];
 
 /** Fields that change the math when set (to anything but their neutral value); refused by name. */
 const REFUSED: Array<[string, (v: unknown) => boolean]> = [
@@ -55,6 +55,7 @@ export function toModelConfig(hf: Json, file: string): ModelConfig {
     return value as number;
   };
   if (arch === 'GPT2LMHeadModel') return gpt2Config(hf, int, fail);
+  if (arch === 'Gemma3ForConditionalGeneration') return toModelConfig(gemma3TextConfig(hf, fail), file);
   const spec = LLAMA_LIKE[arch];
   if (!spec) fail(`unknown architecture ${JSON.stringify(arch)} (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
   for (const [key, isSet] of REFUSED) if (isSet(hf[key])) fail(`${key} ${JSON.stringify(hf[key])} is not supported for ${arch}`);
@@ -116,6 +117,15 @@ export function toModelConfig(hf: Json, file: string): ModelConfig {
 
 function sameFloats(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Gemma 3 as its 4B+ checkpoints ship (text and vision): the text model, read from text_config; images are not served. */
+function gemma3TextConfig(hf: Json, fail: Fail): Json {
+  const text = hf.text_config;
+  if (!text || typeof text !== 'object' || Array.isArray(text)) fail('text_config must be an object for Gemma3ForConditionalGeneration');
+  const merged: Json = { ...(text as Json), architectures: ['Gemma3ForCausalLM'] };
+  if (merged.tie_word_embeddings === undefined && typeof hf.tie_word_embeddings === 'boolean') merged.tie_word_embeddings = hf.tie_word_embeddings;
+  return merged;
 }
 
 type LayerType = 'full_attention' | 'sliding_attention';

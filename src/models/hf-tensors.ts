@@ -69,7 +69,7 @@ export function mapTensors(source: Map<string, LoadedTensor>, config: ModelConfi
 /** The canonical tensors one HF tensor becomes (none, one, or several for fused projections). */
 function canonical(hfName: string, t: LoadedTensor, config: ModelConfig): Array<[string, Tensor]> {
   const isGpt2 = config.family === 'gpt2';
-  const name = isGpt2 ? hfName.replace(/^transformer\./, '') : hfName;
+  const name = isGpt2 ? hfName.replace(/^transformer\./, '') : languageModelName(hfName);
   const global = (isGpt2 ? GPT2_GLOBAL : LLAMA_GLOBAL)[name];
   if (global) return [[global, t]];
   const m = /^(?:model\.layers|h)\.(\d+)\.(.+)$/.exec(name);
@@ -86,6 +86,14 @@ function canonical(hfName: string, t: LoadedTensor, config: ModelConfig): Array<
   const target = GPT2_LAYER[m[2]];
   if (!target) return [];
   return [[blk + target, target.endsWith('.weight') && t.shape.length === 2 ? transposed(t) : t]];
+}
+
+/** Gemma 3's image-text checkpoints keep the text model under language_model. (Hub) or model.language_model. (transformers 5 in memory). */
+function languageModelName(name: string): string {
+  if (name.startsWith('language_model.model.')) return 'model.' + name.slice('language_model.model.'.length);
+  if (name.startsWith('model.language_model.')) return 'model.' + name.slice('model.language_model.'.length);
+  if (name.startsWith('language_model.lm_head.')) return name.slice('language_model.'.length);
+  return name;
 }
 
 /** A fused [sum(rows), cols] weight (Phi-3) -> its parts, in order, as views of the same memory. */

@@ -47,18 +47,30 @@ export const engineShapeArb = (options: { maxPages?: number } = {}): fc.Arbitrar
     prefixCache: fc.boolean(),
   });
 
-export const workloadRequestArb = (maxPrompt: number): fc.Arbitrary<WorkloadRequest> =>
-  fc.record({
-    group: fc.integer({ min: 0, max: 2 }),
-    promptLength: fc.integer({ min: 1, max: maxPrompt }),
-    maxTokens: fc.integer({ min: 1, max: 24 }),
-    arrivalStep: fc.integer({ min: 0, max: 30 }),
-    temperature: fc.constantFrom(0, 0, 0.8),
-    seed: fc.integer({ min: 0, max: 1000 }),
-    abortAfterTokens: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 4, nil: undefined }),
-    abortBy: fc.constantFrom('call' as const, 'unsubscribe' as const),
-    priority: fc.constantFrom(0, 0, 0, 1),
-  });
+/**
+ * One request. Shrinks well: arrivals are gaps after the previous request (shrinking one
+ * gap moves no other request), an abort is one optional field (shrinks away whole), and
+ * every number shrinks toward the simplest case (one token, no priority, greedy).
+ */
+export const workloadRequestArb = (maxPrompt: number): fc.Arbitrary<WorkloadRequest & { arrivalGap: number }> =>
+  fc
+    .record({
+      group: fc.integer({ min: 0, max: 2 }),
+      promptLength: fc.integer({ min: 1, max: maxPrompt }),
+      maxTokens: fc.integer({ min: 1, max: 24 }),
+      arrivalGap: fc.integer({ min: 0, max: 8 }),
+      temperature: fc.constantFrom(0, 0, 0.8),
+      seed: fc.integer({ min: 0, max: 1000 }),
+      abort: fc.option(fc.record({ afterTokens: fc.integer({ min: 0, max: 12 }), by: fc.constantFrom('call' as const, 'unsubscribe' as const) }), { freq: 4, nil: undefined }),
+      priority: fc.constantFrom(0, 0, 0, 1),
+    })
+    .map(({ abort, ...r }) => ({ ...r, arrivalStep: 0, abortAfterTokens: abort?.afterTokens, abortBy: abort?.by ?? ('call' as const) }));
+
+/** Arrival steps from the gaps: each request arrives `arrivalGap` steps after the one before it. */
+function withArrivalSteps(requests: ReadonlyArray<WorkloadRequest & { arrivalGap: number }>): WorkloadRequest[] {
+  let step = 0;
+  return requests.map(({ arrivalGap, ...r }) => ({ ...r, arrivalStep: (step += arrivalGap) }));
+}
 
 /** A workload whose every request fits the pool alone (others are a separate, submit-time error case). */
 export const workloadArb = (options: { maxRequests?: number; maxPrompt?: number; faults?: boolean } = {}): fc.Arbitrary<Workload> =>
@@ -72,7 +84,7 @@ export const workloadArb = (options: { maxRequests?: number; maxPrompt?: number;
         failingSteps: options.faults ? fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }) : fc.constant<number[]>([]),
       }),
     )
-    .map((w) => ({ ...w, requests: w.requests.map((r) => fitRequest(r, w.engine, w.sharedPrefix)) }));
+    .map((w) => ({ ...w, requests: withArrivalSteps(w.requests).map((r) => fitRequest(r, w.engine, w.sharedPrefix)) }));
 
 /** Shrinks a request until it fits the pool (and the step budget when chunking is off). */
 function fitRequest(request: WorkloadRequest, engine: EngineShape, sharedPrefix: number): WorkloadRequest {

@@ -3,13 +3,13 @@
  * rely on: every request ends, streams carry exactly the output (none lost, none repeated),
  * plans keep the scheduling invariants, and no page leaks.
  */
-import { EngineCore, type SchedulingPolicy } from '../engine/core.js';
+import { EngineCore, type CoreOptions, type SchedulingPolicy } from '../engine/core.js';
 import type { RequestResult } from '../engine/handle.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { SimulatedExecutor } from '../executor/simulated.js';
-import type { StepPlan } from '../scheduler/view.js';
+import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { promptOf, type Workload } from './arbitraries.js';
-import { checkNoLeak, checkPageConservation, checkStepPlan } from './invariants.js';
+import { checkNoLeak, checkPageConservation, checkStepPlan, isOn, type InvariantName, type InvariantSelection } from './invariants.js';
 
 export const SIM_EOS = 0;
 
@@ -29,6 +29,8 @@ export interface WorkloadReport {
   stats: ReturnType<EngineCore['stats']>;
   /** The last plans the policy made (newest last), with the queues they were made from. */
   lastPlans: PlanRecord[];
+  /** Every step, when run with { trace: true }. */
+  trace?: StepRecord[];
 }
 
 /** One plan as the harness saw it: request ids by queue, the pool, and the plan. */
@@ -43,7 +45,34 @@ export interface PlanRecord {
 
 const NUM_PLANS_KEPT = 6;
 
-export function createSimulatedEngine(workload: Workload, policy?: SchedulingPolicy, problems: string[] = [], plans: PlanRecord[] = []): EngineCore {
+export interface HarnessOptions {
+  /** The policy under test (the built-in one by default). */
+  policy?: SchedulingPolicy;
+  /** Built-in invariants to check, each on unless set to false (e.g. { fcfs: false } for a non-FCFS policy). */
+  invariants?: InvariantSelection;
+  /** Your own checks, run on every plan with the view it was made from; return the violations. */
+  extraChecks?: (view: SchedulerView, plan: StepPlan, config: SchedulerConfig) => string[];
+  /** Keep a record of every step in report.trace (the last few are always in report.lastPlans). */
+  trace?: boolean;
+  /** Only these request indices (in arrival order). */
+  only?: number[];
+}
+
+/** One step as the harness saw it: the plan, the queues and pool it was made from, and what ran. */
+export interface StepRecord extends PlanRecord {
+  /** Requests that ran in the step, in batch order (empty for a preempt-only or refused plan). */
+  ran: number[];
+}
+
+interface Sink {
+  problems: string[];
+  lastPlans: PlanRecord[];
+  trace?: StepRecord[];
+}
+
+/** The engine core on the simulated executor, with the selected invariants checked on every plan. */
+export function createSimulatedEngine(workload: Workload, options: HarnessOptions | SchedulingPolicy = {}, sink: Sink = { problems: [], lastPlans: [] }, extra: Partial<CoreOptions> = {}): EngineCore {
+  const o: HarnessOptions = typeof options === 'function' ? { policy: options } : options;
   const { engine } = workload;
   const executor = new SimulatedExecutor({
     vocabSize: workload.vocabSize,
@@ -51,22 +80,36 @@ export function createSimulatedEngine(workload: Workload, policy?: SchedulingPol
     pageSize: engine.pageSize,
     failStep: (step) => workload.failingSteps.includes(step),
   });
-  return new EngineCore(executor, new ByteTokenizer(workload.vocabSize, [SIM_EOS]), {
+  const core = new EngineCore(executor, new ByteTokenizer(workload.vocabSize, [SIM_EOS]), {
     ...engine,
     maxWaiting: Infinity,
-    policy,
+    policy: o.policy,
+    ...extra,
     onPlan: (view, plan) => {
-      plans.push({ stepIndex: view.stepIndex, waiting: view.waiting.map((r) => r.id), running: view.running.map((r) => r.id), numFreePages: view.numFreePages, numEvictablePages: view.numEvictablePages, plan });
-      if (plans.length > NUM_PLANS_KEPT) plans.shift();
-      for (const problem of checkStepPlan(view, engine, plan)) problems.push(problem);
+      const record: StepRecord = { stepIndex: view.stepIndex, waiting: view.waiting.map((r) => r.id), running: view.running.map((r) => r.id), numFreePages: view.numFreePages, numEvictablePages: view.numEvictablePages, plan, ran: [] };
+      sink.lastPlans.push(record);
+      if (sink.lastPlans.length > NUM_PLANS_KEPT) sink.lastPlans.shift();
+      sink.trace?.push(record);
+      for (const problem of checkStepPlan(view, engine, plan, o.invariants)) sink.problems.push(problem);
+      if (o.extraChecks) for (const problem of o.extraChecks(view, plan, engine)) sink.problems.push(`extra: ${problem}`);
     },
   });
+  let numSteps = 0;
+  core.events$.subscribe((event) => {
+    if (event.type !== 'step') return;
+    numSteps++;
+    const last = sink.lastPlans[sink.lastPlans.length - 1] as StepRecord | undefined;
+    if (last) last.ran = event.ids;
+    if (isOn(o.invariants, 'pages')) for (const problem of checkPageConservation(core.pageCensus())) sink.problems.push(`step ${numSteps}: ${problem}`);
+  });
+  return core;
 }
 
-export async function runWorkload(workload: Workload, options: { policy?: SchedulingPolicy; only?: number[] } = {}): Promise<WorkloadReport> {
-  const problems: string[] = [];
-  const lastPlans: PlanRecord[] = [];
-  const core = createSimulatedEngine(workload, options.policy, problems, lastPlans);
+export async function runWorkload(workload: Workload, options: HarnessOptions = {}): Promise<WorkloadReport> {
+  const sink: Sink = { problems: [], lastPlans: [], trace: options.trace ? [] : undefined };
+  const problems = sink.problems;
+  const lastPlans = sink.lastPlans;
+  const core = createSimulatedEngine(workload, options, sink);
   const indices = (options.only ?? workload.requests.map((_, i) => i)).sort(
     (a, b) => workload.requests[a].arrivalStep - workload.requests[b].arrivalStep || a - b,
   );
@@ -85,7 +128,6 @@ export async function runWorkload(workload: Workload, options: { policy?: Schedu
     if (event.type !== 'step') return;
     numSteps++;
     submitDue();
-    for (const problem of checkPageConservation(core.pageCensus())) problems.push(`step ${numSteps}: ${problem}`);
   });
   submitDue();
   while (next < indices.length || core.stats().running + core.stats().waiting > 0) {
@@ -101,10 +143,10 @@ export async function runWorkload(workload: Workload, options: { policy?: Schedu
     problems.push(`integrity: ${(error as Error).message}`);
   }
   const stats = core.stats();
-  for (const problem of checkNoLeak(stats.pages)) problems.push(problem);
-  for (const outcome of outcomes) problems.push(...checkOutcome(workload, outcome, lastPlans));
+  if (isOn(options.invariants, 'noLeak')) for (const problem of checkNoLeak(stats.pages)) problems.push(problem);
+  for (const outcome of outcomes) problems.push(...checkOutcome(workload, outcome, lastPlans, options.invariants));
   await core.close();
-  return { outcomes: outcomes.sort((a, b) => a.index - b.index), problems, numSteps, stats, lastPlans };
+  return { outcomes: outcomes.sort((a, b) => a.index - b.index), problems, numSteps, stats, lastPlans, trace: sink.trace };
 }
 
 function submitOne(core: EngineCore, workload: Workload, index: number): { outcome: RequestOutcome; settled: Promise<unknown> } {
@@ -133,25 +175,31 @@ function submitOne(core: EngineCore, workload: Workload, index: number): { outco
 }
 
 /** Stream integrity, output length and finish reason (invariants 8 and 9). */
-function checkOutcome(workload: Workload, outcome: RequestOutcome, lastPlans: readonly PlanRecord[]): string[] {
+function checkOutcome(workload: Workload, outcome: RequestOutcome, lastPlans: readonly PlanRecord[], selection?: InvariantSelection): string[] {
   const problems: string[] = [];
+  const push = (name: InvariantName, message: string): void => {
+    if (isOn(selection, name)) problems.push(message);
+  };
   const request = workload.requests[outcome.index];
   const label = `request ${outcome.index}`;
-  if (!outcome.result && !outcome.error) return [`${label}: never settled`];
+  if (!outcome.result && !outcome.error) {
+    push('liveness', `liveness: ${label}: never settled`);
+    return problems;
+  }
   if (outcome.error) {
     if (workload.failingSteps.length === 0 || (outcome.error as { code?: string }).code !== 'ERR_EXECUTOR') {
       const error = outcome.error as { code?: string; message?: string };
       const what = error.code === 'ERR_STALL' ? 'starved' : 'failed without a fault';
-      problems.push(`${label}: ${what}: ${error.code ?? ''} ${error.message ?? String(error)}; last plans: ${JSON.stringify(lastPlans)}`);
+      push('liveness', `${label}: ${what}: ${error.code ?? ''} ${error.message ?? String(error)}; last plans: ${JSON.stringify(lastPlans)}`);
     }
     return problems;
   }
   const result = outcome.result!;
-  if (result.outputTokens > request.maxTokens) problems.push(`${label}: ${result.outputTokens} tokens > maxTokens ${request.maxTokens}`);
+  if (result.outputTokens > request.maxTokens) push('outputs', `outputs: ${label}: ${result.outputTokens} tokens > maxTokens ${request.maxTokens}`);
   const isUnsubscribed = result.finishReason === 'abort' && request.abortBy === 'unsubscribe';
   const streamed = outcome.streamed.join(',');
-  if (!isUnsubscribed && streamed !== result.tokens.join(',')) problems.push(`${label}: streamed [${streamed}] != output [${result.tokens.join(',')}]`);
-  if (isUnsubscribed && !result.tokens.join(',').startsWith(streamed)) problems.push(`${label}: stream is not a prefix of the output`);
+  if (!isUnsubscribed && streamed !== result.tokens.join(',')) push('streams', `streams: ${label}: streamed [${streamed}] != output [${result.tokens.join(',')}]`);
+  if (isUnsubscribed && !result.tokens.join(',').startsWith(streamed)) push('streams', `streams: ${label}: stream is not a prefix of the output`);
   const last = result.tokens[result.tokens.length - 1];
   const expected =
     result.finishReason === 'abort'
@@ -159,9 +207,9 @@ function checkOutcome(workload: Workload, outcome: RequestOutcome, lastPlans: re
       : result.finishReason === 'stop'
         ? last === SIM_EOS
         : result.finishReason === 'length' && result.outputTokens === request.maxTokens;
-  if (!expected) problems.push(`${label}: finishReason ${result.finishReason} with ${result.outputTokens} tokens (max ${request.maxTokens}, last ${last})`);
+  if (!expected) push('outputs', `outputs: ${label}: finishReason ${result.finishReason} with ${result.outputTokens} tokens (max ${request.maxTokens}, last ${last})`);
   if (result.finishReason === 'abort' && result.outputTokens > (request.abortAfterTokens ?? Infinity)) {
-    problems.push(`${label}: ${result.outputTokens} tokens after abort at ${request.abortAfterTokens}`);
+    push('streams', `streams: ${label}: ${result.outputTokens} tokens after abort at ${request.abortAfterTokens}`);
   }
   return problems;
 }

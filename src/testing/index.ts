@@ -16,3 +16,7 @@ export { schedule } from '../scheduler/policy.js';
 export { checkPlanShape, type PlanLimits, type PlanProblem } from '../scheduler/plan-check.js';
 export { WaitingQueue } from '../scheduler/queue.js';
 export type * from '../scheduler/view.js';
+export { VirtualClock } from './virtual-clock.js';
+export * from './latency.js';
+export * from './arrivals.js';
+export * from './timed.js';

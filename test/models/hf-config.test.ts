@@ -21,7 +21,9 @@ function maxRelative(a: number[], b: number[]): number {
 
 describe('rotary tables equal transformers 5.17 (inv_freq and attention_scaling of the fixtures)', () => {
   for (const name of readdirSync(root).sort()) {
-    const rotary = read(name, 'expected.json').rotary as Record<string, number[] | number>;
+    // Keys as model.rotary_emb.* (Gemma 3 image-text: model.language_model.rotary_emb.*).
+    const recorded = read(name, 'expected.json').rotary as Record<string, number[] | number>;
+    const rotary = Object.fromEntries(Object.entries(recorded).map(([k, v]) => [k.replace('model.language_model.', 'model.'), v]));
     if (Object.keys(rotary).length === 0) continue; // GPT-2: learned positions
     it(name, () => {
       const config = toModelConfig(read(name, 'config.json'), 'config.json');

@@ -380,6 +380,13 @@ def variants():
     add("gemma3-v5", "gemma3_text", g3, "v5", "f32", "gpt2-chatml")
     add("gemma3-v4", "gemma3_text", g3, "v4", "f32", "gpt2-chatml")
     add("gemma3-v5-bf16", "gemma3_text", g3, "v5", "bf16", "gpt2-chatml")
+    # Gemma 3 as the 4B+ checkpoints ship: Gemma3ForConditionalGeneration, the text model under text_config
+    # (a tiny vision tower beside it, unused by text prompts).
+    g3mm = {"text_config": {**{k: v for k, v in g3.items()}, "model_type": "gemma3_text"},
+            "vision_config": {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                              "image_size": 28, "patch_size": 14, "model_type": "siglip_vision_model"},
+            "mm_tokens_per_image": 4, "image_token_index": VOCAB - 1, "boi_token_index": VOCAB - 2, "eoi_token_index": VOCAB - 3}
+    add("gemma3-multimodal-v5", "gemma3", g3mm, "v5", "f32", "gpt2-chatml")
     # Phi-3 (fused qkv_proj / gate_up_proj), longrope, Phi-4-mini's partial rotary.
     phi = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=0, eos_token_id=2, pad_token_id=None,
@@ -497,8 +504,19 @@ def prompts():
     return [torch.randint(3, VOCAB, (n,), generator=gen).tolist() for n in PROMPT_LENGTHS]
 
 
+def auto_class(config):
+    """AutoModelForCausalLM, or the image-text class for multimodal configs it does not map."""
+    try:
+        AutoModelForCausalLM._model_mapping[type(config)]
+        return AutoModelForCausalLM
+    except Exception:
+        from transformers import AutoModelForImageTextToText
+        return AutoModelForImageTextToText
+
+
 def load(path, dtype):
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager").eval()
+    config = transformers.AutoConfig.from_pretrained(path)
+    return auto_class(config).from_pretrained(path, dtype=dtype, attn_implementation="eager").eval()
 
 
 def copy_tokenizer(tok_dir, path):
@@ -512,7 +530,7 @@ def build_variant(name, model_type, kwargs, layout, dtype, tok_name, root):
     os.makedirs(path, exist_ok=True)
     config = build_config(model_type, kwargs)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model = auto_class(config).from_config(config, attn_implementation="eager").eval()
     randomize(model, model_type)
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
