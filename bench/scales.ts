@@ -46,5 +46,5 @@ export const INTERFERENCE: Record<'quick' | 'full', InterferenceShape & { contex
 
 export const DEMO = {
   quick: { numRequests: 64, inputLen: [8, 32] as [number, number], outputLen: 32 },
-  full: { numRequests: 256, inputLen: [8, 32] as [number, number], outputLen: 64 },
+  full: { numRequests: 256, inputLen: [32, 32] as [number, number], outputLen: 128 },
 };

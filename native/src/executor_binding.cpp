@@ -105,6 +105,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   bool stepFailed_ = false;  // written by the runner before it signals, read on the JS thread after
   std::string stepError_;
   Napi::ObjectReference self_;  // keeps the executor alive while a step runs
+  Napi::ObjectReference stepInput_;  // keeps deferred token masks (read in place) alive while a step runs
   std::unique_ptr<Napi::Promise::Deferred> deferred_;
 };
 
@@ -208,6 +209,7 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
   }
   isBusy_ = true;
   self_ = Napi::Persistent(info.This().As<Napi::Object>());
+  if (core_->batch.maskReady) stepInput_ = Napi::Persistent(info[0].As<Napi::Object>());
   deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   tsfn_.Ref(env);
   {
@@ -238,6 +240,7 @@ void ExecutorWrap::completeStep(Napi::Env env) {
     deferred->Resolve(out);
   }
   self_.Reset();
+  stepInput_.Reset();
 }
 
 void ExecutorWrap::finishStep() {

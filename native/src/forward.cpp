@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <cstdlib>
 #include <cstring>
 
+#include "layer_extras.h"
 #include "quant_acts.h"
 
 namespace nano {
@@ -108,45 +110,6 @@ void Model::embed(const StepBatch& batch) {
     for (int i = batch.seqStart[s]; i < batch.seqStart[s + 1]; ++i) s_.tokenSeq[i] = s;
 }
 
-// q and k of tokens [begin, end) in s_.qkv: per-head RMSNorm (qkNorm), then the layer's rotation.
-// A token's run length (its sequence's last position in this step + 1) picks LongRoPE's and
-// dynamic NTK's table, as transformers picks it per forward call.
-void Model::prepareQk(int l, const StepBatch& batch, int begin, int end) {
-  if (rotary_.empty()) return;
-  const ModelConfig& c = config_;
-  const LayerWeights& w = weights_.layers[l];
-  const Rotary& rotary = rotary_[c.ropeOf(l)];
-  const int rowWidth = c.qDim() + 2 * c.kvDim(), hd = c.headDim;
-  for (int i = begin; i < end; ++i) {
-    float* q = s_.qkv.data() + size_t(i) * rowWidth;
-    float* k = q + c.qDim();
-    if (c.qkNorm) {
-      for (int h = 0; h < c.numHeads; ++h) rmsNorm(q + size_t(h) * hd, q + size_t(h) * hd, w.qNorm.data(), hd, float(c.normEps));
-      for (int h = 0; h < c.numKvHeads; ++h) rmsNorm(k + size_t(h) * hd, k + size_t(h) * hd, w.kNorm.data(), hd, float(c.normEps));
-    }
-    const int seq = s_.tokenSeq[i];
-    const int runLength = batch.positions[batch.seqStart[seq + 1] - 1] + 1;
-    rotary.apply(q, c.numHeads, batch.positions[i], runLength);
-    rotary.apply(k, c.numKvHeads, batch.positions[i], runLength);
-  }
-}
-
-// Gemma 2's final soft-cap: logits = cap * tanh(logits / cap), for sampled rows [rowBegin, rowEnd).
-void Model::softcapLogits(int rowBegin, int rowEnd) {
-  const float cap = config_.finalSoftcap;
-  if (cap <= 0) return;
-  float* logits = s_.logits.data();
-  for (size_t j = size_t(rowBegin) * config_.vocabSize; j < size_t(rowEnd) * config_.vocabSize; ++j)
-    logits[j] = std::tanh(logits[j] / cap) * cap;
-}
-
-// RMSNorm of a block's output rows in place (Gemma's post-attention / post-FFN norms).
-static void postNormRows(const ModelConfig& c, float* rows, int numRows, const AlignedVec<float>& w) {
-  if (w.empty()) return;
-  const int n = c.hiddenSize;
-  for (int r = 0; r < numRows; ++r) rmsNorm(rows + size_t(r) * n, rows + size_t(r) * n, w.data(), n, float(c.normEps));
-}
-
 // x += Wo · attention(rope(Wq xb), rope(Wk xb), Wv xb), with xb = norm(x).
 void Model::attentionBlock(int l, const StepBatch& batch) {
   const LayerWeights& w = weights_.layers[l];
@@ -238,7 +201,10 @@ void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thr
     p.numTopLogprobs = batch.numTopLogprobs[s];
     p.bias = {batch.biasTokens.data() + batch.biasStart[s], batch.biasValues.data() + batch.biasStart[s],
               batch.biasStart[s + 1] - batch.biasStart[s]};
-    if (batch.maskRow[s] >= 0) p.allowed = batch.tokenMask.data() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
+    if (batch.maskRow[s] >= 0) {
+      if (batch.maskReady && !waitForMasks(batch.maskReady)) masksFailed_.store(true, std::memory_order_relaxed);
+      else p.allowed = batch.maskData() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
+    }
     History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
               batch.historyPromptLen[s]};
     SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,
@@ -366,6 +332,7 @@ void Model::step(const StepBatch& batch, StepResult& result) {
     pool_.parallelFor(numSampled, 1, [&](int begin, int end, int t) { sampleRows(batch, begin, end, t, result); });
   }
   ++stepCount_;
+  if (masksFailed_.exchange(false)) throw std::runtime_error("the step's token masks were abandoned or never written");
   const size_t logitFloats = size_t(numSampled) * config_.vocabSize;
   if (batch.returnLogits) result.logits.assign(s_.logits.begin(), s_.logits.begin() + logitFloats);
   else result.logits.clear();

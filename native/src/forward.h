@@ -1,6 +1,7 @@
 // The transformer forward pass over paged KV for one batched step, llama2.c style:
 // every buffer is allocated once, for maxBatchTokens tokens and maxSeqs sequences.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -88,6 +89,7 @@ class Model {
   bool sequenceSplitAllowed_;   // weights small enough (or NANO_SERVING_SPLIT=sequences)
   bool sequenceSplitForced_;
   uint64_t stepCount_ = 0;
+  std::atomic<bool> masksFailed_{false};  // a deferred mask was abandoned: the step fails
   RunState s_;
 };
 

@@ -194,8 +194,27 @@ static void parseLogitBias(const Napi::Object& o, StepBatch& b) {
   copyArray(o, "biasValues", napi_float32_array, "Float32Array", b.biasValues);
 }
 
-// Optional: a step without maskRow constrains no sequence.
+// Optional: a step without maskRow constrains no sequence; with maskReady, tokenMask is read
+// later, in place (the masks are still being computed), so only its shape is known now.
 static void parseTokenMasks(const Napi::Object& o, StepBatch& b) {
+  b.deferredMask = nullptr;
+  b.deferredMaskLength = 0;
+  b.maskReady = nullptr;
+  Napi::Value ready = o.Get("maskReady");
+  if (!ready.IsUndefined()) {
+    if (!ready.IsTypedArray() || ready.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || ready.As<Napi::TypedArray>().ElementLength() != 1)
+      fail("ERR_NATIVE_SHAPE", "step input maskReady must be an Int32Array of length 1");
+    Napi::Value mask = o.Get("tokenMask");
+    if (!mask.IsTypedArray() || mask.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      fail("ERR_NATIVE_SHAPE", "step input tokenMask must be a Uint32Array");
+    auto words = mask.As<Napi::TypedArrayOf<uint32_t>>();
+    b.deferredMask = words.Data();
+    b.deferredMaskLength = words.ElementLength();
+    b.maskReady = ready.As<Napi::TypedArrayOf<int32_t>>().Data();
+    b.tokenMask.clear();
+    copyArray(o, "maskRow", napi_int32_array, "Int32Array", b.maskRow);
+    return;
+  }
   if (o.Get("maskRow").IsUndefined()) {
     b.tokenMask.clear();
     b.maskRow.assign(b.seqStart.empty() ? 0 : b.seqStart.size() - 1, -1);

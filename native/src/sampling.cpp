@@ -1,7 +1,9 @@
 #include "sampling.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "fast_math.h"
 
@@ -15,6 +17,19 @@ static uint64_t splitmix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
+}
+
+bool waitForMasks(const int32_t* ready) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  for (int spins = 0;; ++spins) {
+    int32_t value = __atomic_load_n(ready, __ATOMIC_ACQUIRE);
+    if (value != 0) return value == 1;
+    if (spins < 2048) continue;
+    if (Clock::now() - start > std::chrono::seconds(60)) return false;
+    if (spins < 4096) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
 }
 
 double counterUniform(uint64_t seed, uint64_t position) {

@@ -52,6 +52,10 @@ struct SampleOut {
 void sampleRow(const float* logits, int vocabSize, const SamplingParams& params, const History& history,
                SamplerScratch& scratch, const SampleOut& out);
 
+// Waits until *ready is non-zero (spinning briefly, then yielding and sleeping; at most 60 s);
+// true if it became 1 (the masks were written), false if -1 (abandoned) or never.
+bool waitForMasks(const int32_t* ready);
+
 // Uniform in [0, 1) from a splitmix64 hash of (seed, position).
 double counterUniform(uint64_t seed, uint64_t position);
 

@@ -2,6 +2,7 @@
 // src/executor/step.ts), and its outputs (StepOutput). Both are owned by the
 // Executor and reused from step to step, so steady-state steps do not allocate.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -28,6 +29,13 @@ struct StepBatch {
   std::vector<int32_t> numTopLogprobs;   // (seq)
   std::vector<uint32_t> tokenMask;       // (masked, ceil(vocab / 32)) bit t of a row allows token t
   std::vector<int32_t> maskRow;          // (seq) row of tokenMask constraining the sampled token; -1 = none
+  // Masks computed while this step's forward pass runs (optional): the rows are then read from
+  // JS memory (kept alive by the binding for the step) once *maskReady is 1; -1 = abandoned.
+  const uint32_t* deferredMask = nullptr;  // (masked, ceil(vocab / 32))
+  size_t deferredMaskLength = 0;
+  const int32_t* maskReady = nullptr;      // (1)
+  const uint32_t* maskData() const { return deferredMask ? deferredMask : tokenMask.data(); }
+  size_t maskLength() const { return deferredMask ? deferredMaskLength : tokenMask.size(); }
   std::vector<int32_t> biasStart;        // (seq + 1) offsets into biasTokens / biasValues
   std::vector<int32_t> biasTokens;       // concatenated logit-bias token ids
   std::vector<float> biasValues;         // their additive biases

@@ -82,15 +82,15 @@ void checkParams(const StepBatch& b, int s) {
 // Each mask row is ceil(vocab / 32) words; a sampled sequence's row allows at least one token.
 void checkTokenMasks(const StepBatch& b, int vocab) {
   const size_t words = (size_t(vocab) + 31) / 32;
-  if (b.tokenMask.size() % words != 0)
+  if (b.maskLength() % words != 0)
     fail("ERR_NATIVE_SHAPE", "tokenMask length must be a multiple of ceil(vocab / 32) = " + std::to_string(words));
-  const int64_t rows = int64_t(b.tokenMask.size() / words);
+  const int64_t rows = int64_t(b.maskLength() / words);
   for (int s = 0; s < b.numSeqs(); ++s) {
     int64_t row = b.maskRow[s];
     if (row < -1 || row >= rows)
       fail("ERR_NATIVE_SHAPE", "maskRow[" + std::to_string(s) + "] = " + std::to_string(row) + " outside [-1, " +
                                    std::to_string(rows) + ")");
-    if (row < 0 || !b.isSampled[s]) continue;
+    if (row < 0 || !b.isSampled[s] || b.deferredMask) continue;  // deferred masks are not written yet
     const uint32_t* mask = b.tokenMask.data() + size_t(row) * words;
     uint32_t any = 0;
     for (size_t w = 0; w + 1 < words; ++w) any |= mask[w];

@@ -76,6 +76,7 @@ export class SimulatedExecutor implements Executor {
     try {
       const delay = typeof this.options.delayMs === 'function' ? this.options.delayMs(stepIndex) : this.options.delayMs ?? 0;
       await new Promise<void>((resolve) => (delay > 0 ? setTimeout(resolve, delay) : setImmediate(resolve)));
+      if (input.maskReady) await masksWritten(input.maskReady);
       const { clock, latencyMs } = this.options;
       if (clock && latencyMs) {
         clock.advance(latencyMs(input, clock.now() - this.lastStepEnd));
@@ -176,4 +177,10 @@ function allowedFrom(input: StepInput, s: number, token: number, vocab: number):
     if ((input.tokenMask[row * words + (t >> 5)] >>> (t & 31)) & 1) return t;
   }
   throw new ExecutorError(`token mask of sequence ${s} allows no token`, 'ERR_NATIVE_PARAM');
+}
+
+/** Deferred token masks: waits for the engine to write them (as the native sampler does). */
+async function masksWritten(ready: Int32Array): Promise<void> {
+  while (Atomics.load(ready, 0) === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  if (Atomics.load(ready, 0) !== 1) throw new ExecutorError('the step\'s token masks were abandoned', 'ERR_NATIVE_STEP');
 }

@@ -23,6 +23,12 @@ export interface StepInput {
   /** Constrained decoding (optional; absent = nothing constrained). Bit t of a row allows token t. */
   tokenMask?: Uint32Array;     // [nMasked*ceil(vocab/32)]
   maskRow?: Int32Array;        // [nSeq] row of tokenMask for the sequence's sampled token, -1 = none
+  /**
+   * [1] Deferred masks: tokenMask is written after step() is called, while the forward pass
+   * runs, and read once maskReady[0] is 1 (Atomics.store; -1 = abandoned: the step fails).
+   * Both arrays must be views of a SharedArrayBuffer (memory that never moves).
+   */
+  maskReady?: Int32Array;
   /** Logit bias (optional; absent = none). */
   biasStart?: Int32Array;      // [nSeq+1] offsets into biasTokens / biasValues
   biasTokens?: Int32Array;     // token ids, concatenated per sequence

@@ -20,18 +20,21 @@ export interface ConstrainedRequest {
   readonly isFinal: boolean;
 }
 
-export interface StepMasks {
-  tokenMask: Uint32Array; // [nMasked*words]
-  maskRow: Int32Array;    // [nSeq] -1 = none
+/** 'end': the grammar is complete; 'rejected': the token is outside it (only a broken mask could do that). */
+export interface PlannedMasks {
+  input: { tokenMask: Uint32Array; maskRow: Int32Array; maskReady: Int32Array };
+  states: GrammarState[];
+  words: number;
 }
 
-/** 'end': the grammar is complete; 'rejected': the token is outside it (only a broken mask could do that). */
 export type AcceptOutcome = 'continue' | 'end' | 'rejected';
 
 export class ConstrainedDecoding {
   private engine?: Promise<GrammarEngine>;
   private readonly states = new Map<number, GrammarState>();
   private readonly owners = new Map<number, ConstrainedRequest>();
+  /** Mask rows of the step in flight, shared with the executor (grows, never moves). */
+  private shared = new Uint32Array(new SharedArrayBuffer(4));
 
   constructor(private readonly tokenizer: Tokenizer, private readonly vocabSize: number) {}
 
@@ -52,21 +55,39 @@ export class ConstrainedDecoding {
     return this.states.has(id);
   }
 
-  /** The masks of the sampled, constrained runs of a step; undefined when none is constrained. */
-  async masks(runs: readonly MaskedRun[]): Promise<StepMasks | undefined> {
+  /**
+   * Which sampled runs of a step are constrained, with room for their masks (reused shared
+   * memory); undefined when none is. The masks themselves are written by fillMasks, meant to
+   * run while the executor's forward pass does (the sampler waits for maskReady).
+   */
+  planMasks(runs: readonly MaskedRun[]): PlannedMasks | undefined {
     this.sweep();
     const rows: number[] = [];
     for (let s = 0; s < runs.length; s++) if (runs[s].isSampled && this.states.has(runs[s].id)) rows.push(s);
     if (rows.length === 0) return undefined;
     const words = Math.ceil(this.vocabSize / 32);
-    const tokenMask = new Uint32Array(rows.length * words);
     const maskRow = new Int32Array(runs.length).fill(-1);
-    const masks = await Promise.all(rows.map((s) => this.states.get(runs[s].id)!.nextMask()));
-    rows.forEach((s, row) => {
-      tokenMask.set(masks[row].subarray(0, words), row * words);
-      maskRow[s] = row;
-    });
-    return { tokenMask, maskRow };
+    rows.forEach((s, row) => (maskRow[s] = row));
+    const states = rows.map((s) => this.states.get(runs[s].id)!);
+    const maskReady = new Int32Array(new SharedArrayBuffer(4));
+    return { input: { tokenMask: this.maskBuffer(rows.length * words), maskRow, maskReady }, states, words };
+  }
+
+  /** Computes every planned mask into place and flags them ready; on failure flags them abandoned and throws. */
+  async fillMasks(plan: PlannedMasks): Promise<void> {
+    try {
+      const masks = await Promise.all(plan.states.map((state) => state.nextMask()));
+      masks.forEach((mask, row) => plan.input.tokenMask.set(mask.subarray(0, plan.words), row * plan.words));
+      Atomics.store(plan.input.maskReady, 0, 1);
+    } catch (error) {
+      Atomics.store(plan.input.maskReady, 0, -1);
+      throw error;
+    }
+  }
+
+  private maskBuffer(length: number): Uint32Array {
+    if (this.shared.length < length) this.shared = new Uint32Array(new SharedArrayBuffer(Math.max(length, this.shared.length * 2) * 4));
+    return this.shared.subarray(0, length);
   }
 
   /** Feeds a sampled token to the request's grammar: 'end' once the grammar is complete. */

@@ -54,6 +54,10 @@ export function toModelConfig(hf: Json, file: string): ModelConfig {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(`${key} must be a positive number, got ${JSON.stringify(hf[key])}`);
     return value as number;
   };
+  if (hf.quantization_config != null) {
+    const method = (hf.quantization_config as Json).quant_method;
+    fail(`quantization_config (${JSON.stringify(method ?? 'unknown')}) is not supported: load an unquantized checkpoint, or a GGUF file`);
+  }
   if (arch === 'GPT2LMHeadModel') return gpt2Config(hf, int, fail);
   if (arch === 'Gemma3ForConditionalGeneration') return toModelConfig(gemma3TextConfig(hf, fail), file);
   const spec = LLAMA_LIKE[arch];

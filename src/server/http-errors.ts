@@ -93,13 +93,22 @@ function engineError(error: NanoServingError): MappedError {
   return mapped(500, error.message, 'server_error', error.code.toLowerCase().replace(/^err_/, ''));
 }
 
+/** What a parameter accepts when it takes several shapes (ajv would only report its first shape's failure). */
+const SHAPES: Record<string, string> = {
+  prompt: 'must be a non-empty string, an array of token ids, or a list of either (one batch)',
+  stop: 'must be a string or a list of strings',
+  tool_choice: 'must be "none", "auto", "required" or { "type": "function", "function": { "name": ... } }',
+  content: 'must be a string or a list of content parts',
+};
+
 /** A schema failure: the first ajv error names the parameter. */
 function validationError(error: FastifyError): MappedError {
   const first = error.validation?.[0];
   const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
   const path = (first?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
   const param = missing ?? (path || null);
-  const message = param ? `${param}: ${first?.message ?? 'is invalid'}` : `the request body ${first?.message ?? 'is invalid'}`;
+  const shape = param ? SHAPES[param.split('.').at(-1)!.replace(/\[\d+\]$/, '')] : undefined;
+  const message = param ? `${param}: ${shape ?? first?.message ?? 'is invalid'}` : `the request body ${first?.message ?? 'is invalid'}`;
   return mapped(400, message, 'invalid_request_error', missing ? 'missing_required_parameter' : 'invalid_value', param);
 }
 

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestResult } from '../engine/handle.js';
 import type { EngineStats } from '../engine/stats.js';
+import { VllmMetrics } from './vllm-metrics.js';
 
 const PREFIX = 'nano_serving_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -25,6 +26,12 @@ export class ServerMetrics {
   private readonly hitRate = this.gauge('prefix_cache_hit_rate', 'Prompt tokens from the prefix cache / prompt tokens, since start.');
   private readonly running = this.gauge('requests_running', 'Requests admitted to the running batch.');
   private readonly waiting = this.gauge('requests_waiting', 'Requests waiting for admission.');
+  /** The same numbers under vLLM's names, labelled by model_name. */
+  private readonly vllm: VllmMetrics;
+
+  constructor(modelName = 'nano-serving') {
+    this.vllm = new VllmMetrics(this.registry, modelName);
+  }
 
   /** Counts a request that ended with a result. */
   recordResult(result: RequestResult): void {
@@ -34,6 +41,7 @@ export class ServerMetrics {
     this.generationTokens.inc(result.outputTokens);
     if (Number.isFinite(result.metrics.ttftMs)) this.ttft.observe(result.metrics.ttftMs / 1000);
     this.e2e.observe(result.metrics.totalMs / 1000);
+    this.vllm.recordResult(result);
   }
 
   /** Counts a request that failed inside the engine after it was accepted. */
@@ -47,6 +55,7 @@ export class ServerMetrics {
 
   recordInterTokenLatency(ms: number): void {
     this.itl.observe(ms / 1000);
+    this.vllm.recordInterTokenLatency(ms);
   }
 
   /** The Prometheus text exposition, gauges refreshed from the engine. */
@@ -55,6 +64,7 @@ export class ServerMetrics {
     this.hitRate.set(stats.cacheHitRate);
     this.running.set(stats.running);
     this.waiting.set(stats.waiting);
+    this.vllm.refresh(stats);
     return this.registry.metrics();
   }
 

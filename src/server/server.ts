@@ -68,7 +68,7 @@ export function buildApp(engine: NanoServingEngine, options: ServerOptions = {})
       return reply.status(refusal.status).headers(refusal.headers).send(request.url === '/health' ? { status: 'draining' } : refusal.body);
     }
   });
-  const metrics = new ServerMetrics();
+  const metrics = new ServerMetrics(options.modelName ?? engine.modelName);
   const active = new Set<RequestHandle>();
   const chatTemplate = new ChatTemplate(engine.chatTemplate, engine.specialTokens, engine.chatTemplates?.named);
   app.setErrorHandler((error, request, reply) => {

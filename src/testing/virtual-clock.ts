@@ -4,6 +4,7 @@
  * driver to the next arrival when the engine is idle). Timers (request deadlines,
  * scheduled arrivals) fire in time order, ties in the order they were set. No real sleep.
  */
+import { MAX_TIMER_MS } from '../../machines/request.js';
 import type { EngineClock } from '../engine/clock.js';
 
 interface Timer {
@@ -21,7 +22,9 @@ export class VirtualClock implements EngineClock {
     return this.time;
   }
 
+  /** A delay of MAX_TIMER_MS or more (a request without a deadline) arms nothing, as with real timers. */
   setTimeout(fn: () => void, ms: number): number {
+    if (ms >= MAX_TIMER_MS) return 0;
     const timer = { id: this.nextId++, at: this.time + Math.max(0, ms), fn };
     let at = this.timers.length;
     while (at > 0 && this.timers[at - 1].at > timer.at) at--;

@@ -100,6 +100,7 @@ describe('what is not understood is refused by name', () => {
     refuses({ layer_types: ['full_attention', 'chunked_attention'] }, /layer_types\[1\] "chunked_attention"/);
     refuses({ layer_types: ['sliding_attention', 'full_attention'] }, /sliding_window must be a positive integer/);
     refuses({ architectures: ['MixtralForCausalLM'] }, /unknown architecture "MixtralForCausalLM"/);
+    refuses({ quantization_config: { quant_method: 'gptq', bits: 4 } }, /quantization_config \("gptq"\) is not supported/);
   });
 
   it('GPT-2 options that change the math', () => {

@@ -59,4 +59,25 @@ describe('native token masks', () => {
     expect((error as ExecutorError).nativeCode).toBe(code);
     expect((await executor.step(input(0, 1))).tokens.length).toBe(2); // and the executor goes on
   });
+
+  it('deferred masks: written after step() while the forward pass runs, read once maskReady is 1', async () => {
+    const tokenMask = new Uint32Array(new SharedArrayBuffer(WORDS * 4));
+    const maskReady = new Int32Array(new SharedArrayBuffer(4));
+    const pending = executor.step({ ...input(0.9, 21), tokenMask, maskRow: Int32Array.from([-1, 0]), maskReady });
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the step is waiting for its mask
+    tokenMask.set(maskOf([77]));
+    Atomics.store(maskReady, 0, 1);
+    expect((await pending).tokens[1]).toBe(77);
+  });
+
+  it('an abandoned deferred mask fails the step (never an unconstrained sample); the executor goes on', async () => {
+    const maskReady = new Int32Array(new SharedArrayBuffer(4));
+    const pending = executor.step({ ...input(0, 1), tokenMask: new Uint32Array(new SharedArrayBuffer(WORDS * 4)), maskRow: Int32Array.from([0, -1]), maskReady });
+    Atomics.store(maskReady, 0, -1);
+    const error = await pending.then(() => undefined, (e: unknown) => e);
+    expect((error as ExecutorError).nativeCode).toBe('ERR_NATIVE_STEP');
+    expect((await executor.step(input(0, 1))).tokens.length).toBe(2);
+    const bad = await executor.step({ ...input(0, 1), tokenMask: maskOf([1]), maskRow: Int32Array.from([0, -1]), maskReady: new Int32Array(2) }).then(() => undefined, (e: unknown) => e);
+    expect((bad as ExecutorError).nativeCode).toBe('ERR_NATIVE_SHAPE');
+  });
 });

@@ -101,4 +101,32 @@ describe('/v1/completions', () => {
     expect(r.choices[0].text.length).toBeGreaterThan(0);
     await expectNoLeak(s.engine);
   });
+
+  test('a list of prompts is one batch: choices i*n..i*n+n-1 belong to prompt i, each as if sent alone', async () => {
+    const prompts = ['Alpha', 'Beta'];
+    const r = await s.client.completions.create({ model: 'tiny', prompt: prompts as never, n: 2, max_tokens: 6, temperature: 0 });
+    expect(r.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    for (let i = 0; i < prompts.length; i++) {
+      const alone = await s.client.completions.create(greedy(prompts[i] as never, { max_tokens: 6 }));
+      expect(r.choices[2 * i].text).toBe(alone.choices[0].text);
+      expect(r.choices[2 * i + 1].text).toBe(alone.choices[0].text); // greedy copies agree
+    }
+    expect(r.usage!.completion_tokens).toBe(24);
+    const ids = await s.client.completions.create({ model: 'tiny', prompt: [[65, 66], [67]] as never, max_tokens: 3, temperature: 0 });
+    expect(ids.choices).toHaveLength(2);
+    const mixed = s.client.completions.create({ model: 'tiny', prompt: ['a', [66]] as never, max_tokens: 3 });
+    await expect(mixed).rejects.toMatchObject({ status: 400, param: 'prompt', message: expect.stringContaining('a list of either') });
+    const streamed = await streamText({ model: 'tiny', prompt: ['Alpha', 'Beta'], max_tokens: 4, temperature: 0 });
+    const byIndex = [0, 1].map((i) => streamed.chunks.filter((c) => c.choices[0]?.index === i).map((c) => c.choices[0].text).join(''));
+    expect(byIndex).toEqual([r.choices[0].text.slice(0, byIndex[0].length), r.choices[2].text.slice(0, byIndex[1].length)]);
+    expect(streamed.chunks.filter((c) => c.choices[0]?.finish_reason).length).toBe(2);
+  });
+
+  test('echo puts the prompt before the completion, whole and streamed', async () => {
+    const plain = await s.client.completions.create(greedy('Echo me', { max_tokens: 5 }));
+    const echoed = await s.client.completions.create(greedy('Echo me', { max_tokens: 5, echo: true }));
+    expect(echoed.choices[0].text).toBe('Echo me' + plain.choices[0].text);
+    expect((await streamText(greedy('Echo me', { max_tokens: 5, echo: true }))).text).toBe(echoed.choices[0].text);
+    await expectNoLeak(s.engine);
+  });
 });

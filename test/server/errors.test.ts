@@ -193,6 +193,7 @@ describe('429', () => {
       const refused = results.filter((r) => r.status === 429);
       expect(refused.length).toBeGreaterThanOrEqual(1);
       for (const r of refused) expect(r.json.error.code).toBe('queue_full');
+      for (const r of refused) expect(r.headers.get('retry-after')).toBe('1');
       expect(statuses.every((x) => x === 200 || x === 429)).toBe(true);
       await expectNoLeak(small.engine);
     } finally {

@@ -28,14 +28,14 @@ export async function serve(engineOptions: EngineOptions = {}, serverOptions: Se
   };
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; headers: Headers }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, json: text.length > 0 ? JSON.parse(text) : undefined };
+  return { status: response.status, json: text.length > 0 ? JSON.parse(text) : undefined, headers: response.headers };
 }
 
 /** The engine is idle and every page is free or held only by the prefix cache (nothing leaked). */

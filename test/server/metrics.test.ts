@@ -47,6 +47,25 @@ describe('/metrics', () => {
     expect(m.get('nano_serving_inter_token_latency_seconds_bucket{le="+Inf"}')).toBe(intervals);
   });
 
+  test("vLLM's metric names, labelled by model_name, carry the same numbers", async () => {
+    await s.engine.whenIdle();
+    const m = await scrape();
+    const stats = s.engine.stats();
+    const v = (name: string, extra = '') => m.get(`vllm:${name}{model_name="tiny"${extra}}`);
+    expect(v('num_requests_running')).toBe(0);
+    expect(v('num_requests_waiting')).toBe(0);
+    expect(v('kv_cache_usage_perc')).toBeCloseTo((stats.pages.total - stats.pages.free - stats.pages.evictable) / stats.pages.total, 10);
+    expect(v('prefix_cache_queries_total')).toBe(stats.promptTokens);
+    expect(v('prefix_cache_hits_total')).toBe(stats.cachedTokens);
+    expect(v('num_preemptions_total')).toBe(stats.preemptions);
+    expect(v('prompt_tokens_total')).toBe(m.get('nano_serving_prompt_tokens_total'));
+    expect(v('generation_tokens_total')).toBe(m.get('nano_serving_generation_tokens_total'));
+    expect(v('time_to_first_token_seconds_count')).toBe(m.get('nano_serving_time_to_first_token_seconds_count'));
+    expect(v('inter_token_latency_seconds_count')).toBe(m.get('nano_serving_inter_token_latency_seconds_count'));
+    expect(v('e2e_request_latency_seconds_count')).toBe(m.get('nano_serving_request_duration_seconds_count'));
+    expect((v('request_success_total', ',finished_reason="length"') ?? 0) + (v('request_success_total', ',finished_reason="stop"') ?? 0)).toBe(4);
+  });
+
   test('error responses are counted by status', async () => {
     await fetch(`${s.url}/v1/nope`);
     await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
