@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     const Case work = streams > 1 ? makeCase(streams, pos, 1, pagesPerSeq) : makeCase(1, pos, chunk, pagesPerSeq);
     const int n = int(work.positions.size());
     TokenPages at{work.positions.data(), work.tokenSeq.data(), work.pageTable.data(), work.pageStart.data()};
-    auto once = [&] { attention(pool, kv, 0, 0, shape, qkv.data(), n, at, scratch.data(), out.data()); };
+    auto once = [&] { attention(pool, kv, 0, c, shape, qkv.data(), n, at, scratch.data(), out.data()); };
     once();
     double best = 1e30;
     auto start = std::chrono::steady_clock::now();

@@ -54,6 +54,13 @@ NANO_INLINE Vec loadV(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+#if NANO_FLASH_ISA == 2  // GCC 12 widens _Float16 vectors lane by lane in software: say vcvtph2ps
+NANO_INLINE Vec loadV(const _Float16* p) { return (Vec)_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+NANO_INLINE Vec loadV(const Bf16* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return (Vec)_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+#else
 NANO_INLINE Vec loadV(const _Float16* p) {
   HalfVec h;
   std::memcpy(&h, p, sizeof h);
@@ -67,6 +74,7 @@ NANO_INLINE Vec loadV(const Bf16* p) {
   std::memcpy(&v, &bits, sizeof v);
   return v;
 }
+#endif
 NANO_INLINE void storeV(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 NANO_INLINE Vec addV(Vec a, Vec b) { return a + b; }
 NANO_INLINE Vec subV(Vec a, Vec b) { return a - b; }

@@ -3,6 +3,8 @@
 // forward pass to the executor's step thread (which touches no Napi:: object).
 #include "executor_binding.h"
 
+#include "spin_wait.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -57,7 +59,8 @@ struct Core {
 };
 
 // Steps run on a dedicated thread (the pool's thread 0) rather than on libuv's pool: after a
-// step it spins a while for the next one (NANO_SERVING_STEP_SPIN_US, default 2000), so the
+// step it spins a while for the next one (NANO_SERVING_STEP_SPIN_US, default 2000, adaptive:
+// spin_wait.h), so the
 // next step starts at once instead of paying a thread wake-up (~1 ms on this VM after an idle
 // millisecond). The pool's other workers still sleep soon after a step, so between steps only
 // the JS thread and this one are runnable. Results come back through a thread-safe function.
@@ -99,7 +102,8 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   int spinMicros_ = 2000;
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool runnerSleeping_ = false;  // guarded by mutex_
+  int runnerSleeping_ = 0;  // guarded by mutex_
+  SpinWait runnerSpin_{2000};
   std::atomic<bool> hasStep_{false};
   std::atomic<bool> stopping_{false};
   bool stepFailed_ = false;  // written by the runner before it signals, read on the JS thread after
@@ -116,11 +120,6 @@ static Napi::TypedArrayOf<T> copyOut(Napi::Env env, const std::vector<T>& v) {
   return array;
 }
 
-static inline void cpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutorWrap>(info) {
   Napi::Env env = info.Env();
@@ -138,6 +137,7 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
     throw codedError(env, "ERR_NATIVE_CONFIG", "out of memory allocating weights, KV pool or scratch");
   }
   if (const char* spin = std::getenv("NANO_SERVING_STEP_SPIN_US")) spinMicros_ = std::max(0, std::atoi(spin));
+  runnerSpin_ = SpinWait(spinMicros_);
   env_ = env;
   tsfn_ = Tsfn::New(env, "nano-serving-step", 0, 1, this);
   tsfn_.Unref(env);  // only a step in flight keeps the event loop alive
@@ -158,20 +158,9 @@ void ExecutorWrap::onEnvCleanup(void* arg) {
 }
 
 void ExecutorWrap::runnerLoop() {
-  using Clock = std::chrono::steady_clock;
   for (;;) {
-    const auto spinUntil = Clock::now() + std::chrono::microseconds(spinMicros_);
-    int spins = 0;
-    while (!hasStep_.load(std::memory_order_acquire) && !stopping_.load(std::memory_order_acquire)) {
-      if (++spins % 32 == 0) std::this_thread::yield();
-      else cpuRelax();
-      if (spins % 64 == 0 && Clock::now() > spinUntil) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        runnerSleeping_ = true;
-        wake_.wait(lock, [&] { return hasStep_.load(std::memory_order_acquire) || stopping_.load(); });
-        runnerSleeping_ = false;
-      }
-    }
+    runnerSpin_.wait([&] { return hasStep_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire); },
+                     mutex_, wake_, runnerSleeping_);
     if (!hasStep_.load(std::memory_order_acquire)) return;  // stopping, no step pending
     stepFailed_ = false;
     try {

@@ -68,11 +68,14 @@ void walkBlocks(const PackedMatrix& w, int blockBegin, int blockEnd, const TileO
       for (int k0 = 0; k0 < o.units; k0 += o.sliceUnits) {
         const int k = o.units - k0 < o.sliceUnits ? o.units - k0 : o.sliceUnits;
         const Slice slice{k0 == 0, k0 + k == o.units};
-        for (int r = g; r < gEnd; r += MaxRows) {
-          const int rows = gEnd - r < MaxRows ? gEnd - r : MaxRows;
+        // The group's rows in tiles as even as can be (32 rows: 6, 6, 5, 5, 5, 5, not 6 x 5 + 2).
+        const int n = gEnd - g, numTiles = (n + MaxRows - 1) / MaxRows;
+        for (int t = 0, r = g; t < numTiles; ++t) {
+          const int rows = n / numTiles + (t < n % numTiles ? 1 : 0);
           table.fn[rows - 1][numPanels - 1](o.x + size_t(r) * o.ldx + k0, o.ldx, block + k0 * unitStride, k,
                                             o.bias ? o.bias + col : nullptr, o.y + size_t(r) * o.ldy + col, o.ldy,
                                             cols, slice);
+          r += rows;
         }
       }
     }

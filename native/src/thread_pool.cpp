@@ -28,7 +28,7 @@ inline void backoff(int& spins) {
 }  // namespace
 
 ThreadPool::ThreadPool(int numThreads, int spinMicros)
-    : numThreads_(numThreads < 1 ? 1 : numThreads), spinMicros_(spinMicros) {
+    : numThreads_(numThreads < 1 ? 1 : numThreads), spinMicros_(spinMicros), spins_(numThreads_, SpinWait(spinMicros)) {
   for (int i = 1; i < numThreads_; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
 }
 
@@ -75,17 +75,8 @@ void ThreadPool::workerLoop(int thread) {
   while (!stopping_.load(std::memory_order_acquire)) {
     if (runChunks(thread)) continue;
     // Idle: spin a little (the next job usually follows within microseconds), then sleep.
-    auto spinUntil = Clock::now() + std::chrono::microseconds(spinMicros_);
-    int spins = 0;
-    while (!hasWork(claim_.load(std::memory_order_acquire)) && !stopping_.load(std::memory_order_relaxed)) {
-      backoff(spins);
-      if (spins % 64 == 0 && Clock::now() > spinUntil) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        ++numSleeping_;
-        wake_.wait(lock, [&] { return hasWork(claim_.load(std::memory_order_acquire)) || stopping_.load(); });
-        --numSleeping_;
-      }
-    }
+    spins_[thread].wait([&] { return hasWork(claim_.load(std::memory_order_acquire)) || stopping_.load(); }, mutex_,
+                        wake_, numSleeping_);
   }
 }
 

@@ -3,8 +3,8 @@
 // time (an atomic counter), so when a worker is descheduled (2 cores shared with
 // the JS thread and other processes) the caller simply takes its chunks instead of
 // waiting for it. Which thread runs a chunk never changes what the chunk computes.
-// Workers spin briefly after a job before sleeping: waking a sleeping thread on
-// this VM costs ~15 ms.
+// Workers spin briefly after a job before sleeping (spin_wait.h: the budget adapts, and
+// drops to nothing on a busy machine): waking a sleeping thread on this VM costs ~15 ms.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +13,8 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include "spin_wait.h"
 
 namespace nano {
 
@@ -57,6 +59,7 @@ class ThreadPool {
   int numThreads_;
   int spinMicros_;
   std::vector<std::thread> workers_;
+  std::vector<SpinWait> spins_;  // (thread) each worker's spin budget
   std::mutex mutex_;
   std::condition_variable wake_;
   int numSleeping_ = 0;  // guarded by mutex_

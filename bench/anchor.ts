@@ -1,0 +1,132 @@
+/**
+ * The anchor: our figures beside llama.cpp's own C++ core (llama-bench, llama-batched-bench)
+ * on the same GGUF (our synthetic preset weights, exported f32), with the FMA peaks and the
+ * read bandwidth measured in the same run and the GEMM kernels as a share of their peak.
+ *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
+ *                        [-- --kernel auto|avx2|avx512|portable] [-- --build-llama]
+ * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
+ * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
+ * Writes bench/results/anchor.json. Run it under the bench lock on a shared machine.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeExecutor } from '../src/executor/native.js';
+import type { StepInput } from '../src/executor/step.js';
+import { writeGguf } from '../src/models/gguf.js';
+import { isPresetName, type PresetName } from '../src/models/presets.js';
+import { gemmRows, gemmTable, peaksLine } from './gemm.js';
+import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, type LlamaCore } from './llama-core.js';
+import { cpuLine, machineInfo } from './machine.js';
+import { runOurs } from './ours.js';
+import { measurePeaks, type Peaks } from './probes.js';
+import { knobsFor, loadModel } from './suites.js';
+import { randomWorkload } from './workloads.js';
+
+const PROMPT = 512, GEN = 128, PARALLEL = 32, PAR_PROMPT = 32;
+
+interface Figures { prefillTokPerS: number; decodeTokPerS: number; concurrentOutTokPerS: number }
+interface AnchorRow { model: PresetName; kernel: string; ours: Figures; llamaCore?: Figures; decodeBoundTokPerS: number }
+
+function step(start: number, length: number, pages: number): StepInput {
+  const z = (n: number): Float32Array => new Float32Array(n);
+  return {
+    tokens: Int32Array.from({ length }, (_, i) => 3 + ((i * 7919) % 250)), positions: Int32Array.from({ length }, (_, i) => start + i),
+    seqStart: Int32Array.from([0, length]), pageTable: Int32Array.from({ length: pages }, (_, i) => i), pageStart: Int32Array.from([0, pages]),
+    isSampled: Uint8Array.from([1]), temperature: z(1), topK: new Int32Array(1), topP: Float32Array.from([1]), minP: z(1), seed: new Float64Array(1),
+    presencePenalty: z(1), frequencyPenalty: z(1), repetitionPenalty: Float32Array.from([1]), historyTokens: new Int32Array(0),
+    historyStart: new Int32Array(2), historyPromptLen: new Int32Array(1), numTopLogprobs: new Int32Array(1), returnLogits: false,
+  };
+}
+
+/** Raw executor: a 512-token prefill in one step (best of 5), then 128 single-token decode steps (best of 3 passes). */
+async function ourRawFigures(name: PresetName, threads: number): Promise<{ prefill: number; decode: number; kernel: string; streamedBytes: number }> {
+  const model = loadModel(name, threads, 'f32');
+  const pages = (PROMPT + GEN) / 16;
+  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: pages, pageSize: 16, numThreads: threads, maxBatchTokens: PROMPT, maxSeqs: 1 });
+  try {
+    let prefill = Infinity, decode = Infinity;
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      await ex.step(step(0, PROMPT, pages));
+      prefill = Math.min(prefill, performance.now() - t0);
+    }
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < GEN; i++) await ex.step(step(i, 1, pages));
+      decode = Math.min(decode, (performance.now() - t0) / GEN);
+    }
+    const c = model.config;
+    const embedding = c.tieEmbeddings ? 0 : c.vocabSize * c.hiddenSize * 4;  // one row read per token
+    const info = ex.nativeInfo();
+    return { prefill: (PROMPT * 1000) / prefill, decode: 1000 / decode, kernel: info.kernel, streamedBytes: info.weightBytes - embedding };
+  } finally {
+    ex.close();
+  }
+}
+
+async function ourConcurrent(name: PresetName, threads: number): Promise<number> {
+  const model = loadModel(name, threads, 'f32');
+  const reqs = randomWorkload({ numRequests: PARALLEL, inputLen: [PAR_PROMPT, PAR_PROMPT], outputLen: [GEN, GEN], rate: Infinity, vocabSize: model.config.vocabSize, seed: 4242 });
+  return (await runOurs(model, knobsFor(reqs, PARALLEL), reqs, PARALLEL)).outputTokPerS;
+}
+
+function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figures {
+  const model = loadModel(name, threads, 'f32');
+  const gguf = join(tmpdir(), 'nano-serving-bench', `${name}-f32.gguf`);
+  mkdirSync(dirname(gguf), { recursive: true });
+  writeGguf(gguf, model.config, model.tensors);
+  const single = llamaBench(core, gguf, threads, PROMPT, GEN);
+  const batched = llamaBatchedBench(core, gguf, threads, PARALLEL, PAR_PROMPT, GEN);
+  return { prefillTokPerS: single.prefillTokPerS, decodeTokPerS: single.decodeTokPerS, concurrentOutTokPerS: batched.outputTokPerS };
+}
+
+function table(rows: AnchorRow[], peaks: Peaks): string {
+  const lines = ['| model | our kernel | measure | ours | llama.cpp core | ours / llama.cpp |', '|---|---|---|---|---|---|'];
+  const ratio = (a: number, b?: number): string => (b ? `${(a / b).toFixed(2)}x` : '-');
+  for (const r of rows) {
+    const l = r.llamaCore;
+    lines.push(`| ${r.model} | ${r.kernel} | prefill ${PROMPT} tok/s | ${r.ours.prefillTokPerS.toFixed(0)} | ${l?.prefillTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.prefillTokPerS, l?.prefillTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.kernel} | single-stream decode tok/s (${((100 * r.ours.decodeTokPerS) / r.decodeBoundTokPerS).toFixed(0)} % of the ${r.decodeBoundTokPerS.toFixed(0)} tok/s bound at ${peaks.readGBs.toFixed(1)} GB/s) | ${r.ours.decodeTokPerS.toFixed(0)} | ${l?.decodeTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.decodeTokPerS, l?.decodeTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.kernel} | ${PARALLEL} concurrent, ${PAR_PROMPT}-token prompts, ${GEN} out, output tok/s | ${r.ours.concurrentOutTokPerS.toFixed(0)} | ${l?.concurrentOutTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.concurrentOutTokPerS, l?.concurrentOutTokPerS)} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const arg = (name: string): string | undefined => {
+    const at = process.argv.indexOf(`--${name}`);
+    return at >= 0 ? process.argv[at + 1] : undefined;
+  };
+  const threads = Number(arg('threads') ?? Math.min(2, availableParallelism()));
+  const models = (arg('model') ?? 'small').split(',').filter(isPresetName);
+  const kernel = arg('kernel');
+  if (kernel && kernel !== 'auto') process.env.NANO_SERVING_KERNEL = kernel;
+  const log = (line: string): void => console.error(`[anchor] ${line}`);
+  let { core, note } = findLlamaCore();
+  if (!core && process.argv.includes('--build-llama')) ({ core, note } = { core: buildLlamaCore(log), note: undefined });
+  const machine = machineInfo();
+  const peaks = measurePeaks(threads);
+  const rows: AnchorRow[] = [];
+  for (const name of models) {
+    log(`${name}: ours`);
+    const raw = await ourRawFigures(name, threads);
+    const ours = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, concurrentOutTokPerS: await ourConcurrent(name, threads) };
+    log(`${name}: llama.cpp core`);
+    const llamaCore = core ? llamaFigures(core, name, threads) : undefined;
+    rows.push({ model: name, kernel: raw.kernel, ours, llamaCore, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes });
+  }
+  const gemm = gemmRows(models, threads, peaks, 0.4);
+  console.log(`${cpuLine(machine)}; ${threads} threads${core ? `; llama.cpp core from ${core.build} (GGML_NATIVE, f16 KV, its defaults)` : ''}`);
+  console.log(peaksLine(peaks));
+  if (note) console.log(`note: ${note}`);
+  console.log(table(rows, peaks));
+  console.log(gemmTable(gemm));
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'anchor.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, peaks, llamaCore: core?.build ?? null, note: note ?? null, rows, gemm }, null, 1));
+  console.log(`wrote ${out}`);
+}
+
+await main();

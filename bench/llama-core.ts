@@ -1,0 +1,90 @@
+/**
+ * llama.cpp's own C++ tools (llama-bench, llama-batched-bench, llama-quantize), built once
+ * from the llama.cpp source bundled in node-llama-cpp (llama/gitRelease.bundle) with
+ * -DGGML_NATIVE=ON into the gitignored bench/.cache/llama.cpp, or taken from an existing
+ * CMake build folder named by NANO_LLAMA_CPP_BUILD (its bin/ holds the three tools).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CACHE = join(ROOT, 'bench', '.cache', 'llama.cpp');
+const BUNDLE = join(ROOT, 'node_modules', 'node-llama-cpp', 'llama', 'gitRelease.bundle');
+const TOOLS = ['llama-bench', 'llama-batched-bench', 'llama-quantize'] as const;
+
+export interface LlamaCore {
+  /** The CMake build folder. */
+  build: string;
+  tool(name: (typeof TOOLS)[number]): string;
+}
+
+function coreAt(build: string): LlamaCore | undefined {
+  const tool = (name: string): string => join(build, 'bin', name);
+  return TOOLS.every((t) => existsSync(tool(t))) ? { build, tool } : undefined;
+}
+
+/** The tools, or a note saying why there are none and how to get them. */
+export function findLlamaCore(): { core?: LlamaCore; note?: string } {
+  const named = process.env.NANO_LLAMA_CPP_BUILD;
+  if (named) {
+    const core = coreAt(named);
+    return core ? { core } : { note: `NANO_LLAMA_CPP_BUILD=${named} has no bin/${TOOLS.join(', bin/')}` };
+  }
+  const core = coreAt(join(CACHE, 'build'));
+  if (core) return { core };
+  return { note: `llama.cpp core tools absent (no ${join(CACHE, 'build')}): run 'npm run bench:anchor -- --build-llama' once (about 15 minutes on 2 cores), or set NANO_LLAMA_CPP_BUILD to an existing llama.cpp CMake build` };
+}
+
+/** Clones the bundled source and builds the three tools into the cache (once). */
+export function buildLlamaCore(log: (line: string) => void): LlamaCore {
+  const existing = coreAt(join(CACHE, 'build'));
+  if (existing) return existing;
+  if (!existsSync(BUNDLE)) throw new Error(`no llama.cpp source bundle at ${BUNDLE} (is node-llama-cpp installed?)`);
+  mkdirSync(CACHE, { recursive: true });
+  const src = join(CACHE, 'src'), build = join(CACHE, 'build');
+  const run = (cmd: string, args: string[]): void => {
+    log(`${cmd} ${args.join(' ')}`);
+    execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  };
+  if (!existsSync(join(src, 'CMakeLists.txt'))) run('git', ['clone', '--quiet', BUNDLE, src]);
+  run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DGGML_NATIVE=ON', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_SERVER=OFF']);
+  run('cmake', ['--build', build, '--config', 'Release', '-j', String(availableParallelism()), '--target', ...TOOLS]);
+  const core = coreAt(build);
+  if (!core) throw new Error(`the llama.cpp build in ${build} did not produce ${TOOLS.join(', ')}`);
+  return core;
+}
+
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export interface LlamaBenchFigures { prefillTokPerS: number; decodeTokPerS: number; promptLen: number; genLen: number }
+
+/** Thread counts probed: 1 up to `threads` (its busy-waiting threads collapse on a shared 2-core VM), the best counts. */
+const threadCounts = (threads: number): number[] => Array.from(new Set([1, threads]));
+
+/** llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg), means of reps. */
+export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3): LlamaBenchFigures {
+  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', threadCounts(threads).join(','), '-r', String(reps), '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const rows = jsonLines(out);
+  const speed = (pick: (r: Record<string, unknown>) => boolean): number => Math.max(...rows.filter(pick).map((r) => Number(r.avg_ts)));
+  return { prefillTokPerS: speed((r) => Number(r.n_prompt) > 0 && Number(r.n_gen) === 0), decodeTokPerS: speed((r) => Number(r.n_gen) > 0 && Number(r.n_prompt) === 0), promptLen, genLen };
+}
+
+export interface BatchedFigures { parallel: number; promptLen: number; genLen: number; outputTokPerS: number; genPhaseTokPerS: number }
+
+/** llama-batched-bench: `parallel` sequences of promptLen-token prompts, genLen tokens each, all in one batch per step. */
+export function llamaBatchedBench(core: LlamaCore, gguf: string, threads: number, parallel = 32, promptLen = 32, genLen = 128): BatchedFigures {
+  const ctx = parallel * (promptLen + genLen) + 64;
+  const runs = threadCounts(threads).map((t): BatchedFigures => {
+    const out = execFileSync(core.tool('llama-batched-bench'), ['-m', gguf, '-c', String(ctx), '-b', '2048', '-ub', '512', '-npp', String(promptLen), '-ntg', String(genLen), '-npl', String(parallel), '-t', String(t), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const [row] = jsonLines(out);
+    if (!row) throw new Error('llama-batched-bench printed no result');
+    const total = Number(row.t);  // seconds: prompt processing plus generation
+    return { parallel, promptLen, genLen, outputTokPerS: (parallel * genLen) / total, genPhaseTokPerS: Number(row.speed_tg) };
+  });
+  return runs.reduce((a, b) => (b.outputTokPerS > a.outputTokPerS ? b : a));
+}

@@ -1,0 +1,71 @@
+// Spin, then sleep: the one waiting protocol of the pool's workers and of the step runner.
+// A waiter spins (pause, a yield every 32) for up to its budget, then sleeps on a condition
+// variable. The budget adapts: it doubles (up to the configured maximum) when work arrives
+// while spinning, halves when the spin ends without work, and drops to nothing when the
+// spin itself is descheduled (a gap of over a millisecond between two clock checks: the
+// machine is busy, and a spinning thread only takes a core from the thread with the work).
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace nano {
+
+class SpinWait {
+ public:
+  explicit SpinWait(int maxMicros) : maxMicros_(std::max(0, maxMicros)), budgetMicros_(maxMicros_) {}
+
+  // Returns once ready() holds; sleeps on `wake` (under `mutex`, counted in `numSleeping` while
+  // asleep, so the notifier knows to notify) when the budget runs out. ready() must be cheap.
+  template <class Ready>
+  void wait(Ready ready, std::mutex& mutex, std::condition_variable& wake, int& numSleeping) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto lastCheck = start;
+    const auto budget = std::chrono::microseconds(budgetMicros_);
+    for (int spins = 1; !ready(); ++spins) {
+      if (spins % 32 == 0) std::this_thread::yield();
+      else relax();
+      if (spins % 64 != 0) continue;
+      const auto now = Clock::now();
+      const bool descheduled = now - lastCheck > std::chrono::milliseconds(1);
+      lastCheck = now;
+      if (!descheduled && now - start <= budget) continue;
+      budgetMicros_ = descheduled ? 0 : budgetMicros_ / 2;
+      sleep(ready, mutex, wake, numSleeping);
+      return;
+    }
+    budgetMicros_ = std::min(maxMicros_, 2 * budgetMicros_ + kRegrowMicros);  // work came while spinning
+  }
+
+  int budgetMicros() const { return budgetMicros_; }
+
+ private:
+  static constexpr int kRegrowMicros = 20;
+
+  template <class Ready>
+  void sleep(Ready ready, std::mutex& mutex, std::condition_variable& wake, int& numSleeping) {
+    std::unique_lock<std::mutex> lock(mutex);
+    ++numSleeping;
+    wake.wait(lock, ready);
+    --numSleeping;
+    if (budgetMicros_ == 0) budgetMicros_ = std::min(maxMicros_, kRegrowMicros);  // try a short spin again next time
+  }
+
+  static void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+  }
+
+  int maxMicros_;
+  int budgetMicros_;
+};
+
+}  // namespace nano
