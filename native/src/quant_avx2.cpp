@@ -2,6 +2,7 @@
 // The kernel bodies are quant_simd.inc; every header is included before the target pragma,
 // so no shared inline function gets a copy compiled for this instruction set.
 #include <algorithm>
+#include <cstring>
 
 #include "quant_acts.h"
 #include "quant_gemm.h"

@@ -2,6 +2,7 @@
 // The kernel bodies are quant_simd.inc; every header is included before the target pragma,
 // so no shared inline function gets a copy compiled for this instruction set.
 #include <algorithm>
+#include <cstring>
 
 #include "quant_acts.h"
 #include "quant_gemm.h"
@@ -14,6 +15,7 @@
 
 #define QUANT_ROWS 4
 #define DOT_US(a, u, s) _mm256_dpbusd_epi32(a, u, s)
+#define DPBUSD(a, u, s) _mm256_dpbusd_epi32(a, u, s)
 #define MADD_ACC(a, p, s) _mm256_dpwssd_epi32(a, p, s)
 
 namespace nano {
@@ -23,6 +25,7 @@ namespace nano {
 #undef QUANT_ROWS
 #undef DOT_US
 #undef MADD_ACC
+#undef DPBUSD
 #pragma GCC pop_options
 
 namespace nano {
@@ -32,7 +35,7 @@ bool avx512VnniQuantAvailable() {
   return avx2QuantAvailable() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 }
 
-QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile}; }
+QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, true}; }
 
 }  // namespace nano
 

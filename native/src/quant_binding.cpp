@@ -1,5 +1,7 @@
 #include "quant_binding.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -67,12 +69,37 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
       m <= 0 || info[4].As<Napi::Float32Array>().ElementLength() != size_t(m) * k || threads < 1 || threads > 64)
     throw typeError(env, "x must be a Float32Array of m * k values, threads 1..64");
   const QuantKernel kernel = kernelNamed(env, info[6].As<Napi::String>().Utf8Value());
-  auto w = makeQuantMatrix({{type, n, src}}, k);
+  auto w = makeQuantMatrix({{type, n, src}}, k, kernel.interleaves);
   std::vector<uint8_t> scratch(size_t(m) * quantActRowBytes(k));
   Napi::Float32Array y = Napi::Float32Array::New(env, size_t(m) * n);
   ThreadPool pool(threads, 0);
   quantGemm(pool, kernel, info[4].As<Napi::Float32Array>().Data(), k, m, *w, nullptr, y.Data(), n, scratch.data());
   return y;
+}
+
+// readBandwidth(megabytes, threads) -> GB/s of reading a fresh buffer of that size, split
+// over the threads, best of 3 passes: the memory bound of a decode step that reads every weight.
+Napi::Value readBandwidth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int mb = info[0].As<Napi::Number>().Int32Value(), threads = info[1].As<Napi::Number>().Int32Value();
+  if (mb < 1 || mb > 4096 || threads < 1 || threads > 64) throw typeError(env, "megabytes 1..4096, threads 1..64");
+  const size_t words = size_t(mb) << 17;  // 8-byte words
+  AlignedVec<uint64_t> buf(words, 1);
+  ThreadPool pool(threads, 0);
+  std::vector<uint64_t> sums(threads);
+  double best = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallelFor(threads, 1, [&](int begin, int, int t) {
+      const size_t from = words * begin / threads, to = words * (begin + 1) / threads;
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = from; i + 4 <= to; i += 4) { s0 += buf[i]; s1 += buf[i + 1]; s2 += buf[i + 2]; s3 += buf[i + 3]; }
+      sums[t] += s0 + s1 + s2 + s3;
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, words * 8 / s / 1e9);
+  }
+  return Napi::Number::New(env, sums[0] == 0 ? 0 : best);
 }
 
 // kernels() -> the kernel names this CPU runs, portable first.
@@ -94,6 +121,7 @@ void registerQuant(Napi::Env env, Napi::Object exports) {
   quant.Set("dequantize", Napi::Function::New(env, dequantize));
   quant.Set("matmul", Napi::Function::New(env, matmul));
   quant.Set("kernels", Napi::Function::New(env, kernels));
+  quant.Set("readBandwidth", Napi::Function::New(env, readBandwidth));
   exports.Set("quant", quant);
 }
 

@@ -19,7 +19,20 @@ struct QuantPart {
   int rows = 0;
   size_t rowBytes = 0;  // k / blockElems * blockBytes
   size_t offset = 0;    // byte offset of its first row in QuantMatrix::data
+  // Q8_0 and Q4_K, for the VNNI kernels: groups of 8 columns interleaved (below); then rowBytes
+  // is the bytes of one 8-column group and row() does not apply.
+  bool interleaved = false;
 };
+
+// Interleaved by 8 columns, per group of 8 columns (the last one zero-padded) and per block:
+//   Q8_0 (32 k):  8 f16 scales, then for each 4 consecutive k the 8 columns' 4 quants, each
+//                 biased by +128 (u8) so vpdpbusd can take them: 16 + 256 bytes.
+//   Q4_K (256 k): 8 f16 d, 8 f16 dmin, the 6-bit scales unpacked (sc[j][col], 64 bytes), the
+//                 mins (m[j][col], 64 bytes), then for each 64-k chunk and 4 consecutive k the
+//                 8 columns' 4 bytes: low nibble k, high nibble k + 32 (1024 bytes).
+constexpr int kInterleave = 8;
+constexpr int kInterleavedBlockBytes = 2 * kInterleave + 32 * kInterleave;
+constexpr int kInterleavedQ4KBytes = 4 * kInterleave + 16 * kInterleave + 128 * kInterleave;
 
 struct QuantMatrix {
   int n = 0;  // output features
@@ -41,8 +54,9 @@ struct QuantSource {
   const uint8_t* bytes;
 };
 
-// Concatenates the sources' rows (each k wide; k a multiple of each type's block size).
-std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k);
+// Concatenates the sources' rows (each k wide; k a multiple of each type's block size);
+// interleave: Q8_0 and Q4_K parts in the interleaved layout (for kernels that want it).
+std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k, bool interleave = false);
 
 // out[0..k) = the weights of one row of `type` blocks (ggml's dequantization, same float ops).
 void dequantizeRow(QuantType type, const uint8_t* row, int k, float* out);

@@ -41,7 +41,7 @@ struct MatrixStorage {
 // The row-concatenation of the named [rows, k] tensors as one matrix: kept quantized when every
 // part is, else packed as s.dtype (quantized parts dequantized).
 PackedMatrix matrix(const TensorViews& t, const std::vector<std::pair<std::string, int>>& parts, int k,
-                    const MatrixStorage& s) {
+                    const MatrixStorage& s, bool mayInterleave = true) {
   std::vector<const TensorView*> views;
   bool allQuantized = true;
   for (const auto& [name, rows] : parts) {
@@ -56,7 +56,7 @@ PackedMatrix matrix(const TensorViews& t, const std::vector<std::pair<std::strin
     m.n = 0;
     for (const auto& part : parts) m.n += part.second;
     m.k = k;
-    m.quant = makeQuantMatrix(sources, k);
+    m.quant = makeQuantMatrix(sources, k, mayInterleave && s.quantKernel.interleaves);
     m.quantKernel = s.quantKernel;
     return m;
   }
@@ -134,7 +134,7 @@ Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& 
   const TensorView& embd = view(t, "token_embd.weight", {vocab, hidden});
   PackedMatrix tokenMatrix;
   if (isQuantized(embd.dtype)) {
-    tokenMatrix = matrix(t, {{"token_embd.weight", int(vocab)}}, int(hidden), s);
+    tokenMatrix = matrix(t, {{"token_embd.weight", int(vocab)}}, int(hidden), s, false);  // rows stay rows: lookups
     w.tokenQuant = tokenMatrix.quant;
   } else {
     w.tokenEmbedding = toFloat32(embd);

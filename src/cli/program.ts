@@ -63,7 +63,7 @@ export function buildProgram(io: Io = processIo, version = '0.0.0', throwOnExit 
 
   program
     .command('export')
-    .description('write a synthetic model as a Hugging Face folder or a GGUF file: export --preset small --format safetensors|gguf --out DIR [--seed N] [--dtype f32|bf16|f16]')
+    .description('write a synthetic model as a Hugging Face folder or a GGUF file: export --preset small --format safetensors|gguf --out DIR [--seed N] [--dtype f32|bf16|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]')
     .argument('[args...]', '--preset NAME | --config FILE, --format safetensors|gguf, --out DIR, [--seed N], [--dtype ...]')
     .passThroughOptions()
     .allowUnknownOption()

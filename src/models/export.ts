@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { InvalidRequestError } from '../errors.js';
 import { BYTE_TO_CHAR } from '../tokenizer/byte-level.js';
 import type { FloatTensorMap, ModelConfig, Tensor, TensorMap } from './config.js';
+import { isQuantScheme, QUANT_SCHEMES, type QuantScheme } from './quant-scheme.js';
 import { writeGguf } from './gguf.js';
 import { presetConfig } from './presets.js';
 import { f32ToBf16, writeSafetensors, type SafetensorsEntry } from './safetensors-writer.js';
@@ -25,8 +26,11 @@ export interface ExportOptions {
   outDir: string;
   /** Seed of the synthetic weights (default 0, as the engine's). */
   seed?: number;
-  /** Weight storage: safetensors f32 (default) or bf16; GGUF f32 (default) or f16. */
-  dtype?: 'f32' | 'bf16' | 'f16';
+  /**
+   * Weight storage: safetensors f32 (default) or bf16; GGUF f32 (default), f16, or quantized by
+   * our quantizer: q8_0, q4_0, q4_k, q5_k, q6_k, or the q4_k_m / q5_k_m mixes.
+   */
+  dtype?: 'f32' | 'bf16' | 'f16' | QuantScheme;
 }
 
 export interface ExportResult {
@@ -49,12 +53,12 @@ export function exportModel(options: ExportOptions): ExportResult {
   const { format, dtype } = options;
   if (format !== 'safetensors' && format !== 'gguf') throw new InvalidRequestError(`unknown export format ${JSON.stringify(format)} (safetensors, gguf)`, 'format');
   if (format === 'gguf' && dtype === 'bf16') throw new InvalidRequestError('GGUF export stores f32 or f16 weights', 'dtype');
-  if (format === 'safetensors' && dtype === 'f16') throw new InvalidRequestError('safetensors export stores f32 or bf16 weights', 'dtype');
+  if (format === 'safetensors' && dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16') throw new InvalidRequestError('safetensors export stores f32 or bf16 weights', 'dtype');
   const tensors = syntheticTensors(config, options.seed ?? 0);
   mkdirSync(options.outDir, { recursive: true });
   if (format === 'safetensors') return exportHfFolder(config, tensors, options.outDir, dtype === 'bf16' ? 'BF16' : 'F32');
   const file = join(options.outDir, 'model.gguf');
-  writeGguf(file, config, tensors, {}, { dtype: dtype === 'f16' ? 'f16' : 'f32' });
+  writeGguf(file, config, tensors, {}, { dtype: dtype === undefined || dtype === 'bf16' ? 'f32' : dtype });
   return { files: [file], model: file };
 }
 
@@ -220,7 +224,7 @@ function writeJson(file: string, value: unknown): void {
 
 /**
  * The CLI's `export` subcommand: `--preset NAME | --config FILE.json`, `--format safetensors|gguf`,
- * `--out DIR`, optional `--seed N`, `--dtype f32|bf16|f16`. Returns what was written.
+ * `--out DIR`, optional `--seed N`, `--dtype f32|bf16|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m`. Returns what was written.
  */
 export function runExport(argv: readonly string[], readConfig: (file: string) => ModelConfig = readConfigFile): ExportResult {
   const flags = new Map<string, string>();
@@ -238,7 +242,9 @@ export function runExport(argv: readonly string[], readConfig: (file: string) =>
   const seed = flags.has('seed') ? Number(flags.get('seed')) : 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidRequestError(`export: --seed must be a non-negative integer, got ${flags.get('seed')}`, 'seed');
   const dtype = flags.get('dtype');
-  if (dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16') throw new InvalidRequestError('export: --dtype must be f32, bf16 or f16', 'dtype');
+  if (dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16' && !isQuantScheme(dtype)) {
+    throw new InvalidRequestError(`export: --dtype must be f32, bf16, f16 or one of ${QUANT_SCHEMES.join(', ')}`, 'dtype');
+  }
   const config = flags.has('config') ? readConfig(flags.get('config')!) : undefined;
   return exportModel({ preset: flags.get('preset'), config, format, outDir, seed, dtype });
 }

@@ -67,8 +67,11 @@ function blockQ4_0(x: Float32Array, at: number, out: Uint8Array, o: number): voi
 }
 
 /** Q4_K (nmax 15) and Q5_K (nmax 31): w = d * sc * q - dmin * m per 32-weight sub-block. */
+// Scratch of one block (the quantizers are synchronous, so one set serves every call).
+const scale = new Float64Array(16), min = new Float64Array(8), sc = new Int32Array(16), mn = new Int32Array(8);
+const q = new Uint8Array(256);
+
 function blockK45(x: Float32Array, at: number, out: Uint8Array, o: number, nmax: number): void {
-  const scale = new Float64Array(8), min = new Float64Array(8);
   for (let j = 0; j < 8; j++) {
     let lo = 0, hi = -Infinity;
     for (let i = 0; i < 32; i++) {
@@ -79,16 +82,21 @@ function blockK45(x: Float32Array, at: number, out: Uint8Array, o: number, nmax:
     scale[j] = (hi - lo) / nmax;
     min[j] = -lo;
   }
-  const d = putHalf(out, o, Math.max(...scale) / 63), dmin = putHalf(out, o + 2, Math.max(...min) / 63);
-  // Scales round up, so each sub-block's range stays covered.
-  const sc = Array.from(scale, (s) => (d ? clamp(Math.ceil(s / d - 1e-6), 0, 63) : 0));
-  const mn = Array.from(min, (m) => (dmin ? clamp(Math.round(m / dmin), 0, 63) : 0));
+  let maxScale = 0, maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    maxScale = Math.max(maxScale, scale[j]);
+    maxMin = Math.max(maxMin, min[j]);
+  }
+  const d = putHalf(out, o, maxScale / 63), dmin = putHalf(out, o + 2, maxMin / 63);
+  for (let j = 0; j < 8; j++) {
+    sc[j] = d ? clamp(Math.ceil(scale[j] / d - 1e-6), 0, 63) : 0; // rounded up: each sub-block's range stays covered
+    mn[j] = dmin ? clamp(Math.round(min[j] / dmin), 0, 63) : 0;
+  }
   for (let j = 0; j < 4; j++) {
     out[o + 4 + j] = (sc[j] & 63) | ((sc[j + 4] >> 4) << 6);
     out[o + 8 + j] = (mn[j] & 63) | ((mn[j + 4] >> 4) << 6);
     out[o + 12 + j] = (sc[j + 4] & 0xf) | ((mn[j + 4] & 0xf) << 4);
   }
-  const q = new Uint8Array(256);
   for (let j = 0; j < 8; j++) {
     const step = d * sc[j], offset = dmin * mn[j];
     for (let i = 0; i < 32; i++) q[32 * j + i] = step ? clamp(Math.round((x[at + 32 * j + i] + offset) / step), 0, nmax) : 0;
@@ -98,32 +106,30 @@ function blockK45(x: Float32Array, at: number, out: Uint8Array, o: number, nmax:
     for (let l = 0; l < 32; l++) {
       const a = q[64 * c + l], b = q[64 * c + 32 + l];
       out[qs + 32 * c + l] = (a & 0xf) | ((b & 0xf) << 4);
-      if (nmax === 31) out[o + 16 + l] |= ((a >> 4) << (2 * c)) | ((b >> 4) << (2 * c + 1));
+      if (nmax === 31) out[o + 16 + l] = (c ? out[o + 16 + l] : 0) | ((a >> 4) << (2 * c)) | ((b >> 4) << (2 * c + 1));
     }
   }
 }
 
 /** Q6_K: w = d * scale * (q - 32) per 16-weight sub-block, int8 scales. */
 function blockQ6K(x: Float32Array, at: number, out: Uint8Array, o: number): void {
-  const scale = new Float64Array(16);
   for (let g = 0; g < 16; g++) {
     let max = 0;
     for (let i = 0; i < 16; i++) if (Math.abs(x[at + 16 * g + i]) > Math.abs(max)) max = x[at + 16 * g + i];
     scale[g] = max / -32;
   }
   let amax = 0;
-  for (const s of scale) amax = Math.max(amax, Math.abs(s));
+  for (let g = 0; g < 16; g++) amax = Math.max(amax, Math.abs(scale[g]));
   const d = putHalf(out, o + 208, amax / 127);
-  const q = new Uint8Array(256);
   for (let g = 0; g < 16; g++) {
-    const sc = d ? clamp(Math.sign(scale[g]) * Math.ceil(Math.abs(scale[g]) / d - 1e-6), -128, 127) : 0; // magnitude rounded up: the range stays covered
-    out[o + 192 + g] = sc & 0xff;
-    const step = d * sc;
+    const s = d ? clamp(Math.sign(scale[g]) * Math.ceil(Math.abs(scale[g]) / d - 1e-6), -128, 127) : 0; // magnitude rounded up: the range stays covered
+    out[o + 192 + g] = s & 0xff;
+    const step = d * s;
     for (let i = 0; i < 16; i++) q[16 * g + i] = step ? clamp(Math.round(x[at + 16 * g + i] / step), -32, 31) + 32 : 32;
   }
   for (let h = 0; h < 2; h++) {
     for (let l = 0; l < 32; l++) {
-      const [q1, q2, q3, q4] = [0, 32, 64, 96].map((s) => q[128 * h + s + l]);
+      const q1 = q[128 * h + l], q2 = q[128 * h + 32 + l], q3 = q[128 * h + 64 + l], q4 = q[128 * h + 96 + l];
       out[o + 64 * h + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
       out[o + 64 * h + 32 + l] = (q2 & 0xf) | ((q4 & 0xf) << 4);
       out[o + 128 + 32 * h + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);

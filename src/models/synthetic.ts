@@ -34,26 +34,31 @@ function fill(name: string, shape: number[], seed: number, mean: number, std: nu
  */
 export function syntheticTensors(config: ModelConfig, seed = 0, dtype: 'f32' = 'f32'): FloatTensorMap {
   void dtype;
+  return syntheticTensorsWith(config, seed, (_, t) => t);
+}
+
+/**
+ * The same weights, each handed to `each` as soon as it is made (to quantize or write it
+ * and drop the f32 values: a 1B-parameter model never sits in memory as f32).
+ */
+export function syntheticTensorsWith<T>(config: ModelConfig, seed: number, each: (name: string, t: Tensor) => T): Record<string, T> {
   const { hiddenSize: h, vocabSize: vocab, intermediateSize: ffn } = config;
   const q = config.numHeads * config.headDim;
   const kv = config.numKvHeads * config.headDim;
   const gpt2 = config.family === 'gpt2';
-  const out: FloatTensorMap = {};
-  const linear = (name: string, rows: number, cols: number): void => {
-    out[name] = fill(name, [rows, cols], seed, 0, 1 / Math.sqrt(cols));
+  const out: Record<string, T> = {};
+  const put = (name: string, shape: number[], mean: number, std: number): void => {
+    out[name] = each(name, fill(name, shape, seed, mean, std));
   };
+  const linear = (name: string, rows: number, cols: number): void => put(name, [rows, cols], 0, 1 / Math.sqrt(cols));
   const norm = (name: string): void => {
-    out[`${name}.weight`] = fill(`${name}.weight`, [h], seed, 1, 0.05);
+    put(`${name}.weight`, [h], 1, 0.05);
     if (gpt2) bias(`${name}.bias`, h);
   };
-  const bias = (name: string, n: number): void => {
-    out[name] = fill(name, [n], seed, 0, 0.02);
-  };
+  const bias = (name: string, n: number): void => put(name, [n], 0, 0.02);
 
-  out['token_embd.weight'] = fill('token_embd.weight', [vocab, h], seed, 0, 0.5);
-  if (gpt2) {
-    out['position_embd.weight'] = fill('position_embd.weight', [config.contextLength, h], seed, 0, 0.1);
-  }
+  put('token_embd.weight', [vocab, h], 0, 0.5);
+  if (gpt2) put('position_embd.weight', [config.contextLength, h], 0, 0.1);
   for (let l = 0; l < config.numLayers; l++) {
     const p = `blk.${l}.`;
     norm(`${p}attn_norm`);

@@ -63,6 +63,8 @@ export interface NativeQuant {
   matmul(dtype: QuantDtype, blocks: Uint8Array, n: number, k: number, x: Float32Array, m: number, kernel: string, threads: number): Float32Array;
   /** The kernel names this CPU runs, 'portable' first. */
   kernels(): string[];
+  /** GB/s reading a fresh buffer of `megabytes` split over `threads` (best of 3): the bench's memory bound. */
+  readBandwidth(megabytes: number, threads: number): number;
 }
 
 export interface NativeBinding {

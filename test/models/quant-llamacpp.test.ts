@@ -73,15 +73,19 @@ async function expectAgreement(path: string, kind: string, vocabSize: number, se
   expect(c.maxLogprobDiff).toBeLessThan(TOLERANCE);
 }
 
-/** Quantized weights stay quantized: the executor holds about the tensor bytes of the file. */
+/**
+ * Quantized weights stay quantized: the executor holds about the tensor bytes of the file
+ * (the VNNI kernels' interleaved Q4_K unpacks its 6-bit scales: 3 % more for those tensors).
+ */
 async function expectResidentNearFile(path: string): Promise<void> {
   const { NativeExecutor } = await import('../../src/executor/native.js');
   const model = await loadGgufModel(path);
   const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: 4, pageSize: 16, numThreads: 1, maxBatchTokens: 16, maxSeqs: 1 });
   try {
     const bytes = Object.values(model.tensors).reduce((a, t) => a + t.data.byteLength, 0);
-    expect(ex.nativeInfo().weightBytes).toBeLessThanOrEqual(bytes);
-    expect(ex.nativeInfo().weightBytes).toBeLessThan(statSync(path).size);
+    expect(ex.nativeInfo().weightBytes).toBeLessThanOrEqual(bytes * 1.03);
+    expect(ex.nativeInfo().weightBytes).toBeGreaterThan(bytes * 0.97);
+    expect(ex.nativeInfo().weightBytes).toBeLessThan(statSync(path).size * 1.03);
     expect(ex.nativeInfo().quantKernel).toBeDefined();
   } finally {
     ex.close();

@@ -21,7 +21,7 @@ import {
   GREEDY, dealPages, interleave, oneTokenSteps, pagesFor, randomChunks, runSteps, type SampledRow, type Sampling, type SeqWork,
 } from './steps.js';
 
-type WeightDtype = 'f32' | 'bf16';
+type WeightDtype = 'f32' | 'bf16' | 'q8_0';
 
 const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
@@ -76,7 +76,7 @@ const scenario = (family: ModelFamily, weightDtype: WeightDtype) => fc.record({
   planSeed: fc.nat(),
 }).map((s) => ({ ...s, weightDtype }));
 
-describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], ['gpt2', 'f32'], ['gpt2', 'bf16']])('batch invariance (%s, %s weights)', (family, weightDtype) => {
+describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], ['gpt2', 'f32'], ['gpt2', 'bf16'], ['llama', 'q8_0']])('batch invariance (%s, %s weights)', (family, weightDtype) => {
   it('bitwise-equal logits and equal seeded samples: alone or batched, whole or chunked, prefix cached or not, 1 or 2 threads', async () => {
     await fc.assert(fc.asyncProperty(scenario(family, weightDtype), async (s) => {
       const { config, pageSize } = s;

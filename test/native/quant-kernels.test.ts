@@ -75,12 +75,13 @@ describe('dequantization, block by block, against the TypeScript decoder', () =>
         });
         const bytes = quantizeValues(values, dtype);
         expectSameDequant(dtype, bytes, 1, n, 'quantizer');
-        // Our quantizer's error stays within the format's step (loose: an eighth of the range per 4 bits).
+        // Our quantizer's error stays within the format's step, plus what an f16 super-scale in the
+        // subnormal range (below 6.1e-5: small blocks) loses: half its 2^-24 step, times sc * q up to 4096.
         const back = dequantize(dtype, bytes);
         const bits = dtype === 'q8_0' ? 8 : dtype === 'q6_k' ? 6 : dtype === 'q5_k' ? 5 : 4;
-        const tolerance = (scale / 2 ** (bits - 1)) * 1.5;
+        const tolerance = (scale / 2 ** (bits - 1)) * 1.5 + 2 ** -25 * 4096;
         for (let i = 0; i < n; i++) expect(Math.abs(back[i] - values[i])).toBeLessThanOrEqual(tolerance);
-      }), { numRuns: 40 });
+      }), { numRuns: Number(process.env.QUANT_RUNS ?? 40) });
     });
   }
   it('every quantized tensor of the llama-quantize fixtures', async () => {

@@ -1,0 +1,141 @@
+/**
+ * Quantized GGUF bench (issue #14): the same file, the same CPU, N threads (default 2), side
+ * by side with llama.cpp's C++ core (llama-bench: pp512, tg64; llama-batched-bench: 32
+ * parallel sequences) and with node-llama-cpp, in rounds that alternate the three; medians.
+ * Every side runs in its own process, whose peak resident memory (/usr/bin/time) is reported.
+ *
+ *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/quant.js \
+ *     [--shapes medium,1b] [--formats q4_k_m,q8_0] [--rounds 2] [--threads 2] [--dir /tmp/nano-quant-bench]
+ *
+ * llama.cpp's binaries: $LLAMA_CPP_BIN (default /work/llama-build/bin); without them the
+ * core columns are left out. Writes bench/results/quant-<date>.{json,md}.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { QuantScheme } from '../src/models/quant-scheme.js';
+import { loadNative } from '../src/native/load.js';
+import { ensureQuantFile, type QuantShape } from './quant-files.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const BIN = process.env.LLAMA_CPP_BIN ?? '/work/llama-build/bin';
+
+/** rssMiB: peak resident memory of the process; residentMiB (ours): after load. */
+interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number }
+interface Row { shape: QuantShape; format: QuantScheme; fileMiB: number; ours: Measured[]; core: Measured[]; node: Measured[] }
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+}
+
+/** Runs and returns stdout and the peak RSS (from /usr/bin/time on stderr). */
+function measure(cmd: string, args: string[]): { stdout: string; rssMiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const kb = /RSS_KB (\d+)/.exec(r.stderr);
+  return { stdout: r.stdout, rssMiB: kb ? Number(kb[1]) / 1024 : NaN };
+}
+
+function ours(file: string, threads: number): Measured {
+  const r = measure(process.execPath, ['--expose-gc', join(HERE, 'quant-ours.js'), file, String(threads)]);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number; par32: number; residentMiB: number };
+  return { ...j, rssMiB: r.rssMiB };
+}
+
+function node(file: string, threads: number): Measured {
+  const r = measure(process.execPath, [join(HERE, 'quant-node.js'), file, String(threads)]);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number };
+  return { ...j, rssMiB: r.rssMiB };
+}
+
+function core(file: string, threads: number): Measured {
+  const bench = measure(join(BIN, 'llama-bench'), ['-m', file, '-t', String(threads), '-p', '512', '-n', '64', '-r', '1', '-o', 'json']);
+  const tests = JSON.parse(bench.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
+  const batched = measure(join(BIN, 'llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
+    '-npp', '32', '-ntg', '24', '-npl', '32', '--output-format', 'jsonl']);
+  const line = batched.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  return {
+    pp512: tests.find((t) => t.n_prompt === 512)?.avg_ts,
+    tg: tests.find((t) => t.n_gen === 64)?.avg_ts,
+    par32: line ? (JSON.parse(line) as { speed_tg: number }).speed_tg : NaN,
+    rssMiB: Math.max(bench.rssMiB, batched.rssMiB),
+  };
+}
+
+/** A side's measurement, or NaNs (and the reason on stderr) when its process failed. */
+function attempt(side: string, f: () => Measured): Measured {
+  try {
+    return f();
+  } catch (err) {
+    console.error(`${side} failed: ${String(err).slice(0, 2000)}`);
+    return { pp512: NaN, tg: NaN, par32: NaN, rssMiB: NaN };
+  }
+}
+
+const median = (xs: Array<number | undefined>): number => {
+  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : NaN;
+};
+
+function cpuLine(): string {
+  const info = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? 'unknown CPU';
+  const flags = new Set((/flags\s*:\s*(.*)/.exec(info)?.[1] ?? '').split(' '));
+  const sets = ['avx2', 'fma', 'f16c', 'avx_vnni', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16'].filter((f) => flags.has(f));
+  return `${model}, ${sets.join(' ')}`;
+}
+
+function table(rows: Row[], bandwidth: number, hasCore: boolean): string {
+  const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const lines = [
+    '| shape | file | MiB | measure | ours | llama.cpp core | node-llama-cpp | ours / core |',
+    '|---|---|---:|---|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const m = (side: Measured[], key: 'pp512' | 'tg' | 'par32'): number => median(side.map((s) => s[key]));
+    const rss = (side: Measured[]): number => median(side.map((s) => s.rssMiB));
+    const resident = (side: Measured[]): number => median(side.map((s) => s.residentMiB));
+    const bound = (bandwidth * 1e9) / (r.fileMiB * 1048576);
+    for (const [key, label] of [['pp512', 'prefill 512, tok/s'], ['tg', `decode 1 stream, tok/s (bound ${f(bound)})`], ['par32', '32 concurrent, output tok/s']] as const) {
+      const o = m(r.ours, key), c = hasCore ? m(r.core, key) : NaN, n = key === 'par32' ? NaN : m(r.node, key);
+      lines.push(`| ${r.shape} | ${r.format} | ${f(r.fileMiB)} | ${label} | ${f(o, 1)} | ${f(c, 1)} | ${f(n, 1)} | ${f(o / c, 2)}x |`);
+    }
+    lines.push(`| ${r.shape} | ${r.format} | | resident MiB (ours after load / peak; others peak) | ${f(resident(r.ours))} / ${f(rss(r.ours))} | ${hasCore ? f(rss(r.core)) : '-'} | ${f(rss(r.node))} | |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const shapes = arg('shapes', 'medium,1b').split(',') as QuantShape[];
+  const formats = arg('formats', 'q4_k_m,q8_0').split(',') as QuantScheme[];
+  const rounds = Number(arg('rounds', '2')), threads = Number(arg('threads', '2'));
+  const dir = arg('dir', '/tmp/nano-quant-bench');
+  const hasCore = existsSync(join(BIN, 'llama-bench')) && existsSync(join(BIN, 'llama-batched-bench'));
+  if (!hasCore) console.warn(`no llama.cpp binaries at ${BIN} (set LLAMA_CPP_BIN): the core columns are left out`);
+  const bandwidth = loadNative().quant.readBandwidth(512, threads);
+  const rows: Row[] = [];
+  for (const shape of shapes) {
+    for (const format of formats) {
+      const file = ensureQuantFile(dir, shape, format);
+      const row: Row = { shape, format, fileMiB: statSync(file).size / 1048576, ours: [], core: [], node: [] };
+      for (let r = 0; r < rounds; r++) {
+        row.ours.push(attempt('ours', () => ours(file, threads)));
+        if (hasCore) row.core.push(attempt('llama.cpp core', () => core(file, threads)));
+        row.node.push(attempt('node-llama-cpp', () => node(file, threads)));
+        console.log(`${shape} ${format} round ${r + 1}: ours ${JSON.stringify(row.ours.at(-1))} core ${JSON.stringify(row.core.at(-1))} node ${JSON.stringify(row.node.at(-1))}`);
+      }
+      rows.push(row);
+    }
+  }
+  const header = `CPU: ${cpuLine()}; ${threads} threads; read bandwidth ${bandwidth.toFixed(1)} GB/s (${threads} threads, 512 MiB); ${rounds} alternating rounds, medians; machine shared with other jobs.`;
+  const md = `${header}\n\n${table(rows, bandwidth, hasCore)}\n`;
+  console.log(md);
+  const stamp = new Date().toISOString().slice(0, 10);
+  const out = join(HERE, '..', '..', 'bench', 'results', `quant-${stamp}`);
+  writeFileSync(`${out}.json`, JSON.stringify({ header, bandwidth, rows }, null, 2));
+  writeFileSync(`${out}.md`, md);
+}
+
+void main();
