@@ -23,19 +23,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Llama, Token } from 'node-llama-cpp';
-import { NativeExecutor } from '../../src/executor/native.js';
-import type { StepInput } from '../../src/executor/step.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import { writeGguf } from '../../src/models/gguf.js';
 import { loadGgufModel } from '../../src/models/gguf-loader.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
 import type { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
 import { encodeGguf, learnedSpVocab, llamaMetadata, tokenizerMetadata, type RawTensor } from './gguf-fixtures.js';
-import { buildStep, GREEDY, pagesFor } from '../native/steps.js';
+import { maxDiff, runLlamaCpp, runOurs } from './quant-compare.js';
 
 const NUM_TOKENS = 64;
 const TOLERANCE = { f32: 5e-5, f16: 3e-2 } as const;
-const MIN_PROB = 1e-6;
 const dir = mkdtempSync(join(tmpdir(), 'llamacpp-'));
 let llama: Llama | undefined;
 
@@ -63,76 +60,6 @@ const SHAPES: Array<{ name: string; config: ModelConfig; dtype: 'f32' | 'f16'; s
   { name: 'MQA 8 heads / 1 kv head of 32, tied embeddings, f16', config: { ...base, vocabSize: 384, hiddenSize: 128, numHeads: 8, numKvHeads: 1, headDim: 32, intermediateSize: 256, tieEmbeddings: true }, dtype: 'f16', seed: 3 },
 ];
 
-/** One greedy sequence run on pages 0.. of 16 tokens, with logits. */
-function step(tokens: number[], start: number): StepInput {
-  const pages = Array.from({ length: pagesFor(start + tokens.length, 16) }, (_, i) => i);
-  return buildStep([{ seq: 0, tokens, startPos: start, pages, isSampled: true, sampling: GREEDY }]);
-}
-
-interface Run {
-  tokens: number[];
-  /** Per step: log-probabilities over the vocabulary. */
-  logprobs: Float64Array[];
-}
-
-async function ours(path: string, prompt: number[]): Promise<Run> {
-  const model = await loadGgufModel(path);
-  expect(model.config.ropeNeox).toBe(false);
-  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: 8, pageSize: 16, numThreads: 1, maxBatchTokens: 64, maxSeqs: 1 });
-  const run: Run = { tokens: [], logprobs: [] };
-  try {
-    let out = await ex.step(step(prompt, 0));
-    for (let i = 0; i < NUM_TOKENS; i++) {
-      run.tokens.push(out.tokens[0]);
-      run.logprobs.push(logSoftmax(out.logits!));
-      if (i + 1 < NUM_TOKENS) out = await ex.step(step([out.tokens[0]], prompt.length + i));
-    }
-  } finally {
-    ex.close();
-  }
-  return run;
-}
-
-async function theirs(path: string, prompt: number[], vocabSize: number): Promise<Run> {
-  const model = await llama!.loadModel({ modelPath: path, gpuLayers: 0 });
-  const context = await model.createContext({
-    contextSize: 128, batchSize: 64, threads: 1, flashAttention: false,
-    experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-  });
-  const run: Run = { tokens: [], logprobs: [] };
-  try {
-    const sequence = context.getSequence();
-    const stream = sequence.evaluateWithMetadata(prompt as Token[], { probabilities: true }, { temperature: 0, yieldEogToken: true });
-    for await (const { token, probabilities } of stream) {
-      const lp = new Float64Array(vocabSize).fill(-Infinity);
-      for (const [id, p] of probabilities) lp[id] = Math.log(p);
-      run.tokens.push(token);
-      run.logprobs.push(lp);
-      if (run.tokens.length >= NUM_TOKENS) break;
-    }
-  } finally {
-    await context.dispose();
-    await model.dispose();
-  }
-  return run;
-}
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - lse);
-}
-
-/** Largest |Δ log p| over tokens llama.cpp gives at least MIN_PROB. */
-function maxDiff(a: Float64Array, b: Float64Array): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) if (b[i] > Math.log(MIN_PROB)) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
 describe('llama.cpp agrees with our GGUF loading', () => {
   for (const shape of SHAPES) {
     it(`${shape.name}: ${NUM_TOKENS} greedy tokens identical, log-probabilities within ${TOLERANCE[shape.dtype]} at every step`, async (ctx) => {
@@ -140,7 +67,8 @@ describe('llama.cpp agrees with our GGUF loading', () => {
       const path = join(dir, `${shape.seed}-${shape.dtype}.gguf`);
       writeGguf(path, shape.config, syntheticTensors(shape.config, shape.seed), {}, { dtype: shape.dtype });
       const prompt = Array.from({ length: 24 }, (_, i) => 3 + ((i * 7919 + shape.seed * 31) % (shape.config.vocabSize - 3)));
-      const [a, b] = [await ours(path, prompt), await theirs(path, prompt, shape.config.vocabSize)];
+      expect((await loadGgufModel(path)).config.ropeNeox).toBe(false);
+      const [a, b] = [await runOurs(path, prompt, NUM_TOKENS), await runLlamaCpp(llama!, path, prompt, NUM_TOKENS, shape.config.vocabSize)];
       expect(b.tokens).toEqual(a.tokens);
       const diffs = a.logprobs.map((lp, i) => maxDiff(lp, b.logprobs[i]));
       console.info(`${shape.name}: max |Δ log p| first step ${diffs[0].toExponential(2)}, over ${NUM_TOKENS} steps ${Math.max(...diffs).toExponential(2)}`);

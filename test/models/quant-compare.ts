@@ -86,7 +86,8 @@ function topGap(lp: Float64Array): number {
   return a - b;
 }
 
-function maxDiff(a: Float64Array, b: Float64Array): number {
+/** Largest |Δ log p| over tokens the second run gives at least MIN_PROB. */
+export function maxDiff(a: Float64Array, b: Float64Array): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) if (b[i] > Math.log(MIN_PROB)) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return worst;

@@ -4,7 +4,7 @@
  * (test/models/quant-compare.ts; both measured, see below). Files come three ways:
  *   - written by our GGUF writer with our quantizer (every format, and the Q4_K_M mix);
  *   - written by llama.cpp's own llama-quantize from our f32 file, when a build is present
- *     ($LLAMA_QUANTIZE, else /work/llama-build/bin/llama-quantize; skipped with a note if not);
+ *     ($LLAMA_QUANTIZE, else the bench's llama.cpp build: NANO_LLAMA_CPP_BUILD or bench/.cache; skipped with a note if not);
  *   - committed fixtures written by llama-quantize (test/models/fixtures/quant, README there),
  *     so a machine without a llama.cpp build still checks llama.cpp's quantizer output.
  *
@@ -27,6 +27,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findLlamaCore } from '../../bench/llama-core.js';
 import type { Llama } from 'node-llama-cpp';
 import type { ModelConfig } from '../../src/models/config.js';
 import { writeGguf } from '../../src/models/gguf.js';
@@ -39,7 +40,8 @@ const NUM_TOKENS = 32;
 /** Max |Δ log p| (see the note above; each run prints what it measured). */
 const TOLERANCE = 0.1;
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'quant');
-const QUANTIZE = process.env.LLAMA_QUANTIZE ?? '/work/llama-build/bin/llama-quantize';
+/** llama-quantize: LLAMA_QUANTIZE, else the llama.cpp build the bench uses (NANO_LLAMA_CPP_BUILD or bench/.cache). */
+const QUANTIZE = process.env.LLAMA_QUANTIZE ?? findLlamaCore().core?.tool('llama-quantize') ?? 'llama-quantize (absent)';
 const dir = mkdtempSync(join(tmpdir(), 'quant-llamacpp-'));
 let llama: Llama | undefined;
 
