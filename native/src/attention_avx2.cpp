@@ -1,5 +1,5 @@
 // The tiled attention compiled for AVX2 (a target pragma around the kernel only, chosen at
-// run time with the GEMM kernel): explicit FMAs, 16-bit KV widened with F16C / shifts.
+// run time with the GEMM kernel): multiplies then adds as every path does, 16-bit KV widened with F16C / shifts.
 #include "attention_block.h"
 
 #if defined(__x86_64__)
@@ -10,27 +10,11 @@
 #define NANO_FLASH_ISA 1
 #include "attention_flash.h"
 
-namespace nano {
-namespace {
-template <class T>
-void attendBlock(const FlashBlock& b, const AttentionScratch& sh) {
-  flashBlock<T>(b, sh);
-}
-}  // namespace
-}  // namespace nano
-
 #pragma GCC pop_options
 
 namespace nano {
 
-FlashBlockFn avx2FlashBlock(KvDtype dtype) {
-  switch (dtype) {
-    case KvDtype::F16: return attendBlock<_Float16>;
-    case KvDtype::Bf16: return attendBlock<Bf16>;
-    case KvDtype::F32: break;
-  }
-  return attendBlock<float>;
-}
+FlashBlockFn avx2FlashBlock(KvDtype dtype) { return flashBlockFor(dtype); }
 
 }  // namespace nano
 

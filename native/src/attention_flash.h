@@ -219,5 +219,16 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
   }
 }
 
+// This file's copy of the block kernel for a KV cache of the given element type (taken
+// inside the including file's target region, so the copies are instantiated for its ISA).
+FlashBlockFn flashBlockFor(KvDtype dtype) {
+  switch (dtype) {
+    case KvDtype::F16: return flashBlock<_Float16>;
+    case KvDtype::Bf16: return flashBlock<Bf16>;
+    case KvDtype::F32: break;
+  }
+  return flashBlock<float>;
+}
+
 }  // namespace
 }  // namespace nano

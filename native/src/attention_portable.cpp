@@ -6,13 +6,6 @@
 
 namespace nano {
 
-FlashBlockFn portableFlashBlock(KvDtype dtype) {
-  switch (dtype) {
-    case KvDtype::F16: return flashBlock<_Float16>;
-    case KvDtype::Bf16: return flashBlock<Bf16>;
-    case KvDtype::F32: break;
-  }
-  return flashBlock<float>;
-}
+FlashBlockFn portableFlashBlock(KvDtype dtype) { return flashBlockFor(dtype); }
 
 }  // namespace nano

@@ -304,16 +304,7 @@ export class EngineCore {
     this.isStepInFlight = true;
     try {
       const input = this.buffers.fill(batch.runs, batch.slots);
-      const masks = this.constrained.planMasks(batch.runs);
-      if (!masks) {
-        output = await this.executor.step(input);
-      } else {
-        // The grammar masks are computed while the forward pass runs; the sampler waits for them.
-        const pending = this.executor.step({ ...input, ...masks.input });
-        pending.catch(() => undefined); // handled below, once the masks are in
-        await this.constrained.fillMasks(masks).catch((error: unknown) => pending.then(() => Promise.reject(error), () => Promise.reject(error)));
-        output = await pending;
-      }
+      output = await this.constrained.step(this.executor, input, batch.runs);
     } catch (error) {
       this.isStepInFlight = false;
       this.endings.fail(batch.slots, wrapNativeError(error));

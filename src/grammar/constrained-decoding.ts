@@ -4,6 +4,7 @@
  * temperature and truncation), and each sampled token fed back. XGrammar loads on first use.
  */
 import type { Tokenizer } from '../engine/tokenizer.js';
+import type { Executor, StepInput, StepOutput } from '../executor/step.js';
 import { GrammarEngine } from './grammar-engine.js';
 import type { GrammarState } from './grammar-state.js';
 import type { ResponseFormat } from './response-format.js';
@@ -53,6 +54,20 @@ export class ConstrainedDecoding {
 
   has(id: number): boolean {
     return this.states.has(id);
+  }
+
+  /**
+   * Runs a step on the executor; when some of its sampled runs are constrained, their masks
+   * are computed while the forward pass runs (the sampler waits for them), and a mask that
+   * fails fails the step once the executor is done with the shared memory.
+   */
+  async step(executor: Executor, input: StepInput, runs: readonly MaskedRun[]): Promise<StepOutput> {
+    const masks = this.planMasks(runs);
+    if (!masks) return executor.step(input);
+    const pending = executor.step({ ...input, ...masks.input });
+    pending.catch(() => undefined); // handled below, once the masks are in
+    await this.fillMasks(masks).catch((error: unknown) => pending.then(() => Promise.reject(error), () => Promise.reject(error)));
+    return pending;
   }
 
   /**
