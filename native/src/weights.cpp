@@ -56,7 +56,7 @@ PackedMatrix matrix(const TensorViews& t, const std::vector<std::pair<std::strin
     m.n = 0;
     for (const auto& part : parts) m.n += part.second;
     m.k = k;
-    m.quant = makeQuantMatrix(sources, k, mayInterleave && s.quantKernel.interleaves);
+    m.quant = makeQuantMatrix(sources, k, mayInterleave ? s.quantKernel.layout : QuantLayout::Rows);
     m.quantKernel = s.quantKernel;
     return m;
   }
