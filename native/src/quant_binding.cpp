@@ -8,6 +8,7 @@
 
 #include "quant_acts.h"
 #include "quant_gemm.h"
+#include "weights_mmap.h"
 
 namespace nano {
 
@@ -170,6 +171,7 @@ void registerQuant(Napi::Env env, Napi::Object exports) {
   quant.Set("kernels", Napi::Function::New(env, kernels));
   quant.Set("readBandwidth", Napi::Function::New(env, readBandwidth));
   exports.Set("quant", quant);
+  exports.Set("mapFile", Napi::Function::New(env, mapFile));
 }
 
 }  // namespace nano

@@ -72,6 +72,8 @@ export interface NativeQuant {
 export interface NativeBinding {
   version: string;
   quant: NativeQuant;
+  /** The whole file as a private memory mapping (unmapped when the ArrayBuffer is collected); the executor drops the pages it copied weights from. */
+  mapFile(path: string): ArrayBuffer;
   Executor: new (config: ModelConfig, tensors: TensorMap, options: NativeExecutorOptions) => NativeExecutorHandle;
 }
 
