@@ -21,9 +21,11 @@ async function run(maxStepCostRatio?: number): Promise<{ tokens: number[][]; max
   const engine = await NanoServingEngine.create({ model: 'tiny', kvCachePages: 128, pageSize: 16, maxChunkSize: 128, maxBatchTokens: 512, maxRunning: 8, threads: 2, maxStepCostRatio, policy });
   try {
     const short = prompts.slice(0, 4).map((p, i) => engine.submit(p, params[i]));
-    await new Promise((resolve) => setTimeout(resolve, 20)); // the long prompt arrives while the short ones decode
+    // The long prompt arrives once the short ones decode (a subscription that stays: unsubscribing the only one aborts).
+    await Promise.all(short.map((h) => new Promise((resolve) => h.tokens$.subscribe(resolve))));
     const long = engine.submit(prompts[4], params[4]);
     const results = await Promise.all([...short, long].map((h) => h.done));
+    expect(results.map((r) => r.finishReason)).toEqual(prompts.map(() => 'length'));
     return { tokens: results.map((r) => r.tokens), maxChunkBesideDecodes };
   } finally {
     await engine.close();
