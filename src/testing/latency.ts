@@ -5,7 +5,8 @@
  *        + wakeMs * (the step follows an idle gap)
  * (attended = sum over the step's tokens of the positions they attend to; an idle gap of
  * more than IDLE_GAP_MS lets worker threads fall asleep, and waking them costs) is fitted by
- * least squares to steps timed on the native executor (bench/calibrate.ts).
+ * least squares to steps timed on the native executor (`npm run bench:calibrate`, which
+ * writes a calibration file: see calibration.ts).
  */
 import type { StepInput } from '../executor/step.js';
 
@@ -47,18 +48,22 @@ export function linearLatency(c: LinearLatency): LatencyModel {
 }
 
 const FEATURES = (s: StepShape): number[] => [1, s.numTokens, s.numSeqs, s.numAttended, s.numSampled, s.afterIdle];
+/** The coefficients in FEATURES order. */
+export const LATENCY_TERMS: ReadonlyArray<keyof LinearLatency> = ['fixedMs', 'perTokenMs', 'perSeqMs', 'perContextMs', 'perSampledMs', 'wakeMs'];
 
 /**
  * Fits the linear model to timed steps: least squares with each step weighted by 1/ms
  * (between absolute error, which only long prefill steps drive, and relative error,
  * which under-predicts), with
  * every coefficient kept >= 0 (a feature whose coefficient comes out negative is dropped
- * and the rest refitted).
+ * and the rest refitted). `without` leaves terms out of the form (held at 0), to see
+ * what each one is worth.
  */
-export function fitLinearLatency(samples: ReadonlyArray<{ shape: StepShape; ms: number }>): LinearLatency {
-  const active = [true, true, true, true, true, true];
+export function fitLinearLatency(samples: ReadonlyArray<{ shape: StepShape; ms: number }>, options: { without?: ReadonlyArray<keyof LinearLatency> } = {}): LinearLatency {
+  for (const term of options.without ?? []) if (!LATENCY_TERMS.includes(term)) throw new RangeError(`fitLinearLatency: unknown term '${String(term)}'`);
+  const active = LATENCY_TERMS.map((term) => !options.without?.includes(term));
   let w: number[] = [0, 0, 0, 0, 0, 0];
-  for (let round = 0; round < 6; round++) {
+  for (let round = 0; round <= LATENCY_TERMS.length; round++) {
     w = weightedFit(samples, active);
     const negative = w.findIndex((v, i) => active[i] && v < 0);
     if (negative < 0) break;
