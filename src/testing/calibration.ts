@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { NanoServingError } from '../errors.js';
-import { linearLatency, type LatencyModel, type LinearLatency } from './latency.js';
+import { LATENCY_TERMS, linearLatency, type LatencyModel, type LinearLatency } from './latency.js';
 
 export const CALIBRATION_FORMAT = 'nano-serving-latency-calibration';
 
@@ -59,7 +59,6 @@ export interface CalibrationSelector {
   threads?: number;
 }
 
-const COEFFICIENTS: ReadonlyArray<keyof LinearLatency> = ['fixedMs', 'perTokenMs', 'perSeqMs', 'perContextMs', 'perSampledMs', 'wakeMs'];
 const SHAPE_KEYS: ReadonlyArray<keyof ModelShape> = ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'intermediateSize'];
 
 type Json = Record<string, unknown>;
@@ -89,7 +88,7 @@ function parseEntry(value: unknown, field: string): CalibrationEntry {
   const coefficientObject = object(o.coefficients, `${field}.coefficients`);
   const errorObject = object(o.fitError, `${field}.fitError`);
   const shape = Object.fromEntries(SHAPE_KEYS.map((k) => [k, number(shapeObject, k, `${field}.shape`, positiveInteger, 'a positive integer')])) as unknown as ModelShape;
-  const coefficients = Object.fromEntries(COEFFICIENTS.map((k) => [k, number(coefficientObject, k, `${field}.coefficients`, nonNegative, 'a number >= 0')])) as unknown as LinearLatency;
+  const coefficients = Object.fromEntries(LATENCY_TERMS.map((k) => [k, number(coefficientObject, k, `${field}.coefficients`, nonNegative, 'a number >= 0')])) as unknown as LinearLatency;
   return {
     model: text(o, 'model', field),
     shape,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CALIBRATION_FORMAT, CalibrationError, latencyModelFromCalibration, linearLatency, parseCalibration, readCalibration, type LatencyCalibration } from '../../src/testing/index.js';
 
-const coefficients = { fixedMs: 0.4, perTokenMs: 0.02, perSeqMs: 0.003, perContextMs: 1e-5, perSampledMs: 0.05, wakeMs: 1.5 };
+const coefficients = { fixedMs: 0.4, perTokenMs: 0.02, perSeqMs: 0.003, perContextMs: 1e-5, perKvReadMs: 2e-4, perSampledMs: 0.05, wakeMs: 1.5 };
 const shape = { vocabSize: 32000, hiddenSize: 288, numLayers: 6, numHeads: 6, numKvHeads: 6, headDim: 48, intermediateSize: 768 };
 const entry = { model: 'small', shape, weightDtype: 'f32', kernel: 'avx2', threads: 2, coefficients, numSamples: 40, fitError: { median: 0.03, p90: 0.08 } };
 const calibration: LatencyCalibration = {
@@ -15,7 +15,7 @@ const calibration: LatencyCalibration = {
   cpu: { model: 'AMD EPYC', cores: 2, isa: ['avx2', 'fma', 'f16c'] },
   entries: [entry, { ...entry, weightDtype: 'bf16', coefficients: { ...coefficients, perTokenMs: 0.03 } }],
 };
-const step = { numTokens: 100, numSeqs: 10, numAttended: 5000, numSampled: 9, afterIdle: 1 };
+const step = { numTokens: 100, numSeqs: 10, numAttended: 5000, numKvRead: 900, numSampled: 9, afterIdle: 1 };
 
 function file(body: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'calibration-')), 'latency.json');
