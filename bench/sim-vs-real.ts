@@ -7,7 +7,7 @@
  * (runTimedWorkload). Prints TTFT, ITL and throughput of both and their ratio, and what
  * each term of the model is worth (the model refitted without it); writes
  * bench/results/sim-vs-real.json.
- *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE]
+ *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE] [--workloads 0,2]
  * Without --calibration, each round calibrates first (adjacent in time to its runs).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,8 @@ import { NativeExecutor } from '../src/executor/native.js';
 import { isPresetName } from '../src/models/presets.js';
 import { burstArrivals } from '../src/testing/arrivals.js';
 import { latencyModelFromCalibration } from '../src/testing/calibration.js';
-import { fitLinearLatency, LATENCY_TERMS, linearLatency, type LatencyModel } from '../src/testing/latency.js';
+import type { Executor, StepInput, StepOutput } from '../src/executor/step.js';
+import { fitLinearLatency, LATENCY_TERMS, linearLatency, stepShape, type LatencyModel } from '../src/testing/latency.js';
 import { runTimedWorkload } from '../src/testing/timed.js';
 import { calibrateModel, DEFAULT_CALIBRATION_FILE, fitErrorOf, writeCalibration, type Sample } from './calibrate.js';
 import { drive } from './drive.js';
@@ -43,22 +44,51 @@ const fromZero = (requests: BenchRequest[]): BenchRequest[] => requests.map((r) 
 
 function cases(vocabSize: number): Case[] {
   const steady = fromZero(randomWorkload({ numRequests: 48, inputLen: [32, 256], outputLen: [16, 64], rate: 12, vocabSize, seed: 7 }));
-  const bursts = burstArrivals(48, 12, 1500);
-  const bursty = randomWorkload({ numRequests: 48, inputLen: [32, 128], outputLen: [32, 64], rate: Infinity, vocabSize, seed: 8 }).map((r, i) => ({ ...r, arrivalMs: bursts[i] }));
-  const long = fromZero(randomWorkload({ numRequests: 16, inputLen: [300, 440], outputLen: [16, 48], rate: 3, vocabSize, seed: 9 }));
+  const bursts = burstArrivals(40, 8, 2000);
+  const bursty = randomWorkload({ numRequests: 40, inputLen: [32, 128], outputLen: [32, 64], rate: Infinity, vocabSize, seed: 8 }).map((r, i) => ({ ...r, arrivalMs: bursts[i] }));
+  const long = fromZero(randomWorkload({ numRequests: 16, inputLen: [300, 440], outputLen: [16, 48], rate: 1.5, vocabSize, seed: 9 }));
   return [
     { name: 'Poisson 12 req/s, prompts 32-256', requests: steady, knobs: knobsFor(steady, steady.length) },
-    { name: 'bursts of 12 every 1.5 s, prompts 32-128', requests: bursty, knobs: knobsFor(bursty, bursty.length) },
-    { name: 'long prompts 300-440, chunks of 128, Poisson 3 req/s', requests: long, knobs: knobsFor(long, long.length, { maxChunkSize: 128 }) },
+    { name: 'bursts of 8 every 2 s, prompts 32-128', requests: bursty, knobs: knobsFor(bursty, bursty.length) },
+    { name: 'long prompts 300-440, chunks of 128, Poisson 1.5 req/s', requests: long, knobs: knobsFor(long, long.length, { maxChunkSize: 128 }) },
   ];
 }
 
-async function runReal(model: ModelUnderTest, c: Case) {
+/** Times each step the engine hands the native executor, with its shape: how the calibration holds inside the engine. */
+class TimedExecutor implements Executor {
+  readonly steps: Sample[] = [];
+  private lastEnd = -Infinity;
+  constructor(private readonly inner: Executor) {}
+  get info() {
+    return this.inner.info;
+  }
+  async step(input: StepInput): Promise<StepOutput> {
+    const startedAt = performance.now();
+    const shape = stepShape(input, startedAt - this.lastEnd);
+    const output = await this.inner.step(input);
+    this.lastEnd = performance.now();
+    this.steps.push({ shape, ms: this.lastEnd - startedAt });
+    return output;
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/** Median of (step time in the engine / the model's prediction), for decode-only steps and steps with a prefill. */
+function stepRatios(steps: readonly Sample[], latency: LatencyModel): { decode: number; prefill: number } {
+  const ratio = (s: Sample): number => s.ms / latency(s.shape);
+  const isDecode = (s: Sample): boolean => s.shape.numTokens === s.shape.numSeqs;
+  return { decode: median(steps.filter(isDecode).map(ratio)), prefill: median(steps.filter((s) => !isDecode(s)).map(ratio)) };
+}
+
+async function runReal(model: ModelUnderTest, c: Case, latency: LatencyModel) {
   const { knobs } = c;
-  const executor = NativeExecutor.create({
+  const native = NativeExecutor.create({
     config: model.config, tensors: model.tensors, weightDtype: model.weightDtype, numPages: knobs.kvCachePages,
     pageSize: knobs.pageSize, numThreads: model.threads, maxBatchTokens: knobs.maxBatchTokens, maxSeqs: knobs.maxRunning,
   });
+  const executor = new TimedExecutor(native);
   const engine = await NanoServingEngine.create({ ...knobs, executor, maxWaiting: 1 << 20 });
   await engine.submit([1, 2, 3, 4, 5, 6, 7, 8], { maxTokens: 4, ignoreEos: true }).done; // warm-up
   const { records, startedAt } = await drive(c.requests, c.requests.length, (r, onToken) =>
@@ -70,7 +100,7 @@ async function runReal(model: ModelUnderTest, c: Case) {
   );
   await engine.close();
   const m = summarize(records, startedAt);
-  return { ttft: m.ttftMs.p50, itl: m.itlMs.p50, tput: m.outputTokPerS };
+  return { ttft: m.ttftMs.p50, itl: m.itlMs.p50, tput: m.outputTokPerS, stepVsModel: stepRatios(executor.steps.slice(1), latency) };
 }
 
 async function runSim(c: Case, latency: LatencyModel, vocabSize: number) {
@@ -84,7 +114,8 @@ const rounds = Number(arg('rounds', '3'));
 const given = process.argv.includes('--calibration') ? arg('calibration', '') : undefined;
 const threads = Math.min(2, cpus().length);
 const model = loadModel(modelName, threads, 'f32');
-const all = cases(model.config.vocabSize);
+const picked = arg('workloads', '');
+const all = cases(model.config.vocabSize).filter((_, i) => picked === '' || picked.split(',').map(Number).includes(i));
 const load = [loadavg()[0]];
 
 type Row = { round: number; workload: string; real: Awaited<ReturnType<typeof runReal>>; sim: Awaited<ReturnType<typeof runSim>>; ablation: Record<string, Awaited<ReturnType<typeof runSim>>> };
@@ -107,7 +138,7 @@ for (let round = 0; round < rounds; round++) {
     return { term, latency: linearLatency(coefficients) };
   });
   for (const c of all) {
-    const real = await runReal(model, c);
+    const real = await runReal(model, c, latency);
     const sim = await runSim(c, latency, model.config.vocabSize);
     const ablation: Row['ablation'] = {};
     for (const a of ablations) ablation[a.term] = await runSim(c, a.latency, model.config.vocabSize);
@@ -116,10 +147,12 @@ for (let round = 0; round < rounds; round++) {
   load.push(loadavg()[0]);
 }
 
+function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
 function pct(x: number): string {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const measures = [['ttft', 'TTFT p50 ms', 1], ['itl', 'ITL p50 ms', 2], ['tput', 'output tok/s', 0]] as const;
 const table = all.flatMap((c) => {
   const mine = rows.filter((r) => r.workload === c.name);
@@ -142,6 +175,11 @@ const ablationTable = rows.length === 0 || Object.keys(rows[0].ablation).length 
 const calibration = JSON.parse(readFileSync(given ?? DEFAULT_CALIBRATION_FILE, 'utf8'));
 console.log(`${modelName} f32, ${threads} threads; latency model from the kernel calibration (${given ?? 'fresh each round'}); medians of ${rounds} rounds' ratios; ${cpuDescription()}; load average ${load.map((l) => l.toFixed(2)).join(' -> ')} (shared machine)`);
 console.table(table);
+console.log('step time inside the engine / the calibrated model, median over the run\'s steps:');
+console.table(all.map((c) => {
+  const mine = rows.filter((r) => r.workload === c.name);
+  return { workload: c.name, 'decode-only steps': median(mine.map((r) => r.real.stepVsModel.decode)).toFixed(2), 'steps with a prefill': median(mine.map((r) => r.real.stepVsModel.prefill)).toFixed(2) };
+}));
 if (ablationTable.length > 0) {
   console.log('the model refitted without one term: its fit on the calibration steps, and sim vs real on each workload');
   console.table(fitTable);
