@@ -19,7 +19,7 @@ import { fitLinearLatency, linearLatency, stepShape, type LinearLatency, type St
 import { machineInfo } from './machine.js';
 
 const PAGE_SIZE = 16;
-const REPEATS = 5;
+const REPEATS = 3;
 const IDLE_MS = 10;
 
 /** One sequence's run in a step: `length` tokens from position `start`; sampled or a mid-prompt chunk. */

@@ -8,7 +8,7 @@
  * each term of the model is worth (the model refitted without it); writes
  * bench/results/sim-vs-real.json.
  *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE] [--workloads 0,2]
- * Without --calibration, each round calibrates first (adjacent in time to its runs).
+ * Without --calibration, each workload run is preceded by its own calibration (adjacent in time).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -121,30 +121,31 @@ const load = [loadavg()[0]];
 type Row = { round: number; workload: string; real: Awaited<ReturnType<typeof runReal>>; sim: Awaited<ReturnType<typeof runSim>>; ablation: Record<string, Awaited<ReturnType<typeof runSim>>> };
 const rows: Row[] = [];
 const fitTable: Array<Record<string, string>> = [];
+// Each workload right after its own calibration (adjacent in time: this shared machine's speed drifts
+// by 2x within a minute), rounds over all workloads, medians over rounds.
 for (let round = 0; round < rounds; round++) {
-  let file = given;
-  let samples: Sample[] = [];
-  if (!file) {
-    const entry = await calibrateModel(modelName, 'f32', threads);
-    samples = entry.samples;
-    file = DEFAULT_CALIBRATION_FILE;
-    writeCalibration([entry], file);
-  }
-  const latency = latencyModelFromCalibration(file, { model: modelName, weightDtype: 'f32', threads });
-  // What each term is worth: the model refitted to the same calibration steps without it.
-  const ablations = samples.length === 0 ? [] : LATENCY_TERMS.filter((t) => t !== 'fixedMs').map((term) => {
-    const coefficients = fitLinearLatency(samples, { without: [term] });
-    if (round === rounds - 1) fitTable.push({ without: term, 'fit err p50': pct(fitErrorOf(coefficients, samples).median), 'fit err p90': pct(fitErrorOf(coefficients, samples).p90) });
-    return { term, latency: linearLatency(coefficients) };
-  });
   for (const c of all) {
+    let file = given;
+    let samples: Sample[] = [];
+    if (!file) {
+      const entry = await calibrateModel(modelName, 'f32', threads);
+      samples = entry.samples;
+      file = DEFAULT_CALIBRATION_FILE;
+      writeCalibration([entry], file);
+    }
+    const latency = latencyModelFromCalibration(file, { model: modelName, weightDtype: 'f32', threads });
     const real = await runReal(model, c, latency);
     const sim = await runSim(c, latency, model.config.vocabSize);
+    // What each term is worth: the model refitted to the same calibration steps without it.
     const ablation: Row['ablation'] = {};
-    for (const a of ablations) ablation[a.term] = await runSim(c, a.latency, model.config.vocabSize);
+    for (const term of samples.length === 0 ? [] : LATENCY_TERMS.filter((t) => t !== 'fixedMs')) {
+      const coefficients = fitLinearLatency(samples, { without: [term] });
+      if (round === rounds - 1 && c === all[all.length - 1]) fitTable.push({ without: term, 'fit err p50': pct(fitErrorOf(coefficients, samples).median), 'fit err p90': pct(fitErrorOf(coefficients, samples).p90) });
+      ablation[term] = await runSim(c, linearLatency(coefficients), model.config.vocabSize);
+    }
     rows.push({ round, workload: c.name, real, sim, ablation });
+    load.push(loadavg()[0]);
   }
-  load.push(loadavg()[0]);
 }
 
 function median(xs: readonly number[]): number {
