@@ -17,6 +17,7 @@ import { syntheticTensors } from '../src/models/synthetic.js';
 import { CALIBRATION_FORMAT, type CalibrationEntry, type LatencyCalibration } from '../src/testing/calibration.js';
 import { fitLinearLatency, linearLatency, stepShape, type LinearLatency, type StepShape } from '../src/testing/latency.js';
 import { machineInfo } from './machine.js';
+import { greedyParams } from './greedy-params.js';
 
 const PAGE_SIZE = 16;
 const REPEATS = 3;
@@ -77,19 +78,7 @@ function inputOf(step: GridStep): StepInput {
     tokens, positions, seqStart, pageStart,
     pageTable: Int32Array.from({ length: pageStart[numSeqs] }, (_, i) => i), // every sequence on its own pages
     isSampled: Uint8Array.from(step.runs, (r) => (r.isSampled ? 1 : 0)),
-    temperature: new Float32Array(numSeqs),
-    topK: new Int32Array(numSeqs),
-    topP: new Float32Array(numSeqs).fill(1),
-    minP: new Float32Array(numSeqs),
-    seed: new Float64Array(numSeqs),
-    presencePenalty: new Float32Array(numSeqs),
-    frequencyPenalty: new Float32Array(numSeqs),
-    repetitionPenalty: new Float32Array(numSeqs).fill(1),
-    historyTokens: new Int32Array(0),
-    historyStart: new Int32Array(numSeqs + 1),
-    historyPromptLen: new Int32Array(numSeqs),
-    numTopLogprobs: new Int32Array(numSeqs),
-    returnLogits: false,
+    ...greedyParams(numSeqs),
   };
 }
 

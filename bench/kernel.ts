@@ -19,6 +19,7 @@ import { presetConfig, type PresetName } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
 import type { CalibrationEntry } from '../src/testing/calibration.js';
 import { calibrateModel, writeCalibration } from './calibrate.js';
+import { greedyParams } from './greedy-params.js';
 
 const PAGE_SIZE = 16;
 const PREFILL_TOKENS = 512;
@@ -50,19 +51,7 @@ function stepInput(batch: number, length: number, start: number, pagesPerSeq: nu
     pageTable: Int32Array.from({ length: batch * pagesPerSeq }, (_, i) => i),
     pageStart: Int32Array.from({ length: batch + 1 }, (_, s) => s * pagesPerSeq),
     isSampled: new Uint8Array(batch).fill(1),
-    temperature: new Float32Array(batch),
-    topK: new Int32Array(batch),
-    topP: new Float32Array(batch).fill(1),
-    minP: new Float32Array(batch),
-    seed: new Float64Array(batch),
-    presencePenalty: new Float32Array(batch),
-    frequencyPenalty: new Float32Array(batch),
-    repetitionPenalty: new Float32Array(batch).fill(1),
-    historyTokens: new Int32Array(0),
-    historyStart: new Int32Array(batch + 1),
-    historyPromptLen: new Int32Array(batch),
-    numTopLogprobs: new Int32Array(batch),
-    returnLogits: false,
+    ...greedyParams(batch),
   };
 }
 
