@@ -174,7 +174,7 @@ const ablationTable = rows.length === 0 || Object.keys(rows[0].ablation).length 
   return line;
 });
 const calibration = JSON.parse(readFileSync(given ?? DEFAULT_CALIBRATION_FILE, 'utf8'));
-console.log(`${modelName} f32, ${threads} threads; latency model from the kernel calibration (${given ?? 'fresh each round'}); medians of ${rounds} rounds' ratios; ${cpuDescription()}; load average ${load.map((l) => l.toFixed(2)).join(' -> ')} (shared machine)`);
+console.log(`${modelName} f32, ${threads} threads; latency model from the kernel calibration (${given ?? 'a fresh one before each workload'}); medians of ${rounds} rounds' ratios; ${cpuDescription()}; load average ${load.map((l) => l.toFixed(2)).join(' -> ')} (shared machine)`);
 console.table(table);
 console.log('step time inside the engine / the calibrated model, median over the run\'s steps:');
 console.table(all.map((c) => {
