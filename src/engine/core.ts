@@ -97,7 +97,7 @@ export class EngineCore {
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
     this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options);
-    this.buffers = new StepBuffers(executor.info);
+    this.buffers = new StepBuffers(executor.info, this.kv.kept);
     this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
     this.postprocessor = new Postprocessor(this.counters, this.kv, this.output, this.constrained, this.endings, (slot) => this.emitState(slot));
     this.loop = options.manualSteps
@@ -243,6 +243,7 @@ export class EngineCore {
     try {
       return await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
     } catch (error) {
+      this.kv.kept.stepFailed();
       this.endings.fail(batch.slots, wrapNativeError(error));
       return undefined;
     } finally {
