@@ -197,7 +197,7 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
   try {
     parseStep(info[0], core_->batch);
     validateStep(core_->batch, core_->model.config(), core_->options);
-    core_->seqs.apply(core_->batch, core_->options);  // checks the deltas before it changes anything
+    core_->seqs.apply(core_->batch, core_->options, core_->model.config().vocabSize);  // checks the deltas before it changes anything
   } catch (const CodedError& e) {
     throw codedError(env, e.code, e.what());
   }

@@ -16,6 +16,23 @@ void PenaltyCounts::add(int32_t token, bool isOutput) {
   if (isOutput) ++outputCounts[size_t(it->second)];
 }
 
+void PenaltyCounts::countAll(const int32_t* history, int length, int promptLength, std::vector<int32_t>& slotOf,
+                             bool indexed) {
+  clear();
+  for (int i = 0; i < length; ++i) {
+    int32_t& slot = slotOf[size_t(history[i])];
+    if (slot < 0) {
+      slot = int32_t(tokens.size());
+      tokens.push_back(history[i]);
+      outputCounts.push_back(0);
+    }
+    if (i >= promptLength) ++outputCounts[size_t(slot)];
+  }
+  for (int32_t t : tokens) slotOf[size_t(t)] = -1;
+  if (indexed)
+    for (size_t i = 0; i < tokens.size(); ++i) index.emplace(tokens[i], int32_t(i));
+}
+
 void PenaltyCounts::clear() {
   tokens.clear();
   outputCounts.clear();
@@ -34,7 +51,8 @@ bool contains(const std::vector<int32_t>& sorted, int32_t id) { return std::bina
 
 }  // namespace
 
-void SeqTable::apply(StepBatch& b, const ExecutorOptions& o) {
+void SeqTable::apply(StepBatch& b, const ExecutorOptions& o, int vocabSize) {
+  if (slotOf_.size() != size_t(vocabSize)) slotOf_.assign(size_t(vocabSize), -1);
   b.penalties.assign(size_t(b.numSeqs()), nullptr);
   if (b.seqIds.empty()) {
     if (!b.seqIsNew.empty() || !b.pageKeep.empty() || !b.releaseSeqs.empty())
@@ -112,13 +130,10 @@ void SeqTable::applyDelta(StepBatch& b) {
     const int begin = b.seqStart[s], end = b.seqStart[s + 1];
     if (b.seqIsNew[s]) {
       st.pages.clear();
-      st.counts.clear();
       st.promptLength = b.historyPromptLen[s];
       st.tracksPenalties = hasPenalties(b, s);
-      const int32_t* history = b.historyTokens.data() + b.historyStart[s];
-      const int historyLength = b.historyStart[s + 1] - b.historyStart[s];
-      if (st.tracksPenalties)
-        for (int i = 0; i < historyLength; ++i) st.counts.add(history[i], i >= st.promptLength);
+      st.counts.countAll(b.historyTokens.data() + b.historyStart[s], b.historyStart[s + 1] - b.historyStart[s],
+                         st.promptLength, slotOf_, true);
     } else {
       st.pages.resize(size_t(b.pageKeep[s]));
     }
@@ -140,9 +155,7 @@ void SeqTable::applyStateless(StepBatch& b) {
     const int historyLength = b.historyStart[s + 1] - b.historyStart[s];
     if (historyLength == 0 || !hasPenalties(b, s)) continue;
     PenaltyCounts& counts = ephemeral_[size_t(s)];
-    counts.clear();
-    const int32_t* history = b.historyTokens.data() + b.historyStart[s];
-    for (int i = 0; i < historyLength; ++i) counts.add(history[i], i >= b.historyPromptLen[s]);
+    counts.countAll(b.historyTokens.data() + b.historyStart[s], historyLength, b.historyPromptLen[s], slotOf_, false);
     b.penalties[s] = &counts;
   }
 }

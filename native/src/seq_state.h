@@ -22,6 +22,9 @@ struct PenaltyCounts {
   std::unordered_map<int32_t, int32_t> index;
   void add(int32_t token, bool isOutput);
   void clear();
+  // Counts a whole history at once through a dense scratch (vocab entries, all -1 between
+  // calls); `indexed`: also fill `index`, so that add() can follow (kept sequences).
+  void countAll(const int32_t* history, int length, int promptLength, std::vector<int32_t>& slotOf, bool indexed);
 };
 
 struct SeqState {
@@ -38,7 +41,7 @@ class SeqTable {
   // new sequences, page appends, counts of the fed tokens; fills b.pageTable / b.pageStart with
   // the whole tables the forward pass reads and b.penalties with each sequence's counts.
   // Stateless steps (no seqIds) get counts built from their histories.
-  void apply(StepBatch& b, const ExecutorOptions& o);
+  void apply(StepBatch& b, const ExecutorOptions& o, int vocabSize);
   size_t numLive() const { return live_.size(); }
 
  private:
@@ -47,6 +50,7 @@ class SeqTable {
   void applyStateless(StepBatch& b);
   std::unordered_map<int32_t, SeqState> live_;
   std::vector<PenaltyCounts> ephemeral_;  // stateless steps' counts, reused
+  std::vector<int32_t> slotOf_;           // (vocab) -1 between steps: countAll's scratch
   std::vector<int32_t> deltaPages_;       // the step's page entries, before the whole tables replace them
 };
 
