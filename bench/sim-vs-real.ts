@@ -7,8 +7,9 @@
  * (runTimedWorkload). Prints TTFT, ITL and throughput of both and their ratio, and what
  * each term of the model is worth (the model refitted without it); writes
  * bench/results/sim-vs-real.json.
- *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE] [--workloads 0,2]
+ *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE] [--workloads 0,2] [--budget-s S]
  * Without --calibration, each workload run is preceded by its own calibration (adjacent in time).
+ * --budget-s: no new round starts after S seconds (the bench lock's turn on a shared machine).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -123,7 +124,10 @@ const rows: Row[] = [];
 const fitTable: Array<Record<string, string>> = [];
 // Each workload right after its own calibration (adjacent in time: this shared machine's speed drifts
 // by 2x within a minute), rounds over all workloads, medians over rounds.
-for (let round = 0; round < rounds; round++) {
+const budgetMs = Number(arg('budget-s', 'Infinity')) * 1000;
+const startedAt = performance.now();
+let roundsDone = 0;
+for (let round = 0; round < rounds && (round === 0 || performance.now() - startedAt < budgetMs); round++, roundsDone++) {
   for (const c of all) {
     let file = given;
     let samples: Sample[] = [];
@@ -140,7 +144,7 @@ for (let round = 0; round < rounds; round++) {
     const ablation: Row['ablation'] = {};
     for (const term of samples.length === 0 ? [] : LATENCY_TERMS.filter((t) => t !== 'fixedMs')) {
       const coefficients = fitLinearLatency(samples, { without: [term] });
-      if (round === rounds - 1 && c === all[all.length - 1]) fitTable.push({ without: term, 'fit err p50': pct(fitErrorOf(coefficients, samples).median), 'fit err p90': pct(fitErrorOf(coefficients, samples).p90) });
+      if (round === 0 && c === all[all.length - 1]) fitTable.push({ without: term, 'fit err p50': pct(fitErrorOf(coefficients, samples).median), 'fit err p90': pct(fitErrorOf(coefficients, samples).p90) });
       ablation[term] = await runSim(c, linearLatency(coefficients), model.config.vocabSize);
     }
     rows.push({ round, workload: c.name, real, sim, ablation });
@@ -174,7 +178,7 @@ const ablationTable = rows.length === 0 || Object.keys(rows[0].ablation).length 
   return line;
 });
 const calibration = JSON.parse(readFileSync(given ?? DEFAULT_CALIBRATION_FILE, 'utf8'));
-console.log(`${modelName} f32, ${threads} threads; latency model from the kernel calibration (${given ?? 'a fresh one before each workload'}); medians of ${rounds} rounds' ratios; ${cpuDescription()}; load average ${load.map((l) => l.toFixed(2)).join(' -> ')} (shared machine)`);
+console.log(`${modelName} f32, ${threads} threads; latency model from the kernel calibration (${given ?? 'a fresh one before each workload'}); medians of ${roundsDone} rounds' ratios; ${cpuDescription()}; load average ${load.map((l) => l.toFixed(2)).join(' -> ')} (shared machine)`);
 console.table(table);
 console.log('step time inside the engine / the calibrated model, median over the run\'s steps:');
 console.table(all.map((c) => {
