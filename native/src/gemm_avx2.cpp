@@ -120,16 +120,16 @@ struct Avx2Tiles {
 };
 
 template <class W>
-void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
+void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
   const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, kSliceBytes, kStripPanels, bias, y, ldy};
-  walkBlocks<Avx2Tiles<W>::template Tile, kMaxRows>(w, blockBegin, blockEnd, o);
+  walkPanels<Avx2Tiles<W>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
-void avx2Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd, const float* bias,
+void avx2Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd, const float* bias,
                 float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
-  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
+  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }
 
 }  // namespace
@@ -145,7 +145,11 @@ bool avx2GemmAvailable() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-GemmKernel avx2GemmKernel() { return {"avx2", avx2Blocks, Isa::Avx2}; }
+GemmKernel avx2GemmKernel() {
+  GemmKernel kernel{"avx2", avx2Panels, Isa::Avx2};
+  kernel.splitPanels = 1;  // the 3..6-row tiles' strip
+  return kernel;
+}
 
 }  // namespace nano
 

@@ -53,16 +53,16 @@ struct F32Tiles {
 };
 
 template <class W>
-void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
+void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
   const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, kSliceBytes, nullptr, bias, y, ldy};
-  walkBlocks<F32Tiles<W>::template Tile, kMaxRows>(w, blockBegin, blockEnd, o);
+  walkPanels<F32Tiles<W>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
-void avx512Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
+void avx512Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd,
                   const float* bias, float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
-  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
+  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }
 
 }  // namespace
@@ -73,7 +73,7 @@ void avx512Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blo
 
 namespace nano {
 
-GemmKernel avx512GemmKernel() { return {"avx512", avx512Blocks, Isa::Avx512}; }
+GemmKernel avx512GemmKernel() { return {"avx512", avx512Panels, Isa::Avx512}; }
 
 }  // namespace nano
 

@@ -49,7 +49,8 @@ void pairBlocks(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockB
   const int pairs = w.paddedK() / 2;
   const TileOperands<uint32_t, uint16_t> o{reinterpret_cast<const uint32_t*>(xPairs), pairs, m, w.bf16.data(), pairs,
                                            2, kSliceBytes, nullptr, bias, y, ldy};
-  walkBlocks<PairTile, kMaxRows>(w, blockBegin, blockEnd, o);
+  const int panelEnd = blockEnd * kBlockPanels < w.numPanels ? blockEnd * kBlockPanels : w.numPanels;
+  walkPanels<PairTile, kMaxRows>(w, blockBegin * kBlockPanels, panelEnd, o);
 }
 
 // out (rows, 2 * pairs) = bf16(x) rounded to nearest even, zero-padded to an even k.

@@ -62,8 +62,9 @@ struct TileOperands {
 // in L1/L2 across the K slices of a block, and the weights are re-read once per group.
 constexpr int kGroupTiles = 8;
 
+// Columns [16 panelBegin, 16 panelEnd) of y: the panels of each block in that range.
 template <template <int, int> class Tile, int MaxRows, class X, class W>
-void walkBlocks(const PackedMatrix& w, int blockBegin, int blockEnd, const TileOperands<X, W>& o) {
+void walkPanels(const PackedMatrix& w, int panelBegin, int panelEnd, const TileOperands<X, W>& o) {
   static const TileTable<Tile, MaxRows, X, W> table;
   const int groupRows = kGroupTiles * MaxRows;
   for (int g = 0; g < o.m; g += groupRows) {
@@ -75,22 +76,25 @@ void walkBlocks(const PackedMatrix& w, int blockBegin, int blockEnd, const TileO
     const int maxSlice = o.sliceBytes / int(stripPanels * kPanelWidth * o.unitWidth * sizeof(W));
     const int numSlices = (o.units + maxSlice - 1) / maxSlice;
     const int sliceUnits = numSlices > 0 ? (o.units + numSlices - 1) / numSlices : 1;
-    for (int b = blockBegin; b < blockEnd; ++b) {
+    for (int b = panelBegin / kBlockPanels; b * kBlockPanels < panelEnd; ++b) {
       const int numPanels = w.blockPanels(b);
+      const int first = panelBegin > b * kBlockPanels ? panelBegin - b * kBlockPanels : 0;
+      const int last = panelEnd - b * kBlockPanels < numPanels ? panelEnd - b * kBlockPanels : numPanels;
       const int blockCol = b * kBlockPanels * kPanelWidth;
       const W* block = o.data + w.blockOffset(b);
       const int stride = numPanels * kPanelWidth * o.unitWidth;  // W elements per unit
+      const int panelUnit = kPanelWidth * o.unitWidth;          // W elements of a panel per unit
       for (int k0 = 0; k0 < o.units; k0 += sliceUnits) {
         const int k = o.units - k0 < sliceUnits ? o.units - k0 : sliceUnits;
-        for (int p0 = 0; p0 < numPanels; p0 += stripPanels) {
-          const int panels = numPanels - p0 < stripPanels ? numPanels - p0 : stripPanels;
+        for (int p0 = first; p0 < last; p0 += stripPanels) {
+          const int panels = last - p0 < stripPanels ? last - p0 : stripPanels;
           const int col = blockCol + p0 * kPanelWidth;
           const int cols = w.n - col < panels * kPanelWidth ? w.n - col : panels * kPanelWidth;
-          const W* strip = block + size_t(k0) * stride + p0 * kPanelWidth * o.unitWidth;
-          const W* next = p0 + panels < numPanels ? strip + panels * kPanelWidth * o.unitWidth
-                          : k0 + k < o.units      ? block + size_t(k0 + k) * stride
-                          : b + 1 < blockEnd      ? o.data + w.blockOffset(b + 1)
-                                                  : nullptr;
+          const W* strip = block + size_t(k0) * stride + p0 * panelUnit;
+          const W* next = p0 + panels < last            ? strip + panels * panelUnit
+                          : k0 + k < o.units            ? block + size_t(k0 + k) * stride + first * panelUnit
+                          : (b + 1) * kBlockPanels < panelEnd ? o.data + w.blockOffset(b + 1)
+                                                        : nullptr;
           const Slice slice{k0 == 0, k0 + k == o.units, next};
           for (int t = 0, r = g; t < numTiles; ++t) {
             const int rows = n / numTiles + (t < n % numTiles ? 1 : 0);
