@@ -3,9 +3,8 @@
  * threads). Prints one JSON line: prefill of 512 tokens (one step), single-stream decode
  * (64 steps of one token), 32 concurrent sequences decoding at positions 32.. (steps of 32
  * tokens; what llama-batched-bench -npp 32 -npl 32 times), tok/s each,
- * the resident memory after load (the file's Buffer released: weights + KV pool + Node), the
- * weight bytes and the kernel. The load itself peaks higher: the file is read whole into one
- * Buffer and copied into native storage.
+ * the resident memory after load (weights + KV pool + Node; the file is a mapping whose pages
+ * the executor dropped as it copied them), the weight bytes and the kernel.
  */
 import { NativeExecutor } from '../src/executor/native.js';
 import type { StepInput } from '../src/executor/step.js';
@@ -44,7 +43,7 @@ async function main(): Promise<void> {
   let model: Awaited<ReturnType<typeof loadGgufModel>> | undefined = await loadGgufModel(file);
   const vocab = model.config.vocabSize;
   const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads, maxBatchTokens: 512, maxSeqs: 32 });
-  model = undefined; // the file's Buffer can go now (its memory goes back after a few collections)
+  model = undefined; // the file's mapping can go now (unmapped when collected)
   for (let i = 0; i < 5; i++) {
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -7,19 +7,20 @@
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/quant.js \
  *     [--shapes medium,1b] [--formats q4_k_m,q8_0] [--rounds 2] [--threads 2] [--dir /tmp/nano-quant-bench]
  *
- * llama.cpp's binaries: $LLAMA_CPP_BIN (default /work/llama-build/bin); without them the
- * core columns are left out. Writes bench/results/quant-<date>.{json,md}.
+ * llama.cpp's binaries: NANO_LLAMA_CPP_BUILD's bin/ or bench/.cache (bench/llama-core.ts);
+ * without them the core columns are left out. Writes bench/results/quant-<date>.{json,md}.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QuantScheme } from '../src/models/quant-scheme.js';
 import { loadNative } from '../src/native/load.js';
+import { findLlamaCore } from './llama-core.js';
 import { ensureQuantFile, type QuantShape } from './quant-files.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const BIN = process.env.LLAMA_CPP_BIN ?? '/work/llama-build/bin';
+const LLAMA = findLlamaCore();
 
 /** rssMiB: peak resident memory of the process; residentMiB (ours): after load. */
 interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number }
@@ -51,9 +52,9 @@ function node(file: string, threads: number): Measured {
 }
 
 function core(file: string, threads: number): Measured {
-  const bench = measure(join(BIN, 'llama-bench'), ['-m', file, '-t', String(threads), '-p', '512', '-n', '64', '-r', '1', '-o', 'json']);
+  const bench = measure(LLAMA.core!.tool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '512', '-n', '64', '-r', '1', '-o', 'json']);
   const tests = JSON.parse(bench.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
-  const batched = measure(join(BIN, 'llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
+  const batched = measure(LLAMA.core!.tool('llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
     '-npp', '32', '-ntg', '24', '-npl', '32', '--output-format', 'jsonl']);
   const line = batched.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
   return {
@@ -112,8 +113,8 @@ async function main(): Promise<void> {
   const formats = arg('formats', 'q4_k_m,q8_0').split(',') as QuantScheme[];
   const rounds = Number(arg('rounds', '2')), threads = Number(arg('threads', '2'));
   const dir = arg('dir', '/tmp/nano-quant-bench');
-  const hasCore = existsSync(join(BIN, 'llama-bench')) && existsSync(join(BIN, 'llama-batched-bench'));
-  if (!hasCore) console.warn(`no llama.cpp binaries at ${BIN} (set LLAMA_CPP_BIN): the core columns are left out`);
+  const hasCore = LLAMA.core !== undefined;
+  if (!hasCore) console.warn(`${LLAMA.note}: the core columns are left out`);
   const bandwidth = loadNative().quant.readBandwidth(512, threads);
   const rows: Row[] = [];
   for (const shape of shapes) {

@@ -1,4 +1,5 @@
-// Quantized dot products, AVX2: vpmaddubsw + vpmaddwd (16 ymm registers: 2-row micro-tiles).
+// Quantized dot products, AVX2: vpmaddubsw + vpmaddwd (16 ymm registers: 2-row micro-tiles on
+// GGUF rows, 4-row ones on the interleaved Q8_0 / Q4_K / Q6_K layout).
 // The kernel bodies are quant_simd.inc; every header is included before the target pragma,
 // so no shared inline function gets a copy compiled for this instruction set.
 #include <algorithm>
@@ -14,6 +15,7 @@
 #pragma GCC target("avx2,fma,f16c")
 
 #define QUANT_ROWS 2
+#define X8_ROWS 4
 #define DOT_US(a, u, s) _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
 #define MADD_ACC(a, p, s) _mm256_add_epi32(a, _mm256_madd_epi16(p, s))
 
@@ -22,6 +24,7 @@ namespace nano {
 }  // namespace nano
 
 #undef QUANT_ROWS
+#undef X8_ROWS
 #undef DOT_US
 #undef MADD_ACC
 #pragma GCC pop_options
@@ -33,7 +36,7 @@ bool avx2QuantAvailable() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-QuantKernel avx2QuantKernel() { return {"avx2", simdTile}; }
+QuantKernel avx2QuantKernel() { return {"avx2", simdTile, QuantLayout::Interleaved}; }
 
 }  // namespace nano
 

@@ -14,6 +14,7 @@
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")
 
 #define QUANT_ROWS 4
+#define X8_ROWS 4
 #define DOT_US(a, u, s) _mm256_dpbusd_epi32(a, u, s)
 #define DPBUSD(a, u, s) _mm256_dpbusd_epi32(a, u, s)
 #define MADD_ACC(a, p, s) _mm256_dpwssd_epi32(a, p, s)
@@ -23,6 +24,7 @@ namespace nano {
 }  // namespace nano
 
 #undef QUANT_ROWS
+#undef X8_ROWS
 #undef DOT_US
 #undef MADD_ACC
 #undef DPBUSD
@@ -35,7 +37,7 @@ bool avx512VnniQuantAvailable() {
   return avx2QuantAvailable() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 }
 
-QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, true}; }
+QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, QuantLayout::InterleavedQ8Biased}; }
 
 }  // namespace nano
 

@@ -14,6 +14,7 @@
 #pragma GCC target("avx2,fma,f16c,avxvnni")
 
 #define QUANT_ROWS 2
+#define X8_ROWS 2
 #define DOT_US(a, u, s) _mm256_dpbusd_avx_epi32(a, u, s)
 #define DPBUSD(a, u, s) _mm256_dpbusd_avx_epi32(a, u, s)
 #define MADD_ACC(a, p, s) _mm256_dpwssd_avx_epi32(a, p, s)
@@ -23,6 +24,7 @@ namespace nano {
 }  // namespace nano
 
 #undef QUANT_ROWS
+#undef X8_ROWS
 #undef DOT_US
 #undef MADD_ACC
 #undef DPBUSD
@@ -35,7 +37,7 @@ bool avxVnniQuantAvailable() {
   return avx2QuantAvailable() && __builtin_cpu_supports("avxvnni");
 }
 
-QuantKernel avxVnniQuantKernel() { return {"avx-vnni", simdTile, true}; }
+QuantKernel avxVnniQuantKernel() { return {"avx-vnni", simdTile, QuantLayout::InterleavedQ8Biased}; }
 
 }  // namespace nano
 

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <vector>
 
 #include "quant_acts.h"
 #include "quant_gemm.h"
+#include "weights_mmap.h"
 
 namespace nano {
 
@@ -58,8 +60,15 @@ Napi::Value dequantize(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// matmul(dtype, blocks, n, k, x: Float32Array(m * k), m, kernel, threads) -> Float32Array(m * n)
-Napi::Value matmul(const Napi::CallbackInfo& info) {
+// The arguments matmul and timeMatmul share: (dtype, blocks, n, k, x, m, kernel, threads).
+struct MatmulArgs {
+  QuantKernel kernel;
+  std::shared_ptr<QuantMatrix> w;
+  int n, k, m, threads;
+  const float* x;
+};
+
+MatmulArgs matmulArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const QuantType type = parseType(env, info[0]);
   const int n = info[2].As<Napi::Number>().Int32Value(), k = info[3].As<Napi::Number>().Int32Value();
@@ -69,12 +78,50 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
       m <= 0 || info[4].As<Napi::Float32Array>().ElementLength() != size_t(m) * k || threads < 1 || threads > 64)
     throw typeError(env, "x must be a Float32Array of m * k values, threads 1..64");
   const QuantKernel kernel = kernelNamed(env, info[6].As<Napi::String>().Utf8Value());
-  auto w = makeQuantMatrix({{type, n, src}}, k, kernel.interleaves);
-  std::vector<uint8_t> scratch(size_t(m) * quantActRowBytes(k));
-  Napi::Float32Array y = Napi::Float32Array::New(env, size_t(m) * n);
-  ThreadPool pool(threads, 0);
-  quantGemm(pool, kernel, info[4].As<Napi::Float32Array>().Data(), k, m, *w, nullptr, y.Data(), n, scratch.data());
+  return {kernel, makeQuantMatrix({{type, n, src}}, k, kernel.layout), n, k, m, threads, info[4].As<Napi::Float32Array>().Data()};
+}
+
+// matmul(dtype, blocks, n, k, x: Float32Array(m * k), m, kernel, threads) -> Float32Array(m * n)
+Napi::Value matmul(const Napi::CallbackInfo& info) {
+  const MatmulArgs a = matmulArgs(info);
+  std::vector<uint8_t> scratch(size_t(a.m) * quantActRowBytes(a.k));
+  Napi::Float32Array y = Napi::Float32Array::New(info.Env(), size_t(a.m) * a.n);
+  ThreadPool pool(a.threads, 0);
+  quantGemm(pool, a.kernel, a.x, a.k, a.m, *a.w, nullptr, y.Data(), a.n, scratch.data());
   return y;
+}
+
+// The calling thread's CPU time, seconds (with one thread, the product's own work whatever
+// else the machine runs).
+double threadCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + t.tv_nsec * 1e-9;
+}
+
+// timeMatmul(dtype, blocks, n, k, x, m, kernel, threads, reps) -> { wall, cpu }: median seconds
+// of one product, wall clock and the calling thread's CPU time (the matrix stored in the
+// kernel's layout once, outside the timing; for the kernel bench).
+Napi::Value timeMatmul(const Napi::CallbackInfo& info) {
+  const MatmulArgs a = matmulArgs(info);
+  const int reps = std::max(1, info[8].As<Napi::Number>().Int32Value());
+  std::vector<uint8_t> scratch(size_t(a.m) * quantActRowBytes(a.k));
+  std::vector<float> y(size_t(a.m) * a.n);
+  ThreadPool pool(a.threads, 0);
+  std::vector<double> wall, cpu;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = threadCpuSeconds();
+    quantGemm(pool, a.kernel, a.x, a.k, a.m, *a.w, nullptr, y.data(), a.n, scratch.data());
+    cpu.push_back(threadCpuSeconds() - c0);
+    wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("wall", wall[wall.size() / 2]);
+  out.Set("cpu", cpu[cpu.size() / 2]);
+  return out;
 }
 
 // readBandwidth(megabytes, threads) -> GB/s of reading a fresh buffer of that size, split
@@ -120,9 +167,11 @@ void registerQuant(Napi::Env env, Napi::Object exports) {
   Napi::Object quant = Napi::Object::New(env);
   quant.Set("dequantize", Napi::Function::New(env, dequantize));
   quant.Set("matmul", Napi::Function::New(env, matmul));
+  quant.Set("timeMatmul", Napi::Function::New(env, timeMatmul));
   quant.Set("kernels", Napi::Function::New(env, kernels));
   quant.Set("readBandwidth", Napi::Function::New(env, readBandwidth));
   exports.Set("quant", quant);
+  exports.Set("mapFile", Napi::Function::New(env, mapFile));
 }
 
 }  // namespace nano

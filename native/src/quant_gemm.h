@@ -21,7 +21,7 @@ using QuantTileFn = void (*)(const QuantMatrix& w, const QuantPart& p, const uin
 struct QuantKernel {
   const char* name;
   QuantTileFn run;
-  bool interleaves = false;  // wants Q8_0 and Q4_K matrices interleaved (QuantPart::interleaved)
+  QuantLayout layout = QuantLayout::Rows;  // how it wants its matrices stored
 };
 
 QuantKernel portableQuantKernel();

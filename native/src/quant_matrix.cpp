@@ -46,68 +46,15 @@ const QuantPart& QuantMatrix::partOfRow(int row) const {
   return parts.back();
 }
 
-namespace {
-
-// Writes rows [0, rows) of k-wide Q8_0 blocks into the interleaved layout at `out`.
-void interleaveQ8_0(const uint8_t* src, int rows, int k, uint8_t* out) {
-  const int numBlocks = k / 32;
-  const size_t srcRowBytes = size_t(numBlocks) * 34;
-  for (int g = 0; g < (rows + kInterleave - 1) / kInterleave; ++g) {
-    for (int b = 0; b < numBlocks; ++b) {
-      uint8_t* dst = out + (size_t(g) * numBlocks + b) * kInterleavedBlockBytes;
-      for (int c = 0; c < kInterleave; ++c) {
-        const int row = g * kInterleave + c;
-        const uint8_t* blk = row < rows ? src + row * srcRowBytes + b * 34 : nullptr;
-        dst[2 * c] = blk ? blk[0] : 0;  // padding columns: scale 0, quants 0 (+128)
-        dst[2 * c + 1] = blk ? blk[1] : 0;
-        for (int i = 0; i < 32; ++i)
-          dst[2 * kInterleave + (i / 4) * 4 * kInterleave + 4 * c + i % 4] = uint8_t((blk ? blk[2 + i] : 0) ^ 0x80);
-      }
-    }
-  }
-}
-
-// Writes rows [0, rows) of k-wide Q4_K blocks into the interleaved layout at `out`.
-void interleaveQ4K(const uint8_t* src, int rows, int k, uint8_t* out) {
-  const int numBlocks = k / 256;
-  const size_t srcRowBytes = size_t(numBlocks) * 144;
-  for (int g = 0; g < (rows + kInterleave - 1) / kInterleave; ++g) {
-    for (int b = 0; b < numBlocks; ++b) {
-      uint8_t* dst = out + (size_t(g) * numBlocks + b) * kInterleavedQ4KBytes;
-      for (int c = 0; c < kInterleave; ++c) {
-        const int row = g * kInterleave + c;
-        static const uint8_t zero[144] = {0};
-        const uint8_t* blk = row < rows ? src + row * srcRowBytes + b * 144 : zero;
-        std::memcpy(dst + 2 * c, blk, 2);                    // d
-        std::memcpy(dst + 2 * kInterleave + 2 * c, blk + 2, 2);  // dmin
-        uint8_t sc[8], mn[8];
-        unpackScalesK(blk + 4, sc, mn);
-        for (int j = 0; j < 8; ++j) {
-          dst[4 * kInterleave + j * kInterleave + c] = sc[j];
-          dst[12 * kInterleave + j * kInterleave + c] = mn[j];
-        }
-        uint8_t* qs = dst + 20 * kInterleave;
-        for (int l = 0; l < 128; ++l) {  // qs[32 jj + i]: weights 64 jj + i (low) and + 32 (high)
-          const int jj = l / 32, i = l % 32;
-          qs[jj * 32 * kInterleave + (i / 4) * 4 * kInterleave + 4 * c + i % 4] = blk[16 + l];
-        }
-      }
-    }
-  }
-}
-
-}  // namespace
-
-std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k, bool interleave) {
+std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k, QuantLayout layout) {
   auto m = std::make_shared<QuantMatrix>();
   m->k = k;
   size_t total = 0;
   for (const QuantSource& s : sources) {
     const QuantTraits& t = quantTraits(s.type);
     QuantPart p{s.type, m->n, s.rows, size_t(k / t.blockElems) * t.blockBytes, total};
-    p.interleaved = interleave && (s.type == QuantType::Q8_0 || s.type == QuantType::Q4_K);
-    if (p.interleaved)  // one group of 8 columns
-      p.rowBytes = s.type == QuantType::Q8_0 ? size_t(k / 32) * kInterleavedBlockBytes : size_t(k / 256) * kInterleavedQ4KBytes;
+    p.interleaved = layout != QuantLayout::Rows && interleavable(s.type);
+    if (p.interleaved) p.rowBytes = size_t(k / t.blockElems) * interleavedBlockBytes(s.type);  // one group of 8 columns
     total += p.interleaved ? p.rowBytes * ((s.rows + kInterleave - 1) / kInterleave) : p.rowBytes * s.rows;
     m->n += s.rows;
     m->parts.push_back(p);
@@ -115,8 +62,8 @@ std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sou
   m->data.resize(total);
   for (size_t i = 0; i < sources.size(); ++i) {
     const QuantPart& p = m->parts[i];
-    if (p.interleaved && p.type == QuantType::Q8_0) interleaveQ8_0(sources[i].bytes, p.rows, k, m->data.data() + p.offset);
-    else if (p.interleaved) interleaveQ4K(sources[i].bytes, p.rows, k, m->data.data() + p.offset);
+    if (p.interleaved)
+      interleaveRows(p.type, sources[i].bytes, p.rows, k, layout == QuantLayout::InterleavedQ8Biased, m->data.data() + p.offset);
     else std::memcpy(m->data.data() + p.offset, sources[i].bytes, p.rowBytes * p.rows);
   }
   return m;

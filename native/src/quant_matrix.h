@@ -19,20 +19,30 @@ struct QuantPart {
   int rows = 0;
   size_t rowBytes = 0;  // k / blockElems * blockBytes
   size_t offset = 0;    // byte offset of its first row in QuantMatrix::data
-  // Q8_0 and Q4_K, for the VNNI kernels: groups of 8 columns interleaved (below); then rowBytes
-  // is the bytes of one 8-column group and row() does not apply.
+  // Q8_0, Q4_K and Q6_K, for the SIMD kernels: groups of 8 columns interleaved (below); then
+  // rowBytes is the bytes of one 8-column group and row() does not apply.
   bool interleaved = false;
 };
 
+// How a kernel wants its matrices stored: GGUF rows, or Q8_0 / Q4_K / Q6_K parts interleaved
+// by 8 columns, Q8_0 quants as they are (AVX2: vpmaddubsw takes |w| and the activations'
+// signs flipped by w) or biased by +128 (VNNI: vpdpbusd takes them as u8).
+enum class QuantLayout : uint8_t { Rows, Interleaved, InterleavedQ8Biased };
+
 // Interleaved by 8 columns, per group of 8 columns (the last one zero-padded) and per block:
-//   Q8_0 (32 k):  8 f16 scales, then for each 4 consecutive k the 8 columns' 4 quants, each
-//                 biased by +128 (u8) so vpdpbusd can take them: 16 + 256 bytes.
+//   Q8_0 (32 k):  8 f16 scales, then for each 4 consecutive k the 8 columns' 4 quants (int8, or
+//                 +128 as u8): 16 + 256 bytes, the same as 8 GGUF blocks.
 //   Q4_K (256 k): 8 f16 d, 8 f16 dmin, the 6-bit scales unpacked (sc[j][col], 64 bytes), the
 //                 mins (m[j][col], 64 bytes), then for each 64-k chunk and 4 consecutive k the
-//                 8 columns' 4 bytes: low nibble k, high nibble k + 32 (1024 bytes).
+//                 8 columns' 4 bytes: low nibble k, high nibble k + 32 (1024 bytes; 3 % more).
+//   Q6_K (256 k): 8 f16 d, the int8 scales (sc[g][col], 128 bytes), the low 4 bits as Q4_K's
+//                 nibbles (1024 bytes), then the high 2 bits: per 64-k chunk and pair of
+//                 4-k steps, the 8 columns' 4 bytes, bits 0-1 / 2-3 the weights k / k + 32 of
+//                 the first step, bits 4-5 / 6-7 those of the second (512 bytes): 8 x 210.
 constexpr int kInterleave = 8;
-constexpr int kInterleavedBlockBytes = 2 * kInterleave + 32 * kInterleave;
+constexpr int kInterleavedQ8_0Bytes = 2 * kInterleave + 32 * kInterleave;
 constexpr int kInterleavedQ4KBytes = 4 * kInterleave + 16 * kInterleave + 128 * kInterleave;
+constexpr int kInterleavedQ6KBytes = 2 * kInterleave + 16 * kInterleave + 192 * kInterleave;
 
 struct QuantMatrix {
   int n = 0;  // output features
@@ -55,8 +65,15 @@ struct QuantSource {
 };
 
 // Concatenates the sources' rows (each k wide; k a multiple of each type's block size);
-// interleave: Q8_0 and Q4_K parts in the interleaved layout (for kernels that want it).
-std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k, bool interleave = false);
+// in `layout` (the kernel's).
+std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k,
+                                             QuantLayout layout = QuantLayout::Rows);
+
+// quant_interleave.cpp: which types interleave, the bytes of one 8-column block, and the
+// interleaving of `rows` rows of k weights (GGUF blocks at src) into groups at out.
+bool interleavable(QuantType t);
+size_t interleavedBlockBytes(QuantType t);
+void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, uint8_t* out);
 
 // out[0..k) = the weights of one row of `type` blocks (ggml's dequantization, same float ops).
 void dequantizeRow(QuantType type, const uint8_t* row, int k, float* out);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "errors.h"
+#include "weights_mmap.h"
 
 namespace nano {
 
@@ -27,8 +28,12 @@ const TensorView& view(const TensorViews& tensors, const std::string& name, cons
 }
 
 // The named tensor as f32.
+// The named tensor as f32 (its mapped file pages released: weights_mmap.h).
 AlignedVec<float> take(const TensorViews& tensors, const std::string& name, std::vector<int64_t> shape) {
-  return toFloat32(view(tensors, name, shape));
+  const TensorView& v = view(tensors, name, shape);
+  AlignedVec<float> out = toFloat32(v);
+  releaseMapped(v);
+  return out;
 }
 
 // What a matrix is made of: the dtype of the float parts, the pair layout, the quantized kernel.
@@ -39,7 +44,8 @@ struct MatrixStorage {
 };
 
 // The row-concatenation of the named [rows, k] tensors as one matrix: kept quantized when every
-// part is, else packed as s.dtype (quantized parts dequantized).
+// part is, else packed as s.dtype (quantized parts dequantized). The parts' mapped file pages
+// are released once copied.
 PackedMatrix matrix(const TensorViews& t, const std::vector<std::pair<std::string, int>>& parts, int k,
                     const MatrixStorage& s, bool mayInterleave = true) {
   std::vector<const TensorView*> views;
@@ -56,13 +62,17 @@ PackedMatrix matrix(const TensorViews& t, const std::vector<std::pair<std::strin
     m.n = 0;
     for (const auto& part : parts) m.n += part.second;
     m.k = k;
-    m.quant = makeQuantMatrix(sources, k, mayInterleave && s.quantKernel.interleaves);
+    m.quant = makeQuantMatrix(sources, k, mayInterleave ? s.quantKernel.layout : QuantLayout::Rows);
     m.quantKernel = s.quantKernel;
+    for (const TensorView* v : views) releaseMapped(*v);
     return m;
   }
   std::vector<AlignedVec<float>> floats;
   std::vector<RowBlock> blocks;
-  for (size_t i = 0; i < parts.size(); ++i) floats.push_back(toFloat32(*views[i]));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    floats.push_back(toFloat32(*views[i]));
+    releaseMapped(*views[i]);
+  }
   for (size_t i = 0; i < parts.size(); ++i) blocks.push_back({floats[i].data(), parts[i].second});
   return packMatrix(blocks, k, s.dtype, s.pairs);
 }
@@ -138,6 +148,7 @@ Weights loadWeights(const ModelConfig& c, WeightDtype dtype, const TensorViews& 
     w.tokenQuant = tokenMatrix.quant;
   } else {
     w.tokenEmbedding = toFloat32(embd);
+    releaseMapped(embd);
   }
   if (c.family == Family::Gpt2) {
     w.positionEmbedding = take(t, "position_embd.weight", {c.contextLength, hidden});

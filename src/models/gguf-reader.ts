@@ -2,13 +2,16 @@
  * Reads a GGUF file (versions 2 and 3, little-endian): the magic "GGUF", a version, the
  * tensor and metadata counts, the metadata key/values, the tensor infos, then the
  * tensor data from the first `general.alignment` boundary (32 by default) after them.
- * The whole file is held in one Buffer; a tensor is described by its absolute offset
- * and byte length in it. Every count, string length, array length, offset and extent is
+ * The whole file is one Buffer over a memory mapping of it (native mapFile): nothing is read
+ * up front, pages come in as the parser and the executor touch them, and the executor drops
+ * the pages of each tensor once it has copied it, so loading a model peaks at about the file
+ * size. A tensor is described by its absolute offset and byte length in it. Every count, string length, array length, offset and extent is
  * checked against the file size, and every problem is a ModelLoadError naming the file.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { constants } from 'node:buffer';
 import { ModelLoadError } from '../errors.js';
+import { loadNative } from '../native/load.js';
 
 /** A metadata value: numbers (u64/i64 past 2^53 stay bigint), booleans, strings, arrays. */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -68,27 +71,20 @@ export async function readGguf(file: string): Promise<GgufFile> {
   return parseGguf(readWhole(file), file);
 }
 
-/** The whole file in one Buffer, read in chunks (fs.readFile stops at 2 GiB; a Buffer holds up to buffer.constants.MAX_LENGTH). */
+/** The whole file as one Buffer over a private mapping of it. */
 function readWhole(file: string): Buffer {
-  let fd: number;
+  let size: number;
   try {
-    fd = openSync(file, 'r');
+    size = statSync(file).size;
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new ModelLoadError(`${file}: ${reason}`, file, { cause: err });
   }
+  if (size > constants.MAX_LENGTH) throw new ModelLoadError(`${file}: ${size} bytes is more than one Buffer holds here (${constants.MAX_LENGTH})`, file);
   try {
-    const size = fstatSync(fd).size;
-    if (size > constants.MAX_LENGTH) throw new ModelLoadError(`${file}: ${size} bytes is more than one Buffer holds here (${constants.MAX_LENGTH})`, file);
-    const buf = Buffer.allocUnsafe(size);
-    for (let at = 0; at < size;) {
-      const n = readSync(fd, buf, at, Math.min(size - at, 1 << 30), at);
-      if (n === 0) throw new ModelLoadError(`${file}: the file shrank while being read`, file);
-      at += n;
-    }
-    return buf;
-  } finally {
-    closeSync(fd);
+    return Buffer.from(loadNative().mapFile(file));
+  } catch (err) {
+    throw new ModelLoadError(`${file}: ${(err as Error).message}`, file, { cause: err });
   }
 }
 

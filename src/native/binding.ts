@@ -61,6 +61,8 @@ export interface NativeQuant {
   dequantize(dtype: QuantDtype, blocks: Uint8Array, rows: number, k: number): Float32Array;
   /** y[m, n] = x[m, k] · W[n, k]^T with the named kernel ('portable' | 'avx2' | 'avx-vnni' | 'avx512-vnni' | 'auto'). */
   matmul(dtype: QuantDtype, blocks: Uint8Array, n: number, k: number, x: Float32Array, m: number, kernel: string, threads: number): Float32Array;
+  /** Median seconds of one such product over `reps` runs, wall clock and the calling thread's CPU time (the matrix stored in the kernel's layout once, untimed): the kernel bench. */
+  timeMatmul(dtype: QuantDtype, blocks: Uint8Array, n: number, k: number, x: Float32Array, m: number, kernel: string, threads: number, reps: number): { wall: number; cpu: number };
   /** The kernel names this CPU runs, 'portable' first. */
   kernels(): string[];
   /** GB/s reading a fresh buffer of `megabytes` split over `threads` (best of 3): the bench's memory bound. */
@@ -70,6 +72,8 @@ export interface NativeQuant {
 export interface NativeBinding {
   version: string;
   quant: NativeQuant;
+  /** The whole file as a private memory mapping (unmapped when the ArrayBuffer is collected); the executor drops the pages it copied weights from. */
+  mapFile(path: string): ArrayBuffer;
   Executor: new (config: ModelConfig, tensors: TensorMap, options: NativeExecutorOptions) => NativeExecutorHandle;
 }
 

@@ -124,6 +124,13 @@ describe('kernels: every path gives the same bits, and the right values', () => 
           expect(firstDifference(one, ref.subarray(row * n, (row + 1) * n)), `${kernel}, row ${row} alone`).toBe(-1);
         }
       }
+      // Extremes: raw random blocks (every nibble and 6-bit value, Q8_0's -128) times rows whose
+      // quants are all +-127 (equal magnitudes), where int16 pair sums come closest to overflowing;
+      // 21 columns leave a partly padded 8-column group.
+      const raw = randomBlocks(dtype, 21 * (k / f.blockElems), 99, [0x2e66, 0xae66, 0x3c00]);
+      const signs = Float32Array.from({ length: 5 * k }, (_, i) => ((i * 2654435761) >>> 31 ? 1 : -1) * (i < k ? 1 : 2));
+      const rawRef = quant.matmul(dtype, raw, 21, k, signs, 5, 'portable', 1);
+      for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, raw, 21, k, signs, 5, kernel, 2), rawRef), `${kernel}, extremes`).toBe(-1);
       const w = dequantize(dtype, blocks);
       for (let r = 0; r < m; r++) {
         for (let c = 0; c < n; c++) {
