@@ -25,6 +25,8 @@ export interface BenchOptions {
   llamaCpp: boolean;
   demo: boolean;
   interference: boolean;
+  /** Only the interference variants whose labels contain one of these (all when absent). */
+  interferenceVariants?: string[];
   log: (line: string) => void;
 }
 
@@ -79,7 +81,7 @@ export async function runBench(o: BenchOptions, command = ''): Promise<BenchResu
       if (runtime) await disposeLlamaCpp(runtime);
     }
   }
-  const interference = o.interference ? await benchInterference(o.quick, suite) : undefined;
+  const interference = o.interference ? await benchInterference(o.quick, suite, o.interferenceVariants) : undefined;
   const demo = o.demo ? await benchDemo(o.quick, suite) : undefined;
   const cpu = cpus()[0]?.model ?? 'unknown';
   return {

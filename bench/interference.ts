@@ -18,6 +18,7 @@ export interface InterferenceShape {
 export interface InterferenceResult {
   label: string;
   maxChunkSize: number | null;
+  maxStepCostRatio?: number;
   itlBeforeMs: Percentiles;
   itlDuringMs: Percentiles;
   itlAfterMs: Percentiles;
@@ -65,6 +66,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
     return {
       label,
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
+      maxStepCostRatio: knobs.maxStepCostRatio,
       itlBeforeMs: before,
       itlDuringMs: during,
       itlAfterMs: percentiles(interTokenGaps(records, firstToken, ended)),

@@ -4,7 +4,9 @@
  * of a 4,000-token prompt, a 256-token chunk at its end, and 8 decode streams at 4,000
  * tokens of context, per KV element type. The tiled attention should make a chunk's cost
  * grow far less than the context (each K/V page read once per 16 queries, not per query).
- *   npm run bench:long [-- --threads N] [-- --kernel auto|avx2|avx512|portable] [-- --kv f32,bf16,f16]
+ * With --grid: what a step of 8 short decode streams plus one prefill chunk costs, per
+ * chunk size and context (the step-cost model of src/scheduler/step-cost.ts is fitted to it).
+ *   npm run bench:long [-- --threads N] [-- --kernel auto|avx2|avx512|portable] [-- --kv f32,bf16,f16] [-- --grid]
  */
 import { availableParallelism } from 'node:os';
 import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
@@ -18,7 +20,15 @@ const CONTEXT = 4608;
 const PROMPT = 4000;
 const STREAMS = 8;
 
-function step(seqs: Array<{ start: number; length: number; pages: number[] }>): StepInput {
+interface Seq {
+  start: number;
+  length: number;
+  pages: number[];
+  /** The run samples a token (decodes do; a prefill chunk does only at its prompt's end). */
+  isSampled?: boolean;
+}
+
+function step(seqs: Seq[]): StepInput {
   const n = seqs.reduce((a, s) => a + s.length, 0);
   const b = seqs.length;
   const offsets = (lengths: number[]): Int32Array => Int32Array.from([0, ...lengths.map((_, i) => lengths.slice(0, i + 1).reduce((x, y) => x + y, 0))]);
@@ -28,7 +38,7 @@ function step(seqs: Array<{ start: number; length: number; pages: number[] }>): 
     seqStart: offsets(seqs.map((s) => s.length)),
     pageTable: Int32Array.from(seqs.flatMap((s) => s.pages)),
     pageStart: offsets(seqs.map((s) => s.pages.length)),
-    isSampled: new Uint8Array(b).fill(1),
+    isSampled: Uint8Array.from(seqs, (s) => (s.isSampled === false ? 0 : 1)),
     temperature: new Float32Array(b), topK: new Int32Array(b), topP: new Float32Array(b).fill(1), minP: new Float32Array(b),
     seed: new Float64Array(b), presencePenalty: new Float32Array(b), frequencyPenalty: new Float32Array(b),
     repetitionPenalty: new Float32Array(b).fill(1), historyTokens: new Int32Array(0), historyStart: new Int32Array(b + 1),
@@ -53,6 +63,24 @@ const arg = (name: string): string | undefined => {
   return at >= 0 ? process.argv[at + 1] : undefined;
 };
 
+/** Step ms of 8 decode streams at a short context plus a chunk at each context; the first row is the decodes alone. */
+async function grid(ex: NativeExecutor, pages: (seq: number) => number[]): Promise<void> {
+  const decodes = Array.from({ length: STREAMS }, (_, s) => ({ start: 100, length: 1, pages: pages(s + 1) }));
+  const alone = await timeMs(ex, step(decodes), 10);
+  const contexts = [0, 1000, 2000, 3000, 3984];
+  console.log(`decode x${STREAMS} @100 alone: ${alone.toFixed(2)} ms; step ms with a chunk (not sampled) at each context:`);
+  console.log(`| chunk | ${contexts.map((c) => `@${c}`).join(' | ')} |`);
+  console.log(`|---|${contexts.map(() => '---|').join('')}`);
+  for (const chunk of [1, 4, 16, 64]) {
+    const row: string[] = [];
+    for (const at of contexts) {
+      const input = step([...decodes, { start: at, length: chunk, pages: pages(0), isSampled: false }]);
+      row.push((await timeMs(ex, input, chunk >= 64 ? 3 : 6)).toFixed(2));
+    }
+    console.log(`| ${chunk} | ${row.join(' | ')} |`);
+  }
+}
+
 async function main(): Promise<void> {
   const threads = Number(arg('threads') ?? Math.min(2, availableParallelism()));
   const kernel = (arg('kernel') ?? 'auto') as NativeExecutorCreateOptions['kernel'];
@@ -66,10 +94,15 @@ async function main(): Promise<void> {
   for (const kvDtype of kvTypes) {
     const options: NativeExecutorCreateOptions = {
       config, tensors, numPages: (STREAMS + 1) * pagesPerSeq, pageSize: PAGE, numThreads: threads,
-      maxBatchTokens: 256, maxSeqs: STREAMS, kernel, ...(kvDtype === 'f32' ? {} : { kvDtype }),
+      maxBatchTokens: 256, maxSeqs: STREAMS + 1, kernel, ...(kvDtype === 'f32' ? {} : { kvDtype }),
     };
     const ex = NativeExecutor.create(options);
     const pages = (seq: number): number[] => Array.from({ length: pagesPerSeq }, (_, i) => seq * pagesPerSeq + i);
+    if (process.argv.includes('--grid')) {
+      await grid(ex, pages);
+      ex.close();
+      continue;
+    }
     const chunk = (start: number, length: number): Promise<number> => timeMs(ex, step([{ start, length, pages: pages(0) }]), 5);
     const c0 = await chunk(0, 16), cMid = await chunk(2000, 16), cEnd = await chunk(PROMPT - 16, 16);
     const c256 = await chunk(PROMPT - 256, 256);

@@ -30,6 +30,8 @@ export interface EngineKnobs {
   maxRunning: number;
   prefixCache: boolean;
   chunkedPrefill: boolean;
+  /** The engine's step-cost bound (absent: chunks of maxChunkSize). */
+  maxStepCostRatio?: number;
   /** false: the policy does not see which waiting prompts share pages with prefills in flight (the no-hold-back baseline). */
   holdBack?: boolean;
 }

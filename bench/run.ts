@@ -69,6 +69,7 @@ const result = await runBench(
     llamaCpp: !flag('no-llama'),
     demo: !flag('no-demo'),
     interference: !flag('no-interference'),
+    interferenceVariants: option('interference-variants')?.split(','),
     log: (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${line}`),
   },
   `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),

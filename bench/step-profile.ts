@@ -26,7 +26,7 @@ export interface StepProfile {
 }
 
 /** `batch` sequences, each a run of `length` tokens starting at `position`. */
-function decodeInput(batch: number, position: number, pagesPerSeq: number, sampled: boolean, length = 1): StepInput {
+export function decodeInput(batch: number, position: number, pagesPerSeq: number, sampled: boolean, length = 1): StepInput {
   const z = (n: number) => new Float32Array(n);
   return {
     tokens: Int32Array.from({ length: batch * length }, (_, i) => 3 + ((i * 7919) % 250)),

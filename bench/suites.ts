@@ -161,7 +161,7 @@ export async function benchModel(name: PresetName, scale: Scale, runtime: LlamaC
 }
 
 /** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step. */
-export async function benchInterference(quick: boolean, o: SuiteOptions): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
+export async function benchInterference(quick: boolean, o: SuiteOptions, only?: readonly string[]): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
   const shape = INTERFERENCE[quick ? 'quick' : 'full'];
   const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
@@ -171,9 +171,12 @@ export async function benchInterference(quick: boolean, o: SuiteOptions): Promis
     ['chunk 64', { ...base, maxChunkSize: 64 }],
     ['chunk 16', { ...base, maxChunkSize: 16 }],
     ['chunking off', { ...base, chunkedPrefill: false }],
+    ['chunk 256, maxStepCostRatio 2', { ...base, maxStepCostRatio: 2 }],
+    ['chunk 256, maxStepCostRatio 1.5', { ...base, maxStepCostRatio: 1.5 }],
   ];
   const results: InterferenceResult[] = [];
   for (const [label, knobs] of variants) {
+    if (only && !only.some((part) => label.includes(part))) continue;
     const streamShape = { ...shape, windowTokens: Math.min(shape.windowTokens, Math.floor((shape.contextLength - shape.streamPromptLen - shape.longPromptLen) / 4)) };
     const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
     o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);

@@ -69,7 +69,7 @@ LayerAttention layerAttention(const ModelConfig& c, int layer) {
 
 AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa)
     : numHeads(c.numHeads), numKvHeads(c.numKvHeads), group(c.numHeads / c.numKvHeads), headDim(c.headDim),
-      pageSize(ps), rowFloats(size_t(c.headDim) + size_t(ps + 15) / 16 * 16 + 2), isa(kernelIsa) {}
+      pageSize(ps), rowFloats(size_t(c.headDim) + kTileKeys + 2), isa(kernelIsa) {}
 
 void attendTokens(const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& sh, const float* qkv,
                   int begin, int end, const TokenPages& at, float* scratch, float* out) {

@@ -41,14 +41,15 @@ void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv
              const TokenPages& where);
 
 constexpr int kBlockTokens = 16;  // query tokens that share a walk over the pages
+constexpr int kTileKeys = 64;     // key positions per online-softmax step (a multiple of 16)
 
 // The attention's shape and per-thread scratch: for a block's rows (token, head), the
-// running sum of weighted values (head_dim), one page of scores, the running max and sum.
+// running sum of weighted values (head_dim), one tile of scores, the running max and sum.
 struct AttentionScratch {
   AttentionScratch(const ModelConfig& config, int pageSize, Isa isa);
   size_t floatsPerThread() const { return size_t(kBlockTokens) * numHeads * rowFloats; }
   int numHeads, numKvHeads, group, headDim, pageSize;
-  size_t rowFloats;  // head_dim + page size rounded up to 16, + 2
+  size_t rowFloats;  // head_dim + kTileKeys + 2
   Isa isa;           // instruction set of the kernel (follows the GEMM kernel)
 };
 

@@ -85,15 +85,9 @@ NANO_INLINE Vec vmax(Vec a, Vec b) { return (Vec)_mm512_max_ps((__m512)a, (__m51
 NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
   return (Vec)_mm512_maskz_mov_ps(_mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(lo), _CMP_GE_OQ), (__m512)y);
 }
-#else
-NANO_INLINE Vec vmax(Vec a, Vec b) {
-  for (int j = 0; j < kLanes; ++j) a[j] = a[j] > b[j] ? a[j] : b[j];
-  return a;
-}
-NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) {
-  for (int j = 0; j < kLanes; ++j) y[j] = x[j] >= lo ? y[j] : 0.0f;
-  return y;
-}
+#else  // whole-vector selects (compare and mask per xmm), not a loop over lanes
+NANO_INLINE Vec vmax(Vec a, Vec b) { return a > b ? a : b; }
+NANO_INLINE Vec keepAtLeast(Vec x, float lo, Vec y) { return x >= splat(lo) ? y : splat(0.0f); }
 #endif
 NANO_INLINE Vec exponentScale(Vec n) {
   const I32Vec bits = (__builtin_convertvector(n, I32Vec) + 127) << 23;

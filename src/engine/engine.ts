@@ -12,7 +12,7 @@ import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 import { EngineCore, type SubmitOptions } from './core.js';
 import type { EngineEvent } from './events.js';
 import type { RequestHandle, RequestResult } from './handle.js';
-import { resolveEngineOptions, type EngineOptions } from './options.js';
+import { resolveEngineOptions, stepCostFor, type EngineOptions } from './options.js';
 import { withSamplingDefaults, type SamplingDefaults, type SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
 import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
@@ -87,6 +87,7 @@ export class NanoServingEngine {
       maxRunning: resolved.maxRunning,
       maxChunkSize: resolved.maxChunkSize,
       chunkedPrefill: resolved.chunkedPrefill,
+      stepCost: stepCostFor(executor.info, resolved.maxStepCostRatio),
       prefixCache: resolved.prefixCache,
       maxCachedPages: resolved.maxCachedPages,
       maxWaiting: resolved.maxWaiting,

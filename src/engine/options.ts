@@ -1,7 +1,8 @@
 /** Engine options, their defaults and their validation. */
 import { InvalidRequestError } from '../errors.js';
 import type { ModelSpec } from '../models/resolve.js';
-import type { Executor } from '../executor/step.js';
+import type { Executor, ExecutorInfo } from '../executor/step.js';
+import { stepCostModel, type StepCostModel } from '../scheduler/step-cost.js';
 import type { KvDtype } from '../native/binding.js';
 import type { SchedulingPolicy } from './core.js';
 import { validateTimeout } from './intake.js';
@@ -23,6 +24,13 @@ export interface EngineOptions {
   prefixCache?: boolean;
   /** Cap on pages the prefix cache keeps. */
   maxCachedPages?: number;
+  /**
+   * Bounds a step that carries prefill chunks beside decodes: its predicted cost (layers,
+   * lm head, keys attended) stays within this many times that of its decodes alone, so a
+   * long prompt's chunks shrink as its context grows (a number >= 1; needs chunked prefill
+   * and the native executor's model shape). Off by default: chunks of maxChunkSize.
+   */
+  maxStepCostRatio?: number;
   /** Chunked prefill on (default) or off (prompts prefilled whole). */
   chunkedPrefill?: boolean;
   /** Native worker threads (default: the machine's cores). */
@@ -47,7 +55,7 @@ export interface EngineOptions {
   policy?: SchedulingPolicy;
 }
 
-type OptionalKeys = 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
+type OptionalKeys = 'maxStepCostRatio' | 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
 export type ResolvedEngineOptions = Required<Omit<EngineOptions, OptionalKeys>> & Pick<EngineOptions, OptionalKeys>;
 
 export const ENGINE_DEFAULTS = {
@@ -72,6 +80,23 @@ function positiveInt(options: EngineOptions, key: keyof EngineOptions, fallback:
   return value;
 }
 
+function stepCostRatio(options: EngineOptions): number | undefined {
+  const ratio = options.maxStepCostRatio;
+  if (ratio === undefined) return undefined;
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio < 1) {
+    throw new InvalidRequestError(`engine option maxStepCostRatio must be a finite number >= 1, got ${String(ratio)}`, 'maxStepCostRatio');
+  }
+  if (options.chunkedPrefill === false) throw new InvalidRequestError('maxStepCostRatio sizes prefill chunks: it needs chunkedPrefill', 'maxStepCostRatio');
+  return ratio;
+}
+
+/** The step-cost model of the engine's executor, when maxStepCostRatio is set; refused when the executor gives no model shape. */
+export function stepCostFor(info: ExecutorInfo, maxStepCostRatio: number | undefined): StepCostModel | undefined {
+  if (maxStepCostRatio === undefined) return undefined;
+  if (!info.modelConfig) throw new InvalidRequestError('maxStepCostRatio needs the model shape, which this executor does not give (info.modelConfig)', 'maxStepCostRatio');
+  return stepCostModel(info.modelConfig, maxStepCostRatio);
+}
+
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
   if (!['f32', 'bf16', 'q8_0', 'q4_k'].includes(weightDtype)) throw new InvalidRequestError(`weightDtype must be 'f32', 'bf16', 'q8_0' or 'q4_k'`, 'weightDtype');
@@ -90,6 +115,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     weightSeed: options.weightSeed ?? ENGINE_DEFAULTS.weightSeed,
     prefixCache: options.prefixCache ?? ENGINE_DEFAULTS.prefixCache,
     chunkedPrefill: options.chunkedPrefill ?? ENGINE_DEFAULTS.chunkedPrefill,
+    maxStepCostRatio: stepCostRatio(options),
     weightDtype,
     kvDtype,
     threads: options.threads === undefined ? undefined : positiveInt(options, 'threads', 1),

@@ -66,6 +66,7 @@ export class NativeExecutor implements Executor {
       pageSize,
       maxBatchTokens,
       maxSeqs,
+      modelConfig: config,
     });
   }
 

@@ -1,4 +1,6 @@
 /** The executor contract: one batched step in flat typed arrays, and what it returns. */
+import type { ModelConfig } from '../models/config.js';
+
 /** One batched step, as flat typed arrays. nSeq = seqStart.length - 1. */
 export interface StepInput {
   tokens: Int32Array;          // [nTok] all new tokens, sequence after sequence
@@ -54,6 +56,8 @@ export interface ExecutorInfo {
   maxBatchTokens: number;
   /** Most sequences one step may carry. */
   maxSeqs: number;
+  /** The model's shape, when the executor runs a real model (the step-cost model is derived from it). */
+  modelConfig?: Readonly<ModelConfig>;
 }
 
 /** What the engine drives: the native addon or the simulator. The engine does not know which. */

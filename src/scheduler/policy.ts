@@ -9,6 +9,9 @@
  *      being computed by a prefill in flight (running, or admitted in this step) is held
  *      back until that page is cached, so a shared prefix is computed once (as SGLang
  *      does); it blocks the queue behind it like one that does not fit (FCFS).
+ * With a step-cost model (config.stepCost, chunked prefill only), each chunk is also sized
+ * so the step's predicted cost stays within the bound relative to its decodes alone
+ * (step-cost.ts): a long prompt's chunks shrink as its context grows.
  * Victim rule: the most recently admitted running request goes first (it has the least
  * work to lose and the latest arrival), as vLLM does.
  */
@@ -20,10 +23,14 @@ import {
   type SchedulerView,
   type StepPlan,
 } from './view.js';
+import { chunkWithin, runCost } from './step-cost.js';
 
 interface Draft {
   budget: number;
   available: number;
+  /** Predicted cost the step's prefill chunks may still add (Infinity: no cost bound). */
+  costAllowance: number;
+  numPrefills: number;
   readonly runs: PlannedRun[];
   readonly preempted: Set<number>;
   readonly preempt: number[];
@@ -33,11 +40,14 @@ export function schedule(view: SchedulerView, config: SchedulerConfig): StepPlan
   const draft: Draft = {
     budget: config.maxBatchTokens,
     available: view.numFreePages + view.numEvictablePages,
+    costAllowance: Infinity,
+    numPrefills: 0,
     runs: [],
     preempted: new Set(),
     preempt: [],
   };
   planDecodes(view, draft);
+  boundPrefillCost(config, draft);
   planContinuingPrefills(view, config, draft);
   const admit = draft.preempt.length === 0 ? planAdmissions(view, config, draft) : [];
   if (draft.runs.length === 0 && draft.preempt.length === 0 && view.running.length > 1) {
@@ -66,6 +76,14 @@ function planDecodes(view: SchedulerView, draft: Draft): void {
   }
 }
 
+/** With a cost model and decodes in the step: what its prefill chunks may add. */
+function boundPrefillCost(config: SchedulerConfig, draft: Draft): void {
+  const model = config.stepCost;
+  if (!model || !config.chunkedPrefill || draft.runs.length === 0) return;
+  const decodes = draft.runs.reduce((sum, run) => sum + runCost(model, run.start, run.numTokens, run.isSampled), model.fixedTokens);
+  draft.costAllowance = (model.maxRatio - 1) * decodes;
+}
+
 /** Preempts the youngest running request other than `exceptId`; false when there is none. */
 function preemptYoungest(view: SchedulerView, draft: Draft, exceptId: number): boolean {
   for (let i = view.running.length - 1; i >= 0; i--) {
@@ -92,7 +110,7 @@ function planContinuingPrefills(view: SchedulerView, config: SchedulerConfig, dr
     const remaining = request.numTokens - request.numComputed;
     const chunk = chunkFor(remaining, request.numComputed, request.numPages, config, view.pageSize, draft);
     if (chunk === 0) continue;
-    addPrefillRun(request, request.numComputed, request.numPages, chunk, view.pageSize, draft);
+    addPrefillRun(request, request.numComputed, request.numPages, chunk, config, view.pageSize, draft);
   }
 }
 
@@ -112,7 +130,7 @@ function planAdmissions(view: SchedulerView, config: SchedulerConfig, draft: Dra
       draft.available = saved;
       break; // FCFS: nobody overtakes a request that does not fit yet
     }
-    addPrefillRun(request, cached.numTokens, cachedPages, chunk, view.pageSize, draft);
+    addPrefillRun(request, cached.numTokens, cachedPages, chunk, config, view.pageSize, draft);
     admitted.push(request.id);
     inFlight.push(request);
     numRunning++;
@@ -143,19 +161,17 @@ function chunkFor(
   const byPages = (numPagesHeld + Math.max(0, draft.available)) * pageSize - start;
   const chunk = Math.max(0, Math.min(remaining, maxChunk, draft.budget, byPages));
   if (!config.chunkedPrefill && chunk < remaining) return 0;
-  return chunk;
+  if (!config.stepCost || draft.costAllowance === Infinity || chunk === 0) return chunk;
+  const byCost = chunkWithin(config.stepCost, draft.costAllowance, start, chunk, (n) => n === remaining);
+  return byCost > 0 || draft.numPrefills > 0 ? byCost : 1; // the step's first chunk always progresses
 }
 
-function addPrefillRun(request: RequestView, start: number, numPagesHeld: number, chunk: number, pageSize: number, draft: Draft): void {
+function addPrefillRun(request: RequestView, start: number, numPagesHeld: number, chunk: number, config: SchedulerConfig, pageSize: number, draft: Draft): void {
   const need = pagesFor(start + chunk, pageSize) - numPagesHeld;
+  const isSampled = start + chunk === request.numTokens;
   draft.available -= Math.max(0, need);
   draft.budget -= chunk;
-  draft.runs.push({
-    id: request.id,
-    kind: 'prefill',
-    start,
-    numTokens: chunk,
-    isSampled: start + chunk === request.numTokens,
-    numNewPages: Math.max(0, need),
-  });
+  draft.numPrefills++;
+  if (config.stepCost) draft.costAllowance -= runCost(config.stepCost, start, chunk, isSampled);
+  draft.runs.push({ id: request.id, kind: 'prefill', start, numTokens: chunk, isSampled, numNewPages: Math.max(0, need) });
 }

@@ -3,6 +3,8 @@
  * Nothing here touches the allocator, the cache, the actors or the executor.
  */
 
+import type { StepCostModel } from './step-cost.js';
+
 /** A request as the policy sees it. */
 export interface RequestView {
   readonly id: number;
@@ -59,6 +61,8 @@ export interface SchedulerConfig {
   readonly maxChunkSize: number;
   /** false: a prompt is prefilled in one step or not admitted yet. */
   readonly chunkedPrefill: boolean;
+  /** Bounds a step's predicted cost when prefill chunks join decodes (chunked prefill only); absent = token budget only. */
+  readonly stepCost?: StepCostModel;
 }
 
 /** One sequence's contiguous run of new tokens in the step. */
