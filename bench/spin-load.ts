@@ -4,7 +4,8 @@
  * steps), timed for the step and for the process's CPU time, with the spin at its defaults
  * and turned off (NANO_SERVING_SPIN_US=0, NANO_SERVING_STEP_SPIN_US=0), on the machine as
  * it is and with busy-looping processes beside it (one per core). When the spin backs off,
- * the CPU time per step under load is close to the no-spin figure.
+ * the CPU time per step under load is close to the no-spin figure. Then the pool size: the
+ * step runner is the pool's thread 0 (it computes a share); 1, 2 and 3 threads on the cores.
  *   node dist/bench/spin-load.js [--steps N] [--gap-ms G]
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -25,17 +26,16 @@ const busyUntil = (ms: number): void => {
   while (performance.now() < end) { /* the JS thread's work between steps */ }
 };
 
-async function measure(spin: boolean, steps: number, gapMs: number): Promise<{ stepMs: number; cpuMs: number }> {
+async function measure(spin: boolean, steps: number, gapMs: number, numThreads = Math.min(2, availableParallelism()), length = 1): Promise<{ stepMs: number; cpuMs: number }> {
   process.env.NANO_SERVING_SPIN_US = spin ? '200' : '0';
   process.env.NANO_SERVING_STEP_SPIN_US = spin ? '2000' : '0';
   const config = presetConfig('small');
-  const ex = NativeExecutor.create({ config, tensors: syntheticTensors(config, 1), numPages: 8 * 4, pageSize: 16, numThreads: Math.min(2, availableParallelism()), maxBatchTokens: 64, maxSeqs: 8 });
+  const ex = NativeExecutor.create({ config, tensors: syntheticTensors(config, 1), numPages: 8 * 4, pageSize: 16, numThreads, maxBatchTokens: 8 * 64, maxSeqs: 8 });
   try {
-    const input = decodeInput(8, 40, 4, true, 1);
+    const input = decodeInput(8, 40, 4, true, length);
     for (let i = 0; i < 5; i++) await ex.step(input);
     const times: number[] = [];
     const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
       const s = performance.now();
       await ex.step(input);
@@ -43,10 +43,8 @@ async function measure(spin: boolean, steps: number, gapMs: number): Promise<{ s
       busyUntil(gapMs / 2);
       await new Promise((resolve) => setTimeout(resolve, gapMs / 2));
     }
-    const wall = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     times.sort((a, b) => a - b);
-    void wall;
     return { stepMs: times[Math.floor(times.length / 2)], cpuMs: (cpu.user + cpu.system) / 1000 / steps };
   } finally {
     ex.close();
@@ -73,6 +71,13 @@ async function main(): Promise<void> {
     } finally {
       for (const c of children) c.kill();
     }
+  }
+  console.log('\n| threads | decode x8 step p50 ms | CPU ms | 8 x 16-token prefill step p50 ms | CPU ms |');
+  console.log('|---|---|---|---|---|');
+  for (const threads of [1, 2, 3]) {
+    const decode = await measure(true, steps, gapMs, threads);
+    const prefill = await measure(true, Math.ceil(steps / 4), gapMs, threads, 16);
+    console.log(`| ${threads} | ${decode.stepMs.toFixed(2)} | ${decode.cpuMs.toFixed(2)} | ${prefill.stepMs.toFixed(2)} | ${prefill.cpuMs.toFixed(2)} |`);
   }
 }
 
