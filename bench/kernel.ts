@@ -1,7 +1,9 @@
 /**
  * Kernel bench: raw executor speed, no scheduler. Prefill of a 512-token prompt and
  * decode at batch 1, 8, 32, 64 on the synthetic presets, f32 and bf16 weights.
- * Prints a table and writes bench/results/kernel.json.
+ * Prints a table and writes bench/results/kernel.json; then fits the latency model of
+ * nano-serving/testing per model and dtype (bench/calibrate.ts) and writes
+ * bench/results/latency-calibration.json.
  * The tiny preset also runs issue 8's serving shape: 256 concurrent decode streams with
  * contexts of 20 to 150 tokens on scattered KV pages (as the page allocator hands them out).
  *   npm run bench:kernel [-- --quick] [-- --threads N] [-- --portable]
@@ -15,6 +17,9 @@ import type { StepInput } from '../src/executor/step.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { presetConfig, type PresetName } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
+import type { CalibrationEntry } from '../src/testing/calibration.js';
+import { calibrateModel, writeCalibration } from './calibrate.js';
+import { greedyParams } from './greedy-params.js';
 
 const PAGE_SIZE = 16;
 const PREFILL_TOKENS = 512;
@@ -46,19 +51,7 @@ function stepInput(batch: number, length: number, start: number, pagesPerSeq: nu
     pageTable: Int32Array.from({ length: batch * pagesPerSeq }, (_, i) => i),
     pageStart: Int32Array.from({ length: batch + 1 }, (_, s) => s * pagesPerSeq),
     isSampled: new Uint8Array(batch).fill(1),
-    temperature: new Float32Array(batch),
-    topK: new Int32Array(batch),
-    topP: new Float32Array(batch).fill(1),
-    minP: new Float32Array(batch),
-    seed: new Float64Array(batch),
-    presencePenalty: new Float32Array(batch),
-    frequencyPenalty: new Float32Array(batch),
-    repetitionPenalty: new Float32Array(batch).fill(1),
-    historyTokens: new Int32Array(0),
-    historyStart: new Int32Array(batch + 1),
-    historyPromptLen: new Int32Array(batch),
-    numTopLogprobs: new Int32Array(batch),
-    returnLogits: false,
+    ...greedyParams(batch),
   };
 }
 
@@ -172,6 +165,11 @@ async function main(): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, threads, rows }, null, 2));
   console.log(`wrote ${out}`);
+  const calibration: CalibrationEntry[] = [];
+  for (const model of models) {
+    for (const dtype of ['f32', 'bf16'] as const) calibration.push(await calibrateModel(model, dtype, threads, kernel));
+  }
+  writeCalibration(calibration);
 }
 
 await main();

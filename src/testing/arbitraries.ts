@@ -72,19 +72,51 @@ function withArrivalSteps(requests: ReadonlyArray<WorkloadRequest & { arrivalGap
   return requests.map(({ arrivalGap, ...r }) => ({ ...r, arrivalStep: (step += arrivalGap) }));
 }
 
-/** A workload whose every request fits the pool alone (others are a separate, submit-time error case). */
+/**
+ * A workload whose every request fits the pool alone (others are a separate, submit-time
+ * error case). The engine shape and the requests shrink independently (the shape toward
+ * the smallest engine), and a counterexample prints as describeWorkload writes it.
+ */
 export const workloadArb = (options: { maxRequests?: number; maxPrompt?: number; faults?: boolean } = {}): fc.Arbitrary<Workload> =>
-  engineShapeArb()
-    .chain((engine) =>
-      fc.record({
-        engine: fc.constant(engine),
-        vocabSize: fc.constantFrom(8, 64, 256),
-        sharedPrefix: fc.integer({ min: 0, max: 40 }),
-        requests: fc.array(workloadRequestArb(options.maxPrompt ?? 60), { minLength: 1, maxLength: options.maxRequests ?? 12 }),
-        failingSteps: options.faults ? fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }) : fc.constant<number[]>([]),
-      }),
-    )
-    .map((w) => ({ ...w, requests: withArrivalSteps(w.requests).map((r) => fitRequest(r, w.engine, w.sharedPrefix)) }));
+  fc
+    .record({
+      engine: engineShapeArb(),
+      vocabSize: fc.constantFrom(8, 64, 256),
+      sharedPrefix: fc.integer({ min: 0, max: 40 }),
+      requests: fc.array(workloadRequestArb(options.maxPrompt ?? 60), { minLength: 1, maxLength: options.maxRequests ?? 12 }),
+      failingSteps: options.faults ? fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }) : fc.constant<number[]>([]),
+    })
+    .map((w) => readable({ ...w, requests: withArrivalSteps(w.requests).map((r) => fitRequest(r, w.engine, w.sharedPrefix)) }));
+
+/** Gives a workload fast-check's toString (used in counterexamples): describeWorkload. */
+function readable(workload: Workload): Workload {
+  Object.defineProperty(workload, fc.toStringMethod, { value: () => describeWorkload(workload), enumerable: false });
+  return workload;
+}
+
+/**
+ * A workload in one short line, fields at their defaults left out: the engine shape, then
+ * each request as `#index +gap prompt/maxTokens` with what differs from the simplest
+ * request (group when prefixes are shared, temperature and seed when sampled, priority,
+ * abort), and the failing steps if any.
+ */
+export function describeWorkload(w: Workload): string {
+  const e = w.engine;
+  const engine = `pages ${e.numPages}x${e.pageSize}, budget ${e.maxBatchTokens}, running ${e.maxRunning}, ${e.chunkedPrefill ? `chunks ${e.maxChunkSize}` : 'no chunking'}, cache ${e.prefixCache ? 'on' : 'off'}`;
+  let previous = 0;
+  const requests = w.requests.map((r, i) => {
+    const parts = [`#${i} +${r.arrivalStep - previous} prompt ${r.promptLength}/${r.maxTokens}`];
+    previous = r.arrivalStep;
+    if (w.sharedPrefix > 0) parts.push(`group ${r.group}`);
+    if (r.temperature !== 0) parts.push(`temp ${r.temperature} seed ${r.seed}`);
+    if (r.priority !== 0) parts.push(`priority ${r.priority}`);
+    if (r.abortAfterTokens !== undefined) parts.push(`${r.abortBy === 'call' ? 'abort' : 'unsubscribe'} after ${r.abortAfterTokens}`);
+    return parts.join(' ');
+  });
+  const prefix = w.sharedPrefix > 0 ? `, shared prefix ${w.sharedPrefix}` : '';
+  const faults = w.failingSteps.length > 0 ? `, failing steps ${w.failingSteps.join(' ')}` : '';
+  return `workload(${engine}; vocab ${w.vocabSize}${prefix}${faults}; ${requests.join('; ')})`;
+}
 
 /** Shrinks a request until it fits the pool (and the step budget when chunking is off). */
 function fitRequest(request: WorkloadRequest, engine: EngineShape, sharedPrefix: number): WorkloadRequest {

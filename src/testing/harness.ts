@@ -7,7 +7,7 @@ import { EngineCore, type CoreOptions, type SchedulingPolicy } from '../engine/c
 import type { RequestResult } from '../engine/handle.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { SimulatedExecutor } from '../executor/simulated.js';
-import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
+import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { promptOf, type Workload } from './arbitraries.js';
 import { checkNoLeak, checkPageConservation, checkStepPlan, isOn, type InvariantName, type InvariantSelection } from './invariants.js';
 
@@ -33,15 +33,22 @@ export interface WorkloadReport {
   trace?: StepRecord[];
 }
 
-/** One plan as the harness saw it: request ids by queue, the pool, and the plan. */
+/** A request as the policy saw it in one view (a copy: the live view is frozen and moves on). */
+export type RequestState = Pick<RequestView, 'id' | 'phase' | 'priority' | 'numTokens' | 'numComputed' | 'numPages'>;
+
+/** One plan as the harness saw it: request ids by queue, each request's state, the pool, and the plan. */
 export interface PlanRecord {
   stepIndex: number;
   waiting: number[];
   running: number[];
+  /** Every queued request's state in the view, waiting ones first. */
+  requests: RequestState[];
   numFreePages: number;
   numEvictablePages: number;
   plan: StepPlan;
 }
+
+const stateOf = ({ id, phase, priority, numTokens, numComputed, numPages }: RequestView): RequestState => ({ id, phase, priority, numTokens, numComputed, numPages });
 
 const NUM_PLANS_KEPT = 6;
 
@@ -86,7 +93,10 @@ export function createSimulatedEngine(workload: Workload, options: HarnessOption
     policy: o.policy,
     ...extra,
     onPlan: (view, plan) => {
-      const record: StepRecord = { stepIndex: view.stepIndex, waiting: view.waiting.map((r) => r.id), running: view.running.map((r) => r.id), numFreePages: view.numFreePages, numEvictablePages: view.numEvictablePages, plan, ran: [] };
+      const record: StepRecord = {
+        stepIndex: view.stepIndex, waiting: view.waiting.map((r) => r.id), running: view.running.map((r) => r.id),
+        requests: [...view.waiting, ...view.running].map(stateOf), numFreePages: view.numFreePages, numEvictablePages: view.numEvictablePages, plan, ran: [],
+      };
       sink.lastPlans.push(record);
       if (sink.lastPlans.length > NUM_PLANS_KEPT) sink.lastPlans.shift();
       sink.trace?.push(record);

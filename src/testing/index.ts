@@ -18,5 +18,6 @@ export { WaitingQueue } from '../scheduler/queue.js';
 export type * from '../scheduler/view.js';
 export { VirtualClock } from './virtual-clock.js';
 export * from './latency.js';
+export * from './calibration.js';
 export * from './arrivals.js';
 export * from './timed.js';

@@ -1,7 +1,11 @@
-/** Starts a real server on 127.0.0.1, port 0, over the tiny model; and small HTTP helpers. */
+/**
+ * Starts a real server on 127.0.0.1, port 0, over the tiny model (serve) or over the
+ * simulated executor with the byte tokenizer, no addon (serveSimulated); and small HTTP helpers.
+ */
 import OpenAI from 'openai';
 import { expect } from 'vitest';
-import { NanoServingEngine, type EngineOptions } from '../../src/index.js';
+import { NanoServingEngine, SimulatedExecutor, type EngineOptions } from '../../src/index.js';
+import type { SimulatedExecutorOptions } from '../../src/executor/simulated.js';
 import { createServer, type NanoServer, type ServerOptions } from '../../src/server/index.js';
 
 export interface Served {
@@ -13,7 +17,21 @@ export interface Served {
 }
 
 export async function serve(engineOptions: EngineOptions = {}, serverOptions: ServerOptions = {}): Promise<Served> {
-  const engine = await NanoServingEngine.create({ model: 'tiny', threads: 1, ...engineOptions });
+  return serveEngine(await NanoServingEngine.create({ model: 'tiny', threads: 1, ...engineOptions }), serverOptions);
+}
+
+/** What the simulated executor takes besides the engine's options (its vocabulary and context match the tiny preset). */
+export type SimulatedServing = EngineOptions & Partial<Pick<SimulatedExecutorOptions, 'delayMs' | 'failStep' | 'numPages' | 'contextLength'>>;
+
+/** The same server over the simulated executor (vocabulary 256, context 512, served as 'tiny'): no addon, no model. */
+export async function serveSimulated(options: SimulatedServing = {}, serverOptions: ServerOptions = {}): Promise<Served> {
+  const { delayMs, failStep, numPages, contextLength, ...engineOptions } = options;
+  const executor = new SimulatedExecutor({ vocabSize: 256, contextLength: contextLength ?? 512, numPages: numPages ?? 256, pageSize: 16, delayMs, failStep });
+  const engine = await NanoServingEngine.create({ executor, ...engineOptions });
+  return serveEngine(engine, { modelName: 'tiny', ...serverOptions });
+}
+
+async function serveEngine(engine: NanoServingEngine, serverOptions: ServerOptions): Promise<Served> {
   const server = await createServer(engine, { host: '127.0.0.1', port: 0, ...serverOptions });
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'x', maxRetries: 0 });
   return {

@@ -38,7 +38,10 @@ describe('runWorkload options', () => {
     expect(report.problems.length).toBeGreaterThan(0); // the first step admits all four
     const first = report.trace![0];
     expect(first.waiting).toEqual([1, 2, 3, 4]);
+    expect(first.requests).toEqual([1, 2, 3, 4].map((id) => ({ id, phase: 'waiting', priority: 0, numTokens: 5 + id, numComputed: 0, numPages: 0 })));
     expect(first.ran).toEqual(first.plan.runs.map((r) => r.id));
+    const later = report.trace!.find((r) => r.running.length > 0)!;
+    expect(later.requests.find((r) => r.id === later.running[0])).toMatchObject({ phase: 'decoding', numComputed: 6 });
   });
 
   it('pageAccounting catches a policy whose page deltas do not fit', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { burstArrivals, fitLinearLatency, linearLatency, poissonArrivals, runTimedWorkload, traceArrivals, VirtualClock } from '../../src/testing/index.js';
 
 const shape = { numPages: 512, pageSize: 16, maxBatchTokens: 512, maxRunning: 32, maxChunkSize: 256, chunkedPrefill: true, prefixCache: true, vocabSize: 256 };
-const latency = linearLatency({ fixedMs: 1, perTokenMs: 0.01, perSeqMs: 0.05, perContextMs: 0, perSampledMs: 0, wakeMs: 0 });
+const latency = linearLatency({ fixedMs: 1, perTokenMs: 0.01, perSeqMs: 0.05, perContextMs: 0, perKvReadMs: 0, perSampledMs: 0, wakeMs: 0 });
 const prompt = (i: number, n = 40): number[] => Array.from({ length: n }, (_, j) => 1 + ((i * 31 + j * 7) % 250));
 
 describe('virtual clock', () => {
@@ -61,10 +61,10 @@ describe('runTimedWorkload', () => {
 
 describe('fitLinearLatency', () => {
   it('recovers the coefficients of timed steps', () => {
-    const truth = { fixedMs: 0.3, perTokenMs: 0.02, perSeqMs: 0.004, perContextMs: 0.00001, perSampledMs: 0.01, wakeMs: 2 };
+    const truth = { fixedMs: 0.3, perTokenMs: 0.02, perSeqMs: 0.004, perContextMs: 0.00001, perKvReadMs: 0.0003, perSampledMs: 0.01, wakeMs: 2 };
     const model = linearLatency(truth);
     const samples = Array.from({ length: 200 }, (_, i) => {
-      const s = { numTokens: 1 + (i * 37) % 300, numSeqs: 1 + (i * 13) % 40, numAttended: (i * 7919) % 50000, numSampled: 1 + (i * 5) % 30, afterIdle: i % 3 === 0 ? 1 : 0 };
+      const s = { numTokens: 1 + (i * 37) % 300, numSeqs: 1 + (i * 13) % 40, numAttended: (i * 7919) % 50000, numKvRead: (i * 2039) % 3000, numSampled: 1 + (i * 5) % 30, afterIdle: i % 3 === 0 ? 1 : 0 };
       return { shape: s, ms: model(s) };
     });
     const fit = fitLinearLatency(samples);

@@ -2,11 +2,11 @@
 import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { expectNoLeak, postJson, serve, type Served } from './helpers.js';
+import { expectNoLeak, postJson, serveSimulated, type Served } from './helpers.js';
 
 let s: Served;
 beforeAll(async () => {
-  s = await serve({}, { bodyLimit: 4096 });
+  s = await serveSimulated({}, { bodyLimit: 4096 });
 });
 afterAll(async () => {
   await s.close();
@@ -184,7 +184,7 @@ describe('bytes that are not HTTP', () => {
 
 describe('429', () => {
   test('a full queue (ERR_QUEUE_FULL) is 429; the accepted requests complete', async () => {
-    const small = await serve({ maxRunning: 1, maxWaiting: 1 });
+    const small = await serveSimulated({ maxRunning: 1, maxWaiting: 1, delayMs: 1 });
     try {
       const body = { prompt: 'Queue', max_tokens: 300, ignore_eos: true };
       const results = await Promise.all(Array.from({ length: 6 }, () => postJson(`${small.url}/v1/completions`, body)));

@@ -1,10 +1,10 @@
 /** Endings the client does not choose: the request deadline (finish_reason 'length') and the server closing mid-stream ('abort'). */
 import { describe, expect, test } from 'vitest';
-import { expectNoLeak, parseSse, postJson, serve } from './helpers.js';
+import { expectNoLeak, parseSse, postJson, serveSimulated } from './helpers.js';
 
 describe('endings', () => {
   test("a request past the engine's deadline ends with finish_reason 'length' and fewer tokens", async () => {
-    const s = await serve({ requestTimeoutMs: 15 });
+    const s = await serveSimulated({ requestTimeoutMs: 15, delayMs: 1 });
     try {
       const r = await postJson(`${s.url}/v1/completions`, { prompt: 'slow', max_tokens: 500, ignore_eos: true });
       expect(r.status).toBe(200);
@@ -18,7 +18,7 @@ describe('endings', () => {
   });
 
   test('closing the server: running streams drain within the grace period, new requests get an OpenAI 503 with Retry-After', async () => {
-    const s = await serve();
+    const s = await serveSimulated({ delayMs: 1 });
     try {
       const body = (extra: object) => JSON.stringify({ messages: [{ role: 'user', content: 'long' }], max_tokens: 40, ignore_eos: true, ...extra });
       const response = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body({ stream: true }) });
@@ -42,7 +42,7 @@ describe('endings', () => {
   });
 
   test('past the grace period a stream ends with an OpenAI error event and a waiting request gets a 503, never "abort" or an empty 200', async () => {
-    const s = await serve({ maxRunning: 1 });
+    const s = await serveSimulated({ maxRunning: 1, delayMs: 1 });
     try {
       const body = (extra: object) => JSON.stringify({ messages: [{ role: 'user', content: 'long' }], max_tokens: 400, ignore_eos: true, ...extra });
       const streamed = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body({ stream: true }) });

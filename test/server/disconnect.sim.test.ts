@@ -1,11 +1,11 @@
 /** A client that goes away aborts its request and frees its pages; many streams with random disconnects leave no leak. */
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { expectNoLeak, parseSse, serve, type Served } from './helpers.js';
+import { expectNoLeak, parseSse, serveSimulated, type Served } from './helpers.js';
 
 let s: Served;
 beforeAll(async () => {
-  s = await serve();
+  s = await serveSimulated({ delayMs: 1 });
 });
 afterAll(async () => {
   await s.close();
