@@ -3,11 +3,16 @@
  * page accounting) on an executor that does no model work, minus the executor's own time.
  * Also reported from the process's CPU time (user + system), which a busy neighbour on a
  * shared machine inflates less than wall time. Prompts of 32 tokens, greedy, EOS ignored.
- *   npm run build:ts && node dist/bench/js-overhead.js [--requests 256] [--tokens 128]
+ * Then the binding's share (bench/step-call.ts): the synchronous step() call on the native
+ * executor with whole tables and histories against kept sequences (--no-native skips it).
+ *   npm run build:ts && node dist/bench/js-overhead.js [--requests 256] [--tokens 128] [--no-native]
  */
+import { loadavg } from 'node:os';
 import { EngineCore } from '../src/engine/core.js';
 import { ByteTokenizer } from '../src/engine/tokenizer.js';
 import type { Executor, StepInput, StepOutput } from '../src/executor/step.js';
+import { cpuDescription } from './machine.js';
+import { stepCallRows } from './step-call.js';
 
 /** Returns one fixed token per sampled sequence: the cheapest executor that honours the contract. */
 class NullExecutor implements Executor {
@@ -66,4 +71,6 @@ for (const subscribe of [false, true]) {
     'tokens/s': Math.round(median('tokensPerSec')),
   });
 }
+console.log(`${cpuDescription()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.table(rows);
+if (!process.argv.includes('--no-native')) console.table(await stepCallRows([64, 512, 2048], 40));

@@ -7,6 +7,7 @@ import { NanoServingEngine } from '../src/engine/engine.js';
 import type { EngineStats } from '../src/engine/stats.js';
 import { NativeExecutor } from '../src/executor/native.js';
 import type { Executor, StepInput, StepOutput } from '../src/executor/step.js';
+import { KeptPageTables } from '../src/executor/kept-pages.js';
 import type { ModelConfig, TensorMap } from '../src/models/config.js';
 import { schedule } from '../src/scheduler/policy.js';
 import type { SchedulerConfig, SchedulerView } from '../src/scheduler/view.js';
@@ -51,10 +52,13 @@ export class ProfiledExecutor implements Executor {
   peakSeqs = 0;
   private lastEnd = 0;
   private readonly stamp: Uint32Array;
+  /** The whole page tables behind the steps' deltas (the engine sends only new pages). */
+  private readonly kept: KeptPageTables;
 
   constructor(readonly inner: NativeExecutor) {
     this.info = inner.info;
     this.stamp = new Uint32Array(inner.info.numPages);
+    this.kept = new KeptPageTables(inner.info);
   }
 
   reset(): void {
@@ -87,11 +91,13 @@ export class ProfiledExecutor implements Executor {
   private countPages(input: StepInput): void {
     const mark = this.numSteps;
     let distinct = 0;
-    for (let i = 0; i < input.pageTable.length; i++) {
-      const page = input.pageTable[i];
-      if (this.stamp[page] !== mark) {
-        this.stamp[page] = mark;
-        distinct++;
+    for (const pages of this.kept.apply(input)) {
+      for (let i = 0; i < pages.length; i++) {
+        const page = pages[i];
+        if (this.stamp[page] !== mark) {
+          this.stamp[page] = mark;
+          distinct++;
+        }
       }
     }
     this.peakPages = Math.max(this.peakPages, distinct);

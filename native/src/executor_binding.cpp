@@ -1,6 +1,6 @@
 // JS surface of the executor: the constructor loads weights and allocates
-// everything; step() validates synchronously, copies the inputs, and hands the
-// forward pass to the executor's step thread (which touches no Napi:: object).
+// everything; step() validates synchronously, copies the inputs (with seqIds, only what
+// changed: seq_state.h), and hands the forward pass to the executor's step thread (which touches no Napi:: object).
 #include "executor_binding.h"
 
 #include "spin_wait.h"
@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "forward.h"
 #include "js_parse.h"
+#include "seq_state.h"
 #include "step_validation.h"
 
 namespace nano {
@@ -35,7 +36,9 @@ Napi::Error codedError(Napi::Env env, const std::string& code, const std::string
 void reserveSteps(StepBatch& b, StepResult& r, const ExecutorOptions& o) {
   for (auto* v : {&b.tokens, &b.positions}) v->reserve(o.maxBatchTokens);
   for (auto* v : {&b.seqStart, &b.pageStart, &b.historyStart, &b.biasStart}) v->reserve(o.maxSeqs + 1);
-  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs, &b.maskRow}) v->reserve(o.maxSeqs);
+  for (auto* v : {&b.topK, &b.historyPromptLen, &b.numTopLogprobs, &b.maskRow, &b.seqIds, &b.pageKeep}) v->reserve(o.maxSeqs);
+  b.seqIsNew.reserve(o.maxSeqs);
+  b.penalties.reserve(o.maxSeqs);
   for (auto* v : {&b.temperature, &b.topP, &b.minP, &b.presencePenalty, &b.frequencyPenalty, &b.repetitionPenalty})
     v->reserve(o.maxSeqs);
   b.isSampled.reserve(o.maxSeqs);
@@ -56,6 +59,7 @@ struct Core {
   Model model;
   StepBatch batch;
   StepResult result;
+  SeqTable seqs;  // what the executor keeps per sequence between steps
 };
 
 // Steps run on a dedicated thread (the pool's thread 0) rather than on libuv's pool: after a
@@ -193,6 +197,7 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
   try {
     parseStep(info[0], core_->batch);
     validateStep(core_->batch, core_->model.config(), core_->options);
+    core_->seqs.apply(core_->batch, core_->options, core_->model.config().vocabSize);  // checks the deltas before it changes anything
   } catch (const CodedError& e) {
     throw codedError(env, e.code, e.what());
   }

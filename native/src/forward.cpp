@@ -205,11 +205,9 @@ void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thr
       if (batch.maskReady && !waitForMasks(batch.maskReady)) masksFailed_.store(true, std::memory_order_relaxed);
       else p.allowed = batch.maskData() + size_t(batch.maskRow[s]) * ((vocab + 31) / 32);
     }
-    History h{batch.historyTokens.data() + batch.historyStart[s], batch.historyStart[s + 1] - batch.historyStart[s],
-              batch.historyPromptLen[s]};
     SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,
                   r.topLogprobs.data() + size_t(row) * r.topK, r.topK};
-    sampleRow(s_.logits.data() + size_t(row) * vocab, vocab, p, h, scratch, out);
+    sampleRow(s_.logits.data() + size_t(row) * vocab, vocab, p, batch.penalties[s], scratch, out);
   }
 }
 

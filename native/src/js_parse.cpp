@@ -224,6 +224,20 @@ static void parseTokenMasks(const Napi::Object& o, StepBatch& b) {
   copyArray(o, "maskRow", napi_int32_array, "Int32Array", b.maskRow);
 }
 
+// Optional: kept sequences (seq_state.h); without seqIds the step is stateless.
+static void parseSeqDeltas(const Napi::Object& o, StepBatch& b) {
+  if (o.Get("seqIds").IsUndefined()) {
+    for (auto* v : {&b.seqIds, &b.pageKeep, &b.releaseSeqs}) v->clear();
+    b.seqIsNew.clear();
+    return;
+  }
+  copyArray(o, "seqIds", napi_int32_array, "Int32Array", b.seqIds);
+  copyArray(o, "seqIsNew", napi_uint8_array, "Uint8Array", b.seqIsNew);
+  copyArray(o, "pageKeep", napi_int32_array, "Int32Array", b.pageKeep);
+  if (o.Get("releaseSeqs").IsUndefined()) b.releaseSeqs.clear();
+  else copyArray(o, "releaseSeqs", napi_int32_array, "Int32Array", b.releaseSeqs);
+}
+
 void parseStep(const Napi::Value& value, StepBatch& b) {
   Napi::Object o = asObject(value, "ERR_NATIVE_SHAPE", "step input");
   copyArray(o, "tokens", napi_int32_array, "Int32Array", b.tokens);
@@ -246,6 +260,7 @@ void parseStep(const Napi::Value& value, StepBatch& b) {
   copyArray(o, "numTopLogprobs", napi_int32_array, "Int32Array", b.numTopLogprobs);
   parseTokenMasks(o, b);
   parseLogitBias(o, b);
+  parseSeqDeltas(o, b);
   Napi::Value returnLogits = o.Get("returnLogits");
   b.returnLogits = returnLogits.IsBoolean() && returnLogits.As<Napi::Boolean>().Value();
 }

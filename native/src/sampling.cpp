@@ -6,11 +6,12 @@
 #include <thread>
 
 #include "fast_math.h"
+#include "seq_state.h"
 
 namespace nano {
 
 SamplerScratch::SamplerScratch(int vocabSize)
-    : work(vocabSize), ids(vocabSize), counts(vocabSize, 0), seen(vocabSize, 0) {}
+    : work(vocabSize), ids(vocabSize) {}
 
 static uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -57,24 +58,16 @@ float logSumExp(const float* x, int n, float* scratch) {
   return maxValue + std::log(expShifted(scratch, x, n, maxValue));
 }
 
-// Repetition (prompt + output, once per distinct token), then presence/frequency (output).
-void applyPenalties(float* logits, const SamplingParams& p, const History& h, SamplerScratch& s) {
+// Repetition (prompt + output, once per distinct token), then presence/frequency (output);
+// each token's logit is changed on its own, so the order of the distinct tokens does not matter.
+void applyPenalties(float* logits, const SamplingParams& p, const PenaltyCounts& c) {
   if (p.repetitionPenalty != 1.0f) {
-    for (int i = 0; i < h.length; ++i) {
-      int t = h.tokens[i];
-      if (s.seen[t]) continue;
-      s.seen[t] = 1;
-      logits[t] = logits[t] > 0 ? logits[t] / p.repetitionPenalty : logits[t] * p.repetitionPenalty;
-    }
-    for (int i = 0; i < h.length; ++i) s.seen[h.tokens[i]] = 0;
+    for (int32_t t : c.tokens) logits[t] = logits[t] > 0 ? logits[t] / p.repetitionPenalty : logits[t] * p.repetitionPenalty;
   }
   if (p.presencePenalty != 0.0f || p.frequencyPenalty != 0.0f) {
-    for (int i = h.promptLength; i < h.length; ++i) s.counts[h.tokens[i]]++;
-    for (int i = h.promptLength; i < h.length; ++i) {
-      int t = h.tokens[i];
-      if (s.counts[t] == 0) continue;  // already applied
-      logits[t] -= p.presencePenalty + p.frequencyPenalty * float(s.counts[t]);
-      s.counts[t] = 0;
+    for (size_t i = 0; i < c.tokens.size(); ++i) {
+      if (c.outputCounts[i] == 0) continue;
+      logits[c.tokens[i]] -= p.presencePenalty + p.frequencyPenalty * float(c.outputCounts[i]);
     }
   }
 }
@@ -188,11 +181,11 @@ void topLogprobs(const float* raw, int n, float lse, const SampleOut& out, int n
 
 }  // namespace
 
-void sampleRow(const float* raw, int n, const SamplingParams& p, const History& h, SamplerScratch& s,
+void sampleRow(const float* raw, int n, const SamplingParams& p, const PenaltyCounts* penalties, SamplerScratch& s,
                const SampleOut& out) {
   float* work = s.work.data();
   std::copy(raw, raw + n, work);
-  applyPenalties(work, p, h, s);
+  if (penalties) applyPenalties(work, p, *penalties);
   for (int i = 0; i < p.bias.length; ++i) work[p.bias.tokens[i]] += p.bias.values[i];
   if (p.allowed) applyTokenMask(work, n, p.allowed);
   int token = p.temperature == 0.0f ? argmax(work, n) : sampleStochastic(work, n, p, s);

@@ -26,19 +26,13 @@ struct SamplingParams {
   LogitBias bias;                     // added to the logits after penalties, before the mask
 };
 
-struct History {
-  const int32_t* tokens;  // prompt then output
-  int length;
-  int promptLength;
-};
+struct PenaltyCounts;  // seq_state.h
 
 // Per-thread scratch, sized for the vocabulary once.
 struct SamplerScratch {
   explicit SamplerScratch(int vocabSize);
   std::vector<float> work;     // (vocab) penalized, then probabilities
   std::vector<int32_t> ids;    // (vocab) candidate order
-  std::vector<int32_t> counts; // (vocab) output-token counts, kept all-zero between calls
-  std::vector<uint8_t> seen;   // (vocab) kept all-zero between calls
 };
 
 struct SampleOut {
@@ -49,7 +43,8 @@ struct SampleOut {
   int topK;              // row width of the top arrays
 };
 
-void sampleRow(const float* logits, int vocabSize, const SamplingParams& params, const History& history,
+// `penalties`: the sequence's distinct tokens and output counts; null = no penalties.
+void sampleRow(const float* logits, int vocabSize, const SamplingParams& params, const PenaltyCounts* penalties,
                SamplerScratch& scratch, const SampleOut& out);
 
 // Waits until *ready is non-zero (spinning briefly, then yielding and sleeping; at most 60 s);

@@ -8,6 +8,8 @@
 
 namespace nano {
 
+struct PenaltyCounts;
+
 struct StepBatch {
   std::vector<int32_t> tokens;           // (tok)
   std::vector<int32_t> positions;        // (tok)
@@ -23,7 +25,7 @@ struct StepBatch {
   std::vector<float> presencePenalty;    // (seq)
   std::vector<float> frequencyPenalty;   // (seq)
   std::vector<float> repetitionPenalty;  // (seq)
-  std::vector<int32_t> historyTokens;    // concatenated prompt + output tokens
+  std::vector<int32_t> historyTokens;    // concatenated prompt + output tokens (with seqIds: of new sequences, before their run)
   std::vector<int32_t> historyStart;     // (seq + 1)
   std::vector<int32_t> historyPromptLen; // (seq)
   std::vector<int32_t> numTopLogprobs;   // (seq)
@@ -40,6 +42,14 @@ struct StepBatch {
   std::vector<int32_t> biasTokens;       // concatenated logit-bias token ids
   std::vector<float> biasValues;         // their additive biases
   bool returnLogits = false;
+  // Kept sequences (seq_state.h); empty seqIds = a stateless step (whole tables and histories).
+  std::vector<int32_t> seqIds;           // (seq) the caller's id of each sequence
+  std::vector<uint8_t> seqIsNew;         // (seq) 1 = start it afresh (pages, penalty counts)
+  std::vector<int32_t> pageKeep;         // (seq) kept pages that stay; its pageTable entries follow them
+  std::vector<int32_t> releaseSeqs;      // ids forgotten before the step
+  // Set by SeqTable::apply: each sequence's penalty counts (null = no penalties).
+  std::vector<const PenaltyCounts*> penalties;  // (seq)
+  bool isStateful() const { return !seqIds.empty(); }
 
   int numTokens() const { return int(tokens.size()); }
   int numSeqs() const { return int(seqStart.size()) - 1; }

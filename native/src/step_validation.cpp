@@ -49,6 +49,7 @@ void checkRun(const StepBatch& b, int s, const ModelConfig& c, const ExecutorOpt
     if (i > first && pos != b.positions[i - 1] + 1)
       fail("ERR_NATIVE_POSITION", "positions are not consecutive in " + at("run", s));
   }
+  if (b.isStateful()) return;  // pages are checked against the kept tables (seq_state.cpp)
   int64_t pagesNeeded = int64_t(b.positions[last]) / o.pageSize + 1;
   if (b.pageStart[s + 1] - b.pageStart[s] < pagesNeeded)
     fail("ERR_NATIVE_POSITION", "page table of sequence " + std::to_string(s) + " does not cover position " +
@@ -63,7 +64,7 @@ void checkParams(const StepBatch& b, int s) {
   auto bad = [s](const char* what) { fail("ERR_NATIVE_PARAM", std::string(what) + " (" + at("sampling", s) + ")"); };
   if (b.isSampled[s] > 1) fail("ERR_NATIVE_SHAPE", "isSampled must be 0 or 1");
   int histLen = b.historyStart[s + 1] - b.historyStart[s];
-  if (b.historyPromptLen[s] < 0 || b.historyPromptLen[s] > histLen)
+  if (!b.isStateful() && (b.historyPromptLen[s] < 0 || b.historyPromptLen[s] > histLen))
     fail("ERR_NATIVE_SHAPE", "historyPromptLen must be in [0, history length] for sequence " + std::to_string(s));
   if (!b.isSampled[s]) return;  // parameters of a run that samples nothing are ignored
   if (!(std::isfinite(b.temperature[s]) && b.temperature[s] >= 0)) bad("temperature must be finite and >= 0");

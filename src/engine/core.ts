@@ -1,18 +1,16 @@
 /**
- * The engine loop. One step:
- *   plan = decide(view)          the policy's plan, checked (src/scheduler: pure)
- *   batch = applier.apply(plan)  preempt, admit, grow pages, exactly as planned
- *   output = executor.step(...)  the forward pass (native or simulated)
- *   postprocess(batch, output)   tokens out, stop checks, endings; then release pages
+ * The engine loop. One step (stepOnce), as in nano-vllm's step():
+ *   plan = planner.decide()          schedule: the policy's plan, checked (planner.ts)
+ *   batch = applier.apply(plan)      preempt, admit, grow pages, exactly as planned (plan-apply.ts)
+ *   output = run(batch)              the forward pass (native or simulated)
+ *   postprocess(batch, output)       tokens out, stop checks, endings (postprocess.ts); then release pages
  * The only file that touches scheduler, pages, actors, streams and the executor together.
  */
 import { Subject, type Observable } from 'rxjs';
-import { CapacityError, EngineClosedError, NanoServingError, SchedulerError, wrapNativeError } from '../errors.js';
+import { CapacityError, EngineClosedError, NanoServingError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
-import { checkPlanShape, type LocateRequest } from '../scheduler/plan-check.js';
-import { schedule } from '../scheduler/policy.js';
-import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
+import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { realClock, type EngineClock } from './clock.js';
 import { Endings } from './endings.js';
 import { stepEvent, type EngineEvent } from './events.js';
@@ -21,10 +19,11 @@ import { validateRequest, validateTimeout } from './intake.js';
 import { KvPages } from './kv-pages.js';
 import type { PageCensus } from '../pages/census.js';
 import { PlanApplier, type Batch } from './plan-apply.js';
+import { Planner, type SchedulingPolicy } from './planner.js';
+import { Postprocessor } from './postprocess.js';
 import { RequestSlot } from './request-slot.js';
 import { RequestTable } from './request-table.js';
 import type { SamplingParams } from './sampling.js';
-import { StallDetector } from './stall.js';
 import { buildStats, StatsCounters, type EngineStats } from './stats.js';
 import { StepBuffers } from './step-input.js';
 import { TextStream } from './text-stream.js';
@@ -57,7 +56,7 @@ export interface CoreOptions extends SchedulerConfig {
   manualSteps?: boolean;
 }
 
-export type SchedulingPolicy = (view: SchedulerView, config: SchedulerConfig) => StepPlan;
+export type { SchedulingPolicy };
 
 export interface SubmitOptions {
   /** Higher is admitted first; equal priorities keep arrival order. */
@@ -76,12 +75,12 @@ export class EngineCore {
   readonly output: TokenOutput;
   private readonly endings: Endings;
   private readonly applier: PlanApplier;
-  private readonly stall = new StallDetector();
+  private readonly planner: Planner;
+  private readonly postprocessor: Postprocessor;
   private readonly buffers: StepBuffers;
   private readonly events = new Subject<EngineEvent>();
   private readonly loop: TickLoop;
   private nextId = 1;
-  private stepIndex = 0;
   private wasLastStepIdle = false;
   isStepInFlight = false;
   private isClosed = false;
@@ -97,8 +96,10 @@ export class EngineCore {
     this.output = new TokenOutput(this.counters, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
-    this.buffers = new StepBuffers(executor.info);
+    this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options);
+    this.buffers = new StepBuffers(executor.info, this.kv.kept);
     this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
+    this.postprocessor = new Postprocessor(this.counters, this.kv, this.output, this.constrained, this.endings, (slot) => this.emitState(slot));
     this.loop = options.manualSteps
       ? { wake: () => undefined, isRunning: false, stop: () => undefined }
       : createTickLoop(() => this.runStep(), (error) => this.events.next({ type: 'engine.error', error }));
@@ -128,7 +129,7 @@ export class EngineCore {
     if (sampling.responseFormat) this.addWhenCompiled(slot, sampling.responseFormat);
     else this.table.add(slot);
     this.counters.submitted++;
-    this.stall.noteProgress();
+    this.planner.stall.noteProgress();
     this.emitState(slot);
     this.loop.wake();
     return createHandle(slot, slot.outputs, () => this.endings.end(slot, 'abort'));
@@ -193,20 +194,10 @@ export class EngineCore {
 
   /** The read-only view the policy decides from: frozen queue snapshots and pure queries. */
   view(): SchedulerView {
-    return Object.freeze<SchedulerView>({
-      waiting: this.table.waiting.snapshot(),
-      running: this.table.runningSnapshot(),
-      numFreePages: this.kv.numFree,
-      numEvictablePages: this.kv.numEvictable,
-      pageSize: this.kv.pageSize,
-      stepIndex: this.stepIndex,
-      cachedPrefix: (request) => this.kv.peekPrefix(request as RequestSlot),
-      reclaimablePages: (request) => this.kv.reclaimable(request as RequestSlot),
-      sharesPage: this.kv.cache ? this.sharesPage : undefined,
-    });
+    return this.planner.view();
   }
 
-  // ---- one step ------------------------------------------------------------------------
+  // ---- one step: schedule -> run -> postprocess ---------------------------------------
 
   /** Runs one step by hand (with manualSteps); false when there was nothing to do. */
   step(): Promise<boolean> {
@@ -228,132 +219,49 @@ export class EngineCore {
   }
 
   private async stepOnce(): Promise<boolean> {
-    const plan = this.decide();
+    const plan = this.planner.decide(this.wasLastStepIdle); // schedule (checked)
     if (plan === 'idle') {
       this.notifyIfIdle();
       return false;
     }
     if (plan === 'refused') return true;
-    this.stepIndex++;
-    const { batch, refused } = this.applier.apply(plan);
+    const { batch, refused } = this.applier.apply(plan); // preempt, admit, grow pages
     for (const { slot, error } of refused) this.endings.fail([slot], error);
-    this.stall.noteChurn(plan.admit);
-    this.stall.noteChurn(plan.preempt);
-    if (batch.runs.length > 0) await this.execute(batch);
-    else this.wasLastStepIdle = true;
-    this.endings.release();
+    if (batch.runs.length === 0) this.wasLastStepIdle = true;
+    else {
+      const started = this.clock.now();
+      const output = await this.run(batch); // the forward pass
+      if (output) this.postprocess(batch, output, started); // tokens out, stop checks, endings
+    }
+    this.endings.release(); // pages of ended requests back
     return true;
   }
 
-  /** The policy's plan, checked; 'idle' when nothing is queued, 'refused' when the plan failed requests. */
-  private decide(): StepPlan | 'idle' | 'refused' {
-    if (this.table.isEmpty) return 'idle';
-    const view = this.view();
-    if (this.wasLastStepIdle) {
-      const cycle = this.stall.checkRepeat(this.stepIndex, view.running, view.waiting);
-      if (cycle !== undefined) return this.failStall(`the scheduling policy is cycling: the same admit/preempt state repeated after ${cycle} steps without a generated token`, this.stall.churnedIds);
-    }
-    let plan: StepPlan;
-    try {
-      plan = (this.options.policy ?? schedule)(view, this.options);
-      this.options.onPlan?.(view, plan);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.endings.fail([...this.table.all()], new SchedulerError('ERR_POLICY', `the scheduling policy (or the onPlan hook) threw: ${message}`, { cause: error }));
-      return 'refused';
-    }
-    const problems = checkPlanShape(view, plan, this.limits(), this.locate);
-    if (problems.length > 0) {
-      const named = new Set(problems.map((p) => p.id));
-      const concerned = named.has(undefined) ? [...this.table.all()] : [...named].map((id) => this.table.get(id!)).filter((s) => s !== undefined);
-      for (const slot of concerned) this.endings.fail([slot], new SchedulerError('ERR_PLAN', `invalid plan: ${problems.map((p) => p.message).join('; ')}`));
-      return 'refused';
-    }
-    if (plan.runs.length === 0 && plan.preempt.length === 0) {
-      return this.failStall('the scheduling policy planned nothing while requests were queued', [...this.table.all()].map((s) => s.id));
-    }
-    return plan;
-  }
-
-  private failStall(message: string, ids: readonly number[]): 'refused' {
-    const slots = ids.map((id) => this.table.get(id)).filter((s) => s !== undefined);
-    const targets = slots.length > 0 ? slots : [...this.table.all()];
-    for (const slot of targets) {
-      this.endings.fail([slot], new SchedulerError('ERR_STALL', `request ${slot.id} starved: ${message} (step ${this.stepIndex}, ${slot.lifecycle})`));
-    }
-    this.stall.noteProgress();
-    return 'refused';
-  }
-
-  private readonly sharesPage = (a: RequestView, b: RequestView, start: number): boolean => (a as RequestSlot).sharesTokens(b as RequestSlot, start, this.kv.pageSize);
-
-  /** Finds a live request by id for the plan check, from its actor's phase (O(1)). */
-  private readonly locate: LocateRequest = (id) => {
-    const slot = this.table.get(id);
-    return slot === undefined || slot.isFinal ? undefined : slot;
-  };
-
-  private limits(): { maxBatchTokens: number; maxSeqs: number } {
-    const info = this.executor.info;
-    return { maxBatchTokens: Math.min(info.maxBatchTokens, this.options.maxBatchTokens), maxSeqs: Math.min(info.maxSeqs, this.options.maxRunning) };
-  }
-
-  private async execute(batch: Batch): Promise<void> {
-    const started = this.clock.now();
-    let output: StepOutput;
+  /** The forward pass; undefined when it failed (its requests fail, the engine goes on). */
+  private async run(batch: Batch): Promise<StepOutput | undefined> {
     this.isStepInFlight = true;
     try {
-      const input = this.buffers.fill(batch.runs, batch.slots);
-      output = await this.constrained.step(this.executor, input, batch.runs);
+      return await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
     } catch (error) {
-      this.isStepInFlight = false;
+      this.kv.kept.stepFailed();
       this.endings.fail(batch.slots, wrapNativeError(error));
-      return;
+      return undefined;
+    } finally {
+      this.isStepInFlight = false;
     }
-    this.isStepInFlight = false;
+  }
+
+  private postprocess(batch: Batch, output: StepOutput, started: number): void {
+    const now = this.clock.now();
     this.counters.steps++;
-    this.counters.stepTimeMs += this.clock.now() - started;
+    this.counters.stepTimeMs += now - started;
     try {
-      this.postprocess(batch, output);
+      this.wasLastStepIdle = !this.postprocessor.apply(batch, output, now);
+      if (!this.wasLastStepIdle) this.planner.stall.noteProgress();
     } catch (error) {
       this.endings.fail(batch.slots, new NanoServingError('ERR_INTERNAL', `applying a step's output failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
     }
     if (this.events.observed) this.events.next(stepEvent(batch.runs, this.clock.now() - started, this.table.numRunning, this.table.numWaiting));
-  }
-
-  private postprocess(batch: Batch, output: StepOutput): void {
-    const before = this.counters.generatedTokens;
-    const now = this.clock.now();
-    let row = 0;
-    for (let i = 0; i < batch.runs.length; i++) {
-      const run = batch.runs[i];
-      const slot = batch.slots[i];
-      const sampledRow = run.isSampled ? row++ : -1;
-      if (slot.isFinal) continue; // aborted or timed out while the step ran
-      slot.numComputed = run.start + run.numTokens;
-      if (run.kind === 'prefill') {
-        this.counters.prefillTokens += run.numTokens;
-        this.kv.publish(slot); // decode pages are published at finish or preemption
-      } else {
-        this.counters.decodeTokens += run.numTokens;
-      }
-      if (sampledRow < 0) continue;
-      if (slot.lifecycle === 'prefilling') {
-        slot.send({ type: 'sched.prefilled' });
-        this.emitState(slot);
-      }
-      this.output.accept(slot, output, sampledRow, now);
-      if (!slot.isFinal) this.acceptGrammar(slot, output.tokens[sampledRow]);
-    }
-    this.wasLastStepIdle = this.counters.generatedTokens === before;
-    if (!this.wasLastStepIdle) this.stall.noteProgress();
-  }
-
-  /** A constrained request ends with 'stop' once its grammar is complete. */
-  private acceptGrammar(slot: RequestSlot, token: number): void {
-    const outcome = this.constrained.accept(slot.id, token);
-    if (outcome === 'end') this.endings.end(slot, 'stop');
-    else if (outcome === 'rejected') this.endings.fail([slot], new NanoServingError('ERR_INTERNAL', `request ${slot.id}: token ${token} is outside its grammar`));
   }
 
   private isIdle(): boolean {

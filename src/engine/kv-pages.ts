@@ -10,6 +10,7 @@ import { PageAllocator } from '../pages/allocator.js';
 import { RadixCache, type RadixNode } from '../cache/radix.js';
 import type { CachedPrefix } from '../scheduler/view.js';
 import type { PageCensus } from '../pages/census.js';
+import { KeptSequences } from './kept-sequences.js';
 import type { RequestSlot } from './request-slot.js';
 
 const NO_PREFIX: CachedPrefix = { numTokens: 0, numEvictablePages: 0 };
@@ -17,6 +18,8 @@ const NO_PREFIX: CachedPrefix = { numTokens: 0, numEvictablePages: 0 };
 export class KvPages {
   readonly allocator: PageAllocator;
   readonly cache: RadixCache | undefined;
+  /** What the executor keeps of each request's page table. */
+  readonly kept = new KeptSequences();
 
   constructor(numPages: number, readonly pageSize: number, prefixCache: boolean, maxCachedPages?: number) {
     this.allocator = new PageAllocator(numPages);
@@ -90,6 +93,7 @@ export class KvPages {
       this.allocator.retain(cached[i]);
       this.allocator.release([slot.pages[i]]);
       slot.pages[i] = cached[i];
+      this.kept.invalidateFrom(slot, i);
     }
   }
 
@@ -99,6 +103,7 @@ export class KvPages {
     slot.cacheNode = undefined;
     this.allocator.release(slot.pages);
     slot.pages = [];
+    this.kept.forget(slot);
   }
 
   /** Who holds which page, counted from the holders themselves (request page tables, the cache). */

@@ -31,6 +31,10 @@ export class RequestSlot implements RequestView {
   pages: number[] = [];
   /** Prefix-cache node this request holds locked (opaque to the engine). */
   cacheNode: unknown = undefined;
+  /** The executor keeps this request's state (pages, penalty counts): see kept-sequences.ts. */
+  isKept = false;
+  /** Leading entries of `pages` the executor holds. */
+  keptPages = 0;
   /** Prompt tokens reused from the prefix cache at first admission. */
   numCachedPrompt = 0;
   readonly logprobs: TokenLogprob[] = [];

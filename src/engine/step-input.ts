@@ -3,6 +3,9 @@
  * per-sequence array is allocated once at the executor's limits (maxBatchTokens,
  * maxSeqs); the page-table and history arrays grow by doubling when a step needs more
  * and are reused after. A step writes only its used prefix and hands out views of it.
+ * Sequences are kept by the executor (seqIds, kept-sequences.ts): a step carries only the
+ * pages a request gained (or those replaced), and a request's tokens for its penalties only
+ * when it starts (the executor counts the tokens it is fed after that).
  *
  * Extending the step (a per-sequence mask, logit bias, ...): add a field to StepInput,
  * a buffer here (per-sequence: PerSeq; variable length: a Growable with an offsets
@@ -10,6 +13,7 @@
  */
 import type { ExecutorInfo, StepInput } from '../executor/step.js';
 import type { PlannedRun } from '../scheduler/view.js';
+import type { KeptSequences } from './kept-sequences.js';
 import type { RequestSlot } from './request-slot.js';
 
 /** An Int32Array that grows by doubling and is otherwise reused. */
@@ -45,10 +49,13 @@ export class StepBuffers {
   private readonly repetitionPenalty: Float32Array; // [maxSeqs]
   private readonly historyPromptLen: Int32Array;    // [maxSeqs]
   private readonly numTopLogprobs: Int32Array;      // [maxSeqs]
+  private readonly seqIds: Int32Array;              // [maxSeqs]
+  private readonly seqIsNew: Uint8Array;            // [maxSeqs]
+  private readonly pageKeep: Int32Array;            // [maxSeqs]
   private readonly pageTable: Growable;       // page ids of every sequence, concatenated
   private readonly history: Growable;         // prompt + output tokens of sequences with penalties
 
-  constructor(info: Pick<ExecutorInfo, 'maxBatchTokens' | 'maxSeqs' | 'pageSize' | 'contextLength'>) {
+  constructor(info: Pick<ExecutorInfo, 'maxBatchTokens' | 'maxSeqs' | 'pageSize' | 'contextLength'>, private readonly kept: KeptSequences) {
     const numTokens = info.maxBatchTokens;
     const numSeqs = info.maxSeqs;
     this.tokens = new Int32Array(numTokens);
@@ -67,6 +74,9 @@ export class StepBuffers {
     this.repetitionPenalty = new Float32Array(numSeqs);
     this.historyPromptLen = new Int32Array(numSeqs);
     this.numTopLogprobs = new Int32Array(numSeqs);
+    this.seqIds = new Int32Array(numSeqs);
+    this.seqIsNew = new Uint8Array(numSeqs);
+    this.pageKeep = new Int32Array(numSeqs);
     this.pageTable = new Growable(Math.min(numSeqs, 64) * Math.ceil(Math.min(info.contextLength, 1024) / info.pageSize));
     this.history = new Growable(1024);
   }
@@ -78,9 +88,10 @@ export class StepBuffers {
     let numPages = 0;
     let numHistory = 0;
     for (let s = 0; s < numSeqs; s++) {
+      const slot = slots[s];
       numTokens += runs[s].numTokens;
-      numPages += slots[s].pages.length;
-      if (slots[s].sampling.hasPenalties) numHistory += slots[s].numTokens;
+      numPages += slot.pages.length - (slot.isKept ? slot.keptPages : 0);
+      if (!slot.isKept && slot.sampling.hasPenalties) numHistory += runs[s].start;
     }
     const pageTable = this.pageTable.reserve(numPages);
     const history = this.history.reserve(numHistory);
@@ -96,15 +107,22 @@ export class StepBuffers {
         this.positions[t + i] = run.start + i;
       }
       t += run.numTokens;
+      const isNew = !slot.isKept;
+      const keep = isNew ? 0 : slot.keptPages;
+      this.seqIds[s] = slot.id;
+      this.seqIsNew[s] = isNew ? 1 : 0;
+      this.pageKeep[s] = keep;
       this.pageStart[s] = p;
       const pages = slot.pages;
-      for (let i = 0; i < pages.length; i++) pageTable[p + i] = pages[i];
-      p += pages.length;
+      for (let i = keep; i < pages.length; i++) pageTable[p++] = pages[i];
       this.historyStart[s] = h;
-      if (slot.sampling.hasPenalties) {
-        history.set(slot.tokens, h);
-        h += slot.numTokens;
+      this.historyPromptLen[s] = isNew ? slot.numPrompt : 0;
+      if (isNew && slot.sampling.hasPenalties) {
+        history.set(slot.tokens.subarray(0, run.start), h);
+        h += run.start;
       }
+      slot.isKept = true;
+      slot.keptPages = pages.length;
       this.writeSequence(s, run, slot);
     }
     this.seqStart[numSeqs] = t;
@@ -126,7 +144,6 @@ export class StepBuffers {
     this.presencePenalty[s] = params.presencePenalty;
     this.frequencyPenalty[s] = params.frequencyPenalty;
     this.repetitionPenalty[s] = params.repetitionPenalty;
-    this.historyPromptLen[s] = params.hasPenalties ? slot.numPrompt : 0;
     this.numTopLogprobs[s] = params.logprobs ?? 0;
   }
 
@@ -151,6 +168,10 @@ export class StepBuffers {
       historyPromptLen: this.historyPromptLen.subarray(0, numSeqs),
       numTopLogprobs: this.numTopLogprobs.subarray(0, numSeqs),
       returnLogits: false,
+      seqIds: this.seqIds.subarray(0, numSeqs),
+      seqIsNew: this.seqIsNew.subarray(0, numSeqs),
+      pageKeep: this.pageKeep.subarray(0, numSeqs),
+      releaseSeqs: Int32Array.from(this.kept.drain()),
     };
   }
 }

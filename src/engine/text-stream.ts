@@ -15,6 +15,16 @@ export class TextStream {
     return this.release(this.decoder.push(token), false);
   }
 
+  /** Adds several tokens at once; returns the text now safe to emit (as push() one by one would, joined). */
+  pushAll(tokens: ArrayLike<number>): string {
+    if (this.stops.length > 0 || !this.decoder.pushAll) {
+      let out = '';
+      for (let i = 0; i < tokens.length && !this.isStopped; i++) out += this.push(tokens[i]);
+      return out;
+    }
+    return this.release(this.decoder.pushAll(tokens), false);
+  }
+
   /** Ends the stream; returns the rest of the text (never part of a stop string). */
   finish(): string {
     if (this.isStopped) return '';

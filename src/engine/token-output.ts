@@ -45,9 +45,13 @@ export class TokenOutput {
     }
   }
 
-  /** At the end: everything decoded, and the decoder's held-back bytes flushed. */
+  /** At the end: everything decoded (the tokens no one read yet in one call), and the decoder's held-back bytes flushed. */
   finishText(slot: RequestSlot): void {
-    this.syncText(slot);
+    if (slot.numTextTokens < slot.numOutput && !slot.text.isStopped) {
+      const rest = slot.outputTokens.subarray(slot.numTextTokens);
+      slot.numTextTokens = slot.numOutput;
+      this.pushText(slot, slot.text.pushAll(rest));
+    }
     this.pushText(slot, slot.text.finish());
   }
 

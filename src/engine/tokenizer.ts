@@ -1,9 +1,13 @@
+import { createStreamDecoder } from '../tokenizer/stream-decoder.js';
+
 /** What the engine needs of a tokenizer. Model loaders provide one; the synthetic presets use ByteTokenizer. */
 export interface TokenDecoder {
   /** Text completed by this token (never a partial UTF-8 character). */
   push(token: number): string;
   /** Whatever is left at the end. */
   flush(): string;
+  /** Optional: the text these tokens complete, exactly what push() one by one gives joined (one call instead of many). */
+  pushAll?(tokens: ArrayLike<number>): string;
 }
 
 export interface Tokenizer {
@@ -16,6 +20,9 @@ export interface Tokenizer {
   /** The bytes a token adds to generated text; null for special and control tokens (constrained decoding needs it). */
   tokenBytes?(id: number): Uint8Array | null;
 }
+
+/** Token i's one byte, shared (decoders read it, never write it). */
+const BYTES = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));
 
 /** Bytes 0..255 are tokens 0..255; larger ids (in a bigger synthetic vocabulary) decode to nothing. */
 export class ByteTokenizer implements Tokenizer {
@@ -30,15 +37,6 @@ export class ByteTokenizer implements Tokenizer {
   }
 
   createDecoder(): TokenDecoder {
-    const utf8 = new TextDecoder('utf-8', { fatal: false });
-    const one = new Uint8Array(1);
-    return {
-      push: (token) => {
-        if (token < 0 || token > 255) return '';
-        one[0] = token;
-        return utf8.decode(one, { stream: true });
-      },
-      flush: () => utf8.decode(),
-    };
+    return createStreamDecoder((id) => (id >= 0 && id <= 255 ? BYTES[id] : null));
   }
 }

@@ -8,6 +8,7 @@
  * content, position), never on the batch. It can be slowed down or made to fail steps.
  */
 import { ExecutorError } from '../errors.js';
+import { KeptPageTables } from './kept-pages.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
 export interface SimulatedExecutorOptions {
@@ -44,6 +45,7 @@ export class SimulatedExecutor implements Executor {
   private readonly slotPosition: Int32Array; // (page, slot) -> position written there, -1 = never
   private readonly slotHash: Uint32Array;    // (page, slot) -> rolling hash of the sequence up to that position
   private readonly options: SimulatedExecutorOptions;
+  private readonly kept: KeptPageTables;
   private numSteps = 0;
   private lastStepEnd = -Infinity;
   private isBusy = false;
@@ -59,6 +61,7 @@ export class SimulatedExecutor implements Executor {
       maxBatchTokens: options.maxBatchTokens ?? 8192,
       maxSeqs: options.maxSeqs ?? 1024,
     };
+    this.kept = new KeptPageTables(this.info);
     const numSlots = this.info.numPages * this.info.pageSize;
     this.slotPosition = new Int32Array(numSlots).fill(-1);
     this.slotHash = new Uint32Array(numSlots);
@@ -97,10 +100,11 @@ export class SimulatedExecutor implements Executor {
 
   private compute(input: StepInput): StepOutput {
     const numSeqs = input.seqStart.length - 1;
+    const tables = this.kept.apply(input);
     const sampled: number[] = [];
     const hashes: number[] = [];
     for (let s = 0; s < numSeqs; s++) {
-      const hash = this.writeRun(input, s);
+      const hash = this.writeRun(input, s, tables[s]);
       if (input.isSampled[s]) {
         sampled.push(s);
         hashes.push(hash);
@@ -119,9 +123,8 @@ export class SimulatedExecutor implements Executor {
   }
 
   /** Writes one sequence's run into its pages and returns the hash at its last token. */
-  private writeRun(input: StepInput, s: number): number {
+  private writeRun(input: StepInput, s: number, pages: ArrayLike<number>): number {
     const { pageSize, numPages, vocabSize, contextLength } = this.info;
-    const pages = input.pageTable.subarray(input.pageStart[s], input.pageStart[s + 1]);
     const slotOf = (position: number): number => {
       const page = pages[Math.floor(position / pageSize)];
       if (page === undefined || page < 0 || page >= numPages) {

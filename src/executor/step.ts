@@ -19,9 +19,24 @@ export interface StepInput {
   repetitionPenalty: Float32Array; // [nSeq] 1 = off   (over prompt + output tokens)
   historyTokens: Int32Array;   // prompt + output tokens of each sequence, for penalties (may be empty for a sequence without penalties)
   historyStart: Int32Array;    // [nSeq+1]
-  historyPromptLen: Int32Array;// [nSeq] how many of a sequence's history tokens are prompt
+  historyPromptLen: Int32Array;// [nSeq] how many of a sequence's history tokens are prompt (with seqIds: the prompt's length)
   numTopLogprobs: Int32Array;  // [nSeq] top-n alternatives to return (0..20)
   returnLogits: boolean;       // tests: also return the raw logits of sampled rows
+  /**
+   * Kept sequences (optional; absent = stateless: every page table and history sent whole).
+   * With seqIds the executor keeps each sequence's page table and penalty counts between
+   * steps, and a step sends only what changed:
+   *  - pageTable/pageStart: the pages after the first pageKeep[s] kept ones (new or replaced);
+   *  - historyTokens: for a new sequence with penalties, its tokens before this run (exactly
+   *    positions [0, first position)); nothing for a kept one (the executor counts the tokens
+   *    it is fed); historyPromptLen: a new sequence's prompt length;
+   *  - a kept sequence's run starts where its last run ended.
+   * Refused by name (ERR_NATIVE_SEQ): an id not kept (never started, or released), an id twice.
+   */
+  seqIds?: Int32Array;         // [nSeq] the caller's id of each sequence (>= 0)
+  seqIsNew?: Uint8Array;       // [nSeq] 1 = start the sequence afresh (whatever was kept for the id is dropped)
+  pageKeep?: Int32Array;       // [nSeq] kept pages that stay (0 for a new sequence)
+  releaseSeqs?: Int32Array;    // ids the executor forgets before this step (an id it does not keep: nothing to do)
   /** Constrained decoding (optional; absent = nothing constrained). Bit t of a row allows token t. */
   tokenMask?: Uint32Array;     // [nMasked*ceil(vocab/32)]
   maskRow?: Int32Array;        // [nSeq] row of tokenMask for the sequence's sampled token, -1 = none

@@ -86,5 +86,6 @@ export type NativeErrorCode =
   | 'ERR_NATIVE_POSITION'    // position negative, past the context, not consecutive, or not covered by the page table
   | 'ERR_NATIVE_PAGE'        // page id outside the pool
   | 'ERR_NATIVE_PARAM'       // non-finite or out-of-range sampling parameter
+  | 'ERR_NATIVE_SEQ'         // a step names a sequence the executor does not keep, or one twice
   | 'ERR_NATIVE_BUSY'        // a step is already in flight
   | 'ERR_NATIVE_CLOSED';     // executor closed

@@ -56,3 +56,24 @@ describe('incremental text with stop strings', () => {
     );
   });
 });
+
+describe('decoding many tokens in one call (the text of tokens nobody streamed, at the end)', () => {
+  it('property: pushAll over any split gives the text of push() one by one, with and without stop strings', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 299 }), { maxLength: 40 }), fc.nat(40), fc.constantFrom([], ['\u00e9'], ['ab', 'z']), (tokens, cut, stops) => {
+        const one = new TextStream(new ByteTokenizer(300).createDecoder(), stops);
+        let oneByOne = '';
+        for (const t of tokens) oneByOne += one.push(t);
+        oneByOne += one.finish();
+        const many = new TextStream(new ByteTokenizer(300).createDecoder(), stops);
+        const at = Math.min(cut, tokens.length);
+        let batched = '';
+        for (const t of tokens.slice(0, at)) batched += many.push(t);
+        batched += many.pushAll(tokens.slice(at));
+        batched += many.finish();
+        expect(batched).toBe(oneByOne);
+        expect(many.isStopped).toBe(one.isStopped);
+      }),
+    );
+  });
+});
