@@ -8,19 +8,23 @@
  *   - committed fixtures written by llama-quantize (test/models/fixtures/quant, README there),
  *     so a machine without a llama.cpp build still checks llama.cpp's quantizer output.
  *
- * Tolerance (measured on this Zen 5 machine, 2026-12-01). Most files agree within 3e-6 at every
- * step: both sides quantize each activation row the same way (Q8_0 form: round(x * 127 / amax)
- * with an f16 scale; Q8_K form: ggml's reference) and sum exact integer block dots. Some files,
- * in every format, show one persistent shift of 2e-2 to 7e-2 from some step on: a float
- * summed in a different order lands an activation on the other side of a rounding boundary
- * (one int8 step), and that token's K/V carries it. That is the size of the whole activation
- * quantization noise on these random-weight models (about 4e-2 against an f32 reference
- * forward of the same dequantized weights), so the tolerance is 0.1 for every format.
- * We checked that it is rounding and not a difference of method: multiplying our own Q8_K
- * activation scale by (1 + 1e-6), with llama.cpp out of it, moves our log-probabilities by up
- * to 3e-2 and parts the greedy tokens at the same step (28 of 32) as llama.cpp does on that
- * file. So a "near-tie" here is a top-2 gap under that same 0.1 (2e-3 is the float-weights
- * threshold of test/models/llamacpp.test.ts, where no rounding step sits in between).
+ * What is compared (test/models/quant-compare.ts, compareRuns). Both sides quantize each
+ * activation row the same way (Q8_0 form for Q8_0 / Q4_0 weights: round(x * 127 / amax) with an
+ * f16 scale; Q8_K form for the K formats: ggml's reference) and sum exact integer block dots,
+ * so until a rounding event the runs agree within 5e-5 (measured: 1.2e-5 at most) at every step and greedy tokens must be
+ * identical until a top-2 gap under 2e-3 (as for float files). A rounding event: the float
+ * parts upstream of a quantizer (RMSNorm, SiLU, rotary, attention, the block sums) run in
+ * another order on the two sides, a few ulps apart, and once in a while that puts one
+ * activation on the other side of a rounding boundary: one int8 step, which that token's K/V
+ * carries from then on. Measured (Zen 3, 2026-12-02): 7 of these 16 files show one, as a jump
+ * from ~1e-6 to a persistent 1e-2..7e-2 at some step. It is rounding, not method: with
+ * llama.cpp out of it, changing the activations entering our own quantizer by +-1 ulp (what a
+ * different summation order does) gives the same picture, shifts of 1e-2..9e-2 in 9 of the 16
+ * files and greedy tokens parting at top-2 gaps up to 2.3e-2. Matching llama.cpp bit for bit
+ * upstream of every quantizer (its double-precision RMSNorm sums, its expf, its lane orders,
+ * which differ between its own AVX2 and AVX-512 builds) is not something a second engine can
+ * do, so after an event the threshold is that event size: tokens may part at a top-2 gap under
+ * TOLERANCE = 0.1, and |Δ log p| stays under it.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -37,7 +41,7 @@ import { syntheticTensors } from '../../src/models/synthetic.js';
 import { compareRuns, runLlamaCpp, runOurs } from './quant-compare.js';
 
 const NUM_TOKENS = 32;
-/** Max |Δ log p| (see the note above; each run prints what it measured). */
+/** Max |Δ log p|, and the near-tie threshold after a rounding event (see the note above; each run prints what it measured). */
 const TOLERANCE = 0.1;
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'quant');
 /** llama-quantize: LLAMA_QUANTIZE, else the llama.cpp build the bench uses (NANO_LLAMA_CPP_BUILD or bench/.cache). */
@@ -69,9 +73,11 @@ async function expectAgreement(path: string, kind: string, vocabSize: number, se
   const ours = await runOurs(path, prompt, NUM_TOKENS);
   const theirs = await runLlamaCpp(llama!, path, prompt, NUM_TOKENS, vocabSize);
   const c = compareRuns(ours, theirs, TOLERANCE);
-  console.info(`${kind} (${path.split('/').pop()}): ${c.agreed}/${NUM_TOKENS} tokens agree${c.parted ? `, parted at a top-2 gap of ${c.gapAtParting.toExponential(2)}` : ''}; max |Δ log p| ${c.maxLogprobDiff.toExponential(2)}`);
-  if (c.parted) expect(c.partedAtNearTie, `runs part at step ${c.agreed} with a top-2 gap of ${c.gapAtParting}`).toBe(true);
+  const event = c.firstEvent >= 0 ? `rounding event at step ${c.firstEvent}, ` : 'no rounding event, ';
+  console.info(`${kind} (${path.split('/').pop()}): ${c.agreed}/${NUM_TOKENS} tokens agree${c.parted ? `, parted at a top-2 gap of ${c.gapAtParting.toExponential(2)}` : ''}; ${event}max |Δ log p| before it ${c.maxBeforeEvent.toExponential(2)}, overall ${c.maxLogprobDiff.toExponential(2)}`);
+  if (c.parted) expect(c.partedAtNearTie, `runs part at step ${c.agreed} with a top-2 gap of ${c.gapAtParting} (${event.trim()})`).toBe(true);
   expect(c.agreed).toBeGreaterThan(0);
+  expect(c.maxBeforeEvent).toBeLessThan(5e-5);
   expect(c.maxLogprobDiff).toBeLessThan(TOLERANCE);
 }
 
