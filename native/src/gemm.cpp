@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -73,9 +74,8 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
     pool.parallelFor(w.numBlocks, 1, [&](int begin, int end, int) { kernel.runPairs(xPairs, m, w, begin, end, bias, y, ldy); });
     return;
   }
-  // One chunk per 64-column block, claimed by whichever thread is free. A small matrix with
-  // too few blocks for the threads (tiny models) is also split by rows, in whole 6-row
-  // tiles: re-reading it per row group costs little, and no sum changes order.
+  // A small matrix with too few blocks for the threads (tiny models) is split by rows too,
+  // in whole 6-row tiles: re-reading it per row group costs little, and no sum changes order.
   const int numThreads = pool.size();
   if (numThreads > 1 && w.numBlocks < 2 * numThreads && m >= 24 && w.bytes() <= (size_t(256) << 10)) {
     const int wantGroups = (4 * numThreads + w.numBlocks - 1) / w.numBlocks;
@@ -84,11 +84,24 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
     pool.forEachChunk(numGroups * w.numBlocks, [&](int chunk, int) {
       const int r0 = (chunk / w.numBlocks) * rowsPerGroup, b = chunk % w.numBlocks;
       const int rows = std::min(rowsPerGroup, m - r0);
-      kernel.run(x + size_t(r0) * ldx, ldx, rows, w, b, b + 1, bias, y + size_t(r0) * ldy, ldy);
+      kernel.run(x + size_t(r0) * ldx, ldx, rows, w, b * kBlockPanels, std::min((b + 1) * kBlockPanels, w.numPanels),
+                 bias, y + size_t(r0) * ldy, ldy);
     });
     return;
   }
-  pool.parallelFor(w.numBlocks, 1, [&](int begin, int end, int) { kernel.run(x, ldx, m, w, begin, end, bias, y, ldy); });
+  // Column ranges claimed by whichever thread is free: at least one per block and four per
+  // thread, as even as the kernel's split width allows (one or two rows: whole blocks, so
+  // each thread streams whole weight rows; bf16: whole cache lines), so the threads finish
+  // together and a descheduled thread's share is taken over by the others.
+  int unit = m <= 2 ? kBlockPanels : kernel.splitPanels;
+  if (w.dtype == WeightDtype::Bf16 && unit < 2) unit = 2;
+  const int numUnits = (w.numPanels + unit - 1) / unit;
+  const int numChunks = std::min(numUnits, std::max(w.numBlocks, 4 * numThreads));
+  pool.forEachChunk(numChunks, [&](int c, int) {
+    const int begin = int(int64_t(c) * numUnits / numChunks) * unit;
+    const int end = std::min(int(int64_t(c + 1) * numUnits / numChunks) * unit, w.numPanels);
+    kernel.run(x, ldx, m, w, begin, end, bias, y, ldy);
+  });
 }
 
 void gemmSerial(const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w, const float* bias,
@@ -100,7 +113,7 @@ void gemmSerial(const GemmKernel& kernel, const float* x, int ldx, int m, const 
     kernel.runPairs(xPairs, m, w, 0, w.numBlocks, bias, y, ldy);
     return;
   }
-  kernel.run(x, ldx, m, w, 0, w.numBlocks, bias, y, ldy);
+  kernel.run(x, ldx, m, w, 0, w.numPanels, bias, y, ldy);
 }
 
 }  // namespace nano

@@ -10,9 +10,9 @@
 
 namespace nano {
 
-// Computes all m rows of y for column blocks [blockBegin, blockEnd) (64 columns each).
-using GemmBlocksFn = void (*)(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin,
-                              int blockEnd, const float* bias, float* y, int ldy);
+// Computes all m rows of y for column panels [panelBegin, panelEnd) (16 columns each).
+using GemmPanelsFn = void (*)(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin,
+                              int panelEnd, const float* bias, float* y, int ldy);
 
 // bf16 pair path (AVX512-BF16): activations rounded to bf16 pairs, weights in pair layout.
 using GemmPairsFn = void (*)(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
@@ -24,8 +24,11 @@ enum class Isa { Portable, Avx2, Avx512 };
 
 struct GemmKernel {
   const char* name;
-  GemmBlocksFn run;                // f32 activations, column layout
+  GemmPanelsFn run;                // f32 activations, column layout
   Isa isa = Isa::Portable;
+  // The narrowest column range (panels) worth giving a thread when m > 2 (a register tile's
+  // width); one row or two run whole blocks, so each thread streams whole weight rows.
+  int splitPanels = kBlockPanels;
   GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
   ToPairsFn toPairs = nullptr;
   bool usesPairs() const { return runPairs != nullptr; }

@@ -22,7 +22,10 @@ namespace nano {
 namespace {
 
 constexpr int kMaxRows = 6;
-constexpr int kSliceBytes = 16 * 1024;  // weights of one block per K slice: half a 32 KiB L1 (Zen 2/3, Intel)
+// Panels per strip for a tile of R rows, so R x 2P vectors fit 12 accumulators: 1 x 64
+// columns, 2 x 32, 3..6 x 16.
+constexpr int kStripPanels[kMaxRows] = {4, 2, 1, 1, 1, 1};
+constexpr int kSliceBytes = 16 * 1024;  // a strip's weights per K slice: half a 32 KiB L1 (Zen 2/3, Intel)
 constexpr int kLanes = 8;
 
 inline __m256 loadWeights(const float* p) { return _mm256_loadu_ps(p); }
@@ -38,22 +41,40 @@ inline __m256i laneMask(int left) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + kLanes - n));
 }
 
+// y vectors of a pass: plain loads and stores when the pass covers whole vectors (every pass
+// but a narrow last block's), masked ones at the edge (vmaskmovps stores are slow on AMD).
+template <bool Full>
+inline __m256 loadY(const float* p, int left) {
+  return Full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, laneMask(left));
+}
+template <bool Full>
+inline void storeY(float* p, int left, __m256 v) {
+  if (Full) _mm256_storeu_ps(p, v);
+  else _mm256_maskstore_ps(p, laneMask(left), v);
+}
+
 // R rows x V vectors (8 columns each) of a block whose rows are `stride` W elements wide;
-// `cols` counts the valid columns from this pass's first one.
-template <int R, int V, class W>
-inline void pass(const float* x, int ldx, const W* w, int stride, int k, const float* bias, float* y, int ldy,
-                 int cols, Slice s) {
+// `cols` counts the valid columns from this pass's first one (Full: cols >= 8 V). Every
+// row tile prefetches the next strip's weights as it reads this one's (the first tile's
+// requests alone overrun the misses the core can track, and the repeats cost a load slot).
+template <int R, int V, bool Full, class W>
+inline void pass(const float* x, int ldx, const W* w, const W* next, int stride, int k, const float* bias, float* y,
+                 int ldy, int cols, Slice s) {
+  constexpr int kLineVectors = int(64 / (kLanes * sizeof(W)));
   __m256 acc[R][V];
   if (s.isFirst) {
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
   } else {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_maskload_ps(y + size_t(r) * ldy + v * kLanes, laneMask(cols - v * kLanes));
+      for (int v = 0; v < V; ++v) acc[r][v] = loadY<Full>(y + size_t(r) * ldy + v * kLanes, cols - v * kLanes);
   }
   for (int kk = 0; kk < k; ++kk) {
     __m256 b[V];
     for (int v = 0; v < V; ++v) b[v] = loadWeights(w + size_t(kk) * stride + v * kLanes);
+    if (R > 1 && next)  // one row streams the weights in order: the hardware prefetcher keeps up
+      for (int v = 0; v < V; v += kLineVectors)
+        _mm_prefetch(reinterpret_cast<const char*>(next + size_t(kk) * stride + v * kLanes), _MM_HINT_T0);
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_set1_ps(x[size_t(r) * ldx + kk]);
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
@@ -61,51 +82,54 @@ inline void pass(const float* x, int ldx, const W* w, int stride, int k, const f
   }
   if (s.isLast && bias) {
     for (int v = 0; v < V; ++v) {
-      const __m256 add = _mm256_maskload_ps(bias + v * kLanes, laneMask(cols - v * kLanes));
+      const __m256 add = loadY<Full>(bias + v * kLanes, cols - v * kLanes);
       for (int r = 0; r < R; ++r) acc[r][v] = _mm256_add_ps(acc[r][v], add);
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) _mm256_maskstore_ps(y + size_t(r) * ldy + v * kLanes, laneMask(cols - v * kLanes), acc[r][v]);
+    for (int v = 0; v < V; ++v) storeY<Full>(y + size_t(r) * ldy + v * kLanes, cols - v * kLanes, acc[r][v]);
 }
 
 template <class W>
 struct Avx2Tiles {
-  // R rows x P panels (2P vectors) in passes of C vectors: R * C <= 12 accumulators.
+  // R rows x P panels (2P vectors) in passes of C vectors: R * C <= 12 accumulators (the
+  // driver's strips make it one pass).
   template <int R, int P>
   struct Tile {
     static constexpr int kVectors = 2 * P;
     static constexpr int kPass = R == 1 ? kVectors : R == 2 ? (kVectors < 4 ? kVectors : 4) : 2;
     template <int V0>
-    static void passesFrom(const float* x, int ldx, const W* w, int k, const float* bias, float* y, int ldy, int cols,
-                           Slice s) {
+    static void passesFrom(const float* x, int ldx, const W* w, int stride, int k, const float* bias, float* y,
+                           int ldy, int cols, Slice s) {
       if constexpr (V0 < kVectors) {
         constexpr int width = kVectors - V0 < kPass ? kVectors - V0 : kPass;
-        if (cols - V0 * kLanes <= 0) return;  // padding columns only
-        pass<R, width>(x, ldx, w + V0 * kLanes, kVectors * kLanes, k, bias ? bias + V0 * kLanes : nullptr,
-                       y + V0 * kLanes, ldy, cols - V0 * kLanes, s);
-        passesFrom<V0 + width>(x, ldx, w, k, bias, y, ldy, cols, s);
+        const int left = cols - V0 * kLanes;
+        if (left <= 0) return;  // padding columns only
+        const W* next = s.next ? static_cast<const W*>(s.next) + V0 * kLanes : nullptr;
+        const float* b = bias ? bias + V0 * kLanes : nullptr;
+        if (left >= width * kLanes) pass<R, width, true>(x, ldx, w + V0 * kLanes, next, stride, k, b, y + V0 * kLanes, ldy, left, s);
+        else pass<R, width, false>(x, ldx, w + V0 * kLanes, next, stride, k, b, y + V0 * kLanes, ldy, left, s);
+        passesFrom<V0 + width>(x, ldx, w, stride, k, bias, y, ldy, cols, s);
       }
     }
-    static void run(const float* x, int ldx, const W* w, int k, const float* bias, float* y, int ldy, int cols,
-                    Slice s) {
-      passesFrom<0>(x, ldx, w, k, bias, y, ldy, cols, s);
+    static void run(const float* x, int ldx, const W* w, int stride, int k, const float* bias, float* y, int ldy,
+                    int cols, Slice s) {
+      passesFrom<0>(x, ldx, w, stride, k, bias, y, ldy, cols, s);
     }
   };
 };
 
 template <class W>
-void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
+void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
-  const int sliceK = kSliceBytes / int(kBlockPanels * kPanelWidth * sizeof(W));
-  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, sliceK, bias, y, ldy};
-  walkBlocks<Avx2Tiles<W>::template Tile, kMaxRows>(w, blockBegin, blockEnd, o);
+  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, kSliceBytes, kStripPanels, bias, y, ldy};
+  walkPanels<Avx2Tiles<W>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
-void avx2Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd, const float* bias,
+void avx2Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd, const float* bias,
                 float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
-  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
+  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }
 
 }  // namespace
@@ -121,7 +145,11 @@ bool avx2GemmAvailable() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-GemmKernel avx2GemmKernel() { return {"avx2", avx2Blocks, Isa::Avx2}; }
+GemmKernel avx2GemmKernel() {
+  GemmKernel kernel{"avx2", avx2Panels, Isa::Avx2};
+  kernel.splitPanels = 1;  // the 3..6-row tiles' strip
+  return kernel;
+}
 
 }  // namespace nano
 

@@ -22,7 +22,7 @@ namespace nano {
 namespace {
 
 constexpr int kMaxRows = 6;
-constexpr int kSliceBytes = 32 * 1024;  // weights of one block per K slice
+constexpr int kSliceBytes = 32 * 1024;  // weights of one block per K slice (a strip is the whole block)
 
 inline __m512 loadWeights(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 loadWeights(const uint16_t* p) {
@@ -35,13 +35,13 @@ template <class W>
 struct F32Tiles {
   template <int R, int P>
   struct Tile {
-    static void run(const float* x, int ldx, const W* w, int k, const float* bias, float* y, int ldy, int cols,
-                    Slice s) {
+    static void run(const float* x, int ldx, const W* w, int stride, int k, const float* bias, float* y, int ldy,
+                    int cols, Slice s) {
       __m512 acc[R][P];
       startTile(acc, y, ldy, cols, s);
       for (int kk = 0; kk < k; ++kk) {
         __m512 b[P];
-        for (int p = 0; p < P; ++p) b[p] = loadWeights(w + size_t(kk) * P * kPanelWidth + p * kPanelWidth);
+        for (int p = 0; p < P; ++p) b[p] = loadWeights(w + size_t(kk) * stride + p * kPanelWidth);
         for (int r = 0; r < R; ++r) {
           __m512 a = _mm512_set1_ps(x[size_t(r) * ldx + kk]);
           for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(a, b[p], acc[r][p]);
@@ -53,17 +53,16 @@ struct F32Tiles {
 };
 
 template <class W>
-void blocks(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int blockBegin, int blockEnd,
+void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
-  const int sliceK = kSliceBytes / int(kBlockPanels * kPanelWidth * sizeof(W));
-  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, sliceK, bias, y, ldy};
-  walkBlocks<F32Tiles<W>::template Tile, kMaxRows>(w, blockBegin, blockEnd, o);
+  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, kSliceBytes, nullptr, bias, y, ldy};
+  walkPanels<F32Tiles<W>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
-void avx512Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
+void avx512Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd,
                   const float* bias, float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
-  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
+  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }
 
 }  // namespace
@@ -74,7 +73,7 @@ void avx512Blocks(const float* x, int ldx, int m, const PackedMatrix& w, int blo
 
 namespace nano {
 
-GemmKernel avx512GemmKernel() { return {"avx512", avx512Blocks, Isa::Avx512}; }
+GemmKernel avx512GemmKernel() { return {"avx512", avx512Panels, Isa::Avx512}; }
 
 }  // namespace nano
 

@@ -22,19 +22,19 @@ namespace nano {
 namespace {
 
 constexpr int kMaxRows = 6;
-constexpr int kSlicePairs = 128;  // 128 pairs x 64 columns x 4 bytes = 32 KiB of weights per slice
+constexpr int kSliceBytes = 32 * 1024;  // weights of one block per K slice: 128 pairs x 64 columns x 4 bytes
 
 // R rows x P panels over `pairs` k pairs; x holds each row's bf16 pairs as 32-bit words.
 template <int R, int P>
 struct PairTile {
-  static void run(const uint32_t* x, int ldx, const uint16_t* w, int pairs, const float* bias, float* y, int ldy,
-                  int cols, Slice s) {
+  static void run(const uint32_t* x, int ldx, const uint16_t* w, int stride, int pairs, const float* bias, float* y,
+                  int ldy, int cols, Slice s) {
     __m512 acc[R][P];
     startTile(acc, y, ldy, cols, s);
     for (int kp = 0; kp < pairs; ++kp) {
       __m512bh b[P];
       for (int p = 0; p < P; ++p)
-        b[p] = (__m512bh)_mm512_loadu_si512(w + (size_t(kp) * P * kPanelWidth + p * kPanelWidth) * 2);
+        b[p] = (__m512bh)_mm512_loadu_si512(w + size_t(kp) * stride + p * kPanelWidth * 2);
       for (int r = 0; r < R; ++r) {
         __m512bh a = (__m512bh)_mm512_set1_epi32(int(x[size_t(r) * ldx + kp]));
         for (int p = 0; p < P; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], a, b[p]);
@@ -48,8 +48,9 @@ void pairBlocks(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockB
                 float* y, int ldy) {
   const int pairs = w.paddedK() / 2;
   const TileOperands<uint32_t, uint16_t> o{reinterpret_cast<const uint32_t*>(xPairs), pairs, m, w.bf16.data(), pairs,
-                                           2, kSlicePairs, bias, y, ldy};
-  walkBlocks<PairTile, kMaxRows>(w, blockBegin, blockEnd, o);
+                                           2, kSliceBytes, nullptr, bias, y, ldy};
+  const int panelEnd = blockEnd * kBlockPanels < w.numPanels ? blockEnd * kBlockPanels : w.numPanels;
+  walkPanels<PairTile, kMaxRows>(w, blockBegin * kBlockPanels, panelEnd, o);
 }
 
 // out (rows, 2 * pairs) = bf16(x) rounded to nearest even, zero-padded to an even k.

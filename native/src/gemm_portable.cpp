@@ -2,6 +2,7 @@
 // vectorizes over columns. Built for baseline x86-64 (or any CPU), plus an AVX2
 // clone picked at load time on x86; no FMA contraction (-ffp-contract=off), so in
 // both each element is acc = acc + x*w in k order and the results are identical.
+#include <algorithm>
 #include <cstring>
 
 #include "gemm.h"
@@ -49,41 +50,45 @@ __attribute__((always_inline)) inline void tile(const float* x, int ldx, const W
   }
 }
 
-// One row across a whole block (2 * Panels halves) in one pass over k: the same chain
-// per element as tile<>, with the block's weights streamed once (decode, M = 1).
+// One row across `Panels` panels of a block (rows `stride` W elements apart) in one pass
+// over k: the same chain per element as tile<>, the weights streamed once (decode, M = 1).
 template <int Panels, class W>
-__attribute__((always_inline)) inline void rowAcrossBlock(const float* x, const W* w, int k, const float* bias,
-                                                          float* y, int cols) {
+__attribute__((always_inline)) inline void rowAcross(const float* x, const W* w, size_t stride, int k,
+                                                     const float* bias, float* y, int cols) {
   constexpr int kHalves = 2 * Panels;
   Vec8 acc[kHalves] = {};
   for (int kk = 0; kk < k; ++kk)
-    for (int h = 0; h < kHalves; ++h) acc[h] += x[kk] * loadHalf(w + size_t(kk) * kHalves * kHalf + h * kHalf);
+    for (int h = 0; h < kHalves; ++h) acc[h] += x[kk] * loadHalf(w + size_t(kk) * stride + h * kHalf);
   float out[kHalves * kHalf];
   std::memcpy(out, acc, sizeof out);
   for (int j = 0; j < cols; ++j) y[j] = bias ? out[j] + bias[j] : out[j];
 }
 
 template <class W>
-__attribute__((always_inline)) inline void blocks(const float* x, int ldx, int m, const PackedMatrix& w,
-                                                  const W* data, int blockBegin, int blockEnd, const float* bias,
+__attribute__((always_inline)) inline void panels(const float* x, int ldx, int m, const PackedMatrix& w,
+                                                  const W* data, int panelBegin, int panelEnd, const float* bias,
                                                   float* y, int ldy) {
-  for (int b = blockBegin; b < blockEnd; ++b) {
+  for (int b = panelBegin / kBlockPanels; b * kBlockPanels < panelEnd; ++b) {
     const int numPanels = w.blockPanels(b);
+    const int first = std::max(panelBegin - b * kBlockPanels, 0);
+    const int last = std::min(panelEnd - b * kBlockPanels, numPanels);
     const size_t stride = size_t(numPanels) * kPanelWidth;
-    const int blockCol = b * kBlockPanels * kPanelWidth;
-    const int blockCols = w.n - blockCol < int(stride) ? w.n - blockCol : int(stride);
-    const W* block = data + w.blockOffset(b);
+    const int rangeCol = (b * kBlockPanels + first) * kPanelWidth;
+    const int rangeCols = std::min(w.n - rangeCol, (last - first) * kPanelWidth);
+    const W* range = data + w.blockOffset(b) + size_t(first) * kPanelWidth;
     const int fullRows = m / kRows * kRows;
-    for (int r = fullRows; r < m; ++r) {  // leftover rows: one pass per row over the block
+    for (int r = fullRows; r < m; ++r) {  // leftover rows: one pass per row over the range
       const float* xr = x + size_t(r) * ldx;
-      const float* bb = bias ? bias + blockCol : nullptr;
-      float* yr = y + size_t(r) * ldy + blockCol;
-      if (numPanels == 4) rowAcrossBlock<4>(xr, block, w.k, bb, yr, blockCols);
-      else if (numPanels == 3) rowAcrossBlock<3>(xr, block, w.k, bb, yr, blockCols);
-      else if (numPanels == 2) rowAcrossBlock<2>(xr, block, w.k, bb, yr, blockCols);
-      else rowAcrossBlock<1>(xr, block, w.k, bb, yr, blockCols);
+      const float* bb = bias ? bias + rangeCol : nullptr;
+      float* yr = y + size_t(r) * ldy + rangeCol;
+      switch (last - first) {
+        case 4: rowAcross<4>(xr, range, stride, w.k, bb, yr, rangeCols); break;
+        case 3: rowAcross<3>(xr, range, stride, w.k, bb, yr, rangeCols); break;
+        case 2: rowAcross<2>(xr, range, stride, w.k, bb, yr, rangeCols); break;
+        default: rowAcross<1>(xr, range, stride, w.k, bb, yr, rangeCols); break;
+      }
     }
-    for (int half = 0; half < numPanels * 2; ++half) {
+    for (int half = 2 * first; half < 2 * last; ++half) {
       const int col = b * kBlockPanels * kPanelWidth + half * kHalf;
       if (col >= w.n) break;
       const int cols = w.n - col < kHalf ? w.n - col : kHalf;
@@ -98,14 +103,14 @@ __attribute__((always_inline)) inline void blocks(const float* x, int ldx, int m
 #if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void portableBlocks(const float* x, int ldx, int m, const PackedMatrix& w, int blockBegin, int blockEnd,
+void portablePanels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd,
                     const float* bias, float* y, int ldy) {
-  if (w.dtype == WeightDtype::F32) blocks(x, ldx, m, w, w.f32.data(), blockBegin, blockEnd, bias, y, ldy);
-  else blocks(x, ldx, m, w, w.bf16.data(), blockBegin, blockEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
+  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }
 
 }  // namespace
 
-GemmKernel portableGemmKernel() { return {"portable", portableBlocks}; }
+GemmKernel portableGemmKernel() { return {"portable", portablePanels}; }
 
 }  // namespace nano

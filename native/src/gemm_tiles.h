@@ -1,7 +1,9 @@
 // The tile driver every packed-matrix GEMM kernel shares: walks column blocks, K slices
-// (so a block's weights stay in L1) and row tiles, and calls the kernel's R x P tile.
-// Between slices the partial sums go through y unchanged (a float store and reload is
-// exact), so each y element stays one chain over k in order, for any M, tile or split.
+// and, inside a block, strips of columns (the kernel's register tile width, so a strip's
+// weights of one slice stay in L1 while every row tile reads them), and calls the
+// kernel's R x P tile. Between slices the partial sums go through y unchanged (a float
+// store and reload is exact), so each y element stays one chain over k in order, for any
+// M, tile, strip, slice or split.
 //
 // Include this INSIDE a kernel's `#pragma GCC target` region, after the system headers:
 // everything here sits in an unnamed namespace, so each kernel file compiles its own
@@ -17,13 +19,18 @@ namespace {
 struct Slice {
   bool isFirst;  // start the chains at zero (else continue from y)
   bool isLast;   // add the bias and leave the final value in y
+  // The weights the next strip (or slice, or block) starts from, at the same k unit offset
+  // as this tile's first: a tile may prefetch `next + u * stride` while it reads unit u.
+  // Null after the last.
+  const void* next;
 };
 
-// Tile<R, P>::run(x, ldx, w, units, bias, y, ldy, cols, slice): R rows x P panels of a
-// block over `units` k units (one k, or one k pair for the bf16 pair layout).
+// Tile<R, P>::run(x, ldx, w, stride, units, bias, y, ldy, cols, slice): R rows x P panels
+// over `units` k units (one k, or one k pair for the bf16 pair layout); a unit's weights
+// are `stride` W elements apart.
 template <template <int, int> class Tile, int MaxRows, class X, class W>
 struct TileTable {
-  using Fn = void (*)(const X*, int, const W*, int, const float*, float*, int, int, Slice);
+  using Fn = void (*)(const X*, int, const W*, int, int, const float*, float*, int, int, Slice);
   Fn fn[MaxRows][kBlockPanels] = {};
   TileTable() { fillRows(std::make_integer_sequence<int, MaxRows>()); }
   template <int... R>
@@ -43,9 +50,11 @@ struct TileOperands {
   const X* x;
   int ldx, m;
   const W* data;  // the packed matrix's storage (f32, bf16 or bf16 pairs)
-  int units, unitWidth, sliceUnits;
-  const float* bias;  // (n) or null
-  float* y;           // (m, ldy)
+  int units, unitWidth;
+  int sliceBytes;          // a strip's weights per K slice
+  const int* stripPanels;  // (rows - 1) panels per strip for a tile of that many rows; null: whole blocks
+  const float* bias;       // (n) or null
+  float* y;                // (m, ldy)
   int ldy;
 };
 
@@ -53,29 +62,47 @@ struct TileOperands {
 // in L1/L2 across the K slices of a block, and the weights are re-read once per group.
 constexpr int kGroupTiles = 8;
 
+// Columns [16 panelBegin, 16 panelEnd) of y: the panels of each block in that range.
 template <template <int, int> class Tile, int MaxRows, class X, class W>
-void walkBlocks(const PackedMatrix& w, int blockBegin, int blockEnd, const TileOperands<X, W>& o) {
+void walkPanels(const PackedMatrix& w, int panelBegin, int panelEnd, const TileOperands<X, W>& o) {
   static const TileTable<Tile, MaxRows, X, W> table;
   const int groupRows = kGroupTiles * MaxRows;
   for (int g = 0; g < o.m; g += groupRows) {
     const int gEnd = o.m - g < groupRows ? o.m : g + groupRows;
-    for (int b = blockBegin; b < blockEnd; ++b) {
+    // The group's rows in tiles as even as can be (32 rows: 6, 6, 5, 5, 5, 5, not 6 x 5 + 2).
+    const int n = gEnd - g, numTiles = (n + MaxRows - 1) / MaxRows;
+    const int stripPanels = o.stripPanels ? o.stripPanels[(n + numTiles - 1) / numTiles - 1] : kBlockPanels;
+    // K in slices as even as can be, each at most sliceBytes of a strip's weights.
+    const int maxSlice = o.sliceBytes / int(stripPanels * kPanelWidth * o.unitWidth * sizeof(W));
+    const int numSlices = (o.units + maxSlice - 1) / maxSlice;
+    const int sliceUnits = numSlices > 0 ? (o.units + numSlices - 1) / numSlices : 1;
+    for (int b = panelBegin / kBlockPanels; b * kBlockPanels < panelEnd; ++b) {
       const int numPanels = w.blockPanels(b);
-      const int col = b * kBlockPanels * kPanelWidth;
-      const int cols = w.n - col < numPanels * kPanelWidth ? w.n - col : numPanels * kPanelWidth;
+      const int first = panelBegin > b * kBlockPanels ? panelBegin - b * kBlockPanels : 0;
+      const int last = panelEnd - b * kBlockPanels < numPanels ? panelEnd - b * kBlockPanels : numPanels;
+      const int blockCol = b * kBlockPanels * kPanelWidth;
       const W* block = o.data + w.blockOffset(b);
-      const size_t unitStride = size_t(numPanels) * kPanelWidth * o.unitWidth;  // W elements per unit
-      for (int k0 = 0; k0 < o.units; k0 += o.sliceUnits) {
-        const int k = o.units - k0 < o.sliceUnits ? o.units - k0 : o.sliceUnits;
-        const Slice slice{k0 == 0, k0 + k == o.units};
-        // The group's rows in tiles as even as can be (32 rows: 6, 6, 5, 5, 5, 5, not 6 x 5 + 2).
-        const int n = gEnd - g, numTiles = (n + MaxRows - 1) / MaxRows;
-        for (int t = 0, r = g; t < numTiles; ++t) {
-          const int rows = n / numTiles + (t < n % numTiles ? 1 : 0);
-          table.fn[rows - 1][numPanels - 1](o.x + size_t(r) * o.ldx + k0, o.ldx, block + k0 * unitStride, k,
-                                            o.bias ? o.bias + col : nullptr, o.y + size_t(r) * o.ldy + col, o.ldy,
-                                            cols, slice);
-          r += rows;
+      const int stride = numPanels * kPanelWidth * o.unitWidth;  // W elements per unit
+      const int panelUnit = kPanelWidth * o.unitWidth;          // W elements of a panel per unit
+      for (int k0 = 0; k0 < o.units; k0 += sliceUnits) {
+        const int k = o.units - k0 < sliceUnits ? o.units - k0 : sliceUnits;
+        for (int p0 = first; p0 < last; p0 += stripPanels) {
+          const int panels = last - p0 < stripPanels ? last - p0 : stripPanels;
+          const int col = blockCol + p0 * kPanelWidth;
+          const int cols = w.n - col < panels * kPanelWidth ? w.n - col : panels * kPanelWidth;
+          const W* strip = block + size_t(k0) * stride + p0 * panelUnit;
+          const W* next = p0 + panels < last            ? strip + panels * panelUnit
+                          : k0 + k < o.units            ? block + size_t(k0 + k) * stride + first * panelUnit
+                          : (b + 1) * kBlockPanels < panelEnd ? o.data + w.blockOffset(b + 1)
+                                                        : nullptr;
+          const Slice slice{k0 == 0, k0 + k == o.units, next};
+          for (int t = 0, r = g; t < numTiles; ++t) {
+            const int rows = n / numTiles + (t < n % numTiles ? 1 : 0);
+            table.fn[rows - 1][panels - 1](o.x + size_t(r) * o.ldx + k0, o.ldx, strip, stride, k,
+                                           o.bias ? o.bias + col : nullptr, o.y + size_t(r) * o.ldy + col, o.ldy,
+                                           cols, slice);
+            r += rows;
+          }
         }
       }
     }
