@@ -6,20 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { NanoServingError } from '../errors.js';
+import type { ModelConfig } from '../models/config.js';
 import { LATENCY_TERMS, linearLatency, type LatencyModel, type LinearLatency } from './latency.js';
 
 export const CALIBRATION_FORMAT = 'nano-serving-latency-calibration';
 
 /** The dimensions of a model that set a step's cost. */
-export interface ModelShape {
-  vocabSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  intermediateSize: number;
-}
+export type ModelShape = Pick<ModelConfig, 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize'>;
 
 export interface CalibrationEntry {
   /** Preset or model name the steps were timed on. */
