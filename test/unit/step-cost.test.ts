@@ -6,7 +6,8 @@ import { InvalidRequestError } from '../../src/errors.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import { presetConfig } from '../../src/models/presets.js';
 import { chunkWithin, keysAttended, runCost, stepCostFromLatency, stepCostModel, type StepCostModel } from '../../src/scheduler/step-cost.js';
-import { checkStepPlan, schedule } from '../../src/testing/index.js';
+import { checkStepPlan, readCalibration, schedule, selectCalibration } from '../../src/testing/index.js';
+import { join } from 'node:path';
 import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../../src/scheduler/view.js';
 
 const PAGE = 16;
@@ -175,6 +176,14 @@ describe('engine option maxStepCostRatio', () => {
     await engine.submit([1, 2, 3], { maxTokens: 2 }).done;
     await engine.close();
     expect(seen[0].stepCost).toEqual({ ...measured, maxRatio: 2 });
+  });
+
+  it('takes a calibration file\'s entry, as the README shows', async () => {
+    const entry = selectCalibration(readCalibration(join(import.meta.dirname, '../../bench/results/latency-calibration.json')), { model: 'small' });
+    const measured = stepCostFromLatency(entry.coefficients);
+    const engine = await NanoServingEngine.create({ executor: sim(), maxStepCostRatio: 2, measuredStepCost: measured });
+    expect((await engine.submit([1, 2, 3], { maxTokens: 2 }).done).outputTokens).toBe(2);
+    await engine.close();
   });
 
   it('the derived model takes the engine\'s kvDtype and weightDtype', async () => {
