@@ -40,7 +40,7 @@ bool avx512VnniQuantAvailable() {
   return avx2QuantAvailable() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 }
 
-QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, QuantLayout::Interleaved16Q8Biased}; }
+QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, QuantLayout::Interleaved16Q8Biased, quantizeActsAvx2}; }
 
 }  // namespace nano
 

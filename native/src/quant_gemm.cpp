@@ -68,7 +68,7 @@ void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int 
   const size_t rowBytes = quantActRowBytes(w.k);
   const bool q8_0 = w.needsQ8_0(), q8k = w.needsQ8K();
   pool.parallelFor(m, 8, [&](int begin, int end, int) {
-    quantizeActs(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
+    kernel.quantize(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
   });
   const int tiles = numTiles(w), perChunk = tilesPerChunk(w, tiles, m, pool.size());
   pool.forEachChunk((tiles + perChunk - 1) / perChunk, [&](int chunk, int) {
@@ -79,7 +79,7 @@ void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int 
 void quantGemmSerial(const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,
                      const float* bias, float* y, int ldy, uint8_t* scratch) {
   if (m <= 0) return;
-  quantizeActs(x, ldx, m, w.k, w.needsQ8_0(), w.needsQ8K(), scratch);
+  kernel.quantize(x, ldx, m, w.k, w.needsQ8_0(), w.needsQ8K(), scratch);
   const int tiles = numTiles(w);
   for (int t = 0; t < tiles; ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
 }

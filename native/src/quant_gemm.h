@@ -9,6 +9,7 @@
 // depends on the other rows, on the tiling or on the thread split (batch invariance).
 #pragma once
 #include "config.h"
+#include "quant_acts.h"
 #include "quant_matrix.h"
 #include "thread_pool.h"
 
@@ -22,6 +23,7 @@ struct QuantKernel {
   const char* name;
   QuantTileFn run;
   QuantLayout layout = QuantLayout::Rows;  // how it wants its matrices stored
+  QuantizeActsFn quantize = quantizeActs;  // its activation quantizer (same bits whichever)
 };
 
 QuantKernel portableQuantKernel();
