@@ -134,7 +134,8 @@ export class RadixCache {
 
     fresh.length = numNewPages;
     const runStart = start * this.pageSize;
-    const runTokens = Int32Array.from({ length: numNewPages * this.pageSize }, (_, i) => tokens[runStart + i]);
+    const runTokens = new Int32Array(numNewPages * this.pageSize);
+    for (let i = 0; i < runTokens.length; i++) runTokens[i] = tokens[runStart + i];
     const leaf = new TreeNode(this, deepest, runTokens, fresh, this.clock);
     deepest.children.set(pageKey(runTokens, 0, this.pageSize), leaf);
     for (const page of fresh) {
