@@ -245,9 +245,11 @@ export class EngineCore {
   private async run(batch: Batch): Promise<StepOutput | undefined> {
     this.isStepInFlight = true;
     try {
-      return await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
+      const output = await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
+      this.buffers.accepted(); // only now does the executor keep the step's sequences
+      return output;
     } catch (error) {
-      this.kv.kept.stepFailed();
+      this.buffers.refused();
       this.endings.fail(batch.slots, wrapNativeError(error));
       return undefined;
     } finally {
