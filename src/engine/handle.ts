@@ -95,13 +95,19 @@ function phasesOf(slot: RequestSlot): Observable<RequestPhase> {
   });
 }
 
+function toArray(tokens: Int32Array): number[] {
+  const out: number[] = new Array(tokens.length);
+  for (let i = 0; i < tokens.length; i++) out[i] = tokens[i];
+  return out;
+}
+
 export function resultOf(slot: RequestSlot, finishReason: FinishReason, now: number): RequestResult {
   const text = slot.textPieces.join('');
   return {
     id: slot.id,
     promptTokens: slot.numPrompt,
     outputTokens: slot.numOutput,
-    tokens: Array.from(slot.outputTokens),
+    tokens: toArray(slot.outputTokens),
     text,
     finishReason,
     logprobs: slot.sampling.logprobs === undefined ? undefined : slot.logprobs,

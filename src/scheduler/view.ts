@@ -89,5 +89,6 @@ export interface StepPlan {
 }
 
 export function pagesFor(numTokens: number, pageSize: number): number {
-  return Math.ceil(numTokens / pageSize);
+  const n = Math.ceil(numTokens / pageSize);
+  return n <= 0x3fffffff ? n | 0 : n; // a small integer, so plans hold no boxed numbers
 }
