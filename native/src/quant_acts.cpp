@@ -11,20 +11,7 @@ namespace {
 
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
-// Section offsets inside one row: [q8_0 q | q8_0 d | q8_0 s | q8k q | q8k d | q8k bsums].
-struct Layout {
-  size_t q0, d0, s0, qk, dk, bk, total;
-  explicit Layout(int k) {
-    const size_t n = size_t(k), b32 = n / 32, b256 = n / 256;
-    q0 = 0;
-    d0 = q0 + align64(n);
-    s0 = d0 + align64(b32 * 4);
-    qk = s0 + align64(b32 * 4);
-    dk = qk + align64(n);
-    bk = dk + align64(b256 * 4);
-    total = bk + align64(n / 16 * 2);
-  }
-};
+using Layout = QuantActLayout;
 
 // Round to nearest even for |v| <= 2^22 (activation quants are within +-128): adding 1.5 * 2^23
 // leaves the rounded integer in the low mantissa bits. No libm call, no rounding-mode read.
@@ -77,6 +64,17 @@ void quantizeQ8K(const float* x, int k, int8_t* q, float* d, int16_t* bsums) {
 }
 
 }  // namespace
+
+QuantActLayout::QuantActLayout(int k) {
+  const size_t n = size_t(k), b32 = n / 32, b256 = n / 256;
+  q0 = 0;
+  d0 = q0 + align64(n);
+  s0 = d0 + align64(b32 * 4);
+  qk = s0 + align64(b32 * 4);
+  dk = qk + align64(n);
+  bk = dk + align64(b256 * 4);
+  total = bk + align64(n / 16 * 2);
+}
 
 size_t quantActRowBytes(int k) { return Layout(k).total; }
 

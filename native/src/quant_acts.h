@@ -22,12 +22,23 @@ struct QuantRowQ8K {
   const int16_t* bsums;  // (k / 16)
 };
 
-// Bytes of one row holding both forms for k inputs (each section 64-byte aligned).
+// Section offsets inside one scratch row: [q8_0 q | q8_0 d | q8_0 s | q8k q | q8k d | q8k bsums],
+// each 64-byte aligned.
+struct QuantActLayout {
+  size_t q0, d0, s0, qk, dk, bk, total;
+  explicit QuantActLayout(int k);
+};
+
+// Bytes of one row holding both forms for k inputs.
 size_t quantActRowBytes(int k);
 
 // Quantizes rows [0, m) of x (row stride ldx) into scratch rows of quantActRowBytes(k) each;
 // Q8_0 form when wantQ8_0 (k % 32 == 0), Q8_K form when wantQ8K (k % 256 == 0).
+using QuantizeActsFn = void (*)(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch);
 void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch);
+// The same bits, 8 floats at a time (quant_acts_avx2.cpp; the SIMD kernels' quantizer): the
+// same IEEE operation on every element, maxima and integer sums exact in any order.
+void quantizeActsAvx2(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch);
 
 QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row);
 QuantRowQ8K actRowQ8K(const uint8_t* scratch, int k, int row);

@@ -36,7 +36,7 @@ bool avx2QuantAvailable() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-QuantKernel avx2QuantKernel() { return {"avx2", simdTile, QuantLayout::Interleaved}; }
+QuantKernel avx2QuantKernel() { return {"avx2", simdTile, QuantLayout::Interleaved, quantizeActsAvx2}; }
 
 }  // namespace nano
 

@@ -1,4 +1,5 @@
-// Quantized dot products, AVX512-VNNI on ymm (EVEX): 32 registers, so 4-row micro-tiles.
+// Quantized dot products, AVX512-VNNI: zmm on the 16-column interleaved Q8_0 / Q4_K / Q6_K
+// layout (quant_simd_x16.inc), ymm (EVEX, 32 registers: 4-row micro-tiles) on GGUF rows.
 // The kernel bodies are quant_simd.inc; every header is included before the target pragma,
 // so no shared inline function gets a copy compiled for this instruction set.
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #define QUANT_ROWS 4
 #define X8_ROWS 4
+#define QUANT_X16 1
 #define DOT_US(a, u, s) _mm256_dpbusd_epi32(a, u, s)
 #define DPBUSD(a, u, s) _mm256_dpbusd_epi32(a, u, s)
 #define MADD_ACC(a, p, s) _mm256_dpwssd_epi32(a, p, s)
@@ -28,6 +30,7 @@ namespace nano {
 #undef DOT_US
 #undef MADD_ACC
 #undef DPBUSD
+#undef QUANT_X16
 #pragma GCC pop_options
 
 namespace nano {
@@ -37,7 +40,7 @@ bool avx512VnniQuantAvailable() {
   return avx2QuantAvailable() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 }
 
-QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, QuantLayout::InterleavedQ8Biased}; }
+QuantKernel avx512VnniQuantKernel() { return {"avx512-vnni", simdTile, QuantLayout::Interleaved16Q8Biased, quantizeActsAvx2}; }
 
 }  // namespace nano
 

@@ -37,7 +37,7 @@ bool avxVnniQuantAvailable() {
   return avx2QuantAvailable() && __builtin_cpu_supports("avxvnni");
 }
 
-QuantKernel avxVnniQuantKernel() { return {"avx-vnni", simdTile, QuantLayout::InterleavedQ8Biased}; }
+QuantKernel avxVnniQuantKernel() { return {"avx-vnni", simdTile, QuantLayout::InterleavedQ8Biased, quantizeActsAvx2}; }
 
 }  // namespace nano
 

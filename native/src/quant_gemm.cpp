@@ -34,6 +34,19 @@ void runTile(const QuantKernel& kernel, const QuantMatrix& w, int tile, const ui
   }
 }
 
+// Tiles per claimed chunk: a chunk of about kChunkWork weight bytes times rows (a claim is an
+// atomic on a line both cores write: at one row a 16-column tile of a 768-wide matrix is a
+// few hundred ns of work, no more than the claim), while leaving at least 4 chunks per thread
+// so a descheduled thread's share is taken over by the others.
+constexpr size_t kChunkWork = size_t(48) << 10;
+
+int tilesPerChunk(const QuantMatrix& w, int numTiles, int m, int numThreads) {
+  const size_t tileWork = std::max<size_t>(1, w.bytes() / size_t(numTiles) * size_t(m));
+  const int byWork = int(std::max<size_t>(1, kChunkWork / tileWork));
+  const int byThreads = std::max(1, numTiles / (4 * numThreads));
+  return std::min(byWork, byThreads);
+}
+
 bool envIs(const char* env, const char* value) { return env && std::strcmp(env, value) == 0; }
 
 }  // namespace
@@ -55,15 +68,18 @@ void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int 
   const size_t rowBytes = quantActRowBytes(w.k);
   const bool q8_0 = w.needsQ8_0(), q8k = w.needsQ8K();
   pool.parallelFor(m, 8, [&](int begin, int end, int) {
-    quantizeActs(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
+    kernel.quantize(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
   });
-  pool.forEachChunk(numTiles(w), [&](int tile, int) { runTile(kernel, w, tile, scratch, m, bias, y, ldy); });
+  const int tiles = numTiles(w), perChunk = tilesPerChunk(w, tiles, m, pool.size());
+  pool.forEachChunk((tiles + perChunk - 1) / perChunk, [&](int chunk, int) {
+    for (int t = chunk * perChunk; t < std::min(tiles, (chunk + 1) * perChunk); ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
+  });
 }
 
 void quantGemmSerial(const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,
                      const float* bias, float* y, int ldy, uint8_t* scratch) {
   if (m <= 0) return;
-  quantizeActs(x, ldx, m, w.k, w.needsQ8_0(), w.needsQ8K(), scratch);
+  kernel.quantize(x, ldx, m, w.k, w.needsQ8_0(), w.needsQ8K(), scratch);
   const int tiles = numTiles(w);
   for (int t = 0; t < tiles; ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
 }

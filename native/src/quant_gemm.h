@@ -9,6 +9,7 @@
 // depends on the other rows, on the tiling or on the thread split (batch invariance).
 #pragma once
 #include "config.h"
+#include "quant_acts.h"
 #include "quant_matrix.h"
 #include "thread_pool.h"
 
@@ -22,6 +23,7 @@ struct QuantKernel {
   const char* name;
   QuantTileFn run;
   QuantLayout layout = QuantLayout::Rows;  // how it wants its matrices stored
+  QuantizeActsFn quantize = quantizeActs;  // its activation quantizer (same bits whichever)
 };
 
 QuantKernel portableQuantKernel();
@@ -36,7 +38,8 @@ QuantKernel avx512VnniQuantKernel();
 // portable, avx2, avx-vnni, avx512-vnni (a path the CPU lacks falls back to the next one down).
 QuantKernel chooseQuantKernel(KernelChoice choice);
 
-// scratch: m * quantActRowBytes(w.k) bytes. Columns are split over the pool in 16-column tiles.
+// scratch: m * quantActRowBytes(w.k) bytes. Columns are split over the pool in 16-column tiles,
+// claimed a few at a time (quant_gemm.cpp: tilesPerChunk).
 void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,
                const float* bias, float* y, int ldy, uint8_t* scratch);
 void quantGemmSerial(const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,

@@ -1,6 +1,6 @@
-// The interleaved layouts of quant_matrix.h: 8 columns' blocks side by side, so one 32-byte
-// load holds 4 consecutive k of all 8 columns and each column's dot product lands in its own
-// 32-bit lane (no horizontal sums, one scale vector per block).
+// The interleaved layouts of quant_matrix.h: W (8 or 16) columns' blocks side by side, so one
+// 4W-byte load holds 4 consecutive k of all W columns and each column's dot product lands in
+// its own 32-bit lane (no horizontal sums, one scale vector per block).
 #include <cstring>
 
 #include "quant_matrix.h"
@@ -9,25 +9,25 @@ namespace nano {
 
 namespace {
 
-// The byte offset, inside one interleaved 64-k chunk, of weight i (0..31) of column c.
-inline int laneByte(int c, int i) { return (i / 4) * 4 * kInterleave + 4 * c + i % 4; }
+// The byte offset, inside one interleaved 32-k run of a W-column group, of weight i (0..31) of column c.
+inline int laneByte(int c, int i, int W) { return (i / 4) * 4 * W + 4 * c + i % 4; }
 
-void interleaveQ8_0(const uint8_t* blk, int c, bool bias, uint8_t* dst) {
+void interleaveQ8_0(const uint8_t* blk, int c, bool bias, int W, uint8_t* dst) {
   std::memcpy(dst + 2 * c, blk, 2);  // padding columns: scale 0, quants 0
-  for (int i = 0; i < 32; ++i) dst[2 * kInterleave + laneByte(c, i)] = uint8_t(bias ? blk[2 + i] ^ 0x80 : blk[2 + i]);
+  for (int i = 0; i < 32; ++i) dst[2 * W + laneByte(c, i, W)] = uint8_t(bias ? blk[2 + i] ^ 0x80 : blk[2 + i]);
 }
 
-void interleaveQ4K(const uint8_t* blk, int c, uint8_t* dst) {
-  std::memcpy(dst + 2 * c, blk, 2);                        // d
-  std::memcpy(dst + 2 * kInterleave + 2 * c, blk + 2, 2);  // dmin
+void interleaveQ4K(const uint8_t* blk, int c, int W, uint8_t* dst) {
+  std::memcpy(dst + 2 * c, blk, 2);              // d
+  std::memcpy(dst + 2 * W + 2 * c, blk + 2, 2);  // dmin
   uint8_t sc[8], mn[8];
   unpackScalesK(blk + 4, sc, mn);
   for (int j = 0; j < 8; ++j) {
-    dst[4 * kInterleave + j * kInterleave + c] = sc[j];
-    dst[12 * kInterleave + j * kInterleave + c] = mn[j];
+    dst[4 * W + j * W + c] = sc[j];
+    dst[12 * W + j * W + c] = mn[j];
   }
   for (int l = 0; l < 128; ++l)  // qs[32 jj + i]: weights 64 jj + i (low nibble) and + 32 (high)
-    dst[20 * kInterleave + (l / 32) * 32 * kInterleave + laneByte(c, l % 32)] = blk[16 + l];
+    dst[20 * W + (l / 32) * 32 * W + laneByte(c, l % 32, W)] = blk[16 + l];
 }
 
 // The 6-bit value (0..63) of weight w of a Q6_K block (quant_format.h).
@@ -38,17 +38,17 @@ int q6At(const uint8_t* blk, int w) {
   return low | (((blk[128 + 32 * h + l] >> (2 * quarter)) & 3) << 4);
 }
 
-void interleaveQ6K(const uint8_t* blk, int c, uint8_t* dst) {
+void interleaveQ6K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   std::memcpy(dst + 2 * c, blk + 208, 2);  // d
-  for (int g = 0; g < 16; ++g) dst[2 * kInterleave + g * kInterleave + c] = blk[192 + g];
-  uint8_t* ql = dst + 18 * kInterleave;
-  uint8_t* qh = ql + 128 * kInterleave;
+  for (int g = 0; g < 16; ++g) dst[2 * W + g * W + c] = blk[192 + g];
+  uint8_t* ql = dst + 18 * W;
+  uint8_t* qh = ql + 128 * W;
   for (int jj = 0; jj < 4; ++jj) {
     for (int i = 0; i < 32; ++i) {  // weights 64 jj + i (low nibble, bits 0-1 / 4-5) and + 32 (high, 2-3 / 6-7)
       const int lo = q6At(blk, 64 * jj + i), hi = q6At(blk, 64 * jj + 32 + i);
-      ql[jj * 32 * kInterleave + laneByte(c, i)] = uint8_t((lo & 0xf) | (hi & 0xf) << 4);
+      ql[jj * 32 * W + laneByte(c, i, W)] = uint8_t((lo & 0xf) | (hi & 0xf) << 4);
       const int kk = i / 4, shift = 4 * (kk & 1);
-      uint8_t& h = qh[jj * 16 * kInterleave + (kk / 2) * 4 * kInterleave + 4 * c + i % 4];
+      uint8_t& h = qh[jj * 16 * W + (kk / 2) * 4 * W + 4 * c + i % 4];
       h = uint8_t(h | (lo >> 4) << shift | (hi >> 4) << (shift + 2));
     }
   }
@@ -58,25 +58,25 @@ void interleaveQ6K(const uint8_t* blk, int c, uint8_t* dst) {
 
 bool interleavable(QuantType t) { return t == QuantType::Q8_0 || t == QuantType::Q4_K || t == QuantType::Q6_K; }
 
-size_t interleavedBlockBytes(QuantType t) {
-  return t == QuantType::Q8_0 ? kInterleavedQ8_0Bytes : t == QuantType::Q4_K ? kInterleavedQ4KBytes : kInterleavedQ6KBytes;
+size_t interleavedBlockBytes(QuantType t, int width) {
+  return t == QuantType::Q8_0 ? interleavedQ8_0Bytes(width) : t == QuantType::Q4_K ? interleavedQ4KBytes(width) : interleavedQ6KBytes(width);
 }
 
-void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, uint8_t* out) {
+void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, int width, uint8_t* out) {
   const QuantTraits& t = quantTraits(type);
   const int numBlocks = k / t.blockElems;
-  const size_t srcRowBytes = size_t(numBlocks) * t.blockBytes, outBlockBytes = interleavedBlockBytes(type);
+  const size_t srcRowBytes = size_t(numBlocks) * t.blockBytes, outBlockBytes = interleavedBlockBytes(type, width);
   static const uint8_t zero[256] = {0};
-  for (int g = 0; g < (rows + kInterleave - 1) / kInterleave; ++g) {
+  for (int g = 0; g < (rows + width - 1) / width; ++g) {
     for (int b = 0; b < numBlocks; ++b) {
       uint8_t* dst = out + (size_t(g) * numBlocks + b) * outBlockBytes;
       std::memset(dst, 0, outBlockBytes);
-      for (int c = 0; c < kInterleave; ++c) {
-        const int row = g * kInterleave + c;
+      for (int c = 0; c < width; ++c) {
+        const int row = g * width + c;
         const uint8_t* blk = row < rows ? src + row * srcRowBytes + size_t(b) * t.blockBytes : zero;
-        if (type == QuantType::Q8_0) interleaveQ8_0(blk, c, biasQ8, dst);
-        else if (type == QuantType::Q4_K) interleaveQ4K(blk, c, dst);
-        else interleaveQ6K(blk, c, dst);
+        if (type == QuantType::Q8_0) interleaveQ8_0(blk, c, biasQ8, width, dst);
+        else if (type == QuantType::Q4_K) interleaveQ4K(blk, c, width, dst);
+        else interleaveQ6K(blk, c, width, dst);
       }
     }
   }

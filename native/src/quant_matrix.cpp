@@ -54,8 +54,11 @@ std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sou
     const QuantTraits& t = quantTraits(s.type);
     QuantPart p{s.type, m->n, s.rows, size_t(k / t.blockElems) * t.blockBytes, total};
     p.interleaved = layout != QuantLayout::Rows && interleavable(s.type);
-    if (p.interleaved) p.rowBytes = size_t(k / t.blockElems) * interleavedBlockBytes(s.type);  // one group of 8 columns
-    total += p.interleaved ? p.rowBytes * ((s.rows + kInterleave - 1) / kInterleave) : p.rowBytes * s.rows;
+    if (p.interleaved) {
+      p.groupColumns = layout == QuantLayout::Interleaved16Q8Biased ? kInterleave16 : kInterleave;
+      p.rowBytes = size_t(k / t.blockElems) * interleavedBlockBytes(s.type, p.groupColumns);  // one group
+    }
+    total += p.interleaved ? p.rowBytes * ((s.rows + p.groupColumns - 1) / p.groupColumns) : p.rowBytes * s.rows;
     m->n += s.rows;
     m->parts.push_back(p);
   }
@@ -63,7 +66,8 @@ std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sou
   for (size_t i = 0; i < sources.size(); ++i) {
     const QuantPart& p = m->parts[i];
     if (p.interleaved)
-      interleaveRows(p.type, sources[i].bytes, p.rows, k, layout == QuantLayout::InterleavedQ8Biased, m->data.data() + p.offset);
+      interleaveRows(p.type, sources[i].bytes, p.rows, k, layout != QuantLayout::Interleaved, p.groupColumns,
+                     m->data.data() + p.offset);
     else std::memcpy(m->data.data() + p.offset, sources[i].bytes, p.rowBytes * p.rows);
   }
   return m;

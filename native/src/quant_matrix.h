@@ -19,17 +19,20 @@ struct QuantPart {
   int rows = 0;
   size_t rowBytes = 0;  // k / blockElems * blockBytes
   size_t offset = 0;    // byte offset of its first row in QuantMatrix::data
-  // Q8_0, Q4_K and Q6_K, for the SIMD kernels: groups of 8 columns interleaved (below); then
-  // rowBytes is the bytes of one 8-column group and row() does not apply.
+  // Q8_0, Q4_K and Q6_K, for the SIMD kernels: groups of `groupColumns` (8 or 16) columns
+  // interleaved (below); then rowBytes is the bytes of one group and row() does not apply.
   bool interleaved = false;
+  int groupColumns = 0;
 };
 
 // How a kernel wants its matrices stored: GGUF rows, or Q8_0 / Q4_K / Q6_K parts interleaved
 // by 8 columns, Q8_0 quants as they are (AVX2: vpmaddubsw takes |w| and the activations'
-// signs flipped by w) or biased by +128 (VNNI: vpdpbusd takes them as u8).
-enum class QuantLayout : uint8_t { Rows, Interleaved, InterleavedQ8Biased };
+// signs flipped by w) or biased by +128 (VNNI: vpdpbusd takes them as u8), or by 16 columns
+// (AVX512-VNNI: one 64-byte zmm load holds 4 consecutive k of 16 columns), biased.
+enum class QuantLayout : uint8_t { Rows, Interleaved, InterleavedQ8Biased, Interleaved16Q8Biased };
 
-// Interleaved by 8 columns, per group of 8 columns (the last one zero-padded) and per block:
+// Interleaved by W = 8 columns, per group of 8 columns (the last one zero-padded) and per block
+// (W = 16: the same with 16 columns wherever 8 is written, each section twice as long):
 //   Q8_0 (32 k):  8 f16 scales, then for each 4 consecutive k the 8 columns' 4 quants (int8, or
 //                 +128 as u8): 16 + 256 bytes, the same as 8 GGUF blocks.
 //   Q4_K (256 k): 8 f16 d, 8 f16 dmin, the 6-bit scales unpacked (sc[j][col], 64 bytes), the
@@ -40,9 +43,14 @@ enum class QuantLayout : uint8_t { Rows, Interleaved, InterleavedQ8Biased };
 //                 4-k steps, the 8 columns' 4 bytes, bits 0-1 / 2-3 the weights k / k + 32 of
 //                 the first step, bits 4-5 / 6-7 those of the second (512 bytes): 8 x 210.
 constexpr int kInterleave = 8;
-constexpr int kInterleavedQ8_0Bytes = 2 * kInterleave + 32 * kInterleave;
-constexpr int kInterleavedQ4KBytes = 4 * kInterleave + 16 * kInterleave + 128 * kInterleave;
-constexpr int kInterleavedQ6KBytes = 2 * kInterleave + 16 * kInterleave + 192 * kInterleave;
+constexpr int kInterleave16 = 16;
+// Bytes of one block of a W-column group.
+constexpr int interleavedQ8_0Bytes(int w) { return 2 * w + 32 * w; }
+constexpr int interleavedQ4KBytes(int w) { return 4 * w + 16 * w + 128 * w; }
+constexpr int interleavedQ6KBytes(int w) { return 2 * w + 16 * w + 192 * w; }
+constexpr int kInterleavedQ8_0Bytes = interleavedQ8_0Bytes(kInterleave);
+constexpr int kInterleavedQ4KBytes = interleavedQ4KBytes(kInterleave);
+constexpr int kInterleavedQ6KBytes = interleavedQ6KBytes(kInterleave);
 
 struct QuantMatrix {
   int n = 0;  // output features
@@ -69,11 +77,11 @@ struct QuantSource {
 std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k,
                                              QuantLayout layout = QuantLayout::Rows);
 
-// quant_interleave.cpp: which types interleave, the bytes of one 8-column block, and the
-// interleaving of `rows` rows of k weights (GGUF blocks at src) into groups at out.
+// quant_interleave.cpp: which types interleave, the bytes of one block of a `width`-column
+// group, and the interleaving of `rows` rows of k weights (GGUF blocks at src) into groups at out.
 bool interleavable(QuantType t);
-size_t interleavedBlockBytes(QuantType t);
-void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, uint8_t* out);
+size_t interleavedBlockBytes(QuantType t, int width);
+void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, int width, uint8_t* out);
 
 // out[0..k) = the weights of one row of `type` blocks (ggml's dequantization, same float ops).
 void dequantizeRow(QuantType type, const uint8_t* row, int k, float* out);

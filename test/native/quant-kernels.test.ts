@@ -132,6 +132,18 @@ describe('kernels: every path gives the same bits, and the right values', () => 
       const signs = Float32Array.from({ length: 5 * k }, (_, i) => ((i * 2654435761) >>> 31 ? 1 : -1) * (i < k ? 1 : 2));
       const rawRef = quant.matmul(dtype, raw, 21, k, signs, 5, 'portable', 1);
       for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, raw, 21, k, signs, 5, kernel, 2), rawRef), `${kernel}, extremes`).toBe(-1);
+      // Activation rows the SIMD quantizers must round as the scalar one does: zeros, values on
+      // exact half steps (round to even), one outlier beside tiny values, a largest |x| that is
+      // negative and tied with a positive one, subnormals.
+      const edge = new Float32Array(5 * k);
+      for (let i = 0; i < k; i++) {
+        edge[k + i] = i % 32 === 31 ? 127 : (i % 254) - 127 + 0.5; // exact halves at amax 127
+        edge[2 * k + i] = i % 97 === 0 ? 1e30 : 1e-30 * (i % 3);
+        edge[3 * k + i] = i % 5 === 0 ? -2 : i % 7 === 0 ? 2 : Math.sin(i);
+        edge[4 * k + i] = 1e-40 * ((i % 11) - 5);
+      }
+      const edgeRef = quant.matmul(dtype, blocks, n, k, edge, 5, 'portable', 1);
+      for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, blocks, n, k, edge, 5, kernel, 2), edgeRef), `${kernel}, edge rows`).toBe(-1);
       const w = dequantize(dtype, blocks);
       for (let r = 0; r < m; r++) {
         for (let c = 0; c < n; c++) {
