@@ -5,7 +5,9 @@
  * shared machine inflates less than wall time. Prompts of 32 tokens, greedy, EOS ignored.
  * Then the binding's share (bench/step-call.ts): the synchronous step() call on the native
  * executor with whole tables and histories against kept sequences (--no-native skips it).
- *   npm run build:ts && node dist/bench/js-overhead.js [--requests 256] [--tokens 128] [--no-native]
+ * Each measure is a fresh engine; one full-size run of each kind warms the JIT first (the
+ * first runs of a process cost 1.5-3x the steady state), then the kinds alternate round by round.
+ *   npm run build:ts && node dist/bench/js-overhead.js [--requests 256] [--tokens 128] [--rounds 5] [--no-native]
  */
 import { loadavg } from 'node:os';
 import { EngineCore } from '../src/engine/core.js';
@@ -54,20 +56,25 @@ async function measure(numRequests: number, numTokens: number, subscribe: boolea
   };
 }
 
+type Measure = Awaited<ReturnType<typeof measure>>;
+
 const numRequests = arg('requests', 256);
 const numTokens = arg('tokens', 128);
-await measure(32, 16, true); // warm up the JIT
+const numRounds = arg('rounds', 5);
+const kinds = [false, true];
+for (const subscribe of kinds) await measure(numRequests, numTokens, subscribe); // warm up the JIT
+const runsOf = new Map<boolean, Measure[]>(kinds.map((k) => [k, []]));
+for (let round = 0; round < numRounds; round++) for (const subscribe of kinds) runsOf.get(subscribe)!.push(await measure(numRequests, numTokens, subscribe));
 const rows = [];
-for (const subscribe of [false, true]) {
-  const runs: Array<{ usPerToken: number; cpuUsPerToken: number; tokensPerSec: number }> = [];
-  for (let i = 0; i < 5; i++) runs.push(await measure(numRequests, numTokens, subscribe));
-  const median = (key: 'usPerToken' | 'cpuUsPerToken' | 'tokensPerSec'): number => runs.map((r) => r[key]).sort((a, b) => a - b)[2];
+for (const subscribe of kinds) {
+  const runs = runsOf.get(subscribe)!;
+  const median = (key: keyof Measure): number => runs.map((r) => r[key]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
   rows.push({
     requests: numRequests,
     tokensEach: numTokens,
     subscribers: subscribe ? 1 : 0,
-    'JS µs/token, wall (median of 5)': median('usPerToken').toFixed(2),
-    'JS µs/token, CPU (median of 5)': median('cpuUsPerToken').toFixed(2),
+    [`JS µs/token, wall (median of ${numRounds})`]: median('usPerToken').toFixed(2),
+    [`JS µs/token, CPU (median of ${numRounds})`]: median('cpuUsPerToken').toFixed(2),
     'tokens/s': Math.round(median('tokensPerSec')),
   });
 }

@@ -136,6 +136,15 @@ export const requestMachine = setup({
   },
 });
 
+/**
+ * The same machine for a request without a deadline: its entry and exit deadline actions do
+ * nothing (they would find no timeoutMs), which spares XState resolving them (a fifth of
+ * the machine's cost per request).
+ */
+export const untimedRequestMachine = requestMachine.provide({
+  actions: { startDeadline: () => undefined, stopDeadline: () => undefined },
+});
+
 export type RequestMachine = typeof requestMachine;
 export type RequestSnapshot = SnapshotFrom<RequestMachine>;
 

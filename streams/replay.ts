@@ -21,6 +21,8 @@ type Ending = { kind: 'complete' } | { kind: 'error'; error: unknown };
 
 export class ReplayChannel<T> {
   private readonly cursors = new Set<Cursor<T>>();
+  /** The only cursor, while there is exactly one (the common case: one subscriber per stream). */
+  private sole: Cursor<T> | undefined;
   private ending: Ending | undefined;
   private isDelivering = false;
   private hasHadSubscriber = false;
@@ -36,7 +38,21 @@ export class ReplayChannel<T> {
 
   /** Call after appending an item to the buffer (subscribers read it from there). */
   push(_item: T): void {
-    if (this.cursors.size > 0) this.deliver();
+    if (this.cursors.size === 0) return;
+    const cursor = this.sole;
+    if (cursor === undefined || this.isDelivering || cursor.isEnded || cursor.subscriber.closed || cursor.next !== this.count() - 1) {
+      this.deliver();
+      return;
+    }
+    // One subscriber owed exactly this item: hand it over without the delivery loop's scan.
+    this.isDelivering = true;
+    try {
+      cursor.subscriber.next(this.snapshot(cursor.next++));
+    } finally {
+      this.isDelivering = false;
+    }
+    // Whatever its callback did (pushed, ended, subscribed, unsubscribed) the loop settles now.
+    if (this.ending || this.sole !== cursor || cursor.next < this.count()) this.deliver();
   }
 
   complete(): void {
@@ -59,11 +75,14 @@ export class ReplayChannel<T> {
     return new Observable<T>((subscriber) => {
       const cursor: Cursor<T> = { subscriber, next: 0, isEnded: false };
       this.cursors.add(cursor);
+      this.sole = this.cursors.size === 1 ? cursor : undefined;
       this.hasHadSubscriber = true;
       this.beforeSubscribe?.();
       this.deliver();
       return () => {
-        if (this.cursors.delete(cursor) && this.cursors.size === 0) this.onLastUnsubscribe();
+        if (!this.cursors.delete(cursor)) return;
+        this.sole = this.cursors.size === 1 ? this.cursors.values().next().value : undefined;
+        if (this.cursors.size === 0) this.onLastUnsubscribe();
       };
     });
   }

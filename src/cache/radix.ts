@@ -1,23 +1,22 @@
 /**
- * The radix prefix cache: a tree over page-aligned token runs whose nodes hold KV page ids
- * (RadixAttention at page granularity). It knows token ids and page ids, never requests.
+ * The radix prefix cache: KV page ids on a tree of page-aligned token runs (RadixAttention
+ * at page granularity; the tree's shape and walks are radix-tree.ts). It knows token ids
+ * and page ids, never requests. This file is what caching means: page references, locks,
+ * LRU eviction and the cap.
  *
- * Invariants (checkIntegrity verifies them):
- * - every non-root node holds >= 1 full page: tokens.length == pages.length * pageSize, so
- *   every node starts at a page-aligned offset; siblings differ in their first page;
+ * Invariants (checkIntegrity verifies them, with the tree's own):
  * - the cache holds one allocator reference on each cached page; no page is in two nodes;
  * - lock(node) counts +1 on the node and each ancestor, so a node's lock >= the sum of its
  *   children's; a locked node is never evicted, nor is a node with children;
- * - a touch (match, insert) stamps the whole root path with one logical-clock tick, so a
- *   node is never more recently used than its parent, and no two leaves share a stamp.
- * A split always creates the new node as the upper part: a node a caller holds keeps
- * denoting the same full prefix for as long as it is locked.
+ * - a touch (match, insert) stamps the whole root path with one tick, so no two leaves
+ *   share a stamp; a node a caller holds keeps denoting the same prefix while it is locked.
  */
 import { NanoServingError } from '../errors.js';
 import type { PageAllocator } from '../pages/allocator.js';
 import { checkTree, corrupt } from './integrity.js';
 import { LruHeap } from './lru-heap.js';
-import { allNodes, pageKey, TreeNode } from './tree-node.js';
+import { RadixTree } from './radix-tree.js';
+import { allNodes, TreeNode } from './tree-node.js';
 
 declare const radixNodeBrand: unique symbol;
 /** A node of the tree, opaque to callers: lock it, unlock it, hand it back. */
@@ -37,15 +36,13 @@ export interface RadixCacheOptions {
 }
 
 export class RadixCache {
-  private readonly root: TreeNode;
+  private readonly tree: RadixTree;
   private readonly maxPages: number;
   private readonly isCached: Uint8Array;       // [allocator.numPages] 1 = the page is in some node
   private readonly lru = new LruHeap<TreeNode>();
   private readonly scratch = [0];
-  private clock = 0;
   private numPages = 0;                        // cached pages
   private numUnlockedPages = 0;                // cached pages in nodes with lockRef 0
-  private numNodes = 0;                        // excluding the root
   private numEvicted = 0;
 
   constructor(private readonly allocator: PageAllocator, readonly pageSize: number, options: RadixCacheOptions = {}) {
@@ -56,14 +53,14 @@ export class RadixCache {
     }
     this.maxPages = maxPages;
     this.isCached = new Uint8Array(allocator.numPages);
-    this.root = new TreeNode(this, null, new Int32Array(0), [], 0);
+    this.tree = new RadixTree(this, pageSize);
   }
 
   /** Returns the longest cached page-aligned prefix of `tokens` no longer than maxTokens; splits the node it ends inside and marks the path used. Takes no lock and no page reference. */
   match(tokens: ArrayLike<number>, maxTokens: number): PrefixMatch {
     if (Number.isNaN(maxTokens)) invalid('maxTokens is NaN');
     const limit = Math.max(0, Math.min(tokens.length, maxTokens));
-    const { node, pages } = this.descend(tokens, Math.floor(limit / this.pageSize));
+    const { node, pages } = this.touch(tokens, Math.floor(limit / this.pageSize));
     return { node: node as unknown as RadixNode, pages, numTokens: pages.length * this.pageSize };
   }
 
@@ -73,24 +70,14 @@ export class RadixCache {
    */
   peek(tokens: ArrayLike<number>, maxTokens: number): { numTokens: number; pages: number[] } {
     if (Number.isNaN(maxTokens)) invalid('maxTokens is NaN');
-    const numPages = Math.floor(Math.max(0, Math.min(tokens.length, maxTokens)) / this.pageSize);
-    const pages: number[] = [];
-    let node = this.root;
-    while (pages.length < numPages) {
-      const child = node.children.get(pageKey(tokens, pages.length * this.pageSize, this.pageSize));
-      if (child === undefined) break;
-      const numSame = this.countSamePages(child, tokens, pages.length, numPages - pages.length);
-      for (let i = 0; i < numSame; i++) pages.push(child.pages[i]);
-      if (numSame < child.pages.length) break;
-      node = child;
-    }
+    const pages = this.tree.peek(tokens, Math.floor(Math.max(0, Math.min(tokens.length, maxTokens)) / this.pageSize));
     return { numTokens: pages.length * this.pageSize, pages };
   }
 
   /** Every page the cache holds a reference on (for accounting checks). */
   cachedPageIds(): number[] {
     const pages: number[] = [];
-    for (const node of allNodes(this.root)) for (const page of node.pages) pages.push(page);
+    for (const node of this.tree.nodes()) for (const page of node.pages) pages.push(page);
     return pages;
   }
 
@@ -125,7 +112,7 @@ export class RadixCache {
   insert(tokens: ArrayLike<number>, pages: ArrayLike<number>): { node: RadixNode; numNewPages: number; pages: number[] } {
     const numPages = Math.floor(tokens.length / this.pageSize);
     if (pages.length < numPages) invalid(`insert of ${numPages} full pages of tokens with only ${pages.length} page ids`);
-    const { node: deepest, pages: existing } = this.descend(tokens, numPages);
+    const { node: deepest, pages: existing } = this.touch(tokens, numPages);
     const start = existing.length;
     const fresh = Array.prototype.slice.call(pages, start, numPages) as number[];
     this.checkNewPages(fresh);
@@ -133,15 +120,11 @@ export class RadixCache {
     if (numNewPages === 0) return { node: deepest as unknown as RadixNode, numNewPages: 0, pages: existing };
 
     fresh.length = numNewPages;
-    const runStart = start * this.pageSize;
-    const runTokens = Int32Array.from({ length: numNewPages * this.pageSize }, (_, i) => tokens[runStart + i]);
-    const leaf = new TreeNode(this, deepest, runTokens, fresh, this.clock);
-    deepest.children.set(pageKey(runTokens, 0, this.pageSize), leaf);
+    const leaf = this.tree.addLeaf(deepest, tokens, start * this.pageSize, fresh);
     for (const page of fresh) {
       this.allocator.retain(page);
       this.isCached[page] = 1;
     }
-    this.numNodes++;
     this.numPages += numNewPages;
     this.numUnlockedPages += numNewPages;
     this.offer(leaf);
@@ -174,7 +157,7 @@ export class RadixCache {
 
   /** Drops every unlocked node and releases its pages; locked paths stay. Not counted as evictions. */
   clear(): void {
-    const stack = [this.root];
+    const stack = [this.tree.root];
     while (stack.length > 0) {
       const node = stack.pop()!;
       for (const child of [...node.children.values()]) {
@@ -186,67 +169,29 @@ export class RadixCache {
   }
 
   stats(): { cachedPages: number; evictions: number; nodes: number } {
-    return { cachedPages: this.numPages, evictions: this.numEvicted, nodes: this.numNodes };
+    return { cachedPages: this.numPages, evictions: this.numEvicted, nodes: this.tree.numNodes };
   }
 
   /** Throws if the tree is inconsistent (see the invariants at the top of this file). */
   checkIntegrity(): void {
-    checkTree(this.root, this.pageSize, this.allocator, this.isCached, {
+    checkTree(this.tree.root, this.pageSize, this.allocator, this.isCached, {
       numPages: this.numPages,
       numUnlockedPages: this.numUnlockedPages,
-      numNodes: this.numNodes,
+      numNodes: this.tree.numNodes,
     });
     const queued = new Set(this.lru.entries().filter(([time, node]) => this.isEvictable(node, time)).map(([, node]) => node));
-    for (const node of allNodes(this.root)) {
-      if (node !== this.root && node.lockRef === 0 && node.children.size === 0 && !queued.has(node)) {
+    for (const node of this.tree.nodes()) {
+      if (node !== this.tree.root && node.lockRef === 0 && node.children.size === 0 && !queued.has(node)) {
         corrupt('an unlocked leaf is missing from the LRU heap');
       }
     }
   }
 
-  /** Walks the longest cached prefix of tokens up to numPages pages, splitting the node it ends inside, and stamps the path with a new clock tick. */
-  private descend(tokens: ArrayLike<number>, numPages: number): { node: TreeNode; pages: number[] } {
-    const now = ++this.clock;
-    const pages: number[] = [];
-    let node = this.root;
-    node.lastAccess = now;
-    while (pages.length < numPages) {
-      const child = node.children.get(pageKey(tokens, pages.length * this.pageSize, this.pageSize));
-      if (child === undefined) break;
-      const numSame = this.countSamePages(child, tokens, pages.length, numPages - pages.length);
-      node = numSame < child.pages.length ? this.split(child, numSame) : child;
-      node.lastAccess = now;
-      for (const page of node.pages) pages.push(page);
-      if (node !== child) break;
-    }
-    this.offer(node);
-    return { node, pages };
-  }
-
-  /** How many leading pages of node equal tokens from page `firstPage` on, at most `limit` (>= 1: the first page matched by key). */
-  private countSamePages(node: TreeNode, tokens: ArrayLike<number>, firstPage: number, limit: number): number {
-    const ps = this.pageSize;
-    const numPages = Math.min(node.pages.length, limit);
-    for (let p = 1; p < numPages; p++) {
-      const base = (firstPage + p) * ps;
-      for (let i = 0; i < ps; i++) if (node.tokens[p * ps + i] !== tokens[base + i]) return p;
-    }
-    return numPages;
-  }
-
-  /** Splits node after its first numPages pages; returns the new upper node, which takes node's place, lock count and stamp. */
-  private split(node: TreeNode, numPages: number): TreeNode {
-    const cut = numPages * this.pageSize;
-    const parent = node.parent!;
-    const upper = new TreeNode(this, parent, node.tokens.slice(0, cut), node.pages.slice(0, numPages), node.lastAccess);
-    upper.lockRef = node.lockRef;
-    parent.children.set(pageKey(upper.tokens, 0, this.pageSize), upper);
-    node.tokens = node.tokens.slice(cut);
-    node.pages = node.pages.slice(numPages);
-    node.parent = upper;
-    upper.children.set(pageKey(node.tokens, 0, this.pageSize), node);
-    this.numNodes++;
-    return upper;
+  /** The tree's descend (splits where the prefix ends inside a node, stamps the path), then its end node offered to the LRU. */
+  private touch(tokens: ArrayLike<number>, numPages: number): { node: TreeNode; pages: number[] } {
+    const found = this.tree.descend(tokens, numPages);
+    this.offer(found.node);
+    return found;
   }
 
   private checkNewPages(pages: number[]): void {
@@ -287,8 +232,7 @@ export class RadixCache {
       if (keep === 0) {
         this.detach(leaf);
       } else {
-        leaf.pages.length = keep;
-        leaf.tokens = leaf.tokens.slice(0, keep * this.pageSize);
+        this.tree.truncate(leaf, keep);
         this.offer(leaf);
       }
     }
@@ -302,7 +246,7 @@ export class RadixCache {
       for (const page of node.pages) this.releasePage(page);
       this.numPages -= node.pages.length;
       this.numUnlockedPages -= node.pages.length;
-      this.numNodes--;
+      this.tree.numNodes--;
       node.parent = null;
     }
   }
@@ -316,17 +260,15 @@ export class RadixCache {
   /** Unlinks a node from its parent; the parent, if it is now an unlocked leaf, becomes evictable. */
   private detach(node: TreeNode, countNode = true): void {
     const parent = node.parent!;
-    parent.children.delete(pageKey(node.tokens, 0, this.pageSize));
-    node.parent = null;
-    if (countNode) this.numNodes--;
+    this.tree.detach(node, countNode);
     this.offer(parent);
   }
 
   /** Queues node for eviction if it is an evictable leaf now; stale entries are skipped when popped. */
   private offer(node: TreeNode): void {
     if (this.isEvictable(node, node.lastAccess)) this.lru.push(node.lastAccess, node);
-    if (this.lru.size > 2 * this.numNodes + 64) {
-      this.lru.rebuild([...allNodes(this.root)].filter((n) => this.isEvictable(n, n.lastAccess)).map((n) => [n.lastAccess, n]));
+    if (this.lru.size > 2 * this.tree.numNodes + 64) {
+      this.lru.rebuild([...this.tree.nodes()].filter((n) => this.isEvictable(n, n.lastAccess)).map((n) => [n.lastAccess, n]));
     }
   }
 
@@ -337,7 +279,7 @@ export class RadixCache {
   private own(handle: RadixNode): TreeNode {
     const node = handle as unknown as TreeNode;
     if (!(node instanceof TreeNode) || node.cache !== this) invalid('not a node of this radix cache');
-    if (node !== this.root && node.parent === null) {
+    if (node !== this.tree.root && node.parent === null) {
       throw new NanoServingError('ERR_CACHE_STATE', 'radix node was evicted or cleared (lock it before anything can evict it)');
     }
     return node;

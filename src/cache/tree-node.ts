@@ -11,11 +11,18 @@ export class TreeNode {
   ) {}
 }
 
-/** The first page of tokens from `offset`, as a map key. */
+/** Char codes of the key being built (two 16-bit halves per token), reused: building a key allocates only the string. */
+const keyCodes: number[] = [];
+
+/** The first page of tokens from `offset`, as a map key: two UTF-16 code units per token (exact for ids < 2^32). */
 export function pageKey(tokens: ArrayLike<number>, offset: number, pageSize: number): string {
-  let key = '';
-  for (let i = 0; i < pageSize; i++) key += `${tokens[offset + i]},`;
-  return key;
+  keyCodes.length = 2 * pageSize;
+  for (let i = 0; i < pageSize; i++) {
+    const token = tokens[offset + i];
+    keyCodes[2 * i] = token & 0xffff;
+    keyCodes[2 * i + 1] = token >>> 16;
+  }
+  return String.fromCharCode.apply(null, keyCodes);
 }
 
 export function* allNodes(top: TreeNode): Generator<TreeNode> {

@@ -1,15 +1,12 @@
 /**
  * The engine's clock: its time stamps (TTFT, ITL, step time) and the timers of request
- * deadlines (passed to each request actor as XState's clock). Real by default; the
+ * deadlines (the request machines' delayed events, machines/lifecycle.ts). Real by default; the
  * testing harness injects a virtual one so a workload runs in simulated time.
  */
+import type { TimerClock } from '../../machines/lifecycle.js';
 import { MAX_TIMER_MS } from '../../machines/request.js';
 
-/** XState's clock shape (it takes any object with these two methods). */
-export interface TimerClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type { TimerClock };
 
 export interface EngineClock extends TimerClock {
   /** Milliseconds, monotonic. */

@@ -4,12 +4,13 @@
  *   batch = applier.apply(plan)      preempt, admit, grow pages, exactly as planned (plan-apply.ts)
  *   output = run(batch)              the forward pass (native or simulated)
  *   postprocess(batch, output)       tokens out, stop checks, endings (postprocess.ts); then release pages
- * The only file that touches scheduler, pages, actors, streams and the executor together.
+ * The only file that touches scheduler, pages, lifecycle machines, streams and the executor together.
  */
 import { Subject, type Observable } from 'rxjs';
 import { CapacityError, EngineClosedError, NanoServingError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
+import { LifecycleRunner } from '../../machines/lifecycle.js';
 import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import { realClock, type EngineClock } from './clock.js';
 import { Endings } from './endings.js';
@@ -72,6 +73,8 @@ export class EngineCore {
   readonly clock: EngineClock;
   readonly counters = new StatsCounters();
   readonly table = new RequestTable();
+  /** Evaluates every request's lifecycle machine, its deadlines on this engine's clock. */
+  private readonly lifecycles: LifecycleRunner;
   readonly output: TokenOutput;
   private readonly endings: Endings;
   private readonly applier: PlanApplier;
@@ -92,6 +95,7 @@ export class EngineCore {
   constructor(readonly executor: Executor, readonly tokenizer: Tokenizer, readonly options: CoreOptions) {
     const { numPages, pageSize } = executor.info;
     this.clock = options.clock ?? realClock;
+    this.lifecycles = new LifecycleRunner(this.clock);
     this.kv = new KvPages(numPages, pageSize, options.prefixCache, options.maxCachedPages);
     this.output = new TokenOutput(this.counters, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
     this.endings = new Endings(this);
@@ -116,7 +120,7 @@ export class EngineCore {
     const timeoutMs = validateTimeout(options.timeoutMs ?? this.options.requestTimeoutMs);
     if (this.table.numWaiting >= this.options.maxWaiting) throw new CapacityError(`queue is full (${this.options.maxWaiting} waiting)`, 'ERR_QUEUE_FULL');
     const text = new TextStream(this.tokenizer.createDecoder(), sampling.stop);
-    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, this.clock.now(), this.clock, timeoutMs);
+    const slot = new RequestSlot(id, id, options.priority ?? 0, tokens, sampling, text, this.clock.now(), this.lifecycles, timeoutMs);
     slot.isDetached = options.detached ?? false;
     slot.outputs = new RequestOutputs(
       slot,
@@ -241,9 +245,11 @@ export class EngineCore {
   private async run(batch: Batch): Promise<StepOutput | undefined> {
     this.isStepInFlight = true;
     try {
-      return await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
+      const output = await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
+      this.buffers.accepted(); // only now does the executor keep the step's sequences
+      return output;
     } catch (error) {
-      this.kv.kept.stepFailed();
+      this.buffers.refused();
       this.endings.fail(batch.slots, wrapNativeError(error));
       return undefined;
     } finally {

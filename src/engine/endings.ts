@@ -1,7 +1,7 @@
 /**
  * How requests end: finish (stop, length, timeout), abort, or fail. Ending settles the
  * client's side at once (result, streams); the pages are given back by release(), right
- * away or, while a step is in flight, right after it (the actor waits in `releasing`).
+ * away or, while a step is in flight, right after it (the machine waits in `releasing`).
  */
 import type { FinishReason } from '../../machines/request.js';
 import type { NanoServingError } from '../errors.js';
@@ -25,12 +25,12 @@ export interface EndingsHost {
 }
 
 export class Endings {
-  /** Ended requests whose pages are still held (their actors are in `releasing`). */
+  /** Ended requests whose pages are still held (their machines are in `releasing`). */
   private pending: RequestSlot[] = [];
 
   constructor(private readonly host: EndingsHost) {}
 
-  /** Ends a live request with a finish reason (the deadline's 'timeout' arrives through the actor itself). */
+  /** Ends a live request with a finish reason (the deadline's 'timeout' arrives through the machine itself). */
   end(slot: RequestSlot, reason: FinishReason): void {
     if (slot.isFinal && reason !== 'timeout') return;
     if (reason === 'abort') slot.send({ type: 'client.abort' });
@@ -69,7 +69,7 @@ export class Endings {
     const ended = this.pending;
     this.pending = [];
     for (const slot of ended) {
-      if (slot.actor.getSnapshot().context.outcome === 'finished') kv.publish(slot);
+      if (slot.snapshot.context.outcome === 'finished') kv.publish(slot);
       kv.releaseAll(slot);
       table.remove(slot);
       slot.send({ type: 'sched.release' });

@@ -1,6 +1,6 @@
 /** What submit() returns: the request's streams, its final result and its abort switch. */
-import { Observable, defer, distinctUntilChanged, from, map, startWith } from 'rxjs';
-import { phaseOf, type FinishReason, type RequestPhase } from '../../machines/request.js';
+import { Observable, distinctUntilChanged } from 'rxjs';
+import type { FinishReason, RequestPhase } from '../../machines/request.js';
 import { ReplayChannel } from '../../streams/replay.js';
 import type { RequestSlot, TokenLogprob } from './request-slot.js';
 
@@ -34,7 +34,7 @@ export interface RequestHandle {
   readonly tokens$: Observable<number>;
   /** Incremental text, UTF-8 safe; stop strings never appear. */
   readonly text$: Observable<string>;
-  /** Lifecycle states from the request's actor. */
+  /** Lifecycle states from the request's machine: the current one first; completes at the final state. */
   readonly state$: Observable<RequestPhase>;
   readonly done: Promise<RequestResult>;
   /** Logprobs of the tokens generated so far (when requested), for streaming them with their text. */
@@ -70,14 +70,35 @@ export function createHandle(slot: RequestSlot, outputs: RequestOutputs, abort: 
     id: slot.id,
     tokens$: outputs.tokens.observable(),
     text$: outputs.text.observable(),
-    state$: defer(() => from(slot.actor).pipe(startWith(slot.actor.getSnapshot()))).pipe(
-      map((snapshot) => phaseOf(snapshot)),
-      distinctUntilChanged(),
-    ),
+    state$: phasesOf(slot).pipe(distinctUntilChanged()),
     done: outputs.done,
     logprobsSoFar: () => slot.logprobs,
     abort,
   };
+}
+
+/** The machine's phase now, then each one it enters; completes when it reaches a final state. */
+function phasesOf(slot: RequestSlot): Observable<RequestPhase> {
+  return new Observable<RequestPhase>((subscriber) => {
+    subscriber.next(slot.lifecycle);
+    if (slot.snapshot.status !== 'active') {
+      subscriber.complete();
+      return undefined;
+    }
+    const listener = (phase: RequestPhase, isDone: boolean): void => {
+      subscriber.next(phase);
+      if (isDone) subscriber.complete();
+    };
+    const listeners = (slot.phaseListeners ??= new Set());
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  });
+}
+
+function toArray(tokens: Int32Array): number[] {
+  const out: number[] = new Array(tokens.length);
+  for (let i = 0; i < tokens.length; i++) out[i] = tokens[i];
+  return out;
 }
 
 export function resultOf(slot: RequestSlot, finishReason: FinishReason, now: number): RequestResult {
@@ -86,7 +107,7 @@ export function resultOf(slot: RequestSlot, finishReason: FinishReason, now: num
     id: slot.id,
     promptTokens: slot.numPrompt,
     outputTokens: slot.numOutput,
-    tokens: Array.from(slot.outputTokens),
+    tokens: toArray(slot.outputTokens),
     text,
     finishReason,
     logprobs: slot.sampling.logprobs === undefined ? undefined : slot.logprobs,
@@ -94,7 +115,7 @@ export function resultOf(slot: RequestSlot, finishReason: FinishReason, now: num
       ttftMs: slot.firstTokenAt ? slot.firstTokenAt - slot.submittedAt : NaN,
       totalMs: now - slot.submittedAt,
       cachedTokens: slot.numCachedPrompt,
-      numPreemptions: slot.actor.getSnapshot().context.numPreemptions,
+      numPreemptions: slot.snapshot.context.numPreemptions,
     },
   };
 }

@@ -5,6 +5,7 @@
  * penalties, its tokens once when it starts; the executor counts the tokens it is fed.
  * A request that lets go of its pages (finish, abort, preemption) is forgotten by the
  * executor at the next step (releaseSeqs), and starts afresh when it runs again.
+ * A record changes only once the executor took a step (keep), never while it is written.
  */
 import type { RequestSlot } from './request-slot.js';
 
@@ -17,6 +18,12 @@ export class KeptSequences {
     if (slot.keptPages > index) slot.keptPages = index;
   }
 
+  /** The executor took a step with this request's first `numPages` pages: it keeps them. */
+  keep(slot: RequestSlot, numPages: number): void {
+    slot.isKept = true;
+    slot.keptPages = numPages;
+  }
+
   /** The request let go of its page table: the executor forgets it before the next step. */
   forget(slot: RequestSlot): void {
     if (!slot.isKept) return;
@@ -25,11 +32,21 @@ export class KeptSequences {
     this.released.push(slot.id);
   }
 
+  /** Releases an id with the next step whether or not the executor keeps it (a no-op if it does not). */
+  releaseId(id: number): void {
+    this.released.push(id);
+  }
+
   /** Ids to release in the step being written (kept until the step is known to have been taken). */
   drain(): number[] {
     this.lastDrained = this.released;
     this.released = [];
     return this.lastDrained;
+  }
+
+  /** The step carrying the last drained releases was taken. */
+  stepTaken(): void {
+    this.lastDrained = [];
   }
 
   /**

@@ -14,7 +14,7 @@ import type { StatsCounters } from './stats.js';
 
 /** What runs in the step: runs[i] belongs to slots[i]. */
 export interface Batch {
-  readonly runs: PlannedRun[];
+  readonly runs: readonly PlannedRun[];
   readonly slots: RequestSlot[];
 }
 
@@ -47,18 +47,25 @@ export class PlanApplier {
         if (refusal) refuse(refusal);
       }
     }
-    const batch: Batch = { runs: [], slots: [] };
-    for (const run of plan.runs) {
+    // Every run applies, as a rule: then the batch is the plan's own list (a run skipped or refused makes a copy).
+    const slots: RequestSlot[] = new Array(plan.runs.length);
+    let runs: PlannedRun[] | undefined;
+    let numApplied = 0;
+    for (let i = 0; i < plan.runs.length; i++) {
+      const run = plan.runs[i];
       const slot = this.table.get(run.id)!;
-      if (refusedIds.has(run.id) || slot.isFinal) continue;
-      const refusal = this.grow(slot, run);
-      if (refusal) refuse(refusal);
-      else {
-        batch.runs.push(run);
-        batch.slots.push(slot);
+      const isSkipped = refusedIds.has(run.id) || slot.isFinal;
+      const refusal = isSkipped ? undefined : this.grow(slot, run);
+      if (isSkipped || refusal) {
+        if (refusal) refuse(refusal);
+        runs ??= plan.runs.slice(0, i);
+        continue;
       }
+      runs?.push(run);
+      slots[numApplied++] = slot;
     }
-    return { batch, refused };
+    slots.length = numApplied;
+    return { batch: { runs: runs ?? plan.runs, slots }, refused };
   }
 
   private preempt(slot: RequestSlot): void {

@@ -98,7 +98,7 @@ export class Planner {
 
   private readonly sharesPage = (a: RequestView, b: RequestView, start: number): boolean => (a as RequestSlot).sharesTokens(b as RequestSlot, start, this.kv.pageSize);
 
-  /** Finds a live request by id for the plan check, from its actor's phase (O(1)). */
+  /** Finds a live request by id for the plan check, from its machine's phase (O(1)). */
   private readonly locate: LocateRequest = (id) => {
     const slot = this.table.get(id);
     return slot === undefined || slot.isFinal ? undefined : slot;

@@ -1,11 +1,10 @@
 /**
- * Everything the engine keeps for one request, beside its lifecycle actor: the token
+ * Everything the engine keeps for one request, beside its lifecycle machine: the token
  * buffer (prompt + output, a growable Int32Array), KV bookkeeping, the output channels
- * and timings. The actor owns the phase; this holds the per-token data.
+ * and timings. The machine owns the phase; this holds the per-token data.
  */
-import { createActor, type Actor } from 'xstate';
-import type { TimerClock } from './clock.js';
-import { phaseOf, requestMachine, type RequestEvent, type RequestPhase } from '../../machines/request.js';
+import { RequestLifecycle, type LifecycleRunner } from '../../machines/lifecycle.js';
+import { phaseOf, type RequestEvent, type RequestPhase, type RequestSnapshot } from '../../machines/request.js';
 import type { RequestView } from '../scheduler/view.js';
 import type { ResolvedSampling } from './sampling.js';
 import type { TextStream } from './text-stream.js';
@@ -18,9 +17,12 @@ export interface TokenLogprob {
 }
 
 export class RequestSlot implements RequestView {
-  readonly actor: Actor<typeof requestMachine>;
-  /** The actor's phase as of its last transition (set by the actor's subscription only). */
+  /** The request's lifecycle machine (machines/request.ts), evaluated by the engine's LifecycleRunner. */
+  readonly lifecycleMachine: RequestLifecycle;
+  /** The machine's phase as of its last transition (set on each transition only). */
   private phaseMirror: RequestPhase = 'waiting';
+  /** Hear each phase change (handle.state$ subscribers; none allocated until one subscribes). */
+  phaseListeners: Set<(phase: RequestPhase, isDone: boolean) => void> | undefined = undefined;
   /** (capacity) prompt tokens then output tokens. */
   private buffer: Int32Array;
   numTokens: number;
@@ -45,7 +47,7 @@ export class RequestSlot implements RequestView {
   lastTokenAt = 0;
   /** The channels and promise the engine settles; set right after construction. */
   outputs!: RequestOutputs;
-  /** Called once when the deadline timer of the actor ended the request (set by the engine). */
+  /** Called once when the machine's deadline timer ended the request (set by the engine). */
   onDeadline: () => void = () => undefined;
   /** Detached requests keep running when every subscriber has gone. */
   isDetached = false;
@@ -58,7 +60,7 @@ export class RequestSlot implements RequestView {
     readonly sampling: ResolvedSampling,
     readonly text: TextStream,
     now: number,
-    clock: TimerClock,
+    lifecycles: LifecycleRunner,
     timeoutMs: number | undefined,
   ) {
     this.buffer = new Int32Array(prompt.length + Math.min(sampling.maxTokens, 64));
@@ -66,22 +68,26 @@ export class RequestSlot implements RequestView {
     this.numTokens = prompt.length;
     this.numPrompt = prompt.length;
     this.submittedAt = now;
-    this.actor = createActor(requestMachine, { input: { id, timeoutMs }, clock });
-    this.actor.subscribe({
-      next: (snapshot) => {
-        const before = this.phaseMirror;
-        this.phaseMirror = phaseOf(snapshot);
-        // The machine's own deadline timer ended it: tell the engine, now that the phase reads 'releasing'.
-        if (before !== 'releasing' && this.phaseMirror === 'releasing' && snapshot.context.finishReason === 'timeout') this.onDeadline();
-      },
-      error: () => undefined,
-    });
-    this.actor.start();
+    this.lifecycleMachine = new RequestLifecycle(lifecycles, { id, timeoutMs });
+    this.lifecycleMachine.onChange = (snapshot) => this.noteTransition(snapshot);
+  }
+
+  private noteTransition(snapshot: RequestSnapshot): void {
+    const before = this.phaseMirror;
+    this.phaseMirror = phaseOf(snapshot);
+    // The machine's own deadline timer ended it: tell the engine, now that the phase reads 'releasing'.
+    if (before !== 'releasing' && this.phaseMirror === 'releasing' && snapshot.context.finishReason === 'timeout') this.onDeadline();
+    if (this.phaseListeners) for (const listener of [...this.phaseListeners]) listener(this.phaseMirror, snapshot.status !== 'active');
+  }
+
+  /** The machine's current snapshot (its context: outcome, finish reason, counts). */
+  get snapshot(): RequestSnapshot {
+    return this.lifecycleMachine.snapshot;
   }
 
   readonly numPrompt: number;
 
-  /** The phase, read from the actor (the only place it lives; mirrored on each transition, so reading it is O(1)). */
+  /** The phase, read from the machine (the only place it lives; mirrored on each transition, so reading it is O(1)). */
   get lifecycle(): RequestPhase {
     return this.phaseMirror;
   }
@@ -104,7 +110,7 @@ export class RequestSlot implements RequestView {
 
   /** Admitted at least once before (a preempted request returning). */
   get hasRun(): boolean {
-    return this.actor.getSnapshot().context.numAdmissions > 0;
+    return this.lifecycleMachine.snapshot.context.numAdmissions > 0;
   }
 
   get numPages(): number {
@@ -149,6 +155,6 @@ export class RequestSlot implements RequestView {
   }
 
   send(event: RequestEvent): void {
-    this.actor.send(event);
+    this.lifecycleMachine.send(event);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Where each live request sits for the scheduler: the waiting queue (its order decided in
  * src/scheduler/queue.ts) or the running list (admission order). The phase itself lives
- * in each request's actor; membership here is kept in step with it and asserted.
+ * in each request's lifecycle machine; membership here is kept in step with it and asserted.
  */
 import { NanoServingError } from '../errors.js';
 import { WaitingQueue } from '../scheduler/queue.js';

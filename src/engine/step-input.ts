@@ -5,7 +5,9 @@
  * and are reused after. A step writes only its used prefix and hands out views of it.
  * Sequences are kept by the executor (seqIds, kept-sequences.ts): a step carries only the
  * pages a request gained (or those replaced), and a request's tokens for its penalties only
- * when it starts (the executor counts the tokens it is fed after that).
+ * when it starts (the executor counts the tokens it is fed after that). Writing a step
+ * changes no request's kept record: accepted() records what the executor now keeps, once
+ * the step was taken; refused() leaves every record as it was.
  *
  * Extending the step (a per-sequence mask, logit bias, ...): add a field to StepInput,
  * a buffer here (per-sequence: PerSeq; variable length: a Growable with an offsets
@@ -52,6 +54,8 @@ export class StepBuffers {
   private readonly seqIds: Int32Array;              // [maxSeqs]
   private readonly seqIsNew: Uint8Array;            // [maxSeqs]
   private readonly pageKeep: Int32Array;            // [maxSeqs]
+  private readonly pagesAfter: Int32Array;          // [maxSeqs] each sequence's page count once the step is taken
+  private written: readonly RequestSlot[] = [];     // the slots of the step last written
   private readonly pageTable: Growable;       // page ids of every sequence, concatenated
   private readonly history: Growable;         // prompt + output tokens of sequences with penalties
 
@@ -77,6 +81,7 @@ export class StepBuffers {
     this.seqIds = new Int32Array(numSeqs);
     this.seqIsNew = new Uint8Array(numSeqs);
     this.pageKeep = new Int32Array(numSeqs);
+    this.pagesAfter = new Int32Array(numSeqs);
     this.pageTable = new Growable(Math.min(numSeqs, 64) * Math.ceil(Math.min(info.contextLength, 1024) / info.pageSize));
     this.history = new Growable(1024);
   }
@@ -121,16 +126,36 @@ export class StepBuffers {
         history.set(slot.tokens.subarray(0, run.start), h);
         h += run.start;
       }
-      slot.isKept = true;
-      slot.keptPages = pages.length;
+      this.pagesAfter[s] = pages.length;
       this.writeSequence(s, run, slot);
     }
     this.seqStart[numSeqs] = t;
     this.pageStart[numSeqs] = p;
     this.historyStart[numSeqs] = h;
+    this.written = slots;
     const input = this.views(numSeqs, numTokens, numPages, numHistory);
     if (slots.some((slot) => slot.sampling.logitBias.length > 0)) Object.assign(input, logitBiasInput(slots));
     return input;
+  }
+
+  /** The executor took the step last written: it now keeps each of its sequences, with every page sent. */
+  accepted(): void {
+    const slots = this.written;
+    for (let s = 0; s < slots.length; s++) this.kept.keep(slots[s], this.pagesAfter[s]);
+    this.kept.stepTaken();
+    this.written = [];
+  }
+
+  /**
+   * The step last written failed: no record changes, the step's releases are sent again,
+   * and the ids it started are released too (the executor may have taken the step before
+   * it failed; releasing an id it does not keep is a no-op).
+   */
+  refused(): void {
+    const slots = this.written;
+    for (let s = 0; s < slots.length; s++) if (this.seqIsNew[s]) this.kept.releaseId(slots[s].id);
+    this.kept.stepFailed();
+    this.written = [];
   }
 
   private writeSequence(s: number, run: PlannedRun, slot: RequestSlot): void {

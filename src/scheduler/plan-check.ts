@@ -4,9 +4,12 @@
  * apply as written. (Policy choices such as FCFS or chunk sizes are the testing
  * harness's invariants, not checked here.) Pure: reads the view and the plan only.
  */
+import { IdSet } from './id-set.js';
 import { pagesFor, type PlannedRun, type RequestView, type SchedulerView, type StepPlan } from './view.js';
 
 const EMPTY: Set<number> = new Set();
+/** Ids that have a run in the plan being checked (emptied on entry: the check keeps nothing between calls). */
+const withRun = new IdSet();
 
 export interface PlanLimits {
   /** Most tokens the executor takes in one step. */
@@ -55,12 +58,12 @@ export function checkPlanShape(view: SchedulerView, plan: StepPlan, limits: Plan
   const numRunningAfter = view.running.length - preempted.size + admitted.size;
   if (numRunningAfter > limits.maxSeqs) fail(undefined, `${numRunningAfter} requests running after the step; the executor takes ${limits.maxSeqs}`);
   let numTokens = 0;
-  const seen = new Set<number>();
+  const seen = withRun;
+  seen.clear();
   for (const run of plan.runs) {
     const found = locate(run.id);
     const request = found && (found.phase !== 'waiting' || admitted.has(run.id)) ? found : undefined;
-    if (seen.has(run.id)) fail(run.id, `request ${run.id} has two runs in one step`);
-    seen.add(run.id);
+    if (!seen.addNew(run.id)) fail(run.id, `request ${run.id} has two runs in one step`);
     if (!request) fail(run.id, `runs request ${run.id}, which is neither running nor admitted`);
     else if (preempted.has(run.id)) fail(run.id, `runs request ${run.id}, which it also preempts`);
     else {

@@ -54,7 +54,8 @@ export function schedule(view: SchedulerView, config: SchedulerConfig): StepPlan
     // Every running request is stuck on pages: free the youngest so the older ones progress.
     preemptYoungest(view, draft, -1);
   }
-  const numTokens = draft.runs.reduce((sum, run) => sum + run.numTokens, 0);
+  let numTokens = 0;
+  for (const run of draft.runs) numTokens += run.numTokens;
   return { preempt: draft.preempt, admit, runs: draft.runs, numTokens };
 }
 
@@ -103,6 +104,7 @@ function preempt(view: SchedulerView, draft: Draft, victim: RequestView): void {
 }
 
 function planContinuingPrefills(view: SchedulerView, config: SchedulerConfig, draft: Draft): void {
+  if (draft.budget <= 0 || !view.running.some((r) => r.phase === 'prefilling')) return;
   const prefilling = view.running.filter((r) => r.phase === 'prefilling' && !draft.preempted.has(r.id));
   const first = prefilling.length === 0 ? 0 : view.stepIndex % prefilling.length;
   for (let k = 0; k < prefilling.length && draft.budget > 0; k++) {
@@ -116,6 +118,7 @@ function planContinuingPrefills(view: SchedulerView, config: SchedulerConfig, dr
 
 function planAdmissions(view: SchedulerView, config: SchedulerConfig, draft: Draft): number[] {
   const admitted: number[] = [];
+  if (view.waiting.length === 0 || draft.budget === 0) return admitted;
   const inFlight = view.running.filter((r) => r.phase === 'prefilling');
   let numRunning = view.running.length;
   for (const request of view.waiting) {

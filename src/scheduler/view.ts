@@ -1,6 +1,6 @@
 /**
  * What the scheduler policy sees (read-only) and what it returns (a plan, as data).
- * Nothing here touches the allocator, the cache, the actors or the executor.
+ * Nothing here touches the allocator, the cache, the lifecycle machines or the executor.
  */
 
 import type { StepCostModel } from './step-cost.js';
@@ -8,7 +8,7 @@ import type { StepCostModel } from './step-cost.js';
 /** A request as the policy sees it. */
 export interface RequestView {
   readonly id: number;
-  /** The phase, read from the request's lifecycle actor. */
+  /** The phase, read from the request's lifecycle machine. */
   readonly phase: 'waiting' | 'prefilling' | 'decoding';
   /** Arrival order (smaller = earlier). */
   readonly arrival: number;
@@ -89,5 +89,6 @@ export interface StepPlan {
 }
 
 export function pagesFor(numTokens: number, pageSize: number): number {
-  return Math.ceil(numTokens / pageSize);
+  const n = Math.ceil(numTokens / pageSize);
+  return n <= 0x3fffffff ? n | 0 : n; // a small integer, so plans hold no boxed numbers
 }

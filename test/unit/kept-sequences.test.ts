@@ -10,6 +10,7 @@ import { ByteTokenizer } from '../../src/engine/tokenizer.js';
 import { KeptPageTables } from '../../src/executor/kept-pages.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import type { Executor, StepInput, StepOutput } from '../../src/executor/step.js';
+import { ExecutorError } from '../../src/errors.js';
 
 /** Resolves each step's deltas and compares them with the engine's page tables before running the step. */
 class CheckedExecutor implements Executor {
@@ -80,5 +81,45 @@ describe('kept sequences: the executor\'s page tables follow the engine\'s', () 
     expect(numSwaps).toBeGreaterThan(0);
     // Deltas: far fewer page ids sent than whole tables would carry.
     expect(executor.numSentPages).toBeLessThan(executor.numWholePages / 2);
+  });
+
+  it('a step the executor refuses changes no kept record: nothing is marked kept before the executor took its step', async () => {
+    const inner = new SimulatedExecutor({ vocabSize: 64, numPages: 64, pageSize: 4 });
+    const tables = new KeptPageTables(inner.info);
+    const problems: string[] = [];
+    const refuseAt = new Set([3, 9]);
+    let numSteps = 0;
+    let core!: EngineCore;
+    const executor: Executor = {
+      info: inner.info,
+      step(input: StepInput): Promise<StepOutput> {
+        numSteps++;
+        // While the step is being handed over, each record must still say what the executor keeps from before it.
+        input.seqIds!.forEach((id, s) => {
+          const slot = core.table.get(id) as RequestSlot;
+          if (slot.isKept !== !input.seqIsNew![s] || (slot.isKept && slot.keptPages !== input.pageKeep![s])) {
+            problems.push(`step ${numSteps}, request ${id}: marked kept (${slot.isKept}, ${slot.keptPages} pages) before the executor took the step (new: ${input.seqIsNew![s]}, keep ${input.pageKeep![s]})`);
+          }
+        });
+        if (refuseAt.has(numSteps)) return Promise.reject(new ExecutorError('page id out of the pool (refused on purpose)', 'ERR_NATIVE_PAGE'));
+        const whole = tables.apply(input); // as the native side: a refused step leaves its state as it was
+        whole.forEach((table, s) => {
+          const want = (core.table.get(input.seqIds![s]) as RequestSlot).pages;
+          if (Array.from(table).join() !== want.join()) problems.push(`step ${numSteps}: executor keeps [${Array.from(table).join()}], engine [${want.join()}]`);
+        });
+        return inner.step(input);
+      },
+      close: () => inner.close(),
+    };
+    core = new EngineCore(executor, new ByteTokenizer(64, [0]), { maxBatchTokens: 32, maxRunning: 4, maxChunkSize: 8, chunkedPrefill: true, prefixCache: true, maxWaiting: Infinity });
+    const submit = (i: number) => core.submit(Array.from({ length: 10 + i }, (_, j) => ((i * 5 + j * 3) % 60) + 1), { maxTokens: 6, ignoreEos: true });
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => submit(i).done));
+    const failed = results.filter((r) => r.status === 'rejected');
+    expect(failed.length).toBeGreaterThan(0);
+    for (const r of failed) expect(String((r as PromiseRejectedResult).reason)).toMatch(/refused on purpose/);
+    const late = await Promise.all([20, 21, 22].map((i) => submit(i).done));
+    expect(late.every((r) => r.outputTokens === 6)).toBe(true);
+    await core.close();
+    expect(problems).toEqual([]);
   });
 });

@@ -114,6 +114,21 @@ describe('bad policies are caught, the engine keeps serving', () => {
     await core.close();
   });
 
+  it('a plan that runs a request twice in one step is refused for that request (ERR_PLAN), others run', async () => {
+    const core = engineWith((view, cfg) => {
+      const plan = schedule(view, cfg);
+      const twice = plan.runs.find((r) => r.id === 1 && r.kind === 'decode');
+      return twice ? { ...plan, runs: [...plan.runs, twice], numTokens: plan.numTokens + 1 } : plan;
+    });
+    const bad = core.submit(prompt(6), { maxTokens: 4 });
+    const good = core.submit(prompt(6, 7), { maxTokens: 4 });
+    const failure = await outcome(bad.done);
+    expect(failure.code).toBe('ERR_PLAN');
+    expect(failure.message).toContain('has two runs in one step');
+    expect((await good.done).outputTokens).toBe(4);
+    await core.close();
+  });
+
   it('the view is frozen: sorting it throws inside the policy (ERR_POLICY) instead of reordering the queue', async () => {
     const core = engineWith((view, cfg) => {
       if (view.waiting.length > 1) [...view.waiting].sort((x, y) => y.id - x.id); // a copy may be sorted

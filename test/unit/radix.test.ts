@@ -296,7 +296,7 @@ describe('RadixCache: maxPages, clear, integrity', () => {
       const { alloc, cache, cacheOnly } = setup();
       cacheOnly(run(8));
       cacheOnly(run(8, 50));
-      mutate((cache as unknown as { root: Node }).root, alloc);
+      mutate((cache as unknown as { tree: { root: Node } }).tree.root, alloc);
       expect(codeOf(() => cache.checkIntegrity())).toBe('ERR_INTEGRITY');
     };
     const kids = (root: Node): Node[] => [...root.children.values()];

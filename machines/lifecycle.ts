@@ -1,0 +1,128 @@
+/**
+ * Runs request machines without an actor per request. XState's own interpreter decides
+ * every transition: the machine is ActorLogic, and each request's snapshot advances by
+ * `requestMachine.transition(snapshot, event, scope)`, the function an actor calls on each
+ * event (and `xstate`'s pure `transition()` too). What an actor adds per request (a
+ * system, a mailbox, observers; about a third of the cost) is shared here: one actor scope
+ * for every request, whose action executor carries out what the machine asks for:
+ *   xstate.raise with a delay -> a timer on the injected clock that sends the event back,
+ *   xstate.cancel             -> that timer cleared,
+ *   xstate.emit               -> the request's emitted-event listener,
+ *   a named action            -> its implementation.
+ * The snapshot stays the only place a request's phase lives; this file only stores it.
+ */
+import { createActor, type ExecutableActionObject } from 'xstate';
+import { requestMachine, untimedRequestMachine, type RequestMachine, type RequestEmitted, type RequestEvent, type RequestSnapshot } from './request.js';
+
+/** The timers the machines' delayed events run on (XState's clock shape; the engine injects its own). */
+export interface TimerClock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+type MachineEvent = Parameters<typeof requestMachine.transition>[1];
+type MachineScope = Parameters<typeof requestMachine.transition>[2];
+
+/** One request's machine: its snapshot, its pending delayed events, and who hears of changes. */
+export class RequestLifecycle {
+  snapshot: RequestSnapshot;
+  /** Delayed events of this machine (by the id the machine gave them) and their timer handles. */
+  private timers: Map<string, unknown> | undefined;
+  /** Called after every transition that changed the snapshot, and on each emitted event. */
+  onChange: (snapshot: RequestSnapshot) => void = () => undefined;
+  onEmit: (event: RequestEmitted) => void = () => undefined;
+
+  /** requestMachine, or its untimed variant for a request without a deadline. */
+  readonly machine: RequestMachine;
+
+  constructor(private readonly runner: LifecycleRunner, input: { id: number; timeoutMs?: number }) {
+    this.machine = input.timeoutMs === undefined ? untimedRequestMachine : requestMachine;
+    this.snapshot = runner.start(this, input);
+  }
+
+  /** Sends one event; an event the current state does not take changes nothing (as with an actor). */
+  send(event: RequestEvent): void {
+    this.runner.send(this, event);
+  }
+
+  /** @internal the runner's bookkeeping of this machine's delayed events */
+  setTimer(id: string, handle: unknown): void {
+    (this.timers ??= new Map()).set(id, handle);
+  }
+
+  /** @internal */
+  takeTimer(id: string): unknown {
+    const handle = this.timers?.get(id);
+    this.timers?.delete(id);
+    return handle;
+  }
+}
+
+/** The shared scope that evaluates request machines and executes their actions on a clock. */
+export class LifecycleRunner {
+  private readonly scope: MachineScope;
+  /** Actions of the transition being evaluated (a stack discipline: a listener may send again). */
+  private collected: ExecutableActionObject[] = [];
+
+  constructor(private readonly clock: TimerClock) {
+    // An actor that is never started: XState's action resolution needs a `self` to refer to.
+    const self = createActor(requestMachine, { input: { id: 0 } });
+    this.scope = {
+      self: self as MachineScope['self'],
+      id: '',
+      sessionId: '',
+      logger: () => undefined,
+      defer: () => undefined,
+      emit: () => undefined,
+      system: self.system,
+      stopChild: () => undefined,
+      actionExecutor: (action) => void this.collected.push(action),
+    };
+  }
+
+  /** @internal the initial snapshot of a new request's machine (its entry actions executed) */
+  start(lifecycle: RequestLifecycle, input: { id: number; timeoutMs?: number }): RequestSnapshot {
+    const outer = this.collected;
+    this.collected = [];
+    const snapshot = lifecycle.machine.getInitialSnapshot(this.scope, input);
+    const actions = this.collected;
+    this.collected = outer;
+    lifecycle.snapshot = snapshot;
+    this.execute(lifecycle, actions);
+    return snapshot;
+  }
+
+  /** @internal */
+  send(lifecycle: RequestLifecycle, event: MachineEvent): void {
+    const before = lifecycle.snapshot;
+    if (before.status !== 'active') return; // a final machine takes no more events
+    const outer = this.collected;
+    this.collected = [];
+    const after = lifecycle.machine.transition(before, event, this.scope);
+    const actions = this.collected;
+    this.collected = outer;
+    if (after === before) return;
+    lifecycle.snapshot = after;
+    this.execute(lifecycle, actions);
+    lifecycle.onChange(after);
+  }
+
+  private execute(lifecycle: RequestLifecycle, actions: readonly ExecutableActionObject[]): void {
+    for (const action of actions) {
+      if (action.type === 'xstate.raise') this.schedule(lifecycle, action.params as { event: MachineEvent; delay?: number; id?: string });
+      else if (action.type === 'xstate.cancel') this.clock.clearTimeout(lifecycle.takeTimer((action.params as { sendId: string }).sendId));
+      else if (action.type === 'xstate.emit') lifecycle.onEmit((action.params as { event: RequestEmitted }).event);
+      else if (!action.type.startsWith('xstate.')) action.exec?.(action.info, action.params); // an implementation given by .provide()
+    }
+  }
+
+  private schedule(lifecycle: RequestLifecycle, params: { event: MachineEvent; delay?: number; id?: string }): void {
+    if (typeof params.delay !== 'number') return; // an undelayed raise was consumed inside the transition
+    const id = params.id ?? params.event.type;
+    const handle = this.clock.setTimeout(() => {
+      lifecycle.takeTimer(id);
+      this.send(lifecycle, params.event);
+    }, params.delay);
+    lifecycle.setTimer(id, handle);
+  }
+}
