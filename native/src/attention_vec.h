@@ -111,7 +111,11 @@ NANO_INLINE Vec expV(Vec x) {
   return keepAtLeast(x, lo, mulV(p, exponentScale(n)));
 }
 
-// Lane folds in a fixed tree (8, 4, 2, 1 apart): the same for every caller and every copy.
+// Lane folds in a fixed tree (8, 4, 2, 1 apart: l[j] = l[j] op l[j + w]), the same for every
+// caller and every copy: on AVX2 and AVX-512 as halves added (or maxed) in registers, on the
+// baseline through memory. a + b is b + a in IEEE, and maxps(a, b) is a > b ? a : b, so the
+// register folds give the bits of the memory one.
+#if NANO_FLASH_ISA == 0
 NANO_INLINE float sumLanes(Vec v) {
   float l[kLanes];
   storeV(l, v);
@@ -126,3 +130,25 @@ NANO_INLINE float maxLanes(Vec v) {
     for (int j = 0; j < w; ++j) l[j] = l[j] > l[j + w] ? l[j] : l[j + w];
   return l[0];
 }
+#else
+#if NANO_FLASH_ISA == 1
+NANO_INLINE __m256 lowHalf(Vec v) { return v.lo; }
+NANO_INLINE __m256 highHalf(Vec v) { return v.hi; }
+#else
+NANO_INLINE __m256 lowHalf(Vec v) { return _mm512_castps512_ps256((__m512)v); }
+NANO_INLINE __m256 highHalf(Vec v) { return _mm512_extractf32x8_ps((__m512)v, 1); }
+#endif
+// The folds 4, 2 and 1 apart of the 8 lanes left after the first.
+NANO_INLINE float sumOf8(__m256 a) {
+  const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+  return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+NANO_INLINE float maxOf8(__m256 a) {
+  const __m128 b = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 c = _mm_max_ps(b, _mm_movehl_ps(b, b));
+  return _mm_cvtss_f32(_mm_max_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+NANO_INLINE float sumLanes(Vec v) { return sumOf8(_mm256_add_ps(lowHalf(v), highHalf(v))); }
+NANO_INLINE float maxLanes(Vec v) { return maxOf8(_mm256_max_ps(lowHalf(v), highHalf(v))); }
+#endif
