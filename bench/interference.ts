@@ -6,6 +6,7 @@
 import { interTokenGaps, percentiles, type Percentiles, type RequestRecord } from './metrics.js';
 import { createOurEngine, type EngineKnobs, type ModelUnderTest } from './ours.js';
 import { rng } from './workloads.js';
+import type { StepCostCoefficients } from '../src/scheduler/step-cost.js';
 
 export interface InterferenceShape {
   numStreams: number;
@@ -19,6 +20,9 @@ export interface InterferenceResult {
   label: string;
   maxChunkSize: number | null;
   maxStepCostRatio?: number;
+  kvDtype: string;
+  /** The step-cost coefficients measured on this machine, when the variant used them (else derived from the model shape). */
+  measuredStepCost?: StepCostCoefficients;
   itlBeforeMs: Percentiles;
   itlDuringMs: Percentiles;
   itlAfterMs: Percentiles;
@@ -67,6 +71,8 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       label,
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
       maxStepCostRatio: knobs.maxStepCostRatio,
+      kvDtype: knobs.kvDtype ?? 'f32',
+      measuredStepCost: knobs.measuredStepCost,
       itlBeforeMs: before,
       itlDuringMs: during,
       itlAfterMs: percentiles(interTokenGaps(records, firstToken, ended)),

@@ -10,53 +10,19 @@
  */
 import { availableParallelism } from 'node:os';
 import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
-import type { StepInput } from '../src/executor/step.js';
 import { presetConfig } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
 import { cpuLine } from './machine.js';
+import { rawStep, timeStepMs, type RawRun } from './raw-steps.js';
 
 const PAGE = 16;
 const CONTEXT = 4608;
 const PROMPT = 4000;
 const STREAMS = 8;
 
-interface Seq {
-  start: number;
-  length: number;
-  pages: number[];
-  /** The run samples a token (decodes do; a prefill chunk does only at its prompt's end). */
-  isSampled?: boolean;
-}
-
-function step(seqs: Seq[]): StepInput {
-  const n = seqs.reduce((a, s) => a + s.length, 0);
-  const b = seqs.length;
-  const offsets = (lengths: number[]): Int32Array => Int32Array.from([0, ...lengths.map((_, i) => lengths.slice(0, i + 1).reduce((x, y) => x + y, 0))]);
-  return {
-    tokens: Int32Array.from({ length: n }, (_, i) => (i * 7919) % 250),
-    positions: Int32Array.from(seqs.flatMap((s) => Array.from({ length: s.length }, (_, i) => s.start + i))),
-    seqStart: offsets(seqs.map((s) => s.length)),
-    pageTable: Int32Array.from(seqs.flatMap((s) => s.pages)),
-    pageStart: offsets(seqs.map((s) => s.pages.length)),
-    isSampled: Uint8Array.from(seqs, (s) => (s.isSampled === false ? 0 : 1)),
-    temperature: new Float32Array(b), topK: new Int32Array(b), topP: new Float32Array(b).fill(1), minP: new Float32Array(b),
-    seed: new Float64Array(b), presencePenalty: new Float32Array(b), frequencyPenalty: new Float32Array(b),
-    repetitionPenalty: new Float32Array(b).fill(1), historyTokens: new Int32Array(0), historyStart: new Int32Array(b + 1),
-    historyPromptLen: new Int32Array(b), numTopLogprobs: new Int32Array(b), returnLogits: false,
-  };
-}
-
-/** Milliseconds per step: the fastest of 3 windows of >= `steps` steps (the machine may be shared). */
-async function timeMs(ex: NativeExecutor, input: StepInput, steps: number): Promise<number> {
-  await ex.step(input);
-  let best = Infinity;
-  for (let w = 0; w < 3; w++) {
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await ex.step(input);
-    best = Math.min(best, (performance.now() - t0) / steps);
-  }
-  return best;
-}
+type Seq = RawRun;
+const step = rawStep;
+const timeMs = timeStepMs;
 
 const arg = (name: string): string | undefined => {
   const at = process.argv.indexOf(`--${name}`);
@@ -71,7 +37,7 @@ async function grid(ex: NativeExecutor, pages: (seq: number) => number[]): Promi
   console.log(`decode x${STREAMS} @100 alone: ${alone.toFixed(2)} ms; step ms with a chunk (not sampled) at each context:`);
   console.log(`| chunk | ${contexts.map((c) => `@${c}`).join(' | ')} |`);
   console.log(`|---|${contexts.map(() => '---|').join('')}`);
-  for (const chunk of [1, 4, 16, 64]) {
+  for (const chunk of [1, 4, 16, 17, 32, 64]) {
     const row: string[] = [];
     for (const at of contexts) {
       const input = step([...decodes, { start: at, length: chunk, pages: pages(0), isSampled: false }]);

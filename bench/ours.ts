@@ -11,6 +11,8 @@ import { KeptPageTables } from '../src/executor/kept-pages.js';
 import type { ModelConfig, TensorMap } from '../src/models/config.js';
 import { schedule } from '../src/scheduler/policy.js';
 import type { SchedulerConfig, SchedulerView } from '../src/scheduler/view.js';
+import type { StepCostCoefficients } from '../src/scheduler/step-cost.js';
+import type { KvDtype } from '../src/native/binding.js';
 import { drive, type Dispatch } from './drive.js';
 import { summarize, type ClientMetrics } from './metrics.js';
 import type { BenchRequest } from './workloads.js';
@@ -33,6 +35,10 @@ export interface EngineKnobs {
   chunkedPrefill: boolean;
   /** The engine's step-cost bound (absent: chunks of maxChunkSize). */
   maxStepCostRatio?: number;
+  /** Step-cost coefficients measured on this machine (absent: derived from the model shape). */
+  measuredStepCost?: StepCostCoefficients;
+  /** KV cache element type (default f32). */
+  kvDtype?: KvDtype;
   /** false: the policy does not see which waiting prompts share pages with prefills in flight (the no-hold-back baseline). */
   holdBack?: boolean;
 }
@@ -114,6 +120,7 @@ export async function createOurEngine(model: ModelUnderTest, knobs: EngineKnobs)
     config: model.config,
     tensors: model.tensors,
     weightDtype: model.weightDtype,
+    kvDtype: knobs.kvDtype,
     numPages: knobs.kvCachePages,
     pageSize: knobs.pageSize,
     numThreads: model.threads,

@@ -6,6 +6,9 @@ import { presetConfig, type PresetName } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { runInterference, type InterferenceResult } from './interference.js';
+import { fitStepCost, type StepCostFit } from './step-cost-fit.js';
+import type { KvDtype } from '../src/native/binding.js';
+import type { StepCostCoefficients } from '../src/scheduler/step-cost.js';
 import { runLlamaCpp, type LlamaCppRuntime } from './llama-cpp.js';
 import { medianOf, type ClientMetrics } from './metrics.js';
 import { runOurs, type EngineKnobs, type ModelUnderTest, type OurMetrics } from './ours.js';
@@ -166,17 +169,30 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
   const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
   const base = { kvCachePages: pages, pageSize: PAGE_SIZE, maxBatchTokens: 8192, maxRunning: shape.numStreams + 2, prefixCache: true, chunkedPrefill: true, maxChunkSize: 256 };
-  const variants: Array<[string, EngineKnobs]> = [
+  const variants: Array<[string, EngineKnobs | (() => Promise<EngineKnobs>)]> = [
     ['chunk 256 (default)', base],
     ['chunk 64', { ...base, maxChunkSize: 64 }],
+    ['chunk 64, bf16 KV', { ...base, maxChunkSize: 64, kvDtype: 'bf16' }],
     ['chunk 16', { ...base, maxChunkSize: 16 }],
     ['chunking off', { ...base, chunkedPrefill: false }],
     ['chunk 256, maxStepCostRatio 2', { ...base, maxStepCostRatio: 2 }],
     ['chunk 256, maxStepCostRatio 1.5', { ...base, maxStepCostRatio: 1.5 }],
+    ['chunk 256, maxStepCostRatio 3', { ...base, maxStepCostRatio: 3 }],
+    ['chunk 256, maxStepCostRatio 2, bf16 KV', { ...base, maxStepCostRatio: 2, kvDtype: 'bf16' }],
+    ['chunk 256, maxStepCostRatio 2, measured cost', async () => ({ ...base, maxStepCostRatio: 2, measuredStepCost: await measured('f32') })],
+    ['chunk 256, maxStepCostRatio 2, measured cost, bf16 KV', async () => ({ ...base, maxStepCostRatio: 2, kvDtype: 'bf16', measuredStepCost: await measured('bf16') })],
   ];
+  const fits: Partial<Record<KvDtype, StepCostFit>> = {};
+  const measured = async (kvDtype: KvDtype): Promise<StepCostCoefficients> => {
+    fits[kvDtype] ??= await fitStepCost(model, kvDtype, shape.numStreams, shape.longPromptLen);
+    const fit = fits[kvDtype]!;
+    o.log(`  step cost measured (${kvDtype} KV, ${fit.numSamples} steps, median error ${(fit.medianError * 100).toFixed(0)} %): ${JSON.stringify(fit.coefficients)}`);
+    return fit.coefficients;
+  };
   const results: InterferenceResult[] = [];
-  for (const [label, knobs] of variants) {
+  for (const [label, knobsOrFit] of variants) {
     if (only && !only.some((part) => label.includes(part))) continue;
+    const knobs = typeof knobsOrFit === 'function' ? await knobsOrFit() : knobsOrFit;
     const streamShape = { ...shape, windowTokens: Math.min(shape.windowTokens, Math.floor((shape.contextLength - shape.streamPromptLen - shape.longPromptLen) / 4)) };
     const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
     o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);

@@ -18,4 +18,5 @@ export type { ModelConfig, Tensor, TensorMap } from './models/config.js';
 export { PRESETS, presetConfig } from './models/presets.js';
 export { syntheticTensors } from './models/synthetic.js';
 export { schedule } from './scheduler/policy.js';
+export { stepCostFromLatency, stepCostModel, type StepCostCoefficients, type StepCostModel } from './scheduler/step-cost.js';
 export { createServer, type ServerOptions, type NanoServer } from './server/index.js';

@@ -12,7 +12,8 @@ import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 import { EngineCore, type SubmitOptions } from './core.js';
 import type { EngineEvent } from './events.js';
 import type { RequestHandle, RequestResult } from './handle.js';
-import { resolveEngineOptions, stepCostFor, type EngineOptions } from './options.js';
+import { resolveEngineOptions, type EngineOptions } from './options.js';
+import { stepCostFor } from './step-cost-option.js';
 import { withSamplingDefaults, type SamplingDefaults, type SamplingParams } from './sampling.js';
 import type { EngineStats } from './stats.js';
 import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
@@ -87,7 +88,7 @@ export class NanoServingEngine {
       maxRunning: resolved.maxRunning,
       maxChunkSize: resolved.maxChunkSize,
       chunkedPrefill: resolved.chunkedPrefill,
-      stepCost: stepCostFor(executor.info, resolved.maxStepCostRatio),
+      stepCost: stepCostFor(executor.info, resolved.maxStepCostRatio, resolved.measuredStepCost, resolved),
       prefixCache: resolved.prefixCache,
       maxCachedPages: resolved.maxCachedPages,
       maxWaiting: resolved.maxWaiting,

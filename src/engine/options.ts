@@ -2,7 +2,8 @@
 import { InvalidRequestError } from '../errors.js';
 import type { ModelSpec } from '../models/resolve.js';
 import type { Executor, ExecutorInfo } from '../executor/step.js';
-import { stepCostModel, type StepCostModel } from '../scheduler/step-cost.js';
+import type { StepCostCoefficients } from '../scheduler/step-cost.js';
+import { validateMeasuredStepCost } from './step-cost-option.js';
 import type { KvDtype } from '../native/binding.js';
 import type { SchedulingPolicy } from './core.js';
 import { validateTimeout } from './intake.js';
@@ -26,11 +27,18 @@ export interface EngineOptions {
   maxCachedPages?: number;
   /**
    * Bounds a step that carries prefill chunks beside decodes: its predicted cost (layers,
-   * lm head, keys attended) stays within this many times that of its decodes alone, so a
-   * long prompt's chunks shrink as its context grows (a number >= 1; needs chunked prefill
-   * and the native executor's model shape). Off by default: chunks of maxChunkSize.
+   * lm head, keys attended, K/V read) stays within this many times that of its decodes alone,
+   * so a long prompt's chunks shrink as its context grows (a number >= 1; needs chunked
+   * prefill, and the native executor's model shape or measuredStepCost). Off by default:
+   * chunks of maxChunkSize.
    */
   maxStepCostRatio?: number;
+  /**
+   * The step-cost coefficients (ms) measured on this machine, in place of those derived from
+   * the model shape and a nominal machine: e.g. `stepCostFromLatency` of a calibration entry
+   * (`npm run bench:calibrate`). Needs maxStepCostRatio.
+   */
+  measuredStepCost?: StepCostCoefficients;
   /** Chunked prefill on (default) or off (prompts prefilled whole). */
   chunkedPrefill?: boolean;
   /** Native worker threads (default: the machine's cores). */
@@ -55,7 +63,7 @@ export interface EngineOptions {
   policy?: SchedulingPolicy;
 }
 
-type OptionalKeys = 'maxStepCostRatio' | 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
+type OptionalKeys = 'maxStepCostRatio' | 'measuredStepCost' | 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
 export type ResolvedEngineOptions = Required<Omit<EngineOptions, OptionalKeys>> & Pick<EngineOptions, OptionalKeys>;
 
 export const ENGINE_DEFAULTS = {
@@ -90,13 +98,6 @@ function stepCostRatio(options: EngineOptions): number | undefined {
   return ratio;
 }
 
-/** The step-cost model of the engine's executor, when maxStepCostRatio is set; refused when the executor gives no model shape. */
-export function stepCostFor(info: ExecutorInfo, maxStepCostRatio: number | undefined): StepCostModel | undefined {
-  if (maxStepCostRatio === undefined) return undefined;
-  if (!info.modelConfig) throw new InvalidRequestError('maxStepCostRatio needs the model shape, which this executor does not give (info.modelConfig)', 'maxStepCostRatio');
-  return stepCostModel(info.modelConfig, maxStepCostRatio);
-}
-
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
   if (!['f32', 'bf16', 'q8_0', 'q4_k'].includes(weightDtype)) throw new InvalidRequestError(`weightDtype must be 'f32', 'bf16', 'q8_0' or 'q4_k'`, 'weightDtype');
@@ -116,6 +117,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     prefixCache: options.prefixCache ?? ENGINE_DEFAULTS.prefixCache,
     chunkedPrefill: options.chunkedPrefill ?? ENGINE_DEFAULTS.chunkedPrefill,
     maxStepCostRatio: stepCostRatio(options),
+    measuredStepCost: validateMeasuredStepCost(options.measuredStepCost, options.maxStepCostRatio),
     weightDtype,
     kvDtype,
     threads: options.threads === undefined ? undefined : positiveInt(options, 'threads', 1),

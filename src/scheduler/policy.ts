@@ -81,7 +81,7 @@ function planDecodes(view: SchedulerView, draft: Draft): void {
 function boundPrefillCost(config: SchedulerConfig, draft: Draft): void {
   const model = config.stepCost;
   if (!model || !config.chunkedPrefill || draft.runs.length === 0) return;
-  const decodes = draft.runs.reduce((sum, run) => sum + runCost(model, run.start, run.numTokens, run.isSampled), model.fixedTokens);
+  const decodes = draft.runs.reduce((sum, run) => sum + runCost(model, run.start, run.numTokens, run.isSampled), model.fixedMs);
   draft.costAllowance = (model.maxRatio - 1) * decodes;
 }
 

@@ -1,25 +1,38 @@
 /**
- * A step's predicted cost, in token-equivalents (what one token's pass through the layers
- * costs), so the policy can size a prefill chunk that shares a step with decodes:
+ * A step's predicted cost, in milliseconds, so the policy can size a prefill chunk that
+ * shares a step with decodes:
  *
- *   cost = fixed + sum over runs (tokens + sampled tokens x lm head + keys attended / keysPerToken)
+ *   cost = fixed + sum over runs (tokens x perToken + sampled x perSampled
+ *                                 + keys attended x perKey + context read x perKvRead)
  *
- * A chunk of n tokens from position s attends n s + n (n + 1) / 2 keys: at a long context its
- * attention, not its layers, is what it costs. With a budget the chunk is the longest whose
- * step stays within maxRatio x the cost of the step's decodes alone (at least one token when
- * no other chunk is in the step, so a prompt always progresses); a step without decodes is
- * not bounded. Pure: plain numbers in, plain numbers out.
+ * fixed is the weights streamed once per step; a run's attention costs its arithmetic (a
+ * chunk of n tokens from position s attends n s + n (n + 1) / 2 keys) plus reading the K/V of
+ * its whole context (s + n positions, all layers) once from memory: the tiled kernel walks
+ * the keys once per 16 queries, and the further walks of a longer chunk hit the cache. So a
+ * tiny chunk at a long context costs about as much memory traffic as a 16-token one, and
+ * the decodes of streams with long contexts cost more than those of short ones. With a bound
+ * the chunk is the longest whose step stays within maxRatio x the cost of the step's decodes
+ * alone (at least one token when no other chunk is in the step, so a prompt always
+ * progresses); a step without decodes is not bounded. Pure: plain numbers in and out.
  */
 
-export interface StepCostModel {
+/** What one step's parts cost, in ms (derived from the model shape, or measured: `stepCostFromLatency`). */
+export interface StepCostCoefficients {
+  /** Any step, besides its tokens: the weights streamed once, thread wake-ups. */
+  readonly fixedMs: number;
+  /** Each token's pass through the layers (their GEMMs). */
+  readonly perTokenMs: number;
+  /** Each sampled token: the LM head and the sampler. */
+  readonly perSampledMs: number;
+  /** Each (query, key) pair attended, all layers and heads: the attention's arithmetic. */
+  readonly perKeyMs: number;
+  /** Each position of context a run reads (its K and V, all layers), once per run: the attention's memory traffic. */
+  readonly perKvReadMs: number;
+}
+
+export interface StepCostModel extends StepCostCoefficients {
   /** A step carrying prefill beside decodes costs at most this many times its decodes alone (>= 1). */
   readonly maxRatio: number;
-  /** Cost of any step besides its tokens: thread wake-ups, weights streamed at small batches. */
-  readonly fixedTokens: number;
-  /** Extra cost of a token that is sampled (the lm head and the sampler). */
-  readonly sampledTokens: number;
-  /** Keys attended (one query, all layers and heads) that cost as much as one token's layers. */
-  readonly keysPerToken: number;
 }
 
 /** The model's shape, as the cost needs it (a ModelConfig has these fields). */
@@ -33,25 +46,65 @@ export interface CostShape {
   readonly vocabSize: number;
 }
 
-/**
- * Measured on the CPU kernels (bench:long --grid, AVX2 Zen 3 and AVX-512 Zen 5): per flop the
- * attention runs ~3x slower than the GEMMs (short dot products, a softmax per page), and a
- * step costs ~8 tokens besides its tokens (weights streamed from memory at small batches).
- */
-const ATTENTION_SLOWDOWN = 3;
-const FIXED_TOKENS = 8;
+/** Element types that set the bytes streamed: weights ('q8_0' ~1.06, 'q4_k' ~0.56 bytes) and KV. */
+export interface CostDtypes {
+  readonly weightDtype?: 'f32' | 'bf16' | 'q8_0' | 'q4_k';
+  readonly kvDtype?: 'f32' | 'bf16' | 'f16';
+}
 
-/** The cost model of a model shape, with the given bound. */
-export function stepCostModel(shape: CostShape, maxRatio: number): StepCostModel {
+const WEIGHT_BYTES = { f32: 4, bf16: 2, q8_0: 34 / 32, q4_k: 144 / 256 } as const;
+const KV_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
+
+/**
+ * A 2-core machine as the bench measured it (bench:long --grid, AVX-512 Zen 5, 2 threads):
+ * GEMMs ~300 GFLOP/s, the attention's short dot products ~120 GFLOP/s, one sequence's K/V
+ * read at ~17 GB/s, weights streamed at ~40 GB/s (part of them stay in L3). Only their
+ * ratios matter to a bound; `stepCostFromLatency` replaces them with a fit to this machine.
+ */
+const GEMM_FLOPS_PER_MS = 3e8;
+const ATTENTION_FLOPS_PER_MS = 1.2e8;
+const KV_BYTES_PER_MS = 1.7e7;
+const WEIGHT_BYTES_PER_MS = 4e7;
+
+/** The cost model of a model shape and element types, with the given bound. */
+export function stepCostModel(shape: CostShape, maxRatio: number, dtypes: CostDtypes = {}): StepCostModel {
   const qDim = shape.numHeads * shape.headDim, kvDim = shape.numKvHeads * shape.headDim;
-  const layerFlops = 2 * shape.hiddenSize * (2 * qDim + 2 * kvDim + 3 * shape.intermediateSize);
-  const keyFlops = 4 * qDim;  // scores and weighted values, per key, per layer
-  const lmHeadFlops = 2 * shape.hiddenSize * shape.vocabSize;
+  const layerWeights = shape.hiddenSize * (2 * qDim + 2 * kvDim + 3 * shape.intermediateSize);
+  const lmHeadWeights = shape.hiddenSize * shape.vocabSize;
+  const weightBytes = WEIGHT_BYTES[dtypes.weightDtype ?? 'f32'];
+  const kvBytes = KV_BYTES[dtypes.kvDtype ?? 'f32'];
   return {
     maxRatio,
-    fixedTokens: FIXED_TOKENS,
-    sampledTokens: lmHeadFlops / (layerFlops * shape.numLayers),
-    keysPerToken: layerFlops / keyFlops / ATTENTION_SLOWDOWN,
+    fixedMs: ((layerWeights * shape.numLayers + lmHeadWeights) * weightBytes) / WEIGHT_BYTES_PER_MS,
+    perTokenMs: (2 * layerWeights * shape.numLayers) / GEMM_FLOPS_PER_MS,
+    perSampledMs: (2 * lmHeadWeights) / GEMM_FLOPS_PER_MS,
+    perKeyMs: (4 * qDim * shape.numLayers) / ATTENTION_FLOPS_PER_MS, // scores and weighted values
+    perKvReadMs: (2 * kvDim * shape.numLayers * kvBytes) / KV_BYTES_PER_MS,
+  };
+}
+
+/** Terms of a measured linear step latency (src/testing/latency.ts, `npm run bench:calibrate`), as they map onto the cost. */
+export interface MeasuredLatency {
+  readonly fixedMs: number;
+  readonly perTokenMs: number;
+  readonly perSeqMs: number;
+  readonly perContextMs: number;
+  readonly perKvReadMs: number;
+  readonly perSampledMs: number;
+}
+
+/**
+ * The cost coefficients of a measured latency fit (the engine's measuredStepCost): its
+ * per-sequence term joins the sampled one (a decode is one sequence sampling one token; a
+ * chunk's own sequence term is small beside its attention).
+ */
+export function stepCostFromLatency(fit: MeasuredLatency): StepCostCoefficients {
+  return {
+    fixedMs: fit.fixedMs,
+    perTokenMs: fit.perTokenMs,
+    perSampledMs: fit.perSampledMs + fit.perSeqMs,
+    perKeyMs: fit.perContextMs,
+    perKvReadMs: fit.perKvReadMs,
   };
 }
 
@@ -60,17 +113,17 @@ export function keysAttended(start: number, n: number): number {
   return n * start + (n * (n + 1)) / 2;
 }
 
-/** The predicted cost of one run (no fixed part). */
-export function runCost(model: StepCostModel, start: number, n: number, isSampled: boolean): number {
-  return n + (isSampled ? model.sampledTokens : 0) + keysAttended(start, n) / model.keysPerToken;
+/** The predicted cost of one run (no fixed part), in ms. */
+export function runCost(model: StepCostCoefficients, start: number, n: number, isSampled: boolean): number {
+  return n * model.perTokenMs + (isSampled ? model.perSampledMs : 0) + keysAttended(start, n) * model.perKeyMs + (start + n) * model.perKvReadMs;
 }
 
 /**
  * The longest chunk (<= maxTokens) from `start` whose cost fits `allowance`; `isSampledAt(n)`
- * says whether a chunk of n tokens would be sampled (it ends the prompt). Cost grows with n,
- * so a binary search finds it.
+ * says whether a chunk of n tokens would be sampled (it ends the prompt). Cost grows with n
+ * (sampling adds, never subtracts), so a binary search finds it.
  */
-export function chunkWithin(model: StepCostModel, allowance: number, start: number, maxTokens: number, isSampledAt: (n: number) => boolean): number {
+export function chunkWithin(model: StepCostCoefficients, allowance: number, start: number, maxTokens: number, isSampledAt: (n: number) => boolean): number {
   let lo = 0, hi = maxTokens;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);

@@ -5,8 +5,9 @@ import { NanoServingEngine } from '../../src/engine/engine.js';
 import { InvalidRequestError } from '../../src/errors.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import { presetConfig } from '../../src/models/presets.js';
-import { chunkWithin, keysAttended, runCost, stepCostModel, type StepCostModel } from '../../src/scheduler/step-cost.js';
-import { checkStepPlan, schedule } from '../../src/testing/index.js';
+import { chunkWithin, keysAttended, runCost, stepCostFromLatency, stepCostModel, type StepCostModel } from '../../src/scheduler/step-cost.js';
+import { checkStepPlan, readCalibration, schedule, selectCalibration } from '../../src/testing/index.js';
+import { join } from 'node:path';
 import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../../src/scheduler/view.js';
 
 const PAGE = 16;
@@ -30,7 +31,7 @@ const prefillOf = (plan: StepPlan) => plan.runs.filter((r) => r.kind === 'prefil
 
 /** Predicted cost of the plan's runs, and of its decodes alone (both with the fixed part). */
 function costs(model: StepCostModel, plan: StepPlan): { step: number; decodes: number } {
-  const of = (kind?: string) => plan.runs.filter((r) => !kind || r.kind === kind).reduce((s, r) => s + runCost(model, r.start, r.numTokens, r.isSampled), model.fixedTokens);
+  const of = (kind?: string) => plan.runs.filter((r) => !kind || r.kind === kind).reduce((s, r) => s + runCost(model, r.start, r.numTokens, r.isSampled), model.fixedMs);
   return { step: of(), decodes: of('decode') };
 }
 
@@ -39,6 +40,47 @@ describe('step-cost model', () => {
     expect(keysAttended(0, 4)).toBe(1 + 2 + 3 + 4);
     expect(keysAttended(100, 2)).toBe(101 + 102);
     expect(runCost(small, 4000, 16, false)).toBeGreaterThan(4 * runCost(small, 0, 16, false));
+  });
+
+  it('counts the K/V a run reads once: a lone query at a long context costs most of what a 16-token chunk does', () => {
+    const one = runCost(small, 3999, 1, false), sixteen = runCost(small, 3984, 16, false);
+    expect(one).toBeGreaterThan(sixteen / 4);
+    expect(one - runCost(small, 3999, 0, false)).toBeLessThan(one / 10); // the read is the cost, not the token
+    // A decode at a long context costs more than one at a short one: its own K/V read.
+    expect(runCost(small, 4000, 1, true)).toBeGreaterThan(2 * runCost(small, 40, 1, true));
+  });
+
+  it('grows with tokens and with context, sampling adds', () => {
+    fc.assert(
+      fc.property(fc.nat(5000), fc.integer({ min: 1, max: 512 }), fc.boolean(), (start, n, isSampled) => {
+        const cost = runCost(small, start, n, isSampled);
+        expect(runCost(small, start, n + 1, isSampled)).toBeGreaterThan(cost);
+        expect(runCost(small, start + 1, n, isSampled)).toBeGreaterThan(cost);
+        expect(runCost(small, start, n, true)).toBeGreaterThanOrEqual(cost);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('takes the bytes it streams from the element types', () => {
+    const shape = presetConfig('small');
+    const bf16Kv = stepCostModel(shape, 2, { kvDtype: 'bf16' });
+    expect(bf16Kv.perKvReadMs).toBeCloseTo(small.perKvReadMs / 2, 12);
+    expect(stepCostModel(shape, 2, { kvDtype: 'f16' }).perKvReadMs).toBe(bf16Kv.perKvReadMs);
+    expect(bf16Kv.fixedMs).toBe(small.fixedMs);
+    expect(stepCostModel(shape, 2, { weightDtype: 'bf16' }).fixedMs).toBeCloseTo(small.fixedMs / 2, 12);
+    const q8 = stepCostModel(shape, 2, { weightDtype: 'q8_0' }).fixedMs, q4 = stepCostModel(shape, 2, { weightDtype: 'q4_k' }).fixedMs;
+    expect(q4).toBeLessThan(q8);
+    expect(q8).toBeLessThan(small.fixedMs / 3);
+    expect(bf16Kv.perTokenMs).toBe(small.perTokenMs);
+    // Halved K/V traffic lets a chunk at a long context be longer within the same allowance.
+    const allowance = 2 * runCost(small, 3000, 1, false);
+    expect(chunkWithin(bf16Kv, allowance, 3000, 256, () => false)).toBeGreaterThan(chunkWithin(small, allowance, 3000, 256, () => false));
+  });
+
+  it('maps a measured latency fit onto the cost: the per-sequence term joins the sampled one', () => {
+    const fit = { fixedMs: 1.2, perTokenMs: 0.03, perSeqMs: 0.25, perContextMs: 6e-5, perKvReadMs: 8e-4, perSampledMs: 0.5 };
+    expect(stepCostFromLatency(fit)).toEqual({ fixedMs: 1.2, perTokenMs: 0.03, perSampledMs: 0.75, perKeyMs: 6e-5, perKvReadMs: 8e-4 });
   });
 
   it('chunkWithin is the longest chunk that fits', () => {
@@ -111,6 +153,46 @@ describe('engine option maxStepCostRatio', () => {
     }
     await expect(NanoServingEngine.create({ model: 'tiny', maxStepCostRatio: 2, chunkedPrefill: false })).rejects.toBeInstanceOf(InvalidRequestError);
     await expect(NanoServingEngine.create({ executor: sim(), maxStepCostRatio: 2 })).rejects.toThrow(/model shape/);
+  });
+
+  it('measuredStepCost: refused by name unless an object of five finite coefficients >= 0 (fixedMs > 0), beside maxStepCostRatio', async () => {
+    const good = { fixedMs: 1, perTokenMs: 0.03, perSampledMs: 0.05, perKeyMs: 6e-5, perKvReadMs: 8e-4 };
+    const cases: Array<[unknown, string]> = [
+      [null, 'measuredStepCost'], [[1, 2], 'measuredStepCost'], ['fast', 'measuredStepCost'],
+      [{ ...good, fixedMs: 0 }, 'measuredStepCost.fixedMs'], [{ ...good, perKeyMs: -1 }, 'measuredStepCost.perKeyMs'],
+      [{ ...good, perKvReadMs: Number.NaN }, 'measuredStepCost.perKvReadMs'], [{ ...good, perTokenMs: Infinity }, 'measuredStepCost.perTokenMs'],
+      [{ ...good, perSampledMs: undefined }, 'measuredStepCost.perSampledMs'], [{ ...good, perTokenMs: '1' }, 'measuredStepCost.perTokenMs'],
+    ];
+    for (const [bad, param] of cases) {
+      await expect(NanoServingEngine.create({ executor: sim(), maxStepCostRatio: 2, measuredStepCost: bad as never })).rejects.toMatchObject({ name: 'InvalidRequestError', param });
+    }
+    await expect(NanoServingEngine.create({ executor: sim(), measuredStepCost: good })).rejects.toMatchObject({ param: 'measuredStepCost' });
+  });
+
+  it('measuredStepCost replaces the derived model, and needs no model shape', async () => {
+    const measured = { fixedMs: 1.5, perTokenMs: 0.03, perSampledMs: 0.05, perKeyMs: 6e-5, perKvReadMs: 8e-4 };
+    const seen: SchedulerConfig[] = [];
+    const engine = await NanoServingEngine.create({ executor: sim(), maxStepCostRatio: 2, measuredStepCost: { ...measured, extra: 1 } as never, policy: (v, c) => (seen.push(c), schedule(v, c)) });
+    await engine.submit([1, 2, 3], { maxTokens: 2 }).done;
+    await engine.close();
+    expect(seen[0].stepCost).toEqual({ ...measured, maxRatio: 2 });
+  });
+
+  it('takes a calibration file\'s entry, as the README shows', async () => {
+    const entry = selectCalibration(readCalibration(join(import.meta.dirname, '../../bench/results/latency-calibration.json')), { model: 'small' });
+    const measured = stepCostFromLatency(entry.coefficients);
+    const engine = await NanoServingEngine.create({ executor: sim(), maxStepCostRatio: 2, measuredStepCost: measured });
+    expect((await engine.submit([1, 2, 3], { maxTokens: 2 }).done).outputTokens).toBe(2);
+    await engine.close();
+  });
+
+  it('the derived model takes the engine\'s kvDtype and weightDtype', async () => {
+    const info = { ...sim().info, modelConfig: presetConfig('small') };
+    const seen: SchedulerConfig[] = [];
+    const engine = await NanoServingEngine.create({ executor: Object.assign(sim(), { info }), maxStepCostRatio: 2, kvDtype: 'bf16', weightDtype: 'bf16', policy: (v, c) => (seen.push(c), schedule(v, c)) });
+    await engine.submit([1, 2, 3], { maxTokens: 2 }).done;
+    await engine.close();
+    expect(seen[0].stepCost).toEqual(stepCostModel(presetConfig('small'), 2, { kvDtype: 'bf16', weightDtype: 'bf16' }));
   });
 
   it('reaches the policy as a cost model of the executor\'s model', async () => {

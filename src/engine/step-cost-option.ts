@@ -1,0 +1,42 @@
+/** The engine options that bound a step's cost (maxStepCostRatio, measuredStepCost): validation and the model they give the policy. */
+import { InvalidRequestError } from '../errors.js';
+import type { ExecutorInfo } from '../executor/step.js';
+import { stepCostModel, type CostDtypes, type StepCostCoefficients, type StepCostModel } from '../scheduler/step-cost.js';
+
+const COEFFICIENTS: ReadonlyArray<keyof StepCostCoefficients> = ['fixedMs', 'perTokenMs', 'perSampledMs', 'perKeyMs', 'perKvReadMs'];
+
+/**
+ * Checks measuredStepCost: an object of the five coefficients, each a finite number >= 0,
+ * fixedMs > 0 (a step always costs something), and only beside maxStepCostRatio (alone it
+ * would bound nothing). Returns a copy, so later changes to the caller's object do not leak in.
+ */
+export function validateMeasuredStepCost(value: unknown, maxStepCostRatio: number | undefined): StepCostCoefficients | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidRequestError(`engine option measuredStepCost must be an object of ${COEFFICIENTS.join(', ')}`, 'measuredStepCost');
+  }
+  const o = value as Record<string, unknown>;
+  for (const key of COEFFICIENTS) {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (key === 'fixedMs' && v === 0)) {
+      const want = key === 'fixedMs' ? 'a finite number > 0' : 'a finite number >= 0';
+      throw new InvalidRequestError(`engine option measuredStepCost.${key} must be ${want}, got ${String(v)}`, `measuredStepCost.${key}`);
+    }
+  }
+  if (maxStepCostRatio === undefined) throw new InvalidRequestError('measuredStepCost is the cost maxStepCostRatio bounds: it needs maxStepCostRatio', 'measuredStepCost');
+  return Object.fromEntries(COEFFICIENTS.map((k) => [k, o[k]])) as unknown as StepCostCoefficients;
+}
+
+/**
+ * The step-cost model the policy gets, when maxStepCostRatio is set: the measured
+ * coefficients when given, else derived from the executor's model shape and the element
+ * types (refused by name when the executor gives no shape).
+ */
+export function stepCostFor(info: ExecutorInfo, maxStepCostRatio: number | undefined, measured: StepCostCoefficients | undefined, dtypes: CostDtypes): StepCostModel | undefined {
+  if (maxStepCostRatio === undefined) return undefined;
+  if (measured) return { ...measured, maxRatio: maxStepCostRatio };
+  if (!info.modelConfig) {
+    throw new InvalidRequestError('maxStepCostRatio needs the model shape, which this executor does not give (info.modelConfig); pass measuredStepCost instead', 'maxStepCostRatio');
+  }
+  return stepCostModel(info.modelConfig, maxStepCostRatio, dtypes);
+}
