@@ -1,7 +1,8 @@
 /**
  * GEMM bench: the addon's f32 kernels alone (bench/probes/gemm_probe.cpp links them) on the
  * linear layers of the small and medium presets, prefill (M = 512) and batched decode
- * (M = 32, 64) and single rows, each figure as a share of the FMA peak of its own
+ * (M = 32, 64) and single rows, and the LM head (vocab x hidden: the sampled rows only, so
+ * batched decode and single rows), each figure as a share of the FMA peak of its own
  * instruction set measured in the same run (AVX2 and AVX-512 peaks differ on Zen 5).
  * Writes bench/results/gemm.json.
  *   npm run bench:gemm [-- --threads N] [-- --quick]
@@ -12,22 +13,34 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig, type PresetName } from '../src/models/presets.js';
 import { cpuLine, machineInfo } from './machine.js';
-import { measureGemm, measurePeaks, peakFor, type GemmFigure, type Peaks } from './probes.js';
+import { measureGemm, measurePeaks, peakFor, type GemmFigure, type Peaks, type WeightShape } from './probes.js';
 
-const ROWS = [512, 64, 32, 1];
+const BLOCK_ROWS = [512, 64, 32, 1];
+const HEAD_ROWS = [64, 32, 1];
 const KERNELS = ['portable', 'avx2', 'avx512'] as const;
 
-export interface GemmRow extends GemmFigure { model: PresetName; threads: number; percentOfPeak: number | null }
+/** 'block': one block's linear layers (qkv, attention out, gate|up, down); 'lm head': the output head. */
+export type GemmWeights = 'block' | 'lm head';
 
-export function gemmRows(models: PresetName[], threads: number, peaks: Peaks, seconds: number): GemmRow[] {
+export interface GemmRow extends GemmFigure { model: PresetName; weights: GemmWeights; threads: number; percentOfPeak: number | null }
+
+function weightShapes(model: PresetName): Record<GemmWeights, WeightShape[]> {
+  const c = presetConfig(model);
+  const hidden = c.hiddenSize, q = c.numHeads * c.headDim, ffn = c.intermediateSize;
+  const block = [{ n: q + 2 * c.numKvHeads * c.headDim, k: hidden }, { n: hidden, k: q }, { n: 2 * ffn, k: hidden }, { n: hidden, k: ffn }];
+  return { block, 'lm head': [{ n: c.vocabSize, k: hidden }] };
+}
+
+export function gemmRows(models: PresetName[], threads: number, peaks: Peaks, seconds: number, withHead = true): GemmRow[] {
   const rows: GemmRow[] = [];
   for (const model of models) {
-    const c = presetConfig(model);
-    const shape = { hidden: c.hiddenSize, ffn: c.intermediateSize, qkv: (c.numHeads + 2 * c.numKvHeads) * c.headDim };
-    for (const kernel of KERNELS) {
-      for (const f of measureGemm(kernel, threads, shape, ROWS, seconds)) {
-        const peak = peakFor(f.kernel, peaks);
-        rows.push({ ...f, model, threads, percentOfPeak: peak ? (100 * f.gflops) / peak : null });
+    const shapes = weightShapes(model);
+    for (const weights of (withHead ? ['block', 'lm head'] : ['block']) as GemmWeights[]) {
+      for (const kernel of KERNELS) {
+        for (const f of measureGemm(kernel, threads, shapes[weights], weights === 'block' ? BLOCK_ROWS : HEAD_ROWS, seconds)) {
+          const peak = peakFor(f.kernel, peaks);
+          rows.push({ ...f, model, weights, threads, percentOfPeak: peak ? (100 * f.gflops) / peak : null });
+        }
       }
     }
   }
@@ -40,8 +53,8 @@ export function peaksLine(p: Peaks): string {
 }
 
 export function gemmTable(rows: GemmRow[]): string {
-  const lines = ['| model | kernel | M | GFLOP/s | % of its FMA peak |', '|---|---|---|---|---|'];
-  for (const r of rows) lines.push(`| ${r.model} | ${r.kernel} | ${r.m} | ${r.gflops.toFixed(1)} | ${r.percentOfPeak === null ? 'n/a' : r.percentOfPeak.toFixed(0) + ' %'} |`);
+  const lines = ['| model | weights | kernel | M | GFLOP/s | % of its FMA peak |', '|---|---|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.model} | ${r.weights} | ${r.kernel} | ${r.m} | ${r.gflops.toFixed(1)} | ${r.percentOfPeak === null ? 'n/a' : r.percentOfPeak.toFixed(0) + ' %'} |`);
   return lines.join('\n');
 }
 

@@ -2,7 +2,9 @@
  * llama.cpp's own C++ tools (llama-bench, llama-batched-bench, llama-quantize), built once
  * from the llama.cpp source bundled in node-llama-cpp (llama/gitRelease.bundle) with
  * -DGGML_NATIVE=ON into the gitignored bench/.cache/llama.cpp, or taken from an existing
- * CMake build folder named by NANO_LLAMA_CPP_BUILD (its bin/ holds the three tools).
+ * CMake build folder named by NANO_LLAMA_CPP_BUILD (its bin/ holds the three tools). The tools
+ * run with their own bin/ first on the library path, so a folder whose bin/ pairs the tools
+ * with another build's libggml-cpu (e.g. one compiled for AVX2 only) runs that library.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -19,11 +21,15 @@ export interface LlamaCore {
   /** The CMake build folder. */
   build: string;
   tool(name: (typeof TOOLS)[number]): string;
+  /** The environment the tools run in: the build's bin/ ahead of their linked library path. */
+  env: NodeJS.ProcessEnv;
 }
 
 function coreAt(build: string): LlamaCore | undefined {
-  const tool = (name: string): string => join(build, 'bin', name);
-  return TOOLS.every((t) => existsSync(tool(t))) ? { build, tool } : undefined;
+  const bin = join(build, 'bin');
+  const tool = (name: string): string => join(bin, name);
+  const libraryPath = [bin, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return TOOLS.every((t) => existsSync(tool(t))) ? { build, tool, env: { ...process.env, LD_LIBRARY_PATH: libraryPath } } : undefined;
 }
 
 /** The tools, or a note saying why there are none and how to get them. */
@@ -68,7 +74,7 @@ const threadCounts = (threads: number): number[] => Array.from(new Set([1, threa
 
 /** llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg), means of reps. */
 export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3): LlamaBenchFigures {
-  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', threadCounts(threads).join(','), '-r', String(reps), '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', threadCounts(threads).join(','), '-r', String(reps), '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
   const rows = jsonLines(out);
   const speed = (pick: (r: Record<string, unknown>) => boolean): number => Math.max(...rows.filter(pick).map((r) => Number(r.avg_ts)));
   return { prefillTokPerS: speed((r) => Number(r.n_prompt) > 0 && Number(r.n_gen) === 0), decodeTokPerS: speed((r) => Number(r.n_gen) > 0 && Number(r.n_prompt) === 0), promptLen, genLen };
@@ -80,7 +86,7 @@ export interface BatchedFigures { parallel: number; promptLen: number; genLen: n
 export function llamaBatchedBench(core: LlamaCore, gguf: string, threads: number, parallel = 32, promptLen = 32, genLen = 128): BatchedFigures {
   const ctx = parallel * (promptLen + genLen) + 64;
   const runs = threadCounts(threads).map((t): BatchedFigures => {
-    const out = execFileSync(core.tool('llama-batched-bench'), ['-m', gguf, '-c', String(ctx), '-b', '2048', '-ub', '512', '-npp', String(promptLen), '-ntg', String(genLen), '-npl', String(parallel), '-t', String(t), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(core.tool('llama-batched-bench'), ['-m', gguf, '-c', String(ctx), '-b', '2048', '-ub', '512', '-npp', String(promptLen), '-ntg', String(genLen), '-npl', String(parallel), '-t', String(t), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
     const [row] = jsonLines(out);
     if (!row) throw new Error('llama-batched-bench printed no result');
     const total = Number(row.t);  // seconds: prompt processing plus generation

@@ -61,9 +61,13 @@ export function measurePeaks(threads: number, seconds = 0.5): Peaks {
 
 export interface GemmFigure { kernel: string; m: number; gflops: number }
 
-/** GFLOP/s of the addon's kernel over one block's linear layers (qkv, out, gate|up, down) of a model shape. */
-export function measureGemm(kernel: 'portable' | 'avx2' | 'avx512', threads: number, shape: { hidden: number; ffn: number; qkv: number }, rows: number[], seconds = 0.4): GemmFigure[] {
-  const out = runJson<{ supported: boolean; kernel?: string; m?: number; gflops?: number }>('gemm_probe', [kernel, threads, seconds, shape.hidden, shape.ffn, shape.qkv, ...rows]);
+/** A weight's shape: n output features, k input features. */
+export interface WeightShape { n: number; k: number }
+
+/** GFLOP/s of the addon's kernel over a list of weights (run in turn, M rows each), per M. */
+export function measureGemm(kernel: 'portable' | 'avx2' | 'avx512', threads: number, shapes: readonly WeightShape[], rows: number[], seconds = 0.4): GemmFigure[] {
+  const list = shapes.map((s) => `${s.n}x${s.k}`).join(',');
+  const out = runJson<{ supported: boolean; kernel?: string; m?: number; gflops?: number }>('gemm_probe', [kernel, threads, seconds, list, ...rows]);
   return out.filter((r) => r.supported).map((r) => ({ kernel: r.kernel!, m: r.m!, gflops: r.gflops! }));
 }
 

@@ -2,6 +2,7 @@
 // timed alone on the layer shapes of a model, M rows at a time. Prints one JSON line per
 // (kernel, M): GFLOP/s over all the model's linear layers of one block.
 // Usage: gemm_probe <portable|avx2|avx512> <threads> <seconds> <hidden> <ffn> <qkvN> <m>...
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,13 +31,12 @@ Layer makeLayer(int n, int k, int maxM) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 8) return std::fprintf(stderr, "usage: gemm_probe <kernel> <threads> <seconds> <hidden> <ffn> <qkvN> <m>...\n"), 2;
+  if (argc < 6) return std::fprintf(stderr, "usage: gemm_probe <kernel> <threads> <seconds> <NxK[,NxK...]> <m>...\n"), 2;
   KernelChoice choice = std::strcmp(argv[1], "portable") == 0 ? KernelChoice::Portable
                         : std::strcmp(argv[1], "avx2") == 0   ? KernelChoice::Avx2
                                                               : KernelChoice::Avx512;
   const int threads = std::atoi(argv[2]);
   const double seconds = std::atof(argv[3]);
-  const int hidden = std::atoi(argv[4]), ffn = std::atoi(argv[5]), qkvN = std::atoi(argv[6]);
   GemmKernel kernel;
   try {
     kernel = chooseGemmKernel(choice, WeightDtype::F32);
@@ -44,15 +44,19 @@ int main(int argc, char** argv) {
     return std::printf("{\"kernel\":\"%s\",\"supported\":false}\n", argv[1]), 0;
   }
   int maxM = 1;
-  for (int i = 7; i < argc; ++i) maxM = std::max(maxM, std::atoi(argv[i]));
-  // One block's linear layers: qkv, attention out, gate|up, down.
+  for (int i = 5; i < argc; ++i) maxM = std::max(maxM, std::atoi(argv[i]));
   std::vector<Layer> layers;
-  layers.push_back(makeLayer(qkvN, hidden, maxM));
-  layers.push_back(makeLayer(hidden, hidden, maxM));
-  layers.push_back(makeLayer(2 * ffn, hidden, maxM));
-  layers.push_back(makeLayer(hidden, ffn, maxM));
+  for (const char* shape = argv[4]; *shape;) {
+    char* end = nullptr;
+    const int n = int(std::strtol(shape, &end, 10));
+    if (*end != 'x') return std::fprintf(stderr, "gemm_probe: bad shape list '%s'\n", argv[4]), 2;
+    const int k = int(std::strtol(end + 1, &end, 10));
+    if (n <= 0 || k <= 0 || (*end && *end != ',')) return std::fprintf(stderr, "gemm_probe: bad shape list '%s'\n", argv[4]), 2;
+    layers.push_back(makeLayer(n, k, maxM));
+    shape = *end ? end + 1 : end;
+  }
   ThreadPool pool(threads);
-  for (int i = 7; i < argc; ++i) {
+  for (int i = 5; i < argc; ++i) {
     const int m = std::atoi(argv[i]);
     double flops = 0;
     for (const Layer& l : layers) flops += 2.0 * m * l.w.n * l.w.k;

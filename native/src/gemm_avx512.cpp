@@ -24,6 +24,10 @@ namespace {
 constexpr int kMaxRows = 6;
 constexpr int kSliceBytes = 32 * 1024;  // weights of one block per K slice (a strip is the whole block)
 
+// Panels per 64-byte cache line of weights: one (f32) or two (bf16).
+template <class W>
+constexpr int kLinePanels = int(64 / (kPanelWidth * sizeof(W)));
+
 inline __m512 loadWeights(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 loadWeights(const uint16_t* p) {
   __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -39,9 +43,13 @@ struct F32Tiles {
                     int cols, Slice s) {
       __m512 acc[R][P];
       startTile(acc, y, ldy, cols, s);
+      const W* next = static_cast<const W*>(s.next);
       for (int kk = 0; kk < k; ++kk) {
         __m512 b[P];
         for (int p = 0; p < P; ++p) b[p] = loadWeights(w + size_t(kk) * stride + p * kPanelWidth);
+        if (R > 1 && next)  // the next strip's weights at this unit's offset (one row streams in order: the hardware prefetcher keeps up)
+          for (int p = 0; p < P; p += kLinePanels<W>)
+            _mm_prefetch(reinterpret_cast<const char*>(next + size_t(kk) * stride + p * kPanelWidth), _MM_HINT_T0);
         for (int r = 0; r < R; ++r) {
           __m512 a = _mm512_set1_ps(x[size_t(r) * ldx + kk]);
           for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(a, b[p], acc[r][p]);
