@@ -11,7 +11,20 @@ namespace {
 
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
-using Layout = QuantActLayout;
+// Section offsets inside one row: [q8_0 q | q8_0 d | q8_0 s | q8k q | q8k d | q8k bsums].
+struct Layout {
+  size_t q0, d0, s0, qk, dk, bk, total;
+  explicit Layout(int k) {
+    const size_t n = size_t(k), b32 = n / 32, b256 = n / 256;
+    q0 = 0;
+    d0 = q0 + align64(n);
+    s0 = d0 + align64(b32 * 4);
+    qk = s0 + align64(b32 * 4);
+    dk = qk + align64(n);
+    bk = dk + align64(b256 * 4);
+    total = bk + align64(n / 16 * 2);
+  }
+};
 
 // Round to nearest even for |v| <= 2^22 (activation quants are within +-128): adding 1.5 * 2^23
 // leaves the rounded integer in the low mantissa bits. No libm call, no rounding-mode read.
@@ -65,31 +78,25 @@ void quantizeQ8K(const float* x, int k, int8_t* q, float* d, int16_t* bsums) {
 
 }  // namespace
 
-QuantActLayout::QuantActLayout(int k) {
-  const size_t n = size_t(k), b32 = n / 32, b256 = n / 256;
-  q0 = 0;
-  d0 = q0 + align64(n);
-  s0 = d0 + align64(b32 * 4);
-  qk = s0 + align64(b32 * 4);
-  dk = qk + align64(n);
-  bk = dk + align64(b256 * 4);
-  total = bk + align64(n / 16 * 2);
-}
-
 size_t quantActRowBytes(int k) { return Layout(k).total; }
 
-void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch) {
+void quantizeActRows(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch,
+                     ActBlockQuantizers quantizers) {
   const Layout L(k);
   for (int r = 0; r < m; ++r) {
     uint8_t* row = scratch + size_t(r) * L.total;
     const float* xr = x + size_t(r) * ldx;
     if (wantQ8_0)
-      quantizeQ8_0(xr, k, reinterpret_cast<int8_t*>(row + L.q0), reinterpret_cast<float*>(row + L.d0),
-                   reinterpret_cast<int32_t*>(row + L.s0));
+      quantizers.q8_0(xr, k, reinterpret_cast<int8_t*>(row + L.q0), reinterpret_cast<float*>(row + L.d0),
+                      reinterpret_cast<int32_t*>(row + L.s0));
     if (wantQ8K)
-      quantizeQ8K(xr, k, reinterpret_cast<int8_t*>(row + L.qk), reinterpret_cast<float*>(row + L.dk),
-                  reinterpret_cast<int16_t*>(row + L.bk));
+      quantizers.q8k(xr, k, reinterpret_cast<int8_t*>(row + L.qk), reinterpret_cast<float*>(row + L.dk),
+                     reinterpret_cast<int16_t*>(row + L.bk));
   }
+}
+
+void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch) {
+  quantizeActRows(x, ldx, m, k, wantQ8_0, wantQ8K, scratch, {quantizeQ8_0, quantizeQ8K});
 }
 
 QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row) {

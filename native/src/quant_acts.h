@@ -22,14 +22,7 @@ struct QuantRowQ8K {
   const int16_t* bsums;  // (k / 16)
 };
 
-// Section offsets inside one scratch row: [q8_0 q | q8_0 d | q8_0 s | q8k q | q8k d | q8k bsums],
-// each 64-byte aligned.
-struct QuantActLayout {
-  size_t q0, d0, s0, qk, dk, bk, total;
-  explicit QuantActLayout(int k);
-};
-
-// Bytes of one row holding both forms for k inputs.
+// Bytes of one row holding both forms for k inputs (each section 64-byte aligned).
 size_t quantActRowBytes(int k);
 
 // Quantizes rows [0, m) of x (row stride ldx) into scratch rows of quantActRowBytes(k) each;
@@ -39,6 +32,16 @@ void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wan
 // The same bits, 8 floats at a time (quant_acts_avx2.cpp; the SIMD kernels' quantizer): the
 // same IEEE operation on every element, maxima and integer sums exact in any order.
 void quantizeActsAvx2(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch);
+
+// One row's block quantizers: Q8_0 (quants, f16-rounded scales, block sums) and Q8_K (quants,
+// scales, sums of each 16).
+struct ActBlockQuantizers {
+  void (*q8_0)(const float* x, int k, int8_t* q, float* d, int32_t* s);
+  void (*q8k)(const float* x, int k, int8_t* q, float* d, int16_t* bsums);
+};
+// The row walk both quantizeActs* share: each row's forms into its scratch row, by `quantizers`.
+void quantizeActRows(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch,
+                     ActBlockQuantizers quantizers);
 
 QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row);
 QuantRowQ8K actRowQ8K(const uint8_t* scratch, int k, int row);

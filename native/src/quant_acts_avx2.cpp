@@ -93,17 +93,7 @@ void quantizeQ8K(const float* x, int k, int8_t* q, float* d, int16_t* bsums) {
 }  // namespace
 
 void quantizeActsAvx2(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch) {
-  const QuantActLayout L(k);
-  for (int r = 0; r < m; ++r) {
-    uint8_t* row = scratch + size_t(r) * L.total;
-    const float* xr = x + size_t(r) * ldx;
-    if (wantQ8_0)
-      quantizeQ8_0(xr, k, reinterpret_cast<int8_t*>(row + L.q0), reinterpret_cast<float*>(row + L.d0),
-                   reinterpret_cast<int32_t*>(row + L.s0));
-    if (wantQ8K)
-      quantizeQ8K(xr, k, reinterpret_cast<int8_t*>(row + L.qk), reinterpret_cast<float*>(row + L.dk),
-                  reinterpret_cast<int16_t*>(row + L.bk));
-  }
+  quantizeActRows(x, ldx, m, k, wantQ8_0, wantQ8K, scratch, {quantizeQ8_0, quantizeQ8K});
 }
 
 #pragma GCC pop_options

@@ -88,7 +88,7 @@ export class NanoServingEngine {
       maxRunning: resolved.maxRunning,
       maxChunkSize: resolved.maxChunkSize,
       chunkedPrefill: resolved.chunkedPrefill,
-      stepCost: stepCostFor(executor.info, resolved.maxStepCostRatio, resolved.measuredStepCost, resolved),
+      stepCost: stepCostFor(executor.info, resolved),
       prefixCache: resolved.prefixCache,
       maxCachedPages: resolved.maxCachedPages,
       maxWaiting: resolved.maxWaiting,

@@ -32,11 +32,17 @@ export function validateMeasuredStepCost(value: unknown, maxStepCostRatio: numbe
  * coefficients when given, else derived from the executor's model shape and the element
  * types (refused by name when the executor gives no shape).
  */
-export function stepCostFor(info: ExecutorInfo, maxStepCostRatio: number | undefined, measured: StepCostCoefficients | undefined, dtypes: CostDtypes): StepCostModel | undefined {
+export interface StepCostOptions extends CostDtypes {
+  readonly maxStepCostRatio?: number;
+  readonly measuredStepCost?: StepCostCoefficients;
+}
+
+export function stepCostFor(info: ExecutorInfo, options: StepCostOptions): StepCostModel | undefined {
+  const { maxStepCostRatio, measuredStepCost } = options;
   if (maxStepCostRatio === undefined) return undefined;
-  if (measured) return { ...measured, maxRatio: maxStepCostRatio };
+  if (measuredStepCost) return { ...measuredStepCost, maxRatio: maxStepCostRatio };
   if (!info.modelConfig) {
     throw new InvalidRequestError('maxStepCostRatio needs the model shape, which this executor does not give (info.modelConfig); pass measuredStepCost instead', 'maxStepCostRatio');
   }
-  return stepCostModel(info.modelConfig, maxStepCostRatio, dtypes);
+  return stepCostModel(info.modelConfig, maxStepCostRatio, options);
 }

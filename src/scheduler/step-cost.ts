@@ -16,6 +16,8 @@
  * progresses); a step without decodes is not bounded. Pure: plain numbers in and out.
  */
 
+import type { LinearLatency } from '../testing/latency.js';
+
 /** What one step's parts cost, in ms (derived from the model shape, or measured: `stepCostFromLatency`). */
 export interface StepCostCoefficients {
   /** Any step, besides its tokens: the weights streamed once, thread wake-ups. */
@@ -83,15 +85,8 @@ export function stepCostModel(shape: CostShape, maxRatio: number, dtypes: CostDt
   };
 }
 
-/** Terms of a measured linear step latency (src/testing/latency.ts, `npm run bench:calibrate`), as they map onto the cost. */
-export interface MeasuredLatency {
-  readonly fixedMs: number;
-  readonly perTokenMs: number;
-  readonly perSeqMs: number;
-  readonly perContextMs: number;
-  readonly perKvReadMs: number;
-  readonly perSampledMs: number;
-}
+/** A measured linear step latency (`npm run bench:calibrate`) without its wake-up term, which no step bound sees. */
+export type MeasuredLatency = Omit<LinearLatency, 'wakeMs'>;
 
 /**
  * The cost coefficients of a measured latency fit (the engine's measuredStepCost): its
