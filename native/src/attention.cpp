@@ -115,31 +115,55 @@ LayerAttention layerAttention(const ModelConfig& c, int layer) {
   return {c.attnScale > 0 ? c.attnScale : 1.0f / std::sqrt(float(c.headDim)), c.attnSoftcap, c.windowOf(layer)};
 }
 
-AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa)
+AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa, int maxTokens)
     : numHeads(c.numHeads), numKvHeads(c.numKvHeads), group(c.numHeads / c.numKvHeads), headDim(c.headDim),
-      pageSize(ps), rowFloats(size_t(c.headDim) + kTileKeys + 2), isa(kernelIsa) {}
+      pageSize(ps), rowFloats(size_t(c.headDim) + kTileKeys + 2), isa(kernelIsa) {
+  groupStart.reserve(size_t(maxTokens) + 1);
+}
 
 void attendTokens(const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& sh, const float* qkv,
                   int begin, int end, const TokenPages& at, float* scratch, float* out) {
   attendRange(blockFn(kv, sh.isa), kv, layer, layerAttention(c, layer), sh, qkv, begin, end, 0, sh.numKvHeads, at, scratch, out);
 }
 
-void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& c, const AttentionScratch& sh,
+// Fills sh.groupStart with the step's token groups (see attention.h); returns their number.
+static int groupTokens(AttentionScratch& sh, int numTokens, const TokenPages& at) {
+  std::vector<int32_t>& g = sh.groupStart;
+  g.clear();
+  g.push_back(0);
+  for (int a = 0; a < numTokens;) {
+    int b = a + 1;
+    while (b < numTokens && at.tokenSeq[b] == at.tokenSeq[a]) ++b;
+    const int len = b - a;
+    if (len <= kBlockTokens) {
+      if (b - g.back() > kBlockTokens) g.push_back(a);  // the run starts a new group of short runs
+    } else {
+      if (a > g.back()) g.push_back(a);
+      const int numBlocks = (len + kBlockTokens - 1) / kBlockTokens;
+      for (int k = 1; k < numBlocks; ++k) g.push_back(a + int(int64_t(len) * k / numBlocks));
+      g.push_back(b);
+    }
+    a = b;
+  }
+  if (g.back() < numTokens) g.push_back(numTokens);
+  return int(g.size()) - 1;
+}
+
+void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& c, AttentionScratch& sh,
                const float* qkv, int numTokens, const TokenPages& at, float* scratch, float* out) {
   const BlockFn fn = blockFn(kv, sh.isa);
   const LayerAttention la = layerAttention(c, layer);
   const size_t perThread = sh.floatsPerThread();
-  // Tasks: groups of kBlockTokens tokens x groups of kv heads, at least ~4 per thread when
-  // the step has few tokens (decode of a few sequences).
-  const int numGroups = (numTokens + kBlockTokens - 1) / kBlockTokens;
+  // Tasks: groups x ranges of kv heads, at least ~4 per thread when the step has few groups.
+  const int numGroups = groupTokens(sh, numTokens, at);
   const int wantSplits = (4 * pool.size() + numGroups - 1) / numGroups;
   const int headsPerTask = std::max(1, sh.numKvHeads / std::max(1, wantSplits));
   const int numHeadTasks = (sh.numKvHeads + headsPerTask - 1) / headsPerTask;
+  const int32_t* groupStart = sh.groupStart.data();
   pool.forEachChunk(numGroups * numHeadTasks, [&](int task, int t) {
     const int tg = task / numHeadTasks, g0 = (task % numHeadTasks) * headsPerTask;
-    const int begin = tg * kBlockTokens, end = std::min(numTokens, begin + kBlockTokens);
-    attendRange(fn, kv, layer, la, sh, qkv, begin, end, g0, std::min(sh.numKvHeads, g0 + headsPerTask), at,
-                scratch + size_t(t) * perThread, out);
+    attendRange(fn, kv, layer, la, sh, qkv, groupStart[tg], groupStart[tg + 1], g0, std::min(sh.numKvHeads, g0 + headsPerTask),
+                at, scratch + size_t(t) * perThread, out);
   });
 }
 
