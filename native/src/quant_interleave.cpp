@@ -17,6 +17,11 @@ void interleaveQ8_0(const uint8_t* blk, int c, bool bias, int W, uint8_t* dst) {
   for (int i = 0; i < 32; ++i) dst[2 * W + laneByte(c, i, W)] = uint8_t(bias ? blk[2 + i] ^ 0x80 : blk[2 + i]);
 }
 
+void interleaveQ4_0(const uint8_t* blk, int c, int W, uint8_t* dst) {
+  std::memcpy(dst + 2 * c, blk, 2);
+  for (int i = 0; i < 16; ++i) dst[2 * W + laneByte(c, i, W)] = blk[2 + i];  // weights i (low nibble), i + 16 (high)
+}
+
 void interleaveQ4K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   std::memcpy(dst + 2 * c, blk, 2);              // d
   std::memcpy(dst + 2 * W + 2 * c, blk + 2, 2);  // dmin
@@ -56,10 +61,17 @@ void interleaveQ6K(const uint8_t* blk, int c, int W, uint8_t* dst) {
 
 }  // namespace
 
-bool interleavable(QuantType t) { return t == QuantType::Q8_0 || t == QuantType::Q4_K || t == QuantType::Q6_K; }
+bool interleavable(QuantType t, int width) {
+  return t == QuantType::Q8_0 || t == QuantType::Q4_K || t == QuantType::Q6_K || (t == QuantType::Q4_0 && width == kInterleave16);
+}
 
 size_t interleavedBlockBytes(QuantType t, int width) {
-  return t == QuantType::Q8_0 ? interleavedQ8_0Bytes(width) : t == QuantType::Q4_K ? interleavedQ4KBytes(width) : interleavedQ6KBytes(width);
+  switch (t) {
+    case QuantType::Q8_0: return interleavedQ8_0Bytes(width);
+    case QuantType::Q4_0: return interleavedQ4_0Bytes(width);
+    case QuantType::Q4_K: return interleavedQ4KBytes(width);
+    default: return interleavedQ6KBytes(width);
+  }
 }
 
 void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, int width, uint8_t* out) {
@@ -75,6 +87,7 @@ void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool bi
         const int row = g * width + c;
         const uint8_t* blk = row < rows ? src + row * srcRowBytes + size_t(b) * t.blockBytes : zero;
         if (type == QuantType::Q8_0) interleaveQ8_0(blk, c, biasQ8, width, dst);
+        else if (type == QuantType::Q4_0) interleaveQ4_0(blk, c, width, dst);
         else if (type == QuantType::Q4_K) interleaveQ4K(blk, c, width, dst);
         else interleaveQ6K(blk, c, width, dst);
       }
