@@ -51,6 +51,10 @@ constexpr int interleavedQ6KBytes(int w) { return 2 * w + 16 * w + 192 * w; }
 // Q4_0 (32 k, W = 16 only): 16 f16 scales, then for each 4 consecutive k of the first 16 the 16
 // columns' 4 GGUF bytes (low nibble weight k, high nibble k + 16): 32 + 256 bytes, 16 blocks.
 constexpr int interleavedQ4_0Bytes(int w) { return 2 * w + 16 * w; }
+// Q5_K (256 k, W = 16 only): Q4_K's 16-column block, then the fifth bits: per 64-k chunk and 4
+// consecutive k, a 64-bit byte mask of the low nibbles' weights (bit 4 c + i: column c, weight
+// k + i) and one of the high nibbles' (k + 32): 16 x 180 bytes.
+constexpr int interleavedQ5KBytes(int w) { return interleavedQ4KBytes(w) + 32 * w; }
 constexpr int kInterleavedQ8_0Bytes = interleavedQ8_0Bytes(kInterleave);
 constexpr int kInterleavedQ4KBytes = interleavedQ4KBytes(kInterleave);
 constexpr int kInterleavedQ6KBytes = interleavedQ6KBytes(kInterleave);
