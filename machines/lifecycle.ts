@@ -10,6 +10,15 @@
  *   xstate.emit               -> the request's emitted-event listener,
  *   a named action            -> its implementation.
  * The snapshot stays the only place a request's phase lives; this file only stores it.
+ *
+ * Transitions are evaluated once and remembered. `transition(snapshot, event)` is a pure
+ * function (XState's contract), and a request's context names nothing of its own (no id:
+ * machines/request.ts), so every request without a deadline starts from one shared initial
+ * snapshot and walks the same few snapshots: the runner keeps, per snapshot and event, the
+ * snapshot XState returned and the actions it asked for, and replays those (timers are
+ * still armed per request). An event that carries its own data into the context
+ * (`sched.fail` and its error) is evaluated every time. Whatever XState returns is used as
+ * is; the memo only saves evaluating the same input twice.
  */
 import { createActor, type ExecutableActionObject } from 'xstate';
 import { requestMachine, untimedRequestMachine, type RequestMachine, type RequestEmitted, type RequestEvent, type RequestSnapshot } from './request.js';
@@ -35,7 +44,7 @@ export class RequestLifecycle {
   /** requestMachine, or its untimed variant for a request without a deadline. */
   readonly machine: RequestMachine;
 
-  constructor(private readonly runner: LifecycleRunner, input: { id: number; timeoutMs?: number }) {
+  constructor(private readonly runner: LifecycleRunner, input: { timeoutMs?: number }) {
     this.machine = input.timeoutMs === undefined ? untimedRequestMachine : requestMachine;
     this.snapshot = runner.start(this, input);
   }
@@ -58,15 +67,35 @@ export class RequestLifecycle {
   }
 }
 
+/** What XState returned for one (snapshot, event): the next snapshot and the actions to execute. */
+interface Evaluated {
+  readonly snapshot: RequestSnapshot;
+  readonly actions: readonly ExecutableActionObject[];
+}
+
+/** Distinct deadlines whose initial snapshots are kept (a server's default deadline is one). */
+const MAX_KEPT_STARTS = 16;
+
+/** The key of an event whose transition can be remembered; undefined for one carrying data into the context. */
+function memoKey(event: MachineEvent): string | undefined {
+  if (event.type === 'sched.fail') return undefined;
+  if (event.type === 'sched.finish') return `sched.finish/${event.reason}`;
+  return event.type;
+}
+
 /** The shared scope that evaluates request machines and executes their actions on a clock. */
 export class LifecycleRunner {
   private readonly scope: MachineScope;
   /** Actions of the transition being evaluated (a stack discipline: a listener may send again). */
   private collected: ExecutableActionObject[] = [];
+  /** Each machine's initial snapshot, by deadline. */
+  private readonly starts = new Map<RequestMachine, Map<number | undefined, Evaluated>>();
+  /** What each (snapshot, event key) transitioned to; forgotten with the snapshot. */
+  private readonly transitions = new WeakMap<RequestSnapshot, Map<string, Evaluated>>();
 
   constructor(private readonly clock: TimerClock) {
     // An actor that is never started: XState's action resolution needs a `self` to refer to.
-    const self = createActor(requestMachine, { input: { id: 0 } });
+    const self = createActor(requestMachine, { input: {} });
     this.scope = {
       self: self as MachineScope['self'],
       id: '',
@@ -81,30 +110,53 @@ export class LifecycleRunner {
   }
 
   /** @internal the initial snapshot of a new request's machine (its entry actions executed) */
-  start(lifecycle: RequestLifecycle, input: { id: number; timeoutMs?: number }): RequestSnapshot {
-    const outer = this.collected;
-    this.collected = [];
-    const snapshot = lifecycle.machine.getInitialSnapshot(this.scope, input);
-    const actions = this.collected;
-    this.collected = outer;
-    lifecycle.snapshot = snapshot;
-    this.execute(lifecycle, actions);
-    return snapshot;
+  start(lifecycle: RequestLifecycle, input: { timeoutMs?: number }): RequestSnapshot {
+    const machine = lifecycle.machine;
+    let byDeadline = this.starts.get(machine);
+    if (!byDeadline) this.starts.set(machine, (byDeadline = new Map()));
+    let start = byDeadline.get(input.timeoutMs);
+    if (!start) {
+      start = this.evaluate(() => machine.getInitialSnapshot(this.scope, { timeoutMs: input.timeoutMs }));
+      if (byDeadline.size >= MAX_KEPT_STARTS) byDeadline.clear();
+      byDeadline.set(input.timeoutMs, start);
+    }
+    lifecycle.snapshot = start.snapshot;
+    this.execute(lifecycle, start.actions);
+    return start.snapshot;
   }
 
   /** @internal */
   send(lifecycle: RequestLifecycle, event: MachineEvent): void {
     const before = lifecycle.snapshot;
     if (before.status !== 'active') return; // a final machine takes no more events
-    const outer = this.collected;
-    this.collected = [];
-    const after = lifecycle.machine.transition(before, event, this.scope);
-    const actions = this.collected;
-    this.collected = outer;
+    const { snapshot: after, actions } = this.transition(lifecycle.machine, before, event);
     if (after === before) return;
     lifecycle.snapshot = after;
     this.execute(lifecycle, actions);
     lifecycle.onChange(after);
+  }
+
+  /** XState's transition of `before` on `event`, evaluated once per (snapshot, event key). */
+  private transition(machine: RequestMachine, before: RequestSnapshot, event: MachineEvent): Evaluated {
+    const key = memoKey(event);
+    if (key === undefined) return this.evaluate(() => machine.transition(before, event, this.scope));
+    let byEvent = this.transitions.get(before);
+    if (!byEvent) this.transitions.set(before, (byEvent = new Map()));
+    let evaluated = byEvent.get(key);
+    if (!evaluated) byEvent.set(key, (evaluated = this.evaluate(() => machine.transition(before, event, this.scope))));
+    return evaluated;
+  }
+
+  /** Runs one XState evaluation, collecting the actions it asks for. */
+  private evaluate(run: () => RequestSnapshot): Evaluated {
+    const outer = this.collected;
+    this.collected = [];
+    try {
+      const snapshot = run();
+      return { snapshot, actions: this.collected };
+    } finally {
+      this.collected = outer;
+    }
   }
 
   private execute(lifecycle: RequestLifecycle, actions: readonly ExecutableActionObject[]): void {

@@ -15,7 +15,9 @@
  * under a `live` parent: each transition costs about half as much in XState's interpreter,
  * and a request makes five of them.
  * Per-token data never travels through this machine: tokens live in typed arrays beside
- * the actor (src/engine/request-slot.ts); only lifecycle events come here.
+ * the actor (src/engine/request-slot.ts); only lifecycle events come here. The context
+ * holds nothing that names the request (its id lives beside it), so requests with the same
+ * history have equal snapshots and machines/lifecycle.ts evaluates each transition once.
  */
 import { assign, emit, enqueueActions, setup, type SnapshotFrom } from 'xstate';
 
@@ -25,7 +27,6 @@ export type FinishReason = 'stop' | 'length' | 'abort' | 'timeout';
 export type RequestOutcome = 'finished' | 'aborted' | 'failed';
 
 export interface RequestContext {
-  id: number;
   /** Milliseconds from start to the deadline; undefined = none. */
   timeoutMs: number | undefined;
   finishReason?: FinishReason;
@@ -66,7 +67,7 @@ export const requestMachine = setup({
     context: {} as RequestContext,
     events: {} as RequestEvent | DeadlineEvent,
     emitted: {} as RequestEmitted,
-    input: {} as { id: number; timeoutMs?: number },
+    input: {} as { timeoutMs?: number },
   },
   actions: {
     recordFinish: assign({
@@ -96,7 +97,7 @@ export const requestMachine = setup({
   },
 }).createMachine({
   id: 'request',
-  context: ({ input }) => ({ id: input.id, timeoutMs: input.timeoutMs, numPreemptions: 0, numAdmissions: 0 }),
+  context: ({ input }) => ({ timeoutMs: input.timeoutMs, numPreemptions: 0, numAdmissions: 0 }),
   initial: 'waiting',
   entry: 'startDeadline',
   states: {

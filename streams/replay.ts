@@ -38,9 +38,12 @@ export class ReplayChannel<T> {
 
   /** Call after appending an item to the buffer (subscribers read it from there). */
   push(_item: T): void {
-    if (this.cursors.size === 0) return;
     const cursor = this.sole;
-    if (cursor === undefined || this.isDelivering || cursor.isEnded || cursor.subscriber.closed || cursor.next !== this.count() - 1) {
+    if (cursor === undefined) {
+      if (this.cursors.size > 0) this.deliver();
+      return;
+    }
+    if (this.isDelivering || cursor.isEnded || cursor.subscriber.closed || cursor.next !== this.count() - 1) {
       this.deliver();
       return;
     }

@@ -64,15 +64,18 @@ void SeqTable::apply(StepBatch& b, const ExecutorOptions& o, int vocabSize) {
   applyDelta(b);
 }
 
-void SeqTable::check(const StepBatch& b, const ExecutorOptions& o) const {
+void SeqTable::check(const StepBatch& b, const ExecutorOptions& o) {
   const int n = b.numSeqs();
   if (int(b.seqIds.size()) != n || int(b.seqIsNew.size()) != n || int(b.pageKeep.size()) != n)
     fail("ERR_NATIVE_SHAPE", "seqIds, seqIsNew and pageKeep must have nSeq entries");
-  std::vector<int32_t> released(b.releaseSeqs), inStep(b.seqIds);
+  std::vector<int32_t>& released = released_;
+  released.assign(b.releaseSeqs.begin(), b.releaseSeqs.end());
+  inStep_.assign(b.seqIds.begin(), b.seqIds.end());
   std::sort(released.begin(), released.end());
-  std::sort(inStep.begin(), inStep.end());
-  if (std::adjacent_find(inStep.begin(), inStep.end()) != inStep.end())
+  std::sort(inStep_.begin(), inStep_.end());
+  if (std::adjacent_find(inStep_.begin(), inStep_.end()) != inStep_.end())
     fail("ERR_NATIVE_SEQ", "a sequence id appears twice in one step");
+  found_.assign(size_t(n), nullptr);
   size_t numLiveAfter = live_.size();
   for (int32_t id : released) numLiveAfter -= live_.count(id);
   for (int s = 0; s < n; ++s) {
@@ -95,7 +98,8 @@ void SeqTable::check(const StepBatch& b, const ExecutorOptions& o) const {
     } else {
       if (!isKept)
         fail("ERR_NATIVE_SEQ", seqName(b, s) + " is not kept by the executor (never started with seqIsNew, or released)");
-      const SeqState& st = kept->second;
+      SeqState& st = kept->second;
+      found_[size_t(s)] = &st;  // not released in this step, so applyDelta's erasures leave it in place
       if (historyLength != 0) fail("ERR_NATIVE_SHAPE", "history of " + seqName(b, s) + ": only a new sequence sends one");
       if (first != st.numFed)
         fail("ERR_NATIVE_POSITION", "run of " + seqName(b, s) + " starts at position " + std::to_string(first) +
@@ -126,7 +130,9 @@ void SeqTable::applyDelta(StepBatch& b) {
   deltaPages_.swap(b.pageTable);
   b.pageTable.clear();
   for (int s = 0; s < n; ++s) {
-    SeqState& st = live_[b.seqIds[s]];
+    // A continuing sequence's state as check() found it (erasing other elements and inserting
+    // new ones keeps pointers to the rest valid); a new one is looked up (or made) afresh.
+    SeqState& st = found_[size_t(s)] != nullptr ? *found_[size_t(s)] : live_[b.seqIds[s]];
     const int begin = b.seqStart[s], end = b.seqStart[s + 1];
     if (b.seqIsNew[s]) {
       st.pages.clear();

@@ -45,13 +45,17 @@ class SeqTable {
   size_t numLive() const { return live_.size(); }
 
  private:
-  void check(const StepBatch& b, const ExecutorOptions& o) const;
+  void check(const StepBatch& b, const ExecutorOptions& o);
   void applyDelta(StepBatch& b);
   void applyStateless(StepBatch& b);
   std::unordered_map<int32_t, SeqState> live_;
   std::vector<PenaltyCounts> ephemeral_;  // stateless steps' counts, reused
   std::vector<int32_t> slotOf_;           // (vocab) -1 between steps: countAll's scratch
   std::vector<int32_t> deltaPages_;       // the step's page entries, before the whole tables replace them
+  // check()'s scratch, reused: the step's releases and ids sorted, and each sequence's kept
+  // state as the check found it (nullptr: new), which applyDelta() then updates in place.
+  std::vector<int32_t> released_, inStep_;
+  std::vector<SeqState*> found_;
 };
 
 }  // namespace nano

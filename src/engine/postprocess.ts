@@ -46,7 +46,7 @@ export class Postprocessor {
         this.emitState(slot);
       }
       this.output.accept(slot, output, sampledRow, now);
-      if (!slot.isFinal) this.acceptGrammar(slot, output.tokens[sampledRow]);
+      if (slot.sampling.responseFormat !== undefined && !slot.isFinal) this.acceptGrammar(slot, output.tokens[sampledRow]);
     }
     return this.counters.generatedTokens !== before;
   }

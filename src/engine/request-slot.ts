@@ -68,7 +68,7 @@ export class RequestSlot implements RequestView {
     this.numTokens = prompt.length;
     this.numPrompt = prompt.length;
     this.submittedAt = now;
-    this.lifecycleMachine = new RequestLifecycle(lifecycles, { id, timeoutMs });
+    this.lifecycleMachine = new RequestLifecycle(lifecycles, { timeoutMs });
     this.lifecycleMachine.onChange = (snapshot) => this.noteTransition(snapshot);
   }
 

@@ -2,7 +2,8 @@
  * The executor's step input, written into persistent buffers: every per-token and
  * per-sequence array is allocated once at the executor's limits (maxBatchTokens,
  * maxSeqs); the page-table and history arrays grow by doubling when a step needs more
- * and are reused after. A step writes only its used prefix and hands out views of it.
+ * and are reused after. A step writes only its used prefix and hands out views of it (the
+ * same view objects as the step before while the lengths hold).
  * Sequences are kept by the executor (seqIds, kept-sequences.ts): a step carries only the
  * pages a request gained (or those replaced), and a request's tokens for its penalties only
  * when it starts (the executor counts the tokens it is fed after that). Writing a step
@@ -17,6 +18,27 @@ import type { ExecutorInfo, StepInput } from '../executor/step.js';
 import type { PlannedRun } from '../scheduler/view.js';
 import type { KeptSequences } from './kept-sequences.js';
 import type { RequestSlot } from './request-slot.js';
+
+type TypedArray = Int32Array | Uint8Array | Float32Array | Float64Array;
+
+/**
+ * The used prefix of a persistent buffer, as a view kept from step to step: a new view is
+ * made only when the length (or, for a Growable, the buffer) changed, so a step whose
+ * batch keeps its shape hands out the same views and allocates none.
+ */
+class PrefixView<T extends TypedArray> {
+  private source: T | undefined;
+  private view: T | undefined;
+  of(buffer: T, length: number): T {
+    if (this.view === undefined || this.source !== buffer || this.view.length !== length) {
+      this.view = buffer.subarray(0, length) as T;
+      this.source = buffer;
+    }
+    return this.view;
+  }
+}
+
+const NO_RELEASES = new Int32Array(0);
 
 /** An Int32Array that grows by doubling and is otherwise reused. */
 class Growable {
@@ -58,6 +80,17 @@ export class StepBuffers {
   private written: readonly RequestSlot[] = [];     // the slots of the step last written
   private readonly pageTable: Growable;       // page ids of every sequence, concatenated
   private readonly history: Growable;         // prompt + output tokens of sequences with penalties
+  /** The views handed out, one per field of StepInput that is a buffer prefix (kept while their lengths hold). */
+  private readonly prefixes = {
+    tokens: new PrefixView<Int32Array>(), positions: new PrefixView<Int32Array>(), seqStart: new PrefixView<Int32Array>(),
+    pageTable: new PrefixView<Int32Array>(), pageStart: new PrefixView<Int32Array>(), isSampled: new PrefixView<Uint8Array>(),
+    temperature: new PrefixView<Float32Array>(), topK: new PrefixView<Int32Array>(), topP: new PrefixView<Float32Array>(),
+    minP: new PrefixView<Float32Array>(), seed: new PrefixView<Float64Array>(), presencePenalty: new PrefixView<Float32Array>(),
+    frequencyPenalty: new PrefixView<Float32Array>(), repetitionPenalty: new PrefixView<Float32Array>(),
+    historyTokens: new PrefixView<Int32Array>(), historyStart: new PrefixView<Int32Array>(), historyPromptLen: new PrefixView<Int32Array>(),
+    numTopLogprobs: new PrefixView<Int32Array>(), seqIds: new PrefixView<Int32Array>(), seqIsNew: new PrefixView<Uint8Array>(),
+    pageKeep: new PrefixView<Int32Array>(),
+  };
 
   constructor(info: Pick<ExecutorInfo, 'maxBatchTokens' | 'maxSeqs' | 'pageSize' | 'contextLength'>, private readonly kept: KeptSequences) {
     const numTokens = info.maxBatchTokens;
@@ -92,9 +125,11 @@ export class StepBuffers {
     let numTokens = 0;
     let numPages = 0;
     let numHistory = 0;
+    let isBiased = false;
     for (let s = 0; s < numSeqs; s++) {
       const slot = slots[s];
       numTokens += runs[s].numTokens;
+      if (slot.sampling.logitBias.length > 0) isBiased = true;
       numPages += slot.pages.length - (slot.isKept ? slot.keptPages : 0);
       if (!slot.isKept && slot.sampling.hasPenalties) numHistory += runs[s].start;
     }
@@ -134,7 +169,7 @@ export class StepBuffers {
     this.historyStart[numSeqs] = h;
     this.written = slots;
     const input = this.views(numSeqs, numTokens, numPages, numHistory);
-    if (slots.some((slot) => slot.sampling.logitBias.length > 0)) Object.assign(input, logitBiasInput(slots));
+    if (isBiased) Object.assign(input, logitBiasInput(slots));
     return input;
   }
 
@@ -173,30 +208,32 @@ export class StepBuffers {
   }
 
   private views(numSeqs: number, numTokens: number, numPages: number, numHistory: number): StepInput {
+    const v = this.prefixes;
+    const released = this.kept.drain();
     return {
-      tokens: this.tokens.subarray(0, numTokens),
-      positions: this.positions.subarray(0, numTokens),
-      seqStart: this.seqStart.subarray(0, numSeqs + 1),
-      pageTable: this.pageTable.data.subarray(0, numPages),
-      pageStart: this.pageStart.subarray(0, numSeqs + 1),
-      isSampled: this.isSampled.subarray(0, numSeqs),
-      temperature: this.temperature.subarray(0, numSeqs),
-      topK: this.topK.subarray(0, numSeqs),
-      topP: this.topP.subarray(0, numSeqs),
-      minP: this.minP.subarray(0, numSeqs),
-      seed: this.seed.subarray(0, numSeqs),
-      presencePenalty: this.presencePenalty.subarray(0, numSeqs),
-      frequencyPenalty: this.frequencyPenalty.subarray(0, numSeqs),
-      repetitionPenalty: this.repetitionPenalty.subarray(0, numSeqs),
-      historyTokens: this.history.data.subarray(0, numHistory),
-      historyStart: this.historyStart.subarray(0, numSeqs + 1),
-      historyPromptLen: this.historyPromptLen.subarray(0, numSeqs),
-      numTopLogprobs: this.numTopLogprobs.subarray(0, numSeqs),
+      tokens: v.tokens.of(this.tokens, numTokens),
+      positions: v.positions.of(this.positions, numTokens),
+      seqStart: v.seqStart.of(this.seqStart, numSeqs + 1),
+      pageTable: v.pageTable.of(this.pageTable.data, numPages),
+      pageStart: v.pageStart.of(this.pageStart, numSeqs + 1),
+      isSampled: v.isSampled.of(this.isSampled, numSeqs),
+      temperature: v.temperature.of(this.temperature, numSeqs),
+      topK: v.topK.of(this.topK, numSeqs),
+      topP: v.topP.of(this.topP, numSeqs),
+      minP: v.minP.of(this.minP, numSeqs),
+      seed: v.seed.of(this.seed, numSeqs),
+      presencePenalty: v.presencePenalty.of(this.presencePenalty, numSeqs),
+      frequencyPenalty: v.frequencyPenalty.of(this.frequencyPenalty, numSeqs),
+      repetitionPenalty: v.repetitionPenalty.of(this.repetitionPenalty, numSeqs),
+      historyTokens: v.historyTokens.of(this.history.data, numHistory),
+      historyStart: v.historyStart.of(this.historyStart, numSeqs + 1),
+      historyPromptLen: v.historyPromptLen.of(this.historyPromptLen, numSeqs),
+      numTopLogprobs: v.numTopLogprobs.of(this.numTopLogprobs, numSeqs),
       returnLogits: false,
-      seqIds: this.seqIds.subarray(0, numSeqs),
-      seqIsNew: this.seqIsNew.subarray(0, numSeqs),
-      pageKeep: this.pageKeep.subarray(0, numSeqs),
-      releaseSeqs: Int32Array.from(this.kept.drain()),
+      seqIds: v.seqIds.of(this.seqIds, numSeqs),
+      seqIsNew: v.seqIsNew.of(this.seqIsNew, numSeqs),
+      pageKeep: v.pageKeep.of(this.pageKeep, numSeqs),
+      releaseSeqs: released.length === 0 ? NO_RELEASES : Int32Array.from(released),
     };
   }
 }

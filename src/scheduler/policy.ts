@@ -31,6 +31,8 @@ interface Draft {
   /** Predicted cost the step's prefill chunks may still add (Infinity: no cost bound). */
   costAllowance: number;
   numPrefills: number;
+  /** Running requests in prefill (counted by planDecodes' pass over the running list). */
+  numPrefilling: number;
   readonly runs: PlannedRun[];
   readonly preempted: Set<number>;
   readonly preempt: number[];
@@ -42,6 +44,7 @@ export function schedule(view: SchedulerView, config: SchedulerConfig): StepPlan
     available: view.numFreePages + view.numEvictablePages,
     costAllowance: Infinity,
     numPrefills: 0,
+    numPrefilling: 0,
     runs: [],
     preempted: new Set(),
     preempt: [],
@@ -61,8 +64,9 @@ export function schedule(view: SchedulerView, config: SchedulerConfig): StepPlan
 
 function planDecodes(view: SchedulerView, draft: Draft): void {
   for (const request of view.running) {
+    if (request.phase === 'prefilling') draft.numPrefilling++;
     if (request.phase !== 'decoding' || draft.preempted.has(request.id)) continue;
-    if (draft.budget < 1) return;
+    if (draft.budget < 1) continue;
     const need = pagesFor(request.numTokens, view.pageSize) - request.numPages;
     while (need > draft.available && preemptYoungest(view, draft, request.id)) {
       /* each victim returns its pages to the pool */
@@ -104,7 +108,7 @@ function preempt(view: SchedulerView, draft: Draft, victim: RequestView): void {
 }
 
 function planContinuingPrefills(view: SchedulerView, config: SchedulerConfig, draft: Draft): void {
-  if (draft.budget <= 0 || !view.running.some((r) => r.phase === 'prefilling')) return;
+  if (draft.budget <= 0 || draft.numPrefilling === 0) return;
   const prefilling = view.running.filter((r) => r.phase === 'prefilling' && !draft.preempted.has(r.id));
   const first = prefilling.length === 0 ? 0 : view.stepIndex % prefilling.length;
   for (let k = 0; k < prefilling.length && draft.budget > 0; k++) {

@@ -170,4 +170,50 @@ describe('kept sequences sample bitwise as whole steps do', () => {
     }
     expect(seqs.a.tokens.length).toBeGreaterThan(PROMPT.length + 3);
   });
+
+  it('a continuing sequence keeps its state beside an id released and restarted in the same step and new ids joining', async () => {
+    const kept = create();
+    const stateless = create();
+    // a decodes throughout (penalties on). b runs, then is released and restarted as a new sequence
+    // under the same id in one step; c and d join as new sequences (the executor's table grows).
+    const a = { id: 5, tokens: [11, 12, 13], fed: 0, pages: [0, 1, 2], keep: 0 };
+    const bTokens = [40, 41];
+    const step = async (deltaRuns: Run[], wholeRuns: Run[], release: number[] = []): Promise<Int32Array> => {
+      const [outKept, outWhole] = await Promise.all([kept.step(stepOf(deltaRuns, { release })), stateless.step(stepOf(wholeRuns, { stateless: true }))]);
+      expect(Array.from(outKept.tokens)).toEqual(Array.from(outWhole.tokens));
+      expect(outKept.logits).toEqual(outWhole.logits);
+      return outKept.tokens;
+    };
+    const aRuns = (): [Run, Run] => {
+      const start = a.fed;
+      const length = start === 0 ? a.tokens.length : 1;
+      const numPages = Math.ceil((start + length) / PAGE_SIZE);
+      const runTokens = a.tokens.slice(start, start + length);
+      const delta: Run = { id: a.id, tokens: runTokens, start, pages: a.pages.slice(a.keep, numPages), isNew: start === 0, pageKeep: start === 0 ? 0 : a.keep, history: start === 0 ? [] : undefined, promptLen: 3 };
+      const whole: Run = { id: a.id, tokens: runTokens, start, pages: a.pages.slice(0, numPages), history: a.tokens.slice(0, start + length), promptLen: 3 };
+      a.keep = numPages;
+      a.fed = start + length;
+      return [delta, whole];
+    };
+    const accept = (token: number): void => void a.tokens.push(token);
+    const fresh = (id: number, tokens: number[], page: number): [Run, Run] => [
+      { id, tokens, start: 0, pages: [page], isNew: true, history: [], promptLen: tokens.length },
+      { id, tokens, start: 0, pages: [page], history: tokens, promptLen: tokens.length },
+    ];
+    let [da, wa] = aRuns();
+    let [db, wb] = fresh(6, bTokens, 3);
+    accept((await step([da, db], [wa, wb]))[0]);
+    [da, wa] = aRuns();
+    [db, wb] = fresh(6, [50, 51, 52], 4); // id 6 again: released and new in this step
+    const [dc, wc] = fresh(7, [60], 5);
+    accept((await step([db, da, dc], [wb, wa, wc], [6]))[1]);
+    [da, wa] = aRuns();
+    const [dd, wd] = fresh(8, [70, 71], 6);
+    accept((await step([dd, da], [wd, wa], [6, 7]))[1]);
+    for (let k = 0; k < 3; k++) {
+      [da, wa] = aRuns();
+      accept((await step([da], [wa], []))[0]);
+    }
+    expect(a.tokens.length).toBe(9);
+  });
 });

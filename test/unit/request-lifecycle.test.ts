@@ -25,8 +25,8 @@ describe('LifecycleRunner: request machines evaluated without an actor each', ()
     for (let length = 0; length <= 4; length++) {
       for (const events of sequences(length)) {
         for (const timeoutMs of [undefined, 50]) {
-          const actor = createActor(requestMachine, { input: { id: 3, timeoutMs }, clock }).start();
-          const lifecycle = new RequestLifecycle(runner, { id: 3, timeoutMs });
+          const actor = createActor(requestMachine, { input: { timeoutMs }, clock }).start();
+          const lifecycle = new RequestLifecycle(runner, { timeoutMs });
           for (const event of events) {
             if (actor.getSnapshot().status === 'active') actor.send(event); // a stopped actor only warns
             lifecycle.send(event);
@@ -41,8 +41,8 @@ describe('LifecycleRunner: request machines evaluated without an actor each', ()
 
   it('the untimed machine takes the same transitions as the machine (pure transitions)', () => {
     for (const events of sequences(4)) {
-      let [a] = initialTransition(requestMachine, { id: 1 });
-      let [b] = initialTransition(untimedRequestMachine, { id: 1 });
+      let [a] = initialTransition(requestMachine, {});
+      let [b] = initialTransition(untimedRequestMachine, {});
       for (const event of events) {
         [a] = transition(requestMachine, a, event);
         [b] = transition(untimedRequestMachine, b, event);
@@ -53,7 +53,7 @@ describe('LifecycleRunner: request machines evaluated without an actor each', ()
 
   it('runs the deadline as a timer on the injected clock: fires from any live phase, across preemption, once', () => {
     const clock = new SimulatedClock();
-    const lifecycle = new RequestLifecycle(new LifecycleRunner(clock), { id: 1, timeoutMs: 100 });
+    const lifecycle = new RequestLifecycle(new LifecycleRunner(clock), { timeoutMs: 100 });
     const phases: string[] = [];
     let emitted = 0;
     lifecycle.onChange = (s) => phases.push(phaseOf(s));
@@ -81,7 +81,7 @@ describe('LifecycleRunner: request machines evaluated without an actor each', ()
   it('cancels the deadline when the request ends first; no timer at all without a deadline', () => {
     const clock = new SimulatedClock();
     const runner = new LifecycleRunner(clock);
-    const ended = new RequestLifecycle(runner, { id: 2, timeoutMs: 10 });
+    const ended = new RequestLifecycle(runner, { timeoutMs: 10 });
     let emitted = 0;
     ended.onEmit = () => emitted++;
     ended.send(admit);
@@ -93,18 +93,42 @@ describe('LifecycleRunner: request machines evaluated without an actor each', ()
     const armed: number[] = [];
     const cleared: unknown[] = [];
     const counting = { setTimeout: (_fn: () => void, ms: number) => armed.push(ms), clearTimeout: (handle: unknown) => void cleared.push(handle) };
-    new RequestLifecycle(new LifecycleRunner(counting), { id: 3 }).send(admit);
-    const timed = new RequestLifecycle(new LifecycleRunner(counting), { id: 4, timeoutMs: 7 });
+    new RequestLifecycle(new LifecycleRunner(counting), {}).send(admit);
+    const timed = new RequestLifecycle(new LifecycleRunner(counting), { timeoutMs: 7 });
     expect(armed).toEqual([7]);
     timed.send({ type: 'client.abort' });
     expect(cleared).toEqual([1]); // the handle setTimeout returned: the timer does not outlive the request
   });
 
+  it('remembers each transition: requests with the same history share snapshots, each still gets its own timers and errors', () => {
+    const armed: number[] = [];
+    const runner = new LifecycleRunner({ setTimeout: (_fn: () => void, ms: number) => armed.push(ms), clearTimeout: () => undefined });
+    const [a, b] = [new RequestLifecycle(runner, { timeoutMs: 9 }), new RequestLifecycle(runner, { timeoutMs: 9 })];
+    expect(armed).toEqual([9, 9]); // the remembered start still arms a deadline per request
+    expect(b.snapshot).toBe(a.snapshot);
+    for (const event of [admit, prefilled, finish]) {
+      a.send(event);
+      b.send(event);
+      expect(b.snapshot).toBe(a.snapshot);
+    }
+    const [c, d] = [new RequestLifecycle(runner, {}), new RequestLifecycle(runner, {})];
+    c.send({ type: 'sched.finish', reason: 'stop' }); // not taken while waiting
+    expect(c.snapshot).toBe(d.snapshot);
+    c.send({ type: 'sched.fail', error: 'first' });
+    d.send({ type: 'sched.fail', error: 'second' });
+    expect([c.snapshot.context.error, d.snapshot.context.error]).toEqual(['first', 'second']);
+    const [e, f] = [new RequestLifecycle(runner, {}), new RequestLifecycle(runner, {})];
+    for (const l of [e, f]) l.send(admit), l.send(prefilled);
+    e.send({ type: 'sched.finish', reason: 'stop' });
+    f.send({ type: 'sched.finish', reason: 'length' });
+    expect([e.snapshot.context.finishReason, f.snapshot.context.finishReason]).toEqual(['stop', 'length']);
+  });
+
   it('a listener may send to another machine from inside a transition (re-entrant evaluation keeps each one its actions)', () => {
     const clock = new SimulatedClock();
     const runner = new LifecycleRunner(clock);
-    const first = new RequestLifecycle(runner, { id: 1, timeoutMs: 30 });
-    const second = new RequestLifecycle(runner, { id: 2, timeoutMs: 30 });
+    const first = new RequestLifecycle(runner, { timeoutMs: 30 });
+    const second = new RequestLifecycle(runner, { timeoutMs: 30 });
     first.onChange = (s) => {
       if (phaseOf(s) === 'prefilling') second.send({ type: 'client.abort' });
     };

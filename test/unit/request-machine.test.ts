@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, initialTransition, SimulatedClock, transition } from 'xstate';
 import { phaseOf, requestMachine, type RequestEvent } from '../../machines/request.js';
 
-function run(events: RequestEvent[], input: { id: number; timeoutMs?: number } = { id: 7 }) {
+function run(events: RequestEvent[], input: { timeoutMs?: number } = {}) {
   let [snapshot] = initialTransition(requestMachine, input);
   for (const event of events) [snapshot] = transition(requestMachine, snapshot, event);
   return snapshot;
@@ -65,7 +65,7 @@ describe('request lifecycle machine (pure transitions)', () => {
 describe('request deadline (a machine timer on an injected clock)', () => {
   it('fires on the virtual clock from any live phase, emits request.deadline, keeps across preemption', () => {
     const clock = new SimulatedClock();
-    const actor = createActor(requestMachine, { input: { id: 1, timeoutMs: 100 }, clock }).start();
+    const actor = createActor(requestMachine, { input: { timeoutMs: 100 }, clock }).start();
     let fired = 0;
     actor.on('request.deadline', () => fired++);
     actor.send(admit);
@@ -85,10 +85,10 @@ describe('request deadline (a machine timer on an injected clock)', () => {
 
   it('no deadline without timeoutMs; a request that ended first never times out', () => {
     const clock = new SimulatedClock();
-    const free = createActor(requestMachine, { input: { id: 1 }, clock }).start();
+    const free = createActor(requestMachine, { input: {}, clock }).start();
     clock.increment(2 ** 31);
     expect(phaseOf(free.getSnapshot())).toBe('waiting');
-    const ended = createActor(requestMachine, { input: { id: 2, timeoutMs: 10 }, clock }).start();
+    const ended = createActor(requestMachine, { input: { timeoutMs: 10 }, clock }).start();
     let fired = 0;
     ended.on('request.deadline', () => fired++);
     ended.send({ type: 'client.abort' });
