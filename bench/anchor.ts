@@ -3,9 +3,13 @@
  * on the same GGUF (our synthetic preset weights, exported f32), with the FMA peaks and the
  * read bandwidth measured in the same run and the GEMM kernels as a share of their peak.
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
- *                        [-- --kernel auto|avx2|avx512|portable] [-- --build-llama]
+ *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2]
+ *                        [-- --build-llama]
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
  * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
+ * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only, built beside
+ * the core build (bench/llama-avx2.ts; --build-llama builds it too), to compare like with like
+ * against --kernel avx2 on a CPU with AVX-512.
  * Writes bench/results/anchor.json. Run it under the bench lock on a shared machine.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,7 +21,8 @@ import type { StepInput } from '../src/executor/step.js';
 import { writeGguf } from '../src/models/gguf.js';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
 import { gemmRows, gemmTable, peaksLine } from './gemm.js';
-import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, type LlamaCore } from './llama-core.js';
+import { buildAvx2Core, findAvx2Core, llamaBuildFlags } from './llama-avx2.js';
+import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
 import { runOurs } from './ours.js';
 import { measurePeaks, type Peaks } from './probes.js';
@@ -104,8 +109,12 @@ async function main(): Promise<void> {
   const kernel = arg('kernel');
   if (kernel && kernel !== 'auto') process.env.NANO_SERVING_KERNEL = kernel;
   const log = (line: string): void => console.error(`[anchor] ${line}`);
+  const llamaCpu = arg('llama-cpu') ?? 'native';
+  if (llamaCpu !== 'native' && llamaCpu !== 'avx2') throw new Error(`--llama-cpu must be native or avx2, got '${llamaCpu}'`);
+  const isBuilding = process.argv.includes('--build-llama');
   let { core, note } = findLlamaCore();
-  if (!core && process.argv.includes('--build-llama')) ({ core, note } = { core: buildLlamaCore(log), note: undefined });
+  if (!core && isBuilding) ({ core, note } = { core: buildLlamaCore(log), note: undefined });
+  if (core && llamaCpu === 'avx2') ({ core, note } = isBuilding ? { core: buildAvx2Core(core, log), note: undefined } : findAvx2Core(core));
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
   const rows: AnchorRow[] = [];
@@ -118,14 +127,16 @@ async function main(): Promise<void> {
     rows.push({ model: name, kernel: raw.kernel, ours, llamaCore, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes });
   }
   const gemm = gemmRows(models, threads, peaks, 0.4);
-  console.log(`${cpuLine(machine)}; ${threads} threads${core ? `; llama.cpp core from ${core.build} (GGML_NATIVE, f16 KV, its defaults)` : ''}`);
+  const llamaLine = core ? `llama.cpp core: tools from ${core.build}, CPU library ${loadedCpuLibrary(core)} (${llamaBuildFlags(core.cpuBuild)}), f16 KV, its defaults` : undefined;
+  console.log(`${cpuLine(machine)}; ${threads} threads`);
+  if (llamaLine) console.log(llamaLine);
   console.log(peaksLine(peaks));
   if (note) console.log(`note: ${note}`);
   console.log(table(rows, peaks));
   console.log(gemmTable(gemm));
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'anchor.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, peaks, llamaCore: core?.build ?? null, note: note ?? null, rows, gemm }, null, 1));
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
   console.log(`wrote ${out}`);
 }
 

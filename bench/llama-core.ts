@@ -3,8 +3,9 @@
  * from the llama.cpp source bundled in node-llama-cpp (llama/gitRelease.bundle) with
  * -DGGML_NATIVE=ON into the gitignored bench/.cache/llama.cpp, or taken from an existing
  * CMake build folder named by NANO_LLAMA_CPP_BUILD (its bin/ holds the three tools). The tools
- * run with their own bin/ first on the library path, so a folder whose bin/ pairs the tools
- * with another build's libggml-cpu (e.g. one compiled for AVX2 only) runs that library.
+ * run with their own bin/ first on the library path; `withCpuLibrary` puts another build's bin/
+ * ahead of it, so the same tools run that build's libggml-cpu (e.g. one compiled for AVX2 only,
+ * bench/llama-avx2.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -20,6 +21,8 @@ const TOOLS = ['llama-bench', 'llama-batched-bench', 'llama-quantize'] as const;
 export interface LlamaCore {
   /** The CMake build folder. */
   build: string;
+  /** The CMake build folder whose libggml-cpu the tools run with (`build` unless replaced). */
+  cpuBuild: string;
   tool(name: (typeof TOOLS)[number]): string;
   /** The environment the tools run in: the build's bin/ ahead of their linked library path. */
   env: NodeJS.ProcessEnv;
@@ -29,7 +32,21 @@ function coreAt(build: string): LlamaCore | undefined {
   const bin = join(build, 'bin');
   const tool = (name: string): string => join(bin, name);
   const libraryPath = [bin, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-  return TOOLS.every((t) => existsSync(tool(t))) ? { build, tool, env: { ...process.env, LD_LIBRARY_PATH: libraryPath } } : undefined;
+  return TOOLS.every((t) => existsSync(tool(t))) ? { build, cpuBuild: build, tool, env: { ...process.env, LD_LIBRARY_PATH: libraryPath } } : undefined;
+}
+
+/** The same tools running the libggml-cpu of another build of the same source (its bin/ first on the library path). */
+export function withCpuLibrary(core: LlamaCore, cpuBuild: string): LlamaCore {
+  const bin = join(cpuBuild, 'bin');
+  if (!existsSync(join(bin, 'libggml-cpu.so'))) throw new Error(`no ${join(bin, 'libggml-cpu.so')}`);
+  return { ...core, cpuBuild, env: { ...core.env, LD_LIBRARY_PATH: [bin, core.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } };
+}
+
+/** The libggml-cpu the dynamic loader picks for the tools in their environment (from ldd). */
+export function loadedCpuLibrary(core: LlamaCore): string {
+  const out = execFileSync('ldd', [core.tool('llama-bench')], { encoding: 'utf8', env: core.env });
+  const line = out.split('\n').find((l) => l.includes('libggml-cpu.so'));
+  return line?.split('=>')[1]?.trim().split(' ')[0] ?? 'unknown (ldd names no libggml-cpu)';
 }
 
 /** The tools, or a note saying why there are none and how to get them. */

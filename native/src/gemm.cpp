@@ -92,11 +92,16 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
   // Column ranges claimed by whichever thread is free: at least one per block and four per
   // thread, as even as the kernel's split width allows (one or two rows: whole blocks, so
   // each thread streams whole weight rows; bf16: whole cache lines), so the threads finish
-  // together and a descheduled thread's share is taken over by the others.
+  // together and a descheduled thread's share is taken over by the others. A matrix of many
+  // blocks (an LM head) is claimed by more than two rows in ranges of kRangeBlocks blocks, as
+  // long as that leaves 8 ranges per thread: the tiles' prefetch of the next strip then runs
+  // on across blocks instead of each block starting cold from memory.
   int unit = m <= 2 ? kBlockPanels : kernel.splitPanels;
   if (w.dtype == WeightDtype::Bf16 && unit < 2) unit = 2;
   const int numUnits = (w.numPanels + unit - 1) / unit;
-  const int numChunks = std::min(numUnits, std::max(w.numBlocks, 4 * numThreads));
+  constexpr int kRangeBlocks = 8;
+  const bool isRanged = m > 2 && w.numBlocks >= kRangeBlocks * 8 * numThreads;
+  const int numChunks = std::min(numUnits, std::max(isRanged ? w.numBlocks / kRangeBlocks : w.numBlocks, 4 * numThreads));
   pool.forEachChunk(numChunks, [&](int c, int) {
     const int begin = int(int64_t(c) * numUnits / numChunks) * unit;
     const int end = std::min(int(int64_t(c + 1) * numUnits / numChunks) * unit, w.numPanels);

@@ -17,12 +17,16 @@ const WIDE: ModelConfig = {
   intermediateSize: 300, contextLength: 256, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, tieEmbeddings: false, qkvBias: true,
 };
 
+// An output head of 8,300 columns: 130 blocks of 64, enough that several sampled rows claim it
+// in ranges of blocks on 2 threads (gemm.cpp), where one row claims it block by block.
+const BIG_HEAD: ModelConfig = { ...WIDE, vocabSize: 8300, hiddenSize: 40, numHeads: 2, numKvHeads: 1, headDim: 20, intermediateSize: 48, numLayers: 1 };
+
 const open: NativeExecutor[] = [];
 afterEach(() => { while (open.length) open.pop()!.close(); });
 
-function executor(kernel: KernelName, weightDtype: 'f32' | 'bf16' = 'f32', numThreads = 2): NativeExecutor {
+function executor(kernel: KernelName, weightDtype: 'f32' | 'bf16' = 'f32', numThreads = 2, config = WIDE): NativeExecutor {
   const ex = NativeExecutor.create({
-    config: WIDE, tensors: syntheticTensors(WIDE, 3), numPages: 64, pageSize: 8, numThreads, maxBatchTokens: 128, maxSeqs: 8,
+    config, tensors: syntheticTensors(config, 3), numPages: 64, pageSize: 8, numThreads, maxBatchTokens: 128, maxSeqs: 8,
     kernel, weightDtype,
   });
   open.push(ex);
@@ -50,6 +54,20 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
         expect(ex.nativeInfo().kernel).toBe(kernel);
         const { alone, batched } = await alongsideOthers(ex);
         expect(Array.from(batched), `${kernel} ${dtype}`).toEqual(Array.from(alone));
+      }
+    }
+  });
+
+  it('a many-block output head gives each sampled row the same logits beside five others as alone', async () => {
+    const run = (seq: number): Run => ({ seq, tokens: prompt(3 + seq, seq), startPos: 0, pages: [seq * 2], isSampled: true, sampling: GREEDY });
+    for (const kernel of kernels.filter(available)) {
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const ex = executor(kernel, dtype, 2, BIG_HEAD);
+        const batched = await runSteps(ex, [[0, 1, 2, 3, 4, 5].map(run)], BIG_HEAD.vocabSize);
+        for (const seq of [0, 3, 5]) {
+          const [alone] = await runSteps(ex, [[{ ...run(seq), pages: [seq * 2 + 1] }]], BIG_HEAD.vocabSize);
+          expect(Array.from(batched[seq].logits), `${kernel} ${dtype} seq ${seq}`).toEqual(Array.from(alone.logits));
+        }
       }
     }
   });
