@@ -5,7 +5,7 @@ import type { RequestSlot, TokenLogprob } from './request-slot.js';
 /** The finish reason after `token` was appended, or undefined to go on. */
 export function stopReason(slot: RequestSlot, token: number, eosTokenIds: readonly number[], contextLength: number): 'stop' | 'length' | undefined {
   const params = slot.sampling;
-  if ((params.stop.length > 0 && slot.text.isStopped) || (params.stopTokenIds.length > 0 && params.stopTokenIds.includes(token))) return 'stop'; // only a stop string stops the text
+  if ((params.hasStopStrings && slot.text.isStopped) || (params.hasStopTokenIds && params.stopTokenIds.includes(token))) return 'stop'; // only a stop string stops the text
   if (!params.ignoreEos && eosTokenIds.includes(token)) return 'stop';
   if (slot.numOutput >= params.maxTokens || slot.numTokens >= contextLength) return 'length';
   return undefined;

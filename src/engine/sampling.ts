@@ -63,6 +63,10 @@ export interface ResolvedSampling {
   responseFormat: ResponseFormat | undefined;
   /** [token id, bias] pairs, ids ascending. */
   logitBias: Array<[number, number]>;
+  /** stop, stopTokenIds and logitBias are non-empty (read per token and per step: flags beside the other scalars). */
+  hasStopStrings: boolean;
+  hasStopTokenIds: boolean;
+  hasLogitBias: boolean;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
@@ -156,6 +160,7 @@ export function resolveSampling(
   const logprobs = params.logprobs;
   check(logprobs === undefined || (isInt(logprobs) && logprobs >= 0 && logprobs <= MAX_LOGPROBS), 'logprobs', `must be an integer in [0, ${MAX_LOGPROBS}]`);
   check(params.ignoreEos === undefined || typeof params.ignoreEos === 'boolean', 'ignoreEos', 'must be a boolean');
+  const logitBias = resolveLogitBias(params.logitBias, ctx.vocabSize);
   return {
     maxTokens,
     temperature,
@@ -172,7 +177,10 @@ export function resolveSampling(
     logprobs,
     hasPenalties: presencePenalty !== 0 || frequencyPenalty !== 0 || repetitionPenalty !== 1,
     responseFormat: checkResponseFormat(params.responseFormat),
-    logitBias: resolveLogitBias(params.logitBias, ctx.vocabSize),
+    logitBias,
+    hasStopStrings: stop.length > 0,
+    hasStopTokenIds: stopTokenIds.length > 0,
+    hasLogitBias: logitBias.length > 0,
   };
 }
 

@@ -129,7 +129,7 @@ export class StepBuffers {
     for (let s = 0; s < numSeqs; s++) {
       const slot = slots[s];
       numTokens += runs[s].numTokens;
-      if (slot.sampling.logitBias.length > 0) isBiased = true;
+      if (slot.sampling.hasLogitBias) isBiased = true;
       numPages += slot.pages.length - (slot.isKept ? slot.keptPages : 0);
       if (!slot.isKept && slot.sampling.hasPenalties) numHistory += runs[s].start;
     }

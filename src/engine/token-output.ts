@@ -32,7 +32,7 @@ export class TokenOutput {
     if (slot.sampling.logprobs !== undefined) slot.logprobs.push(logprobOf(output, row, token, slot.sampling.logprobs));
     slot.outputs.tokens.push(token);
     if (slot.isFinal) return; // a subscriber aborted on this very token
-    if (slot.sampling.stop.length > 0 || slot.outputs.text.wasSubscribed) this.syncText(slot);
+    if (slot.sampling.hasStopStrings || slot.outputs.text.wasSubscribed) this.syncText(slot);
     if (slot.isFinal) return;
     const reason = stopReason(slot, token, this.eosTokenIds, this.contextLength);
     if (reason) this.end(slot, reason);
