@@ -4,7 +4,9 @@
  * read bandwidth measured in the same run and the GEMM kernels as a share of their peak.
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
  *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2]
- *                        [-- --build-llama]
+ *                        [-- --build-llama] [-- --rounds N] [-- --no-gemm]
+ * --rounds N measures ours and llama.cpp alternately N times and keeps each figure's best (a
+ * shared machine's load swings between the two); --no-gemm leaves out the GEMM table.
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
  * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
  * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only, built beside
@@ -13,7 +15,7 @@
  * Writes bench/results/anchor.json. Run it under the bench lock on a shared machine.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeExecutor } from '../src/executor/native.js';
@@ -87,6 +89,11 @@ function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figur
   return { prefillTokPerS: single.prefillTokPerS, decodeTokPerS: single.decodeTokPerS, concurrentOutTokPerS: batched.outputTokPerS };
 }
 
+/** Each figure's best of two rounds. */
+function best(a: Figures, b: Figures): Figures {
+  return { prefillTokPerS: Math.max(a.prefillTokPerS, b.prefillTokPerS), decodeTokPerS: Math.max(a.decodeTokPerS, b.decodeTokPerS), concurrentOutTokPerS: Math.max(a.concurrentOutTokPerS, b.concurrentOutTokPerS) };
+}
+
 function table(rows: AnchorRow[], peaks: Peaks): string {
   const lines = ['| model | our kernel | measure | ours | llama.cpp core | ours / llama.cpp |', '|---|---|---|---|---|---|'];
   const ratio = (a: number, b?: number): string => (b ? `${(a / b).toFixed(2)}x` : '-');
@@ -117,26 +124,34 @@ async function main(): Promise<void> {
   if (core && llamaCpu === 'avx2') ({ core, note } = isBuilding ? { core: buildAvx2Core(core, log), note: undefined } : findAvx2Core(core));
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
+  const rounds = Math.max(1, Number(arg('rounds') ?? 1));
+  const loadBefore = loadavg()[0];
   const rows: AnchorRow[] = [];
   for (const name of models) {
-    log(`${name}: ours`);
-    const raw = await ourRawFigures(name, threads);
-    const ours = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, concurrentOutTokPerS: await ourConcurrent(name, threads) };
-    log(`${name}: llama.cpp core`);
-    const llamaCore = core ? llamaFigures(core, name, threads) : undefined;
-    rows.push({ model: name, kernel: raw.kernel, ours, llamaCore, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes });
+    let row: AnchorRow | undefined;
+    for (let round = 1; round <= rounds; round++) {
+      log(`${name}: ours (round ${round} of ${rounds})`);
+      const raw = await ourRawFigures(name, threads);
+      const ours = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, concurrentOutTokPerS: await ourConcurrent(name, threads) };
+      log(`${name}: llama.cpp core`);
+      const llamaCore = core ? llamaFigures(core, name, threads) : undefined;
+      const next: AnchorRow = { model: name, kernel: raw.kernel, ours, llamaCore, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes };
+      row = row ? { ...row, ours: best(row.ours, ours), llamaCore: llamaCore && row.llamaCore ? best(row.llamaCore, llamaCore) : llamaCore } : next;
+    }
+    rows.push(row!);
   }
-  const gemm = gemmRows(models, threads, peaks, 0.4);
+  const gemm = process.argv.includes('--no-gemm') ? [] : gemmRows(models, threads, peaks, 0.4);
+  const loadAfter = loadavg()[0];
   const llamaLine = core ? `llama.cpp core: tools from ${core.build}, CPU library ${loadedCpuLibrary(core)} (${llamaBuildFlags(core.cpuBuild)}), f16 KV, its defaults` : undefined;
-  console.log(`${cpuLine(machine)}; ${threads} threads`);
+  console.log(`${cpuLine(machine)}; ${threads} threads; best of ${rounds} round(s); load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
   if (llamaLine) console.log(llamaLine);
   console.log(peaksLine(peaks));
   if (note) console.log(`note: ${note}`);
   console.log(table(rows, peaks));
-  console.log(gemmTable(gemm));
+  if (gemm.length > 0) console.log(gemmTable(gemm));
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'anchor.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, rounds, loadBefore, loadAfter, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
   console.log(`wrote ${out}`);
 }
 

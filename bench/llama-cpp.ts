@@ -43,6 +43,8 @@ export interface LlamaCppContextOptions {
   threads: number;
   /** Tokens per llama_decode call (default: enough for every sequence's step, at least 512). */
   batchSize?: number;
+  /** KV cache element type of keys and values (default: node-llama-cpp's, F16). */
+  kvCacheType?: 'F32' | 'F16' | 'BF16';
 }
 
 export async function createContext(runtime: LlamaCppRuntime, options: LlamaCppContextOptions): Promise<LlamaContext> {
@@ -52,6 +54,7 @@ export async function createContext(runtime: LlamaCppRuntime, options: LlamaCppC
     batchSize: options.batchSize ?? Math.max(512, options.sequences),
     threads: { ideal: options.threads, min: options.threads },
     flashAttention: false,
+    ...(options.kvCacheType ? { experimentalKvCacheKeyType: options.kvCacheType, experimentalKvCacheValueType: options.kvCacheType } : {}),
   });
 }
 

@@ -18,7 +18,19 @@ const SHARED_SOURCES = ['packed_matrix.cpp', 'thread_pool.cpp', 'aligned.cpp'];
 export interface Peaks {
   /** GFLOP/s of f32 FMAs on all threads, per instruction set (null: the CPU lacks it). */
   fmaGflops: { avx2: number | null; avx512: number | null };
+  /** Read bandwidth of all threads streaming at once (ReadBandwidth.gbps). */
   readGBs: number;
+  threads: number;
+}
+
+/** GB/s read from a buffer far past the last-level cache (bench/probes/read_bandwidth.cpp). */
+export interface ReadBandwidth {
+  /** All threads at once: each pass starts on a barrier and ends with the slowest thread (the bound). */
+  gbps: number;
+  /** Each thread's best pass, whenever it came, summed (optimistic: the passes need not overlap). */
+  gbpsSumOfBest: number;
+  /** One thread alone. */
+  gbpsOneThread: number;
   threads: number;
 }
 
@@ -55,8 +67,12 @@ export function measurePeaks(threads: number, seconds = 0.5): Peaks {
     const [r] = runJson<{ supported: boolean; gflops?: number }>('fma_peak', [isa, threads, seconds]);
     return r.supported ? r.gflops ?? null : null;
   };
-  const [bw] = runJson<{ gbps: number }>('read_bandwidth', [threads, 512, seconds * 2]);
-  return { fmaGflops: { avx2: fma('avx2'), avx512: fma('avx512') }, readGBs: bw.gbps, threads };
+  return { fmaGflops: { avx2: fma('avx2'), avx512: fma('avx512') }, readGBs: measureReadBandwidth(threads, seconds * 2).gbps, threads };
+}
+
+export function measureReadBandwidth(threads: number, seconds = 1): ReadBandwidth {
+  const [bw] = runJson<ReadBandwidth>('read_bandwidth', [threads, 512, seconds]);
+  return { gbps: bw.gbps, gbpsSumOfBest: bw.gbpsSumOfBest, gbpsOneThread: bw.gbpsOneThread, threads };
 }
 
 export interface GemmFigure { kernel: string; m: number; gflops: number }

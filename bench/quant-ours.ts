@@ -1,12 +1,13 @@
 /**
  * Child process of bench/quant.ts: our executor on one GGUF file, 2 threads (argv: file,
- * threads). Prints one JSON line: prefill of 512 tokens (one step), single-stream decode
+ * threads, KV element type f32 | f16 | bf16). Prints one JSON line: prefill of 512 tokens (one step), single-stream decode
  * (64 steps of one token), 32 concurrent sequences decoding at positions 32.. (steps of 32
  * tokens; what llama-batched-bench -npp 32 -npl 32 times), tok/s each,
  * the resident memory after load (weights + KV pool + Node; the file is a mapping whose pages
  * the executor dropped as it copied them), the weight bytes and the kernel.
  */
 import { NativeExecutor } from '../src/executor/native.js';
+import type { KvDtype } from '../src/native/binding.js';
 import type { StepInput } from '../src/executor/step.js';
 import { loadGgufModel } from '../src/models/gguf-loader.js';
 
@@ -38,11 +39,11 @@ function step(runs: Run[]): StepInput {
 }
 
 async function main(): Promise<void> {
-  const [file, threadsArg] = process.argv.slice(2);
-  const numThreads = Number(threadsArg ?? 2);
+  const [file, threadsArg, kvArg] = process.argv.slice(2);
+  const numThreads = Number(threadsArg ?? 2), kvDtype = (kvArg ?? 'f32') as KvDtype;
   let model: Awaited<ReturnType<typeof loadGgufModel>> | undefined = await loadGgufModel(file);
   const vocab = model.config.vocabSize;
-  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads, maxBatchTokens: 512, maxSeqs: 32 });
+  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads, maxBatchTokens: 512, maxSeqs: 32, kvDtype });
   model = undefined; // the file's mapping can go now (unmapped when collected)
   for (let i = 0; i < 5; i++) {
     (globalThis as { gc?: () => void }).gc?.();
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   });
   const info = ex.nativeInfo();
   ex.close();
-  console.log(JSON.stringify({ pp512: pp, tg: tg, par32: par, residentMiB, weightBytes: info.weightBytes, kvBytes: info.kvBytes, kernel: `${info.kernel}+${info.quantKernel ?? '-'}` }));
+  console.log(JSON.stringify({ pp512: pp, tg: tg, par32: par, residentMiB, weightBytes: info.weightBytes, kvBytes: info.kvBytes, kernel: `${info.kernel}+${info.quantKernel ?? '-'}`, kvDtype }));
 }
 
 void main();

@@ -3,18 +3,23 @@
  * by side with llama.cpp's C++ core (llama-bench: pp512, tg64; llama-batched-bench: 32
  * parallel sequences) and with node-llama-cpp, in rounds that alternate the three; medians.
  * Every side runs in its own process, whose peak resident memory (/usr/bin/time) is reported.
+ * Every side keeps its KV cache in the same element type (--kv, default f16: llama.cpp's
+ * default; ours kvDtype, llama.cpp -ctk/-ctv, node-llama-cpp experimentalKvCache*Type).
  *
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/quant.js \
- *     [--shapes medium,1b] [--formats q4_k_m,q8_0] [--rounds 2] [--threads 2] [--dir /tmp/nano-quant-bench]
+ *     [--shapes medium,1b] [--formats q4_k_m,q8_0] [--rounds 2] [--threads 2] [--kv f16|bf16|f32]
+ *     [--sides ours,core,node] [--dir /tmp/nano-quant-bench]
  *
  * llama.cpp's binaries: NANO_LLAMA_CPP_BUILD's bin/ or bench/.cache (bench/llama-core.ts);
  * without them the core columns are left out. Writes bench/results/quant-<date>.{json,md}.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QuantScheme } from '../src/models/quant-scheme.js';
+import type { KvDtype } from '../src/native/binding.js';
 import { loadNative } from '../src/native/load.js';
 import { findLlamaCore } from './llama-core.js';
 import { ensureQuantFile, type QuantShape } from './quant-files.js';
@@ -23,7 +28,7 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const LLAMA = findLlamaCore();
 
 /** rssMiB: peak resident memory of the process; residentMiB (ours): after load. */
-interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number }
+interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number; kernel?: string }
 interface Row { shape: QuantShape; format: QuantScheme; fileMiB: number; ours: Measured[]; core: Measured[]; node: Measured[] }
 
 function arg(name: string, fallback: string): string {
@@ -31,31 +36,43 @@ function arg(name: string, fallback: string): string {
   return at >= 0 ? process.argv[at + 1] : fallback;
 }
 
+/** A comma list of which every item is one of `allowed`; anything else is refused by name. */
+function listArg<T extends string>(name: string, fallback: string, allowed: readonly T[]): T[] {
+  const items = arg(name, fallback).split(',');
+  for (const item of items) if (!(allowed as readonly string[]).includes(item)) throw new RangeError(`--${name}: '${item}' is not one of ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+const SIDES = ['ours', 'core', 'node'] as const;
+type Side = (typeof SIDES)[number];
+
 /** Runs and returns stdout and the peak RSS (from /usr/bin/time on stderr). */
-function measure(cmd: string, args: string[]): { stdout: string; rssMiB: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { stdout: string; rssMiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, env });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const kb = /RSS_KB (\d+)/.exec(r.stderr);
   return { stdout: r.stdout, rssMiB: kb ? Number(kb[1]) / 1024 : NaN };
 }
 
-function ours(file: string, threads: number): Measured {
-  const r = measure(process.execPath, ['--expose-gc', join(HERE, 'quant-ours.js'), file, String(threads)]);
-  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number; par32: number; residentMiB: number };
+function ours(file: string, threads: number, kv: KvDtype): Measured {
+  const r = measure(process.execPath, ['--expose-gc', join(HERE, 'quant-ours.js'), file, String(threads), kv]);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number; par32: number; residentMiB: number; kernel: string };
   return { ...j, rssMiB: r.rssMiB };
 }
 
-function node(file: string, threads: number): Measured {
-  const r = measure(process.execPath, [join(HERE, 'quant-node.js'), file, String(threads)]);
+function node(file: string, threads: number, kv: KvDtype): Measured {
+  const r = measure(process.execPath, [join(HERE, 'quant-node.js'), file, String(threads), kv]);
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number };
   return { ...j, rssMiB: r.rssMiB };
 }
 
-function core(file: string, threads: number): Measured {
-  const bench = measure(LLAMA.core!.tool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '512', '-n', '64', '-r', '1', '-o', 'json']);
+/** llama.cpp's tools with their default flash attention (auto) and the KV cache in `kv`. */
+function core(file: string, threads: number, kv: KvDtype): Measured {
+  const llama = LLAMA.core!, cache = ['-ctk', kv, '-ctv', kv];
+  const bench = measure(llama.tool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '512', '-n', '64', '-r', '1', ...cache, '-o', 'json'], llama.env);
   const tests = JSON.parse(bench.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
-  const batched = measure(LLAMA.core!.tool('llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
-    '-npp', '32', '-ntg', '24', '-npl', '32', '--output-format', 'jsonl']);
+  const batched = measure(llama.tool('llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
+    '-npp', '32', '-ntg', '24', '-npl', '32', ...cache, '--output-format', 'jsonl'], llama.env);
   const line = batched.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
   return {
     pp512: tests.find((t) => t.n_prompt === 512)?.avg_ts,
@@ -88,6 +105,8 @@ function cpuLine(): string {
   return `${model}, ${sets.join(' ')}`;
 }
 
+const loadLine = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+
 function table(rows: Row[], bandwidth: number, hasCore: boolean): string {
   const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const lines = [
@@ -112,9 +131,12 @@ async function main(): Promise<void> {
   const shapes = arg('shapes', 'medium,1b').split(',') as QuantShape[];
   const formats = arg('formats', 'q4_k_m,q8_0').split(',') as QuantScheme[];
   const rounds = Number(arg('rounds', '2')), threads = Number(arg('threads', '2'));
+  const [kv] = listArg<KvDtype>('kv', 'f16', ['f16', 'bf16', 'f32']);
+  const sides = new Set<Side>(listArg('sides', SIDES.join(','), SIDES));
   const dir = arg('dir', '/tmp/nano-quant-bench');
-  const hasCore = LLAMA.core !== undefined;
-  if (!hasCore) console.warn(`${LLAMA.note}: the core columns are left out`);
+  const startLoad = loadLine();
+  const hasCore = sides.has('core') && LLAMA.core !== undefined;
+  if (sides.has('core') && !hasCore) console.warn(`${LLAMA.note}: the core columns are left out`);
   const bandwidth = loadNative().quant.readBandwidth(512, threads);
   const rows: Row[] = [];
   for (const shape of shapes) {
@@ -122,19 +144,20 @@ async function main(): Promise<void> {
       const file = ensureQuantFile(dir, shape, format);
       const row: Row = { shape, format, fileMiB: statSync(file).size / 1048576, ours: [], core: [], node: [] };
       for (let r = 0; r < rounds; r++) {
-        row.ours.push(attempt('ours', () => ours(file, threads)));
-        if (hasCore) row.core.push(attempt('llama.cpp core', () => core(file, threads)));
-        row.node.push(attempt('node-llama-cpp', () => node(file, threads)));
-        console.log(`${shape} ${format} round ${r + 1}: ours ${JSON.stringify(row.ours.at(-1))} core ${JSON.stringify(row.core.at(-1))} node ${JSON.stringify(row.node.at(-1))}`);
+        if (sides.has('ours')) row.ours.push(attempt('ours', () => ours(file, threads, kv)));
+        if (hasCore) row.core.push(attempt('llama.cpp core', () => core(file, threads, kv)));
+        if (sides.has('node')) row.node.push(attempt('node-llama-cpp', () => node(file, threads, kv)));
+        console.log(`${shape} ${format} round ${r + 1} (load ${loadLine()}): ours ${JSON.stringify(row.ours.at(-1))} core ${JSON.stringify(row.core.at(-1))} node ${JSON.stringify(row.node.at(-1))}`);
       }
       rows.push(row);
     }
   }
-  const header = `CPU: ${cpuLine()}; ${threads} threads; read bandwidth ${bandwidth.toFixed(1)} GB/s (${threads} threads, 512 MiB); ${rounds} alternating rounds, medians; machine shared with other jobs.`;
+  const kernels = [...new Set(rows.flatMap((r) => r.ours.map((o) => o.kernel)).filter(Boolean))].join(', ') || '-';
+  const header = `CPU: ${cpuLine()}; ${threads} threads; our kernels ${kernels}; KV cache ${kv} on every side (llama.cpp: -ctk/-ctv ${kv}, flash attention auto); read bandwidth ${bandwidth.toFixed(1)} GB/s (${threads} threads, 512 MiB); ${rounds} alternating rounds, medians; sides ${[...sides].join(', ')}; load average ${startLoad} at the start, ${loadLine()} at the end.`;
   const md = `${header}\n\n${table(rows, bandwidth, hasCore)}\n`;
   console.log(md);
   const stamp = new Date().toISOString().slice(0, 10);
-  const out = join(HERE, '..', '..', 'bench', 'results', `quant-${stamp}`);
+  const out = join(HERE, '..', '..', 'bench', 'results', `quant-${stamp}-${shapes.join('+')}-kv-${kv}`);
   writeFileSync(`${out}.json`, JSON.stringify({ header, bandwidth, rows }, null, 2));
   writeFileSync(`${out}.md`, md);
 }

@@ -2,9 +2,13 @@
 // on one layer of a model shape: a chunk of C query tokens at position P of one sequence,
 // and S decode streams at position P, over a KV pool filled with values. Prints one JSON
 // line per case (best of repeated runs: the machine may be shared).
+// NANO_PROBE_LAYERS=L runs L layers per call (each its own KV, as a model's step walks them)
+// and NANO_PROBE_EVICT_MB=M reads M MB between calls (a step's weights), so the K/V comes
+// from memory rather than the last-level cache.
 // Usage: attention_probe <portable|avx2|avx512> <f32|f16|bf16> <threads> <seconds> <heads> <kvHeads> <headDim>
 //                        <chunk> <streams> <position>...
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,7 +50,11 @@ int main(int argc, char** argv) {
   const double seconds = std::atof(argv[4]);
   ModelConfig c;
   c.numHeads = std::atoi(argv[5]), c.numKvHeads = std::atoi(argv[6]), c.headDim = std::atoi(argv[7]);
-  c.numLayers = 1, c.contextLength = 4608, c.hiddenSize = c.numHeads * c.headDim;
+  const int numLayers = std::getenv("NANO_PROBE_LAYERS") ? std::atoi(std::getenv("NANO_PROBE_LAYERS")) : 1;
+  const size_t evictFloats = size_t(std::getenv("NANO_PROBE_EVICT_MB") ? std::atof(std::getenv("NANO_PROBE_EVICT_MB")) : 0) * (1 << 18);
+  std::vector<float> evict(evictFloats, 1.0f);
+  float evictSum = 0;
+  c.numLayers = numLayers, c.contextLength = 4608, c.hiddenSize = c.numHeads * c.headDim;
   const int chunk = std::atoi(argv[8]), streams = std::atoi(argv[9]);
   const int pagesPerSeq = c.contextLength / kPage;
   const int numSeqs = streams > 1 ? streams : 1;
@@ -56,7 +64,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception&) {
     return std::printf("{\"kernel\":\"%s\",\"supported\":false}\n", argv[1]), 0;
   }
-  KvCache kv(1, numSeqs * pagesPerSeq, kPage, c.numKvHeads, c.headDim, dtype);
+  KvCache kv(numLayers, numSeqs * pagesPerSeq, kPage, c.numKvHeads, c.headDim, dtype);
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int maxTokens = std::max(chunk, streams);
   std::vector<float> qkv(size_t(std::max(maxTokens, 256)) * rowWidth);
@@ -67,31 +75,47 @@ int main(int argc, char** argv) {
       Case fill = makeCase(numSeqs, p0, 256, pagesPerSeq);
       std::vector<int32_t> seqOf(256, s);
       TokenPages at{fill.positions.data(), seqOf.data(), fill.pageTable.data(), fill.pageStart.data()};
-      writeKv(kv, 0, c, qkv.data(), 0, 256, at);
+      for (int l = 0; l < numLayers; ++l) writeKv(kv, l, c, qkv.data(), 0, 256, at);
     }
   ThreadPool pool(threads);
-  AttentionScratch shape(c, kPage, kernel.isa);
+  AttentionScratch shape(c, kPage, kernel.isa, std::max(maxTokens, 256));
   std::vector<float> scratch(size_t(threads) * shape.floatsPerThread()), out(size_t(maxTokens) * c.qDim());
   for (int i = 10; i < argc; ++i) {
     const int pos = std::atoi(argv[i]);
     const Case work = streams > 1 ? makeCase(streams, pos, 1, pagesPerSeq) : makeCase(1, pos, chunk, pagesPerSeq);
     const int n = int(work.positions.size());
     TokenPages at{work.positions.data(), work.tokenSeq.data(), work.pageTable.data(), work.pageStart.data()};
-    auto once = [&] { attention(pool, kv, 0, c, shape, qkv.data(), n, at, scratch.data(), out.data()); };
+    auto once = [&] {
+      for (int l = 0; l < numLayers; ++l) attention(pool, kv, l, c, shape, qkv.data(), n, at, scratch.data(), out.data());
+    };
+    auto evictCache = [&] {
+      for (size_t i = 0; i < evict.size(); i += 16) evictSum += evict[i];
+    };
     once();
-    double best = 1e30;
+    double best = 1e30, bestCpu = 1e30;  // wall; the calling thread's CPU time (1 thread: immune to being descheduled)
+    auto cpuNow = [] {
+      timespec ts;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return ts.tv_sec + ts.tv_nsec * 1e-9;
+    };
     auto start = std::chrono::steady_clock::now();
     while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+      evictCache();
       auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpuNow();
       once();
+      bestCpu = std::min(bestCpu, cpuNow() - c0);
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     double attended = 0;
     for (int32_t p : work.positions) attended += p + 1;
-    const double flops = 4.0 * c.numHeads * c.headDim * attended;  // q.k and p.v
+    const double flops = 4.0 * numLayers * c.numHeads * c.headDim * attended;  // q.k and p.v
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a of the output's bits: kernels compared bitwise
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(out.data());
+    for (size_t i = 0; i < size_t(n) * c.qDim() * sizeof(float); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
     std::printf("{\"kernel\":\"%s\",\"kv\":\"%s\",\"supported\":true,\"threads\":%d,\"tokens\":%d,\"streams\":%d,"
-                "\"position\":%d,\"ms\":%.4f,\"gflops\":%.2f}\n",
-                kernel.name, argv[2], threads, n, streams, pos, best * 1e3, flops / best / 1e9);
+                "\"position\":%d,\"ms\":%.4f,\"cpuMs\":%.4f,\"gflops\":%.2f,\"hash\":\"%016llx\"}\n",
+                kernel.name, argv[2], threads, n, streams, pos, best * 1e3, bestCpu * 1e3, flops / best / 1e9, (unsigned long long)hash);
   }
-  return 0;
+  return evictSum < 0 ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "config.h"
 #include "gemm.h"
@@ -44,13 +45,15 @@ constexpr int kBlockTokens = 16;  // query tokens that share a walk over the pag
 constexpr int kTileKeys = 64;     // key positions per online-softmax step (a multiple of 16)
 
 // The attention's shape and per-thread scratch: for a block's rows (token, head), the
-// running sum of weighted values (head_dim), one tile of scores, the running max and sum.
+// running sum of weighted values (head_dim), one tile of scores, the running max and sum;
+// and the step's groups of tokens (one task each), reserved for maxTokens at load.
 struct AttentionScratch {
-  AttentionScratch(const ModelConfig& config, int pageSize, Isa isa);
+  AttentionScratch(const ModelConfig& config, int pageSize, Isa isa, int maxTokens);
   size_t floatsPerThread() const { return size_t(kBlockTokens) * numHeads * rowFloats; }
   int numHeads, numKvHeads, group, headDim, pageSize;
   size_t rowFloats;  // head_dim + kTileKeys + 2
   Isa isa;           // instruction set of the kernel (follows the GEMM kernel)
+  std::vector<int32_t> groupStart;  // (group + 1) a step's token groups: see attention()
 };
 
 // out (tok, qDim) = softmax(cap(q k^T * scale)) v over the keys of the token's sequence at
@@ -60,8 +63,12 @@ struct AttentionScratch {
 void attendTokens(const KvCache& kv, int layer, const ModelConfig& config, const AttentionScratch& shape,
                   const float* qkv, int begin, int end, const TokenPages& where, float* scratch, float* out);
 
-// The same over all numTokens tokens, split over the pool (scratch: one block per thread).
-void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& config, const AttentionScratch& shape,
+// The same over all numTokens tokens, split over the pool (scratch: one block per thread):
+// tasks are groups of tokens x ranges of kv heads. A group is one block of a sequence's run
+// (runs longer than kBlockTokens cut into blocks as even as they allow, so a prefill chunk's
+// queries share each K/V read whatever the step's other sequences), or adjacent short runs
+// (decodes) up to kBlockTokens tokens.
+void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig& config, AttentionScratch& shape,
                const float* qkv, int numTokens, const TokenPages& where, float* scratch, float* out);
 
 }  // namespace nano

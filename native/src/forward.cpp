@@ -26,7 +26,7 @@ static const char* splitFromEnv() {
 constexpr size_t kSequenceSplitMaxWeightBytes = size_t(2) << 20;
 
 RunState::RunState(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& kernel, int maxQuantK)
-    : attShape(c, o.pageSize, kernel.isa) {
+    : attShape(c, o.pageSize, kernel.isa, o.maxBatchTokens) {
   const bool needsPairs = kernel.usesPairs();
   size_t tok = o.maxBatchTokens, seqs = o.maxSeqs;
   x.resize(tok * c.hiddenSize);

@@ -9,22 +9,7 @@ namespace nano {
 
 namespace {
 
-size_t align64(size_t n) { return (n + 63) / 64 * 64; }
-
-// Section offsets inside one row: [q8_0 q | q8_0 d | q8_0 s | q8k q | q8k d | q8k bsums].
-struct Layout {
-  size_t q0, d0, s0, qk, dk, bk, total;
-  explicit Layout(int k) {
-    const size_t n = size_t(k), b32 = n / 32, b256 = n / 256;
-    q0 = 0;
-    d0 = q0 + align64(n);
-    s0 = d0 + align64(b32 * 4);
-    qk = s0 + align64(b32 * 4);
-    dk = qk + align64(n);
-    bk = dk + align64(b256 * 4);
-    total = bk + align64(n / 16 * 2);
-  }
-};
+using Layout = QuantActLayout;
 
 // Round to nearest even for |v| <= 2^22 (activation quants are within +-128): adding 1.5 * 2^23
 // leaves the rounded integer in the low mantissa bits. No libm call, no rounding-mode read.
@@ -97,20 +82,6 @@ void quantizeActRows(const float* x, int ldx, int m, int k, bool wantQ8_0, bool 
 
 void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch) {
   quantizeActRows(x, ldx, m, k, wantQ8_0, wantQ8K, scratch, {quantizeQ8_0, quantizeQ8K});
-}
-
-QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row) {
-  const Layout L(k);
-  const uint8_t* p = scratch + size_t(row) * L.total;
-  return {reinterpret_cast<const int8_t*>(p + L.q0), reinterpret_cast<const float*>(p + L.d0),
-          reinterpret_cast<const int32_t*>(p + L.s0)};
-}
-
-QuantRowQ8K actRowQ8K(const uint8_t* scratch, int k, int row) {
-  const Layout L(k);
-  const uint8_t* p = scratch + size_t(row) * L.total;
-  return {reinterpret_cast<const int8_t*>(p + L.qk), reinterpret_cast<const float*>(p + L.dk),
-          reinterpret_cast<const int16_t*>(p + L.bk)};
 }
 
 }  // namespace nano

@@ -43,7 +43,35 @@ struct ActBlockQuantizers {
 void quantizeActRows(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch,
                      ActBlockQuantizers quantizers);
 
-QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row);
-QuantRowQ8K actRowQ8K(const uint8_t* scratch, int k, int row);
+// Section offsets inside one scratch row: [q8_0 q | q8_0 d | q8_0 s | q8k q | q8k d | q8k bsums],
+// each 64-byte aligned. Inline: the kernels look rows up once per micro-tile.
+struct QuantActLayout {
+  size_t q0, d0, s0, qk, dk, bk, total;
+  explicit QuantActLayout(int k) {
+    const size_t n = size_t(k), b32 = n / 32, b256 = n / 256;
+    q0 = 0;
+    d0 = q0 + align64(n);
+    s0 = d0 + align64(b32 * 4);
+    qk = s0 + align64(b32 * 4);
+    dk = qk + align64(n);
+    bk = dk + align64(b256 * 4);
+    total = bk + align64(n / 16 * 2);
+  }
+  static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+};
+
+inline QuantRowQ8_0 actRowQ8_0(const uint8_t* scratch, int k, int row) {
+  const QuantActLayout L(k);
+  const uint8_t* p = scratch + size_t(row) * L.total;
+  return {reinterpret_cast<const int8_t*>(p + L.q0), reinterpret_cast<const float*>(p + L.d0),
+          reinterpret_cast<const int32_t*>(p + L.s0)};
+}
+
+inline QuantRowQ8K actRowQ8K(const uint8_t* scratch, int k, int row) {
+  const QuantActLayout L(k);
+  const uint8_t* p = scratch + size_t(row) * L.total;
+  return {reinterpret_cast<const int8_t*>(p + L.qk), reinterpret_cast<const float*>(p + L.dk),
+          reinterpret_cast<const int16_t*>(p + L.bk)};
+}
 
 }  // namespace nano

@@ -17,6 +17,11 @@ void interleaveQ8_0(const uint8_t* blk, int c, bool bias, int W, uint8_t* dst) {
   for (int i = 0; i < 32; ++i) dst[2 * W + laneByte(c, i, W)] = uint8_t(bias ? blk[2 + i] ^ 0x80 : blk[2 + i]);
 }
 
+void interleaveQ4_0(const uint8_t* blk, int c, int W, uint8_t* dst) {
+  std::memcpy(dst + 2 * c, blk, 2);
+  for (int i = 0; i < 16; ++i) dst[2 * W + laneByte(c, i, W)] = blk[2 + i];  // weights i (low nibble), i + 16 (high)
+}
+
 void interleaveQ4K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   std::memcpy(dst + 2 * c, blk, 2);              // d
   std::memcpy(dst + 2 * W + 2 * c, blk + 2, 2);  // dmin
@@ -28,6 +33,22 @@ void interleaveQ4K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   }
   for (int l = 0; l < 128; ++l)  // qs[32 jj + i]: weights 64 jj + i (low nibble) and + 32 (high)
     dst[20 * W + (l / 32) * 32 * W + laneByte(c, l % 32, W)] = blk[16 + l];
+}
+
+// Q5_K: Q4_K's nibbles and scales, then the fifth bits as byte masks (quant_matrix.h).
+void interleaveQ5K(const uint8_t* blk, int c, int W, uint8_t* dst) {
+  uint8_t q4[144];  // the block as Q4_K: d, dmin, scales, qs
+  std::memcpy(q4, blk, 16);
+  std::memcpy(q4 + 16, blk + 48, 128);
+  interleaveQ4K(q4, c, W, dst);
+  uint8_t* qh = dst + 148 * W;
+  for (int jj = 0; jj < 4; ++jj)
+    for (int i = 0; i < 32; ++i) {  // weight 64 jj + i: bit 2 jj of qh[i]; weight 64 jj + 32 + i: bit 2 jj + 1
+      const int bit = 4 * c + i % 4;
+      uint8_t* masks = qh + (8 * jj + i / 4) * 16;
+      if ((blk[16 + i] >> (2 * jj)) & 1) masks[bit / 8] |= uint8_t(1 << (bit % 8));
+      if ((blk[16 + i] >> (2 * jj + 1)) & 1) masks[8 + bit / 8] |= uint8_t(1 << (bit % 8));
+    }
 }
 
 // The 6-bit value (0..63) of weight w of a Q6_K block (quant_format.h).
@@ -56,10 +77,19 @@ void interleaveQ6K(const uint8_t* blk, int c, int W, uint8_t* dst) {
 
 }  // namespace
 
-bool interleavable(QuantType t) { return t == QuantType::Q8_0 || t == QuantType::Q4_K || t == QuantType::Q6_K; }
+bool interleavable(QuantType t, int width) {
+  const bool only16 = t == QuantType::Q4_0 || t == QuantType::Q5_K;  // the zmm kernels alone have them
+  return !only16 || width == kInterleave16;
+}
 
 size_t interleavedBlockBytes(QuantType t, int width) {
-  return t == QuantType::Q8_0 ? interleavedQ8_0Bytes(width) : t == QuantType::Q4_K ? interleavedQ4KBytes(width) : interleavedQ6KBytes(width);
+  switch (t) {
+    case QuantType::Q8_0: return interleavedQ8_0Bytes(width);
+    case QuantType::Q4_0: return interleavedQ4_0Bytes(width);
+    case QuantType::Q4_K: return interleavedQ4KBytes(width);
+    case QuantType::Q5_K: return interleavedQ5KBytes(width);
+    default: return interleavedQ6KBytes(width);
+  }
 }
 
 void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, int width, uint8_t* out) {
@@ -75,6 +105,8 @@ void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool bi
         const int row = g * width + c;
         const uint8_t* blk = row < rows ? src + row * srcRowBytes + size_t(b) * t.blockBytes : zero;
         if (type == QuantType::Q8_0) interleaveQ8_0(blk, c, biasQ8, width, dst);
+        else if (type == QuantType::Q4_0) interleaveQ4_0(blk, c, width, dst);
+        else if (type == QuantType::Q5_K) interleaveQ5K(blk, c, width, dst);
         else if (type == QuantType::Q4_K) interleaveQ4K(blk, c, width, dst);
         else interleaveQ6K(blk, c, width, dst);
       }

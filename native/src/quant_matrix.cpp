@@ -53,9 +53,10 @@ std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sou
   for (const QuantSource& s : sources) {
     const QuantTraits& t = quantTraits(s.type);
     QuantPart p{s.type, m->n, s.rows, size_t(k / t.blockElems) * t.blockBytes, total};
-    p.interleaved = layout != QuantLayout::Rows && interleavable(s.type);
+    const int width = layout == QuantLayout::Interleaved16Q8Biased ? kInterleave16 : kInterleave;
+    p.interleaved = layout != QuantLayout::Rows && interleavable(s.type, width);
     if (p.interleaved) {
-      p.groupColumns = layout == QuantLayout::Interleaved16Q8Biased ? kInterleave16 : kInterleave;
+      p.groupColumns = width;
       p.rowBytes = size_t(k / t.blockElems) * interleavedBlockBytes(s.type, p.groupColumns);  // one group
     }
     total += p.interleaved ? p.rowBytes * ((s.rows + p.groupColumns - 1) / p.groupColumns) : p.rowBytes * s.rows;

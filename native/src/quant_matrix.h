@@ -19,7 +19,7 @@ struct QuantPart {
   int rows = 0;
   size_t rowBytes = 0;  // k / blockElems * blockBytes
   size_t offset = 0;    // byte offset of its first row in QuantMatrix::data
-  // Q8_0, Q4_K and Q6_K, for the SIMD kernels: groups of `groupColumns` (8 or 16) columns
+  // Q8_0, Q4_K and Q6_K (and Q4_0 at 16), for the SIMD kernels: groups of `groupColumns` (8 or 16) columns
   // interleaved (below); then rowBytes is the bytes of one group and row() does not apply.
   bool interleaved = false;
   int groupColumns = 0;
@@ -48,6 +48,13 @@ constexpr int kInterleave16 = 16;
 constexpr int interleavedQ8_0Bytes(int w) { return 2 * w + 32 * w; }
 constexpr int interleavedQ4KBytes(int w) { return 4 * w + 16 * w + 128 * w; }
 constexpr int interleavedQ6KBytes(int w) { return 2 * w + 16 * w + 192 * w; }
+// Q4_0 (32 k, W = 16 only): 16 f16 scales, then for each 4 consecutive k of the first 16 the 16
+// columns' 4 GGUF bytes (low nibble weight k, high nibble k + 16): 32 + 256 bytes, 16 blocks.
+constexpr int interleavedQ4_0Bytes(int w) { return 2 * w + 16 * w; }
+// Q5_K (256 k, W = 16 only): Q4_K's 16-column block, then the fifth bits: per 64-k chunk and 4
+// consecutive k, a 64-bit byte mask of the low nibbles' weights (bit 4 c + i: column c, weight
+// k + i) and one of the high nibbles' (k + 32): 16 x 180 bytes.
+constexpr int interleavedQ5KBytes(int w) { return interleavedQ4KBytes(w) + 32 * w; }
 constexpr int kInterleavedQ8_0Bytes = interleavedQ8_0Bytes(kInterleave);
 constexpr int kInterleavedQ4KBytes = interleavedQ4KBytes(kInterleave);
 constexpr int kInterleavedQ6KBytes = interleavedQ6KBytes(kInterleave);
@@ -77,9 +84,9 @@ struct QuantSource {
 std::shared_ptr<QuantMatrix> makeQuantMatrix(const std::vector<QuantSource>& sources, int k,
                                              QuantLayout layout = QuantLayout::Rows);
 
-// quant_interleave.cpp: which types interleave, the bytes of one block of a `width`-column
+// quant_interleave.cpp: which types interleave at `width` columns, the bytes of one block of a `width`-column
 // group, and the interleaving of `rows` rows of k weights (GGUF blocks at src) into groups at out.
-bool interleavable(QuantType t);
+bool interleavable(QuantType t, int width);
 size_t interleavedBlockBytes(QuantType t, int width);
 void interleaveRows(QuantType type, const uint8_t* src, int rows, int k, bool biasQ8, int width, uint8_t* out);
 
