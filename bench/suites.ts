@@ -179,6 +179,7 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     ['chunk 256, maxStepCostRatio 1.5', { ...base, maxStepCostRatio: 1.5 }],
     ['chunk 256, maxStepCostRatio 3', { ...base, maxStepCostRatio: 3 }],
     ['chunk 256, maxStepCostRatio 2, bf16 KV', { ...base, maxStepCostRatio: 2, kvDtype: 'bf16' }],
+    ['chunk 256, maxStepCostRatio 1.5, bf16 KV', { ...base, maxStepCostRatio: 1.5, kvDtype: 'bf16' }],
     ['chunk 256, maxStepCostRatio 2, measured cost', async () => ({ ...base, maxStepCostRatio: 2, measuredStepCost: await measured('f32') })],
     ['chunk 256, maxStepCostRatio 2, measured cost, bf16 KV', async () => ({ ...base, maxStepCostRatio: 2, kvDtype: 'bf16', measuredStepCost: await measured('bf16') })],
   ];
