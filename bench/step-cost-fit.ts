@@ -6,7 +6,7 @@
  * Run alone, it refits the shape-derived model (src/scheduler/step-cost.ts): per KV type the
  * measured coefficients, how far the shape model's prediction is from each step measured, and
  * the machine rates the measured coefficients imply for its constants:
- *   node dist/bench/step-cost-fit.js [--kv f32,bf16] [--threads N] [--rounds R]
+ *   node dist/bench/step-cost-fit.js [--kv f32,bf16] [--threads N] [--rounds R (each step's fastest of R)]
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,8 @@ export function predictMs(c: StepCostCoefficients, shape: StepShape): number {
   return c.fixedMs + shape.numTokens * c.perTokenMs + shape.numSampled * c.perSampledMs + shape.numAttended * c.perKeyMs + shape.numKvRead * c.perKvReadMs;
 }
 
-export async function fitStepCost(model: ModelUnderTest, kvDtype: KvDtype, numStreams: number, longPromptLen: number): Promise<StepCostFit> {
+/** `rounds`: each step measured that many times over, its fastest kept (a shared machine's noise only adds). */
+export async function fitStepCost(model: ModelUnderTest, kvDtype: KvDtype, numStreams: number, longPromptLen: number, rounds = 1): Promise<StepCostFit> {
   const context = model.config.contextLength;
   const pagesPerSeq = Math.ceil(context / PAGE);
   const ex = NativeExecutor.create({
@@ -57,16 +58,15 @@ export async function fitStepCost(model: ModelUnderTest, kvDtype: KvDtype, numSt
   shapes.push([`${numStreams} decodes @1000 + 1 decode @${longPromptLen}`, [...decodes(1000), { start: longPromptLen, length: 1, pages: pages(0) }]]);
   shapes.push(['chunk 256 @0 alone', [{ start: 0, length: 256, pages: pages(0), isSampled: false }]]);
   try {
-    const samples = [];
-    for (const [label, runs] of shapes) {
-      const input = rawStep(runs);
-      samples.push({ label, shape: stepShape(input), ms: await timeStepMs(ex, input, 3) });
+    const samples = shapes.map(([label, runs]) => ({ label, input: rawStep(runs), shape: stepShape(rawStep(runs)), ms: Infinity }));
+    for (let round = 0; round < rounds; round++) {
+      for (const sample of samples) sample.ms = Math.min(sample.ms, await timeStepMs(ex, sample.input, 3));
     }
     const fit = fitLinearLatency(samples, { without: ['wakeMs'] });
     // All steps here carry a fixed part; a fit that puts none there (noise) keeps a floor the engine accepts.
     const coefficients = { ...stepCostFromLatency(fit), fixedMs: Math.max(fit.fixedMs, 1e-3) };
     const errors = samples.map(({ shape, ms }) => Math.abs(predictMs(coefficients, shape) - ms) / ms).sort((a, b) => a - b);
-    return { coefficients, numSamples: samples.length, medianError: errors[Math.floor(errors.length / 2)], samples };
+    return { coefficients, numSamples: samples.length, medianError: errors[Math.floor(errors.length / 2)], samples: samples.map(({ label, shape, ms }) => ({ label, shape, ms })) };
   } finally {
     ex.close();
   }
@@ -100,10 +100,10 @@ async function main(): Promise<void> {
   const model: ModelUnderTest = { name: 'small', config, tensors: syntheticTensors(config, 0), threads, weightDtype: 'f32' };
   console.log(`${cpuLine()}; ${threads} threads; small preset, ${numStreams} streams, ${longPromptLen}-token prompt`);
   for (const kvDtype of (arg('kv') ?? 'f32,bf16').split(',') as KvDtype[]) {
-    for (let round = 0; round < rounds; round++) {
-      const fit = await fitStepCost(model, kvDtype, numStreams, longPromptLen);
+    {
+      const fit = await fitStepCost(model, kvDtype, numStreams, longPromptLen, rounds);
       const shapeModel = stepCostModel(config, 2, { kvDtype });
-      console.log(`\n${kvDtype} KV, round ${round + 1}: measured ${JSON.stringify(fit.coefficients)} (median error ${(fit.medianError * 100).toFixed(0)} %)`);
+      console.log(`\n${kvDtype} KV (fastest of ${rounds} rounds): measured ${JSON.stringify(fit.coefficients)} (median error ${(fit.medianError * 100).toFixed(0)} %)`);
       console.log(`  shape model: ${JSON.stringify({ ...shapeModel, maxRatio: undefined })}`);
       console.log('| step | measured ms | fit ms | shape model ms | shape / measured |');
       console.log('|---|---|---|---|---|');
