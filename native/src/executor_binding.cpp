@@ -96,6 +96,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   static void onEnvCleanup(void* self);
 
   std::unique_ptr<Core> core_;
+  std::unique_ptr<StepKeys> keys_;  // the step input's property names, made once
   bool isBusy_ = false;
   bool isClosed_ = false;
   napi_env env_ = nullptr;
@@ -142,6 +143,7 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
   }
   if (const char* spin = std::getenv("NANO_SERVING_STEP_SPIN_US")) spinMicros_ = std::max(0, std::atoi(spin));
   runnerSpin_ = SpinWait(spinMicros_);
+  keys_ = std::make_unique<StepKeys>(env);
   env_ = env;
   tsfn_ = Tsfn::New(env, "nano-serving-step", 0, 1, this);
   tsfn_.Unref(env);  // only a step in flight keeps the event loop alive
@@ -195,7 +197,7 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
   if (isClosed_) throw codedError(env, "ERR_NATIVE_CLOSED", "executor is closed");
   if (isBusy_) throw codedError(env, "ERR_NATIVE_BUSY", "a step is already in flight");
   try {
-    parseStep(info[0], core_->batch);
+    parseStep(info[0], *keys_, core_->batch);
     validateStep(core_->batch, core_->model.config(), core_->options);
     core_->seqs.apply(core_->batch, core_->options, core_->model.config().vocabSize);  // checks the deltas before it changes anything
   } catch (const CodedError& e) {
