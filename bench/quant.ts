@@ -9,9 +9,15 @@
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/quant.js \
  *     [--shapes medium,1b] [--formats q4_k_m,q8_0] [--rounds 2] [--threads 2] [--kv f16|bf16|f32]
  *     [--sides ours,core,node] [--dir /tmp/nano-quant-bench]
+ *     [--kernel auto|avx2|avx-vnni|avx512-vnni|portable] [--llama-cpu native|avx2]
  *
  * llama.cpp's binaries: NANO_LLAMA_CPP_BUILD's bin/ or bench/.cache (bench/llama-core.ts);
- * without them the core columns are left out. Writes bench/results/quant-<date>.{json,md}.
+ * without them the core columns are left out. --kernel forces our quantized path (it sets
+ * NANO_SERVING_KERNEL for our processes; info().quantKernel is reported). --llama-cpu avx2 runs
+ * llama.cpp's tools on its CPU library compiled for AVX2 + FMA only (bench/llama-avx2.ts:
+ * `<core build>-avx2`), to compare like with like against --kernel avx2 on a CPU with more;
+ * node-llama-cpp's prebuilt picks its own CPU code, so it is refused with avx2. Writes
+ * bench/results/quant-<date>-<shapes>-kv-<kv>[-<kernel>][-llama-<cpu>].{json,md}.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -21,11 +27,13 @@ import { fileURLToPath } from 'node:url';
 import type { QuantScheme } from '../src/models/quant-scheme.js';
 import type { KvDtype } from '../src/native/binding.js';
 import { loadNative } from '../src/native/load.js';
-import { findLlamaCore } from './llama-core.js';
+import { findAvx2Core, llamaBuildFlags } from './llama-avx2.js';
+import { findLlamaCore, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
 import { ensureQuantFile, type QuantShape } from './quant-files.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const LLAMA = findLlamaCore();
+const KERNELS = ['auto', 'avx2', 'avx-vnni', 'avx512-vnni', 'portable'] as const;
+const LLAMA_CPUS = ['native', 'avx2'] as const;
 
 /** rssMiB: peak resident memory of the process; residentMiB (ours): after load. */
 interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number; kernel?: string }
@@ -54,8 +62,9 @@ function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.e
   return { stdout: r.stdout, rssMiB: kb ? Number(kb[1]) / 1024 : NaN };
 }
 
-function ours(file: string, threads: number, kv: KvDtype): Measured {
-  const r = measure(process.execPath, ['--expose-gc', join(HERE, 'quant-ours.js'), file, String(threads), kv]);
+function ours(file: string, threads: number, kv: KvDtype, kernel: string): Measured {
+  const env = kernel === 'auto' ? process.env : { ...process.env, NANO_SERVING_KERNEL: kernel };
+  const r = measure(process.execPath, ['--expose-gc', join(HERE, 'quant-ours.js'), file, String(threads), kv], env);
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { pp512: number; tg: number; par32: number; residentMiB: number; kernel: string };
   return { ...j, rssMiB: r.rssMiB };
 }
@@ -67,8 +76,8 @@ function node(file: string, threads: number, kv: KvDtype): Measured {
 }
 
 /** llama.cpp's tools with their default flash attention (auto) and the KV cache in `kv`. */
-function core(file: string, threads: number, kv: KvDtype): Measured {
-  const llama = LLAMA.core!, cache = ['-ctk', kv, '-ctv', kv];
+function core(llama: LlamaCore, file: string, threads: number, kv: KvDtype): Measured {
+  const cache = ['-ctk', kv, '-ctv', kv];
   const bench = measure(llama.tool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '512', '-n', '64', '-r', '1', ...cache, '-o', 'json'], llama.env);
   const tests = JSON.parse(bench.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
   const batched = measure(llama.tool('llama-batched-bench'), ['-m', file, '-t', String(threads), '-c', '8192', '-b', '2048', '-ub', '512',
@@ -132,11 +141,17 @@ async function main(): Promise<void> {
   const formats = arg('formats', 'q4_k_m,q8_0').split(',') as QuantScheme[];
   const rounds = Number(arg('rounds', '2')), threads = Number(arg('threads', '2'));
   const [kv] = listArg<KvDtype>('kv', 'f16', ['f16', 'bf16', 'f32']);
-  const sides = new Set<Side>(listArg('sides', SIDES.join(','), SIDES));
+  const [kernel] = listArg('kernel', 'auto', KERNELS);
+  const [llamaCpu] = listArg('llama-cpu', 'native', LLAMA_CPUS);
+  const sides = new Set<Side>(listArg('sides', llamaCpu === 'avx2' ? 'ours,core' : SIDES.join(','), SIDES));
+  if (llamaCpu === 'avx2' && sides.has('node')) throw new RangeError("--llama-cpu avx2: node-llama-cpp's prebuilt picks its own CPU code; leave 'node' out of --sides");
   const dir = arg('dir', '/tmp/nano-quant-bench');
   const startLoad = loadLine();
-  const hasCore = sides.has('core') && LLAMA.core !== undefined;
-  if (sides.has('core') && !hasCore) console.warn(`${LLAMA.note}: the core columns are left out`);
+  let { core: llama, note } = findLlamaCore();
+  if (llama && llamaCpu === 'avx2') ({ core: llama, note } = findAvx2Core(llama));
+  const hasCore = sides.has('core') && llama !== undefined;
+  if (sides.has('core') && !hasCore) console.warn(`${note}: the core columns are left out`);
+  const llamaLine = hasCore ? `llama.cpp ${llama!.build} tools on ${loadedCpuLibrary(llama!)} (${llamaBuildFlags(llama!.cpuBuild)})` : 'no llama.cpp core';
   const bandwidth = loadNative().quant.readBandwidth(512, threads);
   const rows: Row[] = [];
   for (const shape of shapes) {
@@ -144,8 +159,8 @@ async function main(): Promise<void> {
       const file = ensureQuantFile(dir, shape, format);
       const row: Row = { shape, format, fileMiB: statSync(file).size / 1048576, ours: [], core: [], node: [] };
       for (let r = 0; r < rounds; r++) {
-        if (sides.has('ours')) row.ours.push(attempt('ours', () => ours(file, threads, kv)));
-        if (hasCore) row.core.push(attempt('llama.cpp core', () => core(file, threads, kv)));
+        if (sides.has('ours')) row.ours.push(attempt('ours', () => ours(file, threads, kv, kernel)));
+        if (hasCore) row.core.push(attempt('llama.cpp core', () => core(llama!, file, threads, kv)));
         if (sides.has('node')) row.node.push(attempt('node-llama-cpp', () => node(file, threads, kv)));
         console.log(`${shape} ${format} round ${r + 1} (load ${loadLine()}): ours ${JSON.stringify(row.ours.at(-1))} core ${JSON.stringify(row.core.at(-1))} node ${JSON.stringify(row.node.at(-1))}`);
       }
@@ -153,11 +168,12 @@ async function main(): Promise<void> {
     }
   }
   const kernels = [...new Set(rows.flatMap((r) => r.ours.map((o) => o.kernel)).filter(Boolean))].join(', ') || '-';
-  const header = `CPU: ${cpuLine()}; ${threads} threads; our kernels ${kernels}; KV cache ${kv} on every side (llama.cpp: -ctk/-ctv ${kv}, flash attention auto); read bandwidth ${bandwidth.toFixed(1)} GB/s (${threads} threads, 512 MiB); ${rounds} alternating rounds, medians; sides ${[...sides].join(', ')}; load average ${startLoad} at the start, ${loadLine()} at the end.`;
+  const header = `CPU: ${cpuLine()}; ${threads} threads; our kernels ${kernels} (--kernel ${kernel}); ${llamaLine}; KV cache ${kv} on every side (llama.cpp: -ctk/-ctv ${kv}, flash attention auto); read bandwidth ${bandwidth.toFixed(1)} GB/s (${threads} threads, 512 MiB); ${rounds} alternating rounds, medians; sides ${[...sides].join(', ')}; load average ${startLoad} at the start, ${loadLine()} at the end.`;
   const md = `${header}\n\n${table(rows, bandwidth, hasCore)}\n`;
   console.log(md);
   const stamp = new Date().toISOString().slice(0, 10);
-  const out = join(HERE, '..', '..', 'bench', 'results', `quant-${stamp}-${shapes.join('+')}-kv-${kv}`);
+  const suffix = `${kernel === 'auto' ? '' : `-${kernel}`}${llamaCpu === 'native' ? '' : `-llama-${llamaCpu}`}`;
+  const out = join(HERE, '..', '..', 'bench', 'results', `quant-${stamp}-${shapes.join('+')}-kv-${kv}${suffix}`);
   writeFileSync(`${out}.json`, JSON.stringify({ header, bandwidth, rows }, null, 2));
   writeFileSync(`${out}.md`, md);
 }

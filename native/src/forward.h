@@ -71,6 +71,8 @@ class Model {
   void embed(const StepBatch& batch);
   void attentionBlock(int layer, const StepBatch& batch);
   void ffnBlock(int layer, int numTokens);
+  void residual(int numTokens, const AlignedVec<float>& postNorm, const AlignedVec<float>* nextNorm,
+                const AlignedVec<float>* nextNormBias);
   void prepareQk(int layer, const StepBatch& batch, int begin, int end);
   void softcapLogits(int rowBegin, int rowEnd);
   void norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows);

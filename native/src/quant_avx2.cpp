@@ -1,5 +1,6 @@
-// Quantized dot products, AVX2: vpmaddubsw + vpmaddwd (16 ymm registers: 2-row micro-tiles on
-// GGUF rows, 4-row ones on the interleaved Q8_0 / Q4_K / Q6_K layout).
+// Quantized dot products, AVX2: vpmaddubsw + vpmaddwd (16 ymm registers: 4-row micro-tiles on
+// the 8-column interleaved layout, every format; 2-row ones on GGUF rows, which only a tied
+// output matrix (the token embedding's rows) keeps).
 // The kernel bodies are quant_simd.inc; every header is included before the target pragma,
 // so no shared inline function gets a copy compiled for this instruction set.
 #include <algorithm>

@@ -35,7 +35,8 @@ void interleaveQ4K(const uint8_t* blk, int c, int W, uint8_t* dst) {
     dst[20 * W + (l / 32) * 32 * W + laneByte(c, l % 32, W)] = blk[16 + l];
 }
 
-// Q5_K: Q4_K's nibbles and scales, then the fifth bits as byte masks (quant_matrix.h).
+// Q5_K: Q4_K's nibbles and scales, then the fifth bits (quant_matrix.h): at W = 16 as byte
+// masks, at W = 8 as bit planes.
 void interleaveQ5K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   uint8_t q4[144];  // the block as Q4_K: d, dmin, scales, qs
   std::memcpy(q4, blk, 16);
@@ -44,10 +45,17 @@ void interleaveQ5K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   uint8_t* qh = dst + 148 * W;
   for (int jj = 0; jj < 4; ++jj)
     for (int i = 0; i < 32; ++i) {  // weight 64 jj + i: bit 2 jj of qh[i]; weight 64 jj + 32 + i: bit 2 jj + 1
+      const int lowBit = (blk[16 + i] >> (2 * jj)) & 1, highBit = (blk[16 + i] >> (2 * jj + 1)) & 1;
+      if (W == kInterleave) {  // plane byte 4 c + i % 4, bit i / 4 (the 4-k step)
+        uint8_t* planes = qh + jj * 8 * W;
+        planes[4 * c + i % 4] |= uint8_t(lowBit << (i / 4));
+        planes[4 * W + 4 * c + i % 4] |= uint8_t(highBit << (i / 4));
+        continue;
+      }
       const int bit = 4 * c + i % 4;
       uint8_t* masks = qh + (8 * jj + i / 4) * 16;
-      if ((blk[16 + i] >> (2 * jj)) & 1) masks[bit / 8] |= uint8_t(1 << (bit % 8));
-      if ((blk[16 + i] >> (2 * jj + 1)) & 1) masks[8 + bit / 8] |= uint8_t(1 << (bit % 8));
+      if (lowBit) masks[bit / 8] |= uint8_t(1 << (bit % 8));
+      if (highBit) masks[8 + bit / 8] |= uint8_t(1 << (bit % 8));
     }
 }
 
@@ -77,10 +85,7 @@ void interleaveQ6K(const uint8_t* blk, int c, int W, uint8_t* dst) {
 
 }  // namespace
 
-bool interleavable(QuantType t, int width) {
-  const bool only16 = t == QuantType::Q4_0 || t == QuantType::Q5_K;  // the zmm kernels alone have them
-  return !only16 || width == kInterleave16;
-}
+bool interleavable(QuantType, int width) { return width == kInterleave || width == kInterleave16; }
 
 size_t interleavedBlockBytes(QuantType t, int width) {
   switch (t) {

@@ -19,16 +19,16 @@ struct QuantPart {
   int rows = 0;
   size_t rowBytes = 0;  // k / blockElems * blockBytes
   size_t offset = 0;    // byte offset of its first row in QuantMatrix::data
-  // Q8_0, Q4_K and Q6_K (and Q4_0 at 16), for the SIMD kernels: groups of `groupColumns` (8 or 16) columns
-  // interleaved (below); then rowBytes is the bytes of one group and row() does not apply.
+  // For the SIMD kernels (every format): groups of `groupColumns` (8 or 16) columns interleaved
+  // (below); then rowBytes is the bytes of one group and row() does not apply.
   bool interleaved = false;
   int groupColumns = 0;
 };
 
-// How a kernel wants its matrices stored: GGUF rows, or Q8_0 / Q4_K / Q6_K parts interleaved
-// by 8 columns, Q8_0 quants as they are (AVX2: vpmaddubsw takes |w| and the activations'
-// signs flipped by w) or biased by +128 (VNNI: vpdpbusd takes them as u8), or by 16 columns
-// (AVX512-VNNI: one 64-byte zmm load holds 4 consecutive k of 16 columns), biased.
+// How a kernel wants its matrices stored: GGUF rows, or parts interleaved by 8 columns, Q8_0
+// quants as they are (AVX2: vpmaddubsw takes |w| and the activations' signs flipped by w) or
+// biased by +128 (VNNI: vpdpbusd takes them as u8), or by 16 columns (AVX512-VNNI: one 64-byte
+// zmm load holds 4 consecutive k of 16 columns), biased.
 enum class QuantLayout : uint8_t { Rows, Interleaved, InterleavedQ8Biased, Interleaved16Q8Biased };
 
 // Interleaved by W = 8 columns, per group of 8 columns (the last one zero-padded) and per block
@@ -48,16 +48,21 @@ constexpr int kInterleave16 = 16;
 constexpr int interleavedQ8_0Bytes(int w) { return 2 * w + 32 * w; }
 constexpr int interleavedQ4KBytes(int w) { return 4 * w + 16 * w + 128 * w; }
 constexpr int interleavedQ6KBytes(int w) { return 2 * w + 16 * w + 192 * w; }
-// Q4_0 (32 k, W = 16 only): 16 f16 scales, then for each 4 consecutive k of the first 16 the 16
-// columns' 4 GGUF bytes (low nibble weight k, high nibble k + 16): 32 + 256 bytes, 16 blocks.
+// Q4_0 (32 k): W f16 scales, then for each 4 consecutive k of the first 16 the W columns' 4 GGUF
+// bytes (low nibble weight k, high nibble k + 16): 2 W + 16 W bytes, W blocks.
 constexpr int interleavedQ4_0Bytes(int w) { return 2 * w + 16 * w; }
-// Q5_K (256 k, W = 16 only): Q4_K's 16-column block, then the fifth bits: per 64-k chunk and 4
-// consecutive k, a 64-bit byte mask of the low nibbles' weights (bit 4 c + i: column c, weight
-// k + i) and one of the high nibbles' (k + 32): 16 x 180 bytes.
+// Q5_K (256 k): Q4_K's W-column block, then the fifth bits, 32 W bytes (W x 180 bytes in all).
+//   W = 16: per 64-k chunk and 4 consecutive k, a 64-bit byte mask of the low nibbles' weights
+//           (bit 4 c + i: column c, weight k + i) and one of the high nibbles' (k + 32).
+//   W = 8:  per 64-k chunk, two 32-byte bit planes laid out as the nibbles (byte 4 c + i: column
+//           c): the low nibbles' plane, whose bit s is the fifth bit of weight 4 s + i of the
+//           chunk, then the high nibbles' (weight 32 + 4 s + i).
 constexpr int interleavedQ5KBytes(int w) { return interleavedQ4KBytes(w) + 32 * w; }
 constexpr int kInterleavedQ8_0Bytes = interleavedQ8_0Bytes(kInterleave);
 constexpr int kInterleavedQ4KBytes = interleavedQ4KBytes(kInterleave);
 constexpr int kInterleavedQ6KBytes = interleavedQ6KBytes(kInterleave);
+constexpr int kInterleavedQ4_0Bytes = interleavedQ4_0Bytes(kInterleave);
+constexpr int kInterleavedQ5KBytes = interleavedQ5KBytes(kInterleave);
 
 struct QuantMatrix {
   int n = 0;  // output features

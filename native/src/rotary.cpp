@@ -78,14 +78,23 @@ void Rotary::apply(float* heads, int numHeads, int pos, int runLength) const {
     c = longCos_.data() + size_t(pos) * half;
     s = longSin_.data() + size_t(pos) * half;
   }
+  // neox: pairs (i, i + half); else (2i, 2i + 1). Two loops, so the neox one vectorizes.
   for (int h = 0; h < numHeads; ++h) {
     float* v = heads + size_t(h) * headDim_;
-    for (int i = 0; i < half; ++i) {
-      int a = neox_ ? i : 2 * i;  // neox: pairs (i, i + half); else (2i, 2i + 1)
-      int b = neox_ ? i + half : 2 * i + 1;
-      float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c[i] - x1 * s[i];
-      v[b] = x0 * s[i] + x1 * c[i];
+    if (neox_) {
+      float* lo = v;
+      float* hi = v + half;
+      for (int i = 0; i < half; ++i) {
+        float x0 = lo[i], x1 = hi[i];
+        lo[i] = x0 * c[i] - x1 * s[i];
+        hi[i] = x0 * s[i] + x1 * c[i];
+      }
+    } else {
+      for (int i = 0; i < half; ++i) {
+        float x0 = v[2 * i], x1 = v[2 * i + 1];
+        v[2 * i] = x0 * c[i] - x1 * s[i];
+        v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+      }
     }
   }
 }

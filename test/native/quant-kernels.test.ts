@@ -43,6 +43,15 @@ function randomBlocks(dtype: QuantDtype, numBlocks: number, seed: number, halves
   return out;
 }
 
+/** Blocks whose every weight has the format's largest magnitude, scales f16 1.0 (Q6_K's int8 scales -1). */
+function saturatedBlocks(dtype: QuantDtype, numBlocks: number): Uint8Array {
+  const f = QUANT_FORMATS[dtype];
+  const out = new Uint8Array(numBlocks * f.blockBytes).fill(dtype === 'q8_0' ? 0x80 : 0xff);
+  const slots = dtype === 'q6_k' ? [208] : dtype === 'q4_k' || dtype === 'q5_k' ? [0, 2] : [0];
+  for (let b = 0; b < numBlocks; b++) for (const at of slots) out.set([0x00, 0x3c], b * f.blockBytes + at);
+  return out;
+}
+
 /** Bitwise equality of two Float32Arrays (NaN = NaN); the first differing index, or -1. */
 function firstDifference(a: Float32Array, b: Float32Array): number {
   const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
@@ -132,6 +141,13 @@ describe('kernels: every path gives the same bits, and the right values', () => 
       const signs = Float32Array.from({ length: 5 * k }, (_, i) => ((i * 2654435761) >>> 31 ? 1 : -1) * (i < k ? 1 : 2));
       const rawRef = quant.matmul(dtype, raw, 21, k, signs, 5, 'portable', 1);
       for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, raw, 21, k, signs, 5, kernel, 2), rawRef), `${kernel}, extremes`).toBe(-1);
+      // Every weight at its largest magnitude (Q8_0 -128, nibbles 15, Q5_K 31, Q6_K 63, 6-bit
+      // scales and mins 63) times rows whose quants are all +127 or all -127: the int16 runs of
+      // the AVX2 kernels at their bounds (a run one step longer would overflow).
+      const full = saturatedBlocks(dtype, 21 * (k / f.blockElems));
+      const flat = Float32Array.from({ length: 3 * k }, (_, i) => (i < k ? 1 : i < 2 * k ? -1 : i % 2 ? 3 : -3));
+      const fullRef = quant.matmul(dtype, full, 21, k, flat, 3, 'portable', 1);
+      for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, full, 21, k, flat, 3, kernel, 1), fullRef), `${kernel}, saturated`).toBe(-1);
       // Activation rows the SIMD quantizers must round as the scalar one does: zeros, values on
       // exact half steps (round to even), one outlier beside tiny values, a largest |x| that is
       // negative and tied with a positive one, subnormals.
