@@ -4,9 +4,11 @@
  * read bandwidth measured in the same run and the GEMM kernels as a share of their peak.
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
  *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2]
- *                        [-- --build-llama] [-- --rounds N] [-- --no-gemm]
+ *                        [-- --build-llama] [-- --rounds N] [-- --no-gemm] [-- --kv f32|f16|bf16[,...]]
  * --rounds N measures ours and llama.cpp alternately N times and keeps each figure's best (a
  * shared machine's load swings between the two); --no-gemm leaves out the GEMM table.
+ * --kv f32,f16 measures ours once per KV cache dtype (default f32; llama.cpp's default is f16,
+ * so f16 is like with like), each beside the same llama.cpp figures.
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
  * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
  * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only, built beside
@@ -19,6 +21,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeExecutor } from '../src/executor/native.js';
+import type { KvDtype } from '../src/native/binding.js';
 import type { StepInput } from '../src/executor/step.js';
 import { writeGguf } from '../src/models/gguf.js';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
@@ -34,7 +37,7 @@ import { randomWorkload } from './workloads.js';
 const PROMPT = 512, GEN = 128, PARALLEL = 32, PAR_PROMPT = 32;
 
 interface Figures { prefillTokPerS: number; decodeTokPerS: number; concurrentOutTokPerS: number }
-interface AnchorRow { model: PresetName; kernel: string; ours: Figures; llamaCore?: Figures; decodeBoundTokPerS: number }
+interface AnchorRow { model: PresetName; kernel: string; kvDtype: KvDtype; ours: Figures; llamaCore?: Figures; decodeBoundTokPerS: number }
 
 function step(start: number, length: number, pages: number): StepInput {
   const z = (n: number): Float32Array => new Float32Array(n);
@@ -48,10 +51,10 @@ function step(start: number, length: number, pages: number): StepInput {
 }
 
 /** Raw executor: a 512-token prefill in one step (best of 5), then 128 single-token decode steps (best of 3 passes). */
-async function ourRawFigures(name: PresetName, threads: number): Promise<{ prefill: number; decode: number; kernel: string; streamedBytes: number }> {
+async function ourRawFigures(name: PresetName, threads: number, kvDtype: KvDtype): Promise<{ prefill: number; decode: number; kernel: string; streamedBytes: number }> {
   const model = loadModel(name, threads, 'f32');
   const pages = (PROMPT + GEN) / 16;
-  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: pages, pageSize: 16, numThreads: threads, maxBatchTokens: PROMPT, maxSeqs: 1 });
+  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: pages, pageSize: 16, numThreads: threads, maxBatchTokens: PROMPT, maxSeqs: 1, kvDtype });
   try {
     let prefill = Infinity, decode = Infinity;
     for (let r = 0; r < 5; r++) {
@@ -73,10 +76,10 @@ async function ourRawFigures(name: PresetName, threads: number): Promise<{ prefi
   }
 }
 
-async function ourConcurrent(name: PresetName, threads: number): Promise<number> {
+async function ourConcurrent(name: PresetName, threads: number, kvDtype: KvDtype): Promise<number> {
   const model = loadModel(name, threads, 'f32');
   const reqs = randomWorkload({ numRequests: PARALLEL, inputLen: [PAR_PROMPT, PAR_PROMPT], outputLen: [GEN, GEN], rate: Infinity, vocabSize: model.config.vocabSize, seed: 4242 });
-  return (await runOurs(model, knobsFor(reqs, PARALLEL), reqs, PARALLEL)).outputTokPerS;
+  return (await runOurs(model, knobsFor(reqs, PARALLEL, { kvDtype }), reqs, PARALLEL)).outputTokPerS;
 }
 
 function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figures {
@@ -95,13 +98,13 @@ function best(a: Figures, b: Figures): Figures {
 }
 
 function table(rows: AnchorRow[], peaks: Peaks): string {
-  const lines = ['| model | our kernel | measure | ours | llama.cpp core | ours / llama.cpp |', '|---|---|---|---|---|---|'];
+  const lines = ['| model | our kernel, KV | measure | ours | llama.cpp core (f16 KV) | ours / llama.cpp |', '|---|---|---|---|---|---|'];
   const ratio = (a: number, b?: number): string => (b ? `${(a / b).toFixed(2)}x` : '-');
   for (const r of rows) {
     const l = r.llamaCore;
-    lines.push(`| ${r.model} | ${r.kernel} | prefill ${PROMPT} tok/s | ${r.ours.prefillTokPerS.toFixed(0)} | ${l?.prefillTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.prefillTokPerS, l?.prefillTokPerS)} |`);
-    lines.push(`| ${r.model} | ${r.kernel} | single-stream decode tok/s (${((100 * r.ours.decodeTokPerS) / r.decodeBoundTokPerS).toFixed(0)} % of the ${r.decodeBoundTokPerS.toFixed(0)} tok/s bound at ${peaks.readGBs.toFixed(1)} GB/s) | ${r.ours.decodeTokPerS.toFixed(0)} | ${l?.decodeTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.decodeTokPerS, l?.decodeTokPerS)} |`);
-    lines.push(`| ${r.model} | ${r.kernel} | ${PARALLEL} concurrent, ${PAR_PROMPT}-token prompts, ${GEN} out, output tok/s | ${r.ours.concurrentOutTokPerS.toFixed(0)} | ${l?.concurrentOutTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.concurrentOutTokPerS, l?.concurrentOutTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | prefill ${PROMPT} tok/s | ${r.ours.prefillTokPerS.toFixed(0)} | ${l?.prefillTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.prefillTokPerS, l?.prefillTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | single-stream decode tok/s (${((100 * r.ours.decodeTokPerS) / r.decodeBoundTokPerS).toFixed(0)} % of the ${r.decodeBoundTokPerS.toFixed(0)} tok/s bound at ${peaks.readGBs.toFixed(1)} GB/s) | ${r.ours.decodeTokPerS.toFixed(0)} | ${l?.decodeTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.decodeTokPerS, l?.decodeTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent, ${PAR_PROMPT}-token prompts, ${GEN} out, output tok/s | ${r.ours.concurrentOutTokPerS.toFixed(0)} | ${l?.concurrentOutTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.concurrentOutTokPerS, l?.concurrentOutTokPerS)} |`);
   }
   return lines.join('\n');
 }
@@ -125,20 +128,26 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
   const rounds = Math.max(1, Number(arg('rounds') ?? 1));
+  const kvDtypes = (arg('kv') ?? 'f32').split(',');
+  for (const kv of kvDtypes) if (kv !== 'f32' && kv !== 'f16' && kv !== 'bf16') throw new Error(`--kv takes f32, f16 or bf16 (comma-separated), got '${kv}'`);
   const loadBefore = loadavg()[0];
   const rows: AnchorRow[] = [];
   for (const name of models) {
-    let row: AnchorRow | undefined;
+    const byKv = new Map<KvDtype, AnchorRow>();
+    let llamaBest: Figures | undefined;
     for (let round = 1; round <= rounds; round++) {
-      log(`${name}: ours (round ${round} of ${rounds})`);
-      const raw = await ourRawFigures(name, threads);
-      const ours = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, concurrentOutTokPerS: await ourConcurrent(name, threads) };
+      for (const kvDtype of kvDtypes as KvDtype[]) {
+        log(`${name}: ours, ${kvDtype} KV (round ${round} of ${rounds})`);
+        const raw = await ourRawFigures(name, threads, kvDtype);
+        const ours = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, concurrentOutTokPerS: await ourConcurrent(name, threads, kvDtype) };
+        const row = byKv.get(kvDtype);
+        byKv.set(kvDtype, row ? { ...row, ours: best(row.ours, ours) } : { model: name, kernel: raw.kernel, kvDtype, ours, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes });
+      }
       log(`${name}: llama.cpp core`);
       const llamaCore = core ? llamaFigures(core, name, threads) : undefined;
-      const next: AnchorRow = { model: name, kernel: raw.kernel, ours, llamaCore, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes };
-      row = row ? { ...row, ours: best(row.ours, ours), llamaCore: llamaCore && row.llamaCore ? best(row.llamaCore, llamaCore) : llamaCore } : next;
+      llamaBest = llamaCore && llamaBest ? best(llamaBest, llamaCore) : llamaCore;
     }
-    rows.push(row!);
+    for (const row of byKv.values()) rows.push({ ...row, llamaCore: llamaBest });
   }
   const gemm = process.argv.includes('--no-gemm') ? [] : gemmRows(models, threads, peaks, 0.4);
   const loadAfter = loadavg()[0];
