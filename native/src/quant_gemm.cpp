@@ -12,7 +12,7 @@ namespace nano {
 
 namespace {
 
-constexpr int kTileColumns = 16;
+constexpr int kTileColumns = 32;  // two 16-column groups: the one-row Q4_K kernel takes them in pairs
 
 int tilesOf(const QuantPart& p) { return (p.rows + kTileColumns - 1) / kTileColumns; }
 
@@ -37,7 +37,7 @@ void runTile(const QuantKernel& kernel, const QuantMatrix& w, int tile, const ui
 }
 
 // Tiles per claimed chunk: a chunk of about kChunkWork weight bytes times rows (a claim is an
-// atomic on a line both cores write: at one row a 16-column tile of a 768-wide matrix is a
+// atomic on a line both cores write: at one row a 32-column tile of a 768-wide matrix is a
 // few hundred ns of work, no more than the claim), while leaving at least 4 chunks per thread
 // so a descheduled thread's share is taken over by the others.
 constexpr size_t kChunkWork = size_t(48) << 10;
@@ -87,7 +87,7 @@ void splitInRuns(ThreadPool& pool, const QuantMatrix& w, int tiles, int perChunk
   const int threads = std::min(pool.size(), tiles);
   TileRun runs[kMaxRuns];
   // Run boundaries at equal shares of the weight bytes (parts of several block types differ per tile).
-  auto tileBytes = [](const QuantPart& p) { return p.rowBytes * (p.interleaved ? 1 : kTileColumns); };
+  auto tileBytes = [](const QuantPart& p) { return p.rowBytes * size_t(p.interleaved ? kTileColumns / p.groupColumns : kTileColumns); };
   size_t total = 0;
   for (const QuantPart& p : w.parts) total += tileBytes(p) * size_t(tilesOf(p));
   size_t sum = 0;
