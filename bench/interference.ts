@@ -3,6 +3,7 @@
  * streams' inter-token latency before it, while it is prefilled, and after its first token
  * shows how well chunked prefill shields decoding from a big prefill.
  */
+import type { StepInput } from '../src/executor/step.js';
 import { interTokenGaps, percentiles, type Percentiles, type RequestRecord } from './metrics.js';
 import { createOurEngine, type EngineKnobs, type ModelUnderTest } from './ours.js';
 import { rng } from './workloads.js';
@@ -29,6 +30,26 @@ export interface InterferenceResult {
   longPromptTtftMs: number;
   /** ITL p99 during the long prefill / ITL p50 before it (target <= 2). */
   spikeRatio: number;
+  /** The executor's steps (call to resolution) before the long prompt and while it is prefilled. */
+  steps: StepTrace;
+}
+
+/** Step times of the run, and where the long prompt's chunks stood in the slowest steps. */
+export interface StepTrace {
+  /** Median step ms of the streams alone before the long prompt arrived. */
+  beforeP50Ms: number;
+  /** Step ms while the long prompt was prefilled. */
+  duringMs: Percentiles;
+  /** Steps carrying a chunk of the long prompt, and those above 2x beforeP50Ms. */
+  numWithChunk: number;
+  numOver2x: number;
+  /** The same for the chunks that start in the last 10 % of the prompt. */
+  numNearEnd: number;
+  numNearEndOver2x: number;
+  /** Median size of the chunks near the end. */
+  nearEndChunkP50: number;
+  /** The slowest step during the prefill: its ms, chunk size and chunk start. */
+  slowest: { ms: number; chunk: number; start: number };
 }
 
 const waitUntil = async (check: () => boolean): Promise<void> => {
@@ -36,7 +57,17 @@ const waitUntil = async (check: () => boolean): Promise<void> => {
 };
 
 export async function runInterference(label: string, model: ModelUnderTest, knobs: EngineKnobs, shape: InterferenceShape): Promise<InterferenceResult> {
-  const { engine } = await createOurEngine(model, knobs);
+  const { engine, profiler } = await createOurEngine(model, knobs);
+  // Each step: when it ended, its ms, and the long prompt's chunk in it (a run of several tokens, or unsampled: the streams decode one sampled token each).
+  const steps: Array<{ end: number; ms: number; chunk: number; start: number }> = [];
+  profiler.onStep = (input: StepInput, ms: number) => {
+    let chunk = 0, start = -1;
+    for (let s = 0; s + 1 < input.seqStart.length; s++) {
+      const n = input.seqStart[s + 1] - input.seqStart[s];
+      if ((n > 1 || input.isSampled[s] === 0) && n > chunk) chunk = n, start = input.positions[input.seqStart[s]];
+    }
+    steps.push({ end: performance.now(), ms, chunk, start });
+  };
   const next = rng(17);
   const tokens = (n: number): number[] => Array.from({ length: n }, () => 3 + Math.floor(next() * (model.config.vocabSize - 3)));
   try {
@@ -67,6 +98,18 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
     const warmEnd = Math.max(...records.map((r) => r.tokenTimes[warmTokens - 1]));
     const before = percentiles(interTokenGaps(records, warmEnd, arrived));
     const during = percentiles(interTokenGaps(records, arrived, firstToken));
+    const stepsBefore = steps.filter((st) => st.end > warmEnd && st.end <= arrived);
+    const stepsDuring = steps.filter((st) => st.end > arrived && st.end <= firstToken);
+    const beforeP50Ms = percentiles(stepsBefore.map((st) => st.ms)).p50;
+    const withChunk = stepsDuring.filter((st) => st.chunk > 0);
+    const nearEnd = withChunk.filter((st) => st.start >= 0.9 * shape.longPromptLen);
+    const over = (list: typeof steps): number => list.filter((st) => st.ms > 2 * beforeP50Ms).length;
+    const slowest = stepsDuring.reduce((a, b) => (b.ms > a.ms ? b : a), { end: 0, ms: 0, chunk: 0, start: -1 });
+    const trace: StepTrace = {
+      beforeP50Ms, duringMs: percentiles(stepsDuring.map((st) => st.ms)), numWithChunk: withChunk.length, numOver2x: over(withChunk),
+      numNearEnd: nearEnd.length, numNearEndOver2x: over(nearEnd), nearEndChunkP50: percentiles(nearEnd.map((st) => st.chunk)).p50,
+      slowest: { ms: slowest.ms, chunk: slowest.chunk, start: slowest.start },
+    };
     return {
       label,
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
@@ -78,6 +121,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       itlAfterMs: percentiles(interTokenGaps(records, firstToken, ended)),
       longPromptTtftMs: firstToken - arrived,
       spikeRatio: before.p50 === 0 ? 0 : during.p99 / before.p50,
+      steps: trace,
     };
   } finally {
     await engine.close();

@@ -56,6 +56,8 @@ export class ProfiledExecutor implements Executor {
   scheduleMs = 0;
   peakPages = 0;
   peakSeqs = 0;
+  /** Called with each step's input and its ms (call to resolution), when set. */
+  onStep?: (input: StepInput, ms: number) => void;
   private lastEnd = 0;
   private readonly stamp: Uint32Array;
   /** The whole page tables behind the steps' deltas (the engine sends only new pages). */
@@ -90,6 +92,7 @@ export class ProfiledExecutor implements Executor {
     return pending.then((output) => {
       this.lastEnd = performance.now();
       this.nativeMs += this.lastEnd - t0;
+      this.onStep?.(input, this.lastEnd - t0);
       return output;
     });
   }

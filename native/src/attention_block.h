@@ -27,7 +27,21 @@ struct FlashBlock {
   int tokBegin, tokEnd;
   float* out;                 // (tok, qDim)
   float* scratch;             // AttentionScratch::floatsPerThread()
+  int seg0, seg1;             // the key segments walked: [seg0, seg1) of each row's own
+  // Null: a row folds its segments in the scratch as it walks them and writes its output.
+  // Else the walk covers some of the rows' segments, and a row of several segments leaves
+  // the partial (head_dim weighted values, max, sum) of segment s of (token t, head h) at
+  // partials + ((t - partialTok0) * numHeads + h) * partialSegs + s - partialSeg0) * (head_dim + 2),
+  // for foldSegment to fold after (a row of one segment still writes its output).
+  float* partials;
+  int partialTok0, partialSeg0, partialSegs;
 };
+
+// Folds a row's next segment (weighted values partAcc (hd), partStats [max, sum]) into what
+// it holds (acc, stats): both rescaled to the larger max, then added. Plain scalar IEEE
+// operations, compiled once (attention.cpp): every kernel path and every task split folds
+// the same partials in the same order into the same bits.
+void foldSegment(float* acc, float* stats, const float* partAcc, const float* partStats, int hd);
 
 using FlashBlockFn = void (*)(const FlashBlock&, const AttentionScratch&);
 

@@ -95,7 +95,8 @@ NANO_INLINE void prefetchSpan(const void* p, size_t bytes) {
 }
 
 // Row r of a block: query head g0 * group + r / numTokens, token tokBegin + r % numTokens
-// (head-major, so rows side by side share their kv head's K and V loads).
+// (head-major, so rows side by side share their kv head's K and V loads). Its scratch:
+// acc (head_dim) | scores (kTileKeys) | stats (2) | folded segments: acc (head_dim), stats (2).
 NANO_INLINE RowView rowView(const FlashBlock& b, const AttentionScratch& sh, int r) {
   const int numTokens = b.tokEnd - b.tokBegin;
   const int hh = r / numTokens, t = b.tokBegin + r % numTokens, h = b.g0 * sh.group + hh;
@@ -103,7 +104,7 @@ NANO_INLINE RowView rowView(const FlashBlock& b, const AttentionScratch& sh, int
   float* acc = b.scratch + size_t(r) * sh.rowFloats;
   const int first = b.la.window > 0 && pos - b.la.window + 1 > 0 ? pos - b.la.window + 1 : 0;
   return {b.qkv + size_t(t) * b.rowWidth + size_t(h) * sh.headDim, acc, acc + sh.headDim,
-          acc + sh.rowFloats - 2, b.g0 + hh / sh.group, first, pos};
+          acc + sh.headDim + kTileKeys, b.g0 + hh / sh.group, first, pos};
 }
 
 // One page's part of a tile's key positions [base + j0, base + j1): `count` slots of page
@@ -151,9 +152,18 @@ NANO_INLINE void prefetchTile(const FlashBlock& b, int from, int to, int ps, siz
     }
 }
 
-// The block's walk: tile by tile of kTileKeys key positions (those any row needs), rows up
-// to kRows at a time (of one kv head, unless each kv head has a single row here). Tiles sit
-// at fixed positions, so a row's steps depend on nothing but its own range of keys.
+// out row = acc / sum.
+NANO_INLINE void writeRow(float* o, const float* acc, float sum, int hd) {
+  const float inv = 1.0f / sum;
+  for (int d = 0; d < hd; ++d) o[d] = acc[d] * inv;
+}
+
+// The block's walk over segments [seg0, seg1) of its rows' keys: in each, tile by tile of
+// kTileKeys key positions (those any row needs), rows up to kRows at a time (of one kv head,
+// unless each kv head has a single row here), each row's online softmax started afresh at
+// the segment. Tiles and segments sit at fixed positions, so a row's steps depend on nothing
+// but its own range of keys. At a segment's end a row of one segment writes its output; a
+// row of several folds the segment into what it holds (or leaves it in b.partials).
 template <class T>
 NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
   const int hd = sh.headDim, ps = sh.pageSize;
@@ -164,42 +174,72 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     const RowView v = rowView(b, sh, r);
     first = v.first < first ? v.first : first;
     last = v.last > last ? v.last : last;
-    std::memset(v.acc, 0, (sh.rowFloats - 2) * sizeof(float));  // acc and the tile's scores
-    v.stats[0] = -__builtin_inff();
-    v.stats[1] = 0;
   }
   const size_t kvSpan = size_t(hd) * ps * sizeof(T);  // bytes of one kv head's K (or V) in a page
-  const int end = last + 1;
-  prefetchTile<T>(b, first, (first / kTileKeys + 1) * kTileKeys < end ? (first / kTileKeys + 1) * kTileKeys : end, ps, kvSpan);
-  for (int t = first / kTileKeys; t <= last / kTileKeys; ++t) {
-    const int base = t * kTileKeys;
-    if (base + kTileKeys < end)  // the next tile's K and V
-      prefetchTile<T>(b, base + kTileKeys, base + 2 * kTileKeys < end ? base + 2 * kTileKeys : end, ps, kvSpan);
-    RowView sel[kRows];
-    int n = 0, j0 = 0, j1 = 0;
+  const int s0 = b.seg0 > first / kSegmentKeys ? b.seg0 : first / kSegmentKeys;
+  const int s1 = b.seg1 < last / kSegmentKeys + 1 ? b.seg1 : last / kSegmentKeys + 1;
+  for (int seg = s0; seg < s1; ++seg) {
+    const int segBegin = seg * kSegmentKeys, segEnd = segBegin + kSegmentKeys;
+    int lo = 1 << 30, hi = -1;  // the keys the rows need in this segment
     for (int r = 0; r < numRows; ++r) {
       const RowView v = rowView(b, sh, r);
-      if (v.last < base || v.first >= base + kTileKeys) continue;  // the tile holds none of its keys
-      const int rj0 = v.first > base ? v.first - base : 0;
-      const int rj1 = v.last - base + 1 < kTileKeys ? v.last - base + 1 : kTileKeys;
-      const bool isNewHead = n > 0 && !isOneRowPerKvHead && v.kvHead != sel[0].kvHead;
-      if (n > 0 && (n == kRows || rj0 != j0 || rj1 != j1 || isNewHead)) {
-        attendTile<T>(b, sel, n, base, j0, j1, hd, ps);
-        n = 0;
-      }
-      sel[n++] = v;
-      j0 = rj0;
-      j1 = rj1;
+      if (v.last < segBegin || v.first >= segEnd) continue;
+      std::memset(v.acc, 0, size_t(hd + kTileKeys) * sizeof(float));  // acc and the tile's scores
+      v.stats[0] = -__builtin_inff();
+      v.stats[1] = 0;
+      const int rowLo = v.first > segBegin ? v.first : segBegin, rowHi = v.last < segEnd - 1 ? v.last : segEnd - 1;
+      lo = rowLo < lo ? rowLo : lo;
+      hi = rowHi > hi ? rowHi : hi;
     }
-    if (n > 0) attendTile<T>(b, sel, n, base, j0, j1, hd, ps);
-  }
-  for (int r = 0; r < numRows; ++r) {
-    const RowView v = rowView(b, sh, r);
-    const int t = b.tokBegin + r % (b.tokEnd - b.tokBegin);
-    const int h = b.g0 * sh.group + r / (b.tokEnd - b.tokBegin);
-    float* o = b.out + size_t(t) * sh.numHeads * hd + size_t(h) * hd;
-    const float inv = 1.0f / v.stats[1];
-    for (int d = 0; d < hd; ++d) o[d] = v.acc[d] * inv;
+    if (hi < 0) continue;
+    const int end = hi + 1;
+    const int firstTileEnd = (lo / kTileKeys + 1) * kTileKeys;
+    prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, ps, kvSpan);
+    for (int t = lo / kTileKeys; t <= hi / kTileKeys; ++t) {
+      const int base = t * kTileKeys;
+      if (base + kTileKeys < end)  // the next tile's K and V
+        prefetchTile<T>(b, base + kTileKeys, base + 2 * kTileKeys < end ? base + 2 * kTileKeys : end, ps, kvSpan);
+      RowView sel[kRows];
+      int n = 0, j0 = 0, j1 = 0;
+      for (int r = 0; r < numRows; ++r) {
+        const RowView v = rowView(b, sh, r);
+        if (v.last < base || v.first >= base + kTileKeys) continue;  // the tile holds none of its keys
+        const int rj0 = v.first > base ? v.first - base : 0;
+        const int rj1 = v.last - base + 1 < kTileKeys ? v.last - base + 1 : kTileKeys;
+        const bool isNewHead = n > 0 && !isOneRowPerKvHead && v.kvHead != sel[0].kvHead;
+        if (n > 0 && (n == kRows || rj0 != j0 || rj1 != j1 || isNewHead)) {
+          attendTile<T>(b, sel, n, base, j0, j1, hd, ps);
+          n = 0;
+        }
+        sel[n++] = v;
+        j0 = rj0;
+        j1 = rj1;
+      }
+      if (n > 0) attendTile<T>(b, sel, n, base, j0, j1, hd, ps);
+    }
+    for (int r = 0; r < numRows; ++r) {
+      const RowView v = rowView(b, sh, r);
+      if (v.last < segBegin || v.first >= segEnd) continue;
+      const int t = b.tokBegin + r % numTokens, h = b.g0 * sh.group + r / numTokens;
+      float* o = b.out + size_t(t) * sh.numHeads * hd + size_t(h) * hd;
+      const int rowSeg0 = v.first / kSegmentKeys, rowSeg1 = v.last / kSegmentKeys;
+      if (rowSeg0 == rowSeg1) {
+        writeRow(o, v.acc, v.stats[1], hd);
+      } else if (b.partials) {
+        float* p = b.partials + ((size_t(t - b.partialTok0) * sh.numHeads + h) * b.partialSegs + (seg - b.partialSeg0)) * (hd + 2);
+        std::memcpy(p, v.acc, size_t(hd) * sizeof(float));
+        p[hd] = v.stats[0], p[hd + 1] = v.stats[1];
+      } else {
+        float* held = v.stats + 2;  // acc (head_dim), stats (2)
+        if (seg == rowSeg0) {
+          std::memcpy(held, v.acc, size_t(hd) * sizeof(float));
+          held[hd] = v.stats[0], held[hd + 1] = v.stats[1];
+        } else {
+          foldSegment(held, held + hd, v.acc, v.stats, hd);
+        }
+        if (seg == rowSeg1) writeRow(o, held, held[hd + 1], hd);
+      }
+    }
   }
 }
 
