@@ -58,14 +58,17 @@ const WEIGHT_BYTES = { f32: 4, bf16: 2, q8_0: 34 / 32, q4_k: 144 / 256 } as cons
 const KV_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
 
 /**
- * A 2-core machine as the bench measured it (bench:long --grid, AVX-512 Zen 5, 2 threads):
- * GEMMs ~300 GFLOP/s, the attention's short dot products ~120 GFLOP/s, one sequence's K/V
- * read at ~17 GB/s, weights streamed at ~40 GB/s (part of them stay in L3). Only their
- * ratios matter to a bound; `stepCostFromLatency` replaces them with a fit to this machine.
+ * A 2-core machine as the bench measured it (AVX-512 Zen 5, 2 threads, the small preset):
+ * GEMMs ~300 GFLOP/s, weights streamed at ~40 GB/s (part of them stay in L3), and for the
+ * register-blocked tiled attention (refitted to the quiet-window bench:long figures of
+ * 2026-12-02 16:46 UTC: 8 decodes at 100 and 4,000 tokens of context, 16-token chunks at 0
+ * and 3,984): its arithmetic ~165 GFLOP/s, the K/V read at ~47 GB/s for f32 and ~34 GB/s
+ * for 16-bit elements (their widening costs too). Only their ratios matter to a bound;
+ * `stepCostFromLatency` replaces them with a fit to this machine (bench/step-cost-fit.ts).
  */
 const GEMM_FLOPS_PER_MS = 3e8;
-const ATTENTION_FLOPS_PER_MS = 1.2e8;
-const KV_BYTES_PER_MS = 1.7e7;
+const ATTENTION_FLOPS_PER_MS = 1.65e8;
+const KV_BYTES_PER_MS = { f32: 4.7e7, bf16: 3.4e7, f16: 3.4e7 } as const;
 const WEIGHT_BYTES_PER_MS = 4e7;
 
 /** The cost model of a model shape and element types, with the given bound. */
@@ -74,14 +77,14 @@ export function stepCostModel(shape: CostShape, maxRatio: number, dtypes: CostDt
   const layerWeights = shape.hiddenSize * (2 * qDim + 2 * kvDim + 3 * shape.intermediateSize);
   const lmHeadWeights = shape.hiddenSize * shape.vocabSize;
   const weightBytes = WEIGHT_BYTES[dtypes.weightDtype ?? 'f32'];
-  const kvBytes = KV_BYTES[dtypes.kvDtype ?? 'f32'];
+  const kvDtype = dtypes.kvDtype ?? 'f32', kvBytes = KV_BYTES[kvDtype];
   return {
     maxRatio,
     fixedMs: ((layerWeights * shape.numLayers + lmHeadWeights) * weightBytes) / WEIGHT_BYTES_PER_MS,
     perTokenMs: (2 * layerWeights * shape.numLayers) / GEMM_FLOPS_PER_MS,
     perSampledMs: (2 * lmHeadWeights) / GEMM_FLOPS_PER_MS,
     perKeyMs: (4 * qDim * shape.numLayers) / ATTENTION_FLOPS_PER_MS, // scores and weighted values
-    perKvReadMs: (2 * kvDim * shape.numLayers * kvBytes) / KV_BYTES_PER_MS,
+    perKvReadMs: (2 * kvDim * shape.numLayers * kvBytes) / KV_BYTES_PER_MS[kvDtype],
   };
 }
 

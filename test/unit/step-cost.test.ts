@@ -45,7 +45,7 @@ describe('step-cost model', () => {
   it('counts the K/V a run reads once: a lone query at a long context costs most of what a 16-token chunk does', () => {
     const one = runCost(small, 3999, 1, false), sixteen = runCost(small, 3984, 16, false);
     expect(one).toBeGreaterThan(sixteen / 4);
-    expect(one - runCost(small, 3999, 0, false)).toBeLessThan(one / 10); // the read is the cost, not the token
+    expect(one - runCost(small, 3999, 0, false)).toBeLessThan(one / 4); // the read is most of the cost, not the token
     // A decode at a long context costs more than one at a short one: its own K/V read.
     expect(runCost(small, 4000, 1, true)).toBeGreaterThan(2 * runCost(small, 40, 1, true));
   });
@@ -65,7 +65,9 @@ describe('step-cost model', () => {
   it('takes the bytes it streams from the element types', () => {
     const shape = presetConfig('small');
     const bf16Kv = stepCostModel(shape, 2, { kvDtype: 'bf16' });
-    expect(bf16Kv.perKvReadMs).toBeCloseTo(small.perKvReadMs / 2, 12);
+    // Half the bytes, read at the lower rate of 16-bit elements (their widening): more than half the time.
+    expect(bf16Kv.perKvReadMs).toBeLessThan(small.perKvReadMs * 0.75);
+    expect(bf16Kv.perKvReadMs).toBeGreaterThan(small.perKvReadMs / 2);
     expect(stepCostModel(shape, 2, { kvDtype: 'f16' }).perKvReadMs).toBe(bf16Kv.perKvReadMs);
     expect(bf16Kv.fixedMs).toBe(small.fixedMs);
     expect(stepCostModel(shape, 2, { weightDtype: 'bf16' }).fixedMs).toBeCloseTo(small.fixedMs / 2, 12);
