@@ -96,6 +96,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   static void onEnvCleanup(void* self);
 
   std::unique_ptr<Core> core_;
+  std::unique_ptr<StepKeys> keys_;  // the step input's property names, made once
   bool isBusy_ = false;
   bool isClosed_ = false;
   napi_env env_ = nullptr;
@@ -142,6 +143,7 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
   }
   if (const char* spin = std::getenv("NANO_SERVING_STEP_SPIN_US")) spinMicros_ = std::max(0, std::atoi(spin));
   runnerSpin_ = SpinWait(spinMicros_);
+  keys_ = std::make_unique<StepKeys>(env);
   env_ = env;
   tsfn_ = Tsfn::New(env, "nano-serving-step", 0, 1, this);
   tsfn_.Unref(env);  // only a step in flight keeps the event loop alive
@@ -195,7 +197,7 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
   if (isClosed_) throw codedError(env, "ERR_NATIVE_CLOSED", "executor is closed");
   if (isBusy_) throw codedError(env, "ERR_NATIVE_BUSY", "a step is already in flight");
   try {
-    parseStep(info[0], core_->batch);
+    parseStep(info[0], *keys_, core_->batch);
     validateStep(core_->batch, core_->model.config(), core_->options);
     core_->seqs.apply(core_->batch, core_->options, core_->model.config().vocabSize);  // checks the deltas before it changes anything
   } catch (const CodedError& e) {
@@ -266,10 +268,36 @@ Napi::Value ExecutorWrap::info(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// spinBudget(maxMicros, events): the spin budget's rules (spin_wait.h) fed a list of waits, each
+// [kind, waitedMicros, busy] with kind 0 = work caught while spinning, 1 = the spin ran out,
+// 2 = woken by work; returns the budget after each (for tests).
+Napi::Value spinBudget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsArray()) throw codedError(env, "ERR_NATIVE_CONFIG", "spinBudget(maxMicros, events[])");
+  SpinBudget budget(info[0].As<Napi::Number>().Int32Value());
+  Napi::Array events = info[1].As<Napi::Array>();
+  Napi::Array out = Napi::Array::New(env, events.Length());
+  for (uint32_t i = 0; i < events.Length(); ++i) {
+    Napi::Value e = events.Get(i);
+    if (!e.IsArray() || e.As<Napi::Array>().Length() != 3) throw codedError(env, "ERR_NATIVE_CONFIG", "spinBudget: an event is [kind, waitedMicros, busy]");
+    Napi::Array event = e.As<Napi::Array>();
+    const int kind = event.Get(0u).ToNumber().Int32Value();
+    const double waited = event.Get(1u).ToNumber().DoubleValue();
+    const bool busy = event.Get(2u).ToBoolean().Value();
+    if (kind == 0) budget.caught(waited, busy);
+    else if (kind == 1) budget.ranOut(busy);
+    else if (kind == 2) budget.woke(waited);
+    else throw codedError(env, "ERR_NATIVE_CONFIG", "spinBudget: kind is 0 (caught), 1 (ran out) or 2 (woke)");
+    out.Set(i, Napi::Number::New(env, budget.micros()));
+  }
+  return out;
+}
+
 }  // namespace
 
 void registerExecutor(Napi::Env env, Napi::Object exports) {
   exports.Set("Executor", ExecutorWrap::define(env));
+  exports.Set("spinBudget", Napi::Function::New(env, spinBudget));
 }
 
 }  // namespace nano

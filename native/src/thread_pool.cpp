@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "spin_wait.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void cpuRelax() { _mm_pause(); }
@@ -28,7 +30,8 @@ inline void backoff(int& spins) {
 }  // namespace
 
 ThreadPool::ThreadPool(int numThreads, int spinMicros)
-    : numThreads_(numThreads < 1 ? 1 : numThreads), spinMicros_(spinMicros), spins_(numThreads_, SpinWait(spinMicros)) {
+    : numThreads_(numThreads < 1 ? 1 : numThreads), spinMicros_(spinMicros) {
+  spins_ = std::make_unique<std::vector<SpinWait>>(numThreads_, SpinWait(spinMicros));
   for (int i = 1; i < numThreads_; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
 }
 
@@ -75,7 +78,7 @@ void ThreadPool::workerLoop(int thread) {
   while (!stopping_.load(std::memory_order_acquire)) {
     if (runChunks(thread)) continue;
     // Idle: spin a little (the next job usually follows within microseconds), then sleep.
-    spins_[thread].wait([&] { return hasWork(claim_.load(std::memory_order_acquire)) || stopping_.load(); }, mutex_,
+    (*spins_)[thread].wait([&] { return hasWork(claim_.load(std::memory_order_acquire)) || stopping_.load(); }, mutex_,
                         wake_, numSleeping_);
   }
 }

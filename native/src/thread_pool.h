@@ -3,20 +3,22 @@
 // time (an atomic counter), so when a worker is descheduled (2 cores shared with
 // the JS thread and other processes) the caller simply takes its chunks instead of
 // waiting for it. Which thread runs a chunk never changes what the chunk computes.
-// Workers spin briefly after a job before sleeping (spin_wait.h: the budget adapts, and
-// drops to nothing on a busy machine): waking a sleeping thread on this VM costs ~15 ms.
+// Workers spin briefly after a job before sleeping (spin_wait.h: the budget adapts, is cut
+// short while the recent gaps between jobs outlast it, and drops to nothing on a busy
+// machine): waking a sleeping thread on this VM costs ~15 ms.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
-#include "spin_wait.h"
-
 namespace nano {
+
+class SpinWait;  // spin_wait.h, included by thread_pool.cpp only (so a change there rebuilds two files, not all)
 
 class ThreadPool {
  public:
@@ -59,7 +61,7 @@ class ThreadPool {
   int numThreads_;
   int spinMicros_;
   std::vector<std::thread> workers_;
-  std::vector<SpinWait> spins_;  // (thread) each worker's spin budget
+  std::unique_ptr<std::vector<SpinWait>> spins_;  // (thread) each worker's spin budget
   std::mutex mutex_;
   std::condition_variable wake_;
   int numSleeping_ = 0;  // guarded by mutex_

@@ -76,6 +76,7 @@ export class ConstrainedDecoding {
    * run while the executor's forward pass does (the sampler waits for maskReady).
    */
   planMasks(runs: readonly MaskedRun[]): PlannedMasks | undefined {
+    if (this.owners.size === 0) return undefined; // no request is constrained: no lookups (every step of most engines)
     this.sweep();
     const rows: number[] = [];
     for (let s = 0; s < runs.length; s++) if (runs[s].isSampled && this.states.has(runs[s].id)) rows.push(s);

@@ -75,6 +75,12 @@ export interface NativeBinding {
   /** The whole file as a private memory mapping (unmapped when the ArrayBuffer is collected); the executor drops the pages it copied weights from. */
   mapFile(path: string): ArrayBuffer;
   Executor: new (config: ModelConfig, tensors: TensorMap, options: NativeExecutorOptions) => NativeExecutorHandle;
+  /**
+   * The spin budget's rules (native/src/spin_wait.h) fed a list of waits, for tests: each event is
+   * [kind, waitedMicros, busy] (kind 0: work caught while spinning, 1: the spin ran out, 2: woken
+   * by work); returns the microseconds the next wait would spin after each event.
+   */
+  spinBudget(maxMicros: number, events: ReadonlyArray<readonly [0 | 1 | 2, number, boolean]>): number[];
 }
 
 /** Codes on errors the addon throws. */
