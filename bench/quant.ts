@@ -116,12 +116,13 @@ function cpuLine(): string {
 
 const loadLine = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 
-function table(rows: Row[], bandwidth: number, hasCore: boolean): string {
+function table(rows: Row[], bandwidth: number, hasCore: boolean, hasNode: boolean): string {
   const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const lines = [
-    '| shape | file | MiB | measure | ours | llama.cpp core | node-llama-cpp | ours / core |',
-    '|---|---|---:|---|---:|---:|---:|---:|',
+    `| shape | file | MiB | measure | ours | llama.cpp core |${hasNode ? ' node-llama-cpp |' : ''} ours / core |`,
+    `|---|---|---:|---|---:|---:|${hasNode ? '---:|' : ''}---:|`,
   ];
+  const nodeCell = (text: string): string => (hasNode ? ` ${text} |` : '');
   for (const r of rows) {
     const m = (side: Measured[], key: 'pp512' | 'tg' | 'par32'): number => median(side.map((s) => s[key]));
     const rss = (side: Measured[]): number => median(side.map((s) => s.rssMiB));
@@ -129,9 +130,9 @@ function table(rows: Row[], bandwidth: number, hasCore: boolean): string {
     const bound = (bandwidth * 1e9) / (r.fileMiB * 1048576);
     for (const [key, label] of [['pp512', 'prefill 512, tok/s'], ['tg', `decode 1 stream, tok/s (bound ${f(bound)})`], ['par32', '32 concurrent, output tok/s']] as const) {
       const o = m(r.ours, key), c = hasCore ? m(r.core, key) : NaN, n = key === 'par32' ? NaN : m(r.node, key);
-      lines.push(`| ${r.shape} | ${r.format} | ${f(r.fileMiB)} | ${label} | ${f(o, 1)} | ${f(c, 1)} | ${f(n, 1)} | ${f(o / c, 2)}x |`);
+      lines.push(`| ${r.shape} | ${r.format} | ${f(r.fileMiB)} | ${label} | ${f(o, 1)} | ${f(c, 1)} |${nodeCell(f(n, 1))} ${f(o / c, 2)}x |`);
     }
-    lines.push(`| ${r.shape} | ${r.format} | | resident MiB (ours after load / peak; others peak) | ${f(resident(r.ours))} / ${f(rss(r.ours))} | ${hasCore ? f(rss(r.core)) : '-'} | ${f(rss(r.node))} | |`);
+    lines.push(`| ${r.shape} | ${r.format} | | resident MiB (ours after load / peak; others peak) | ${f(resident(r.ours))} / ${f(rss(r.ours))} | ${hasCore ? f(rss(r.core)) : '-'} |${nodeCell(f(rss(r.node)))} |`);
   }
   return lines.join('\n');
 }
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
   }
   const kernels = [...new Set(rows.flatMap((r) => r.ours.map((o) => o.kernel)).filter(Boolean))].join(', ') || '-';
   const header = `CPU: ${cpuLine()}; ${threads} threads; our kernels ${kernels} (--kernel ${kernel}); ${llamaLine}; KV cache ${kv} on every side (llama.cpp: -ctk/-ctv ${kv}, flash attention auto); read bandwidth ${bandwidth.toFixed(1)} GB/s (${threads} threads, 512 MiB); ${rounds} alternating rounds, medians; sides ${[...sides].join(', ')}; load average ${startLoad} at the start, ${loadLine()} at the end.`;
-  const md = `${header}\n\n${table(rows, bandwidth, hasCore)}\n`;
+  const md = `${header}\n\n${table(rows, bandwidth, hasCore, sides.has('node'))}\n`;
   console.log(md);
   const stamp = new Date().toISOString().slice(0, 10);
   const suffix = `${kernel === 'auto' ? '' : `-${kernel}`}${llamaCpu === 'native' ? '' : `-llama-${llamaCpu}`}`;
