@@ -8,13 +8,19 @@
 // The register tile of the micro-kernels: up to kRows rows (token, head) at a time, against
 // kKeyVecs key vectors (kLanes slots each) for q k^T, or kDimVecs vectors of head_dim for
 // p v, so every loaded K or V vector feeds several independent chains and every row has
-// several chains in flight (a lone decode row too). AVX-512: 4 x 4 of 32 zmm; AVX2 (a Vec
-// is two ymm of 16): 3 x 2 (12 ymm of sums; a prefill's f32 attention ran 8-13 % faster than
-// with 2 x 2 on Zen 5, 4 x 2 spills, 4 x 1 ties); the baseline: 2 x 2. Each sum is the same
-// chain whatever the tile, so the tile never changes a bit.
+// several chains in flight (a lone decode row too). AVX-512: 4 x 4 of 32 zmm; the baseline:
+// 2 x 2. AVX2 (a Vec is two ymm of 16): calls of up to 3 rows x 4 vectors, each run as
+// register tiles of at most kMaxSums = 6 Vec sums (12 ymm): 1 row x 4 vectors (the causal
+// diagonal's lone rows: 8 chains), 2 x 3, 3 x 2. On Zen 5 (attention probe, one thread, f32
+// KV) a 512-token prefill's layer ran 15-20 % faster than with 2 x 2 tiles; 3 x 2 alone gave
+// 8-13 %, at most 4 sums lost 5 %, 4 x 2 spills. Each sum is the same chain whatever the
+// tile, so the tile never changes a bit.
 constexpr int kRows = NANO_FLASH_ISA == 2 ? 4 : NANO_FLASH_ISA == 1 ? 3 : 2;
-constexpr int kKeyVecs = NANO_FLASH_ISA == 2 ? 4 : 2;
-constexpr int kDimVecs = NANO_FLASH_ISA == 2 ? 4 : 2;
+constexpr int kKeyVecs = NANO_FLASH_ISA == 2 ? 4 : NANO_FLASH_ISA == 1 ? 4 : 2;
+constexpr int kDimVecs = NANO_FLASH_ISA == 2 ? 4 : NANO_FLASH_ISA == 1 ? 4 : 2;
+constexpr int kMaxSums = NANO_FLASH_ISA == 1 ? 6 : kRows * kKeyVecs;
+template <int H>
+constexpr int kPartVecs = kMaxSums / H < 1 ? 1 : kMaxSums / H;
 static_assert(kKeyVecs * kLanes <= kTileKeys, "a tile holds the key vectors of one call");
 
 // A row: one (token, query head). Keys it attends to: positions [first, last].
@@ -154,18 +160,26 @@ struct ScoreCall {
   int v0, hd, ps;
   bool shared;
   template <int H, int V>
-  NANO_INLINE void run() const {
-    const float* q[H];
-    const T* k[H][kKeyVecs];
-    float* sc[H][kKeyVecs];
-    for (int h = 0; h < H; ++h) {
-      q[h] = rows[h].q;
-      for (int v = 0; v < V; ++v) {
-        k[h][v] = b.kv->template keys<T>(b.layer, slots.vecPage[v0 + v], rows[h].kvHead) + slots.vecSlot[v0 + v];
-        sc[h][v] = rows[h].scores + slots.vecAt[v0 + v];
+  NANO_INLINE void run() const { part<H, V, 0>(); }
+  // Vectors [At, At + n) of the call's V as one register tile, then the rest.
+  template <int H, int V, int At>
+  NANO_INLINE void part() const {
+    if constexpr (At < V) {
+      constexpr int n = V - At < kPartVecs<H> ? V - At : kPartVecs<H>;
+      const float* q[H];
+      const T* k[H][kKeyVecs];
+      float* sc[H][kKeyVecs];
+      for (int h = 0; h < H; ++h) {
+        q[h] = rows[h].q;
+        for (int v = 0; v < n; ++v) {
+          const int at = v0 + At + v;
+          k[h][v] = b.kv->template keys<T>(b.layer, slots.vecPage[at], rows[h].kvHead) + slots.vecSlot[at];
+          sc[h][v] = rows[h].scores + slots.vecAt[at];
+        }
       }
+      shared ? scoreBlock<H, n, true, T>(q, k, hd, ps, sc) : scoreBlock<H, n, false, T>(q, k, hd, ps, sc);
+      part<H, V, At + n>();
     }
-    shared ? scoreBlock<H, V, true, T>(q, k, hd, ps, sc) : scoreBlock<H, V, false, T>(q, k, hd, ps, sc);
   }
 };
 
@@ -178,12 +192,20 @@ struct WeighCall {
   int hd, d0;
   bool shared;
   template <int H, int X>
-  NANO_INLINE void run() const {
-    int kvHead[H];
-    float* w[H];
-    float* acc[H];
-    for (int h = 0; h < H; ++h) kvHead[h] = rows[h].kvHead, w[h] = rows[h].scores, acc[h] = rows[h].acc;
-    shared ? weighBlock<H, X, true, T>(*b.kv, b.layer, kvHead, spans, w, hd, d0, acc)
-           : weighBlock<H, X, false, T>(*b.kv, b.layer, kvHead, spans, w, hd, d0, acc);
+  NANO_INLINE void run() const { part<H, X, 0>(); }
+  // head_dim vectors [At, At + n) of the call's X as one register tile, then the rest.
+  template <int H, int X, int At>
+  NANO_INLINE void part() const {
+    if constexpr (At < X) {
+      constexpr int n = X - At < kPartVecs<H> ? X - At : kPartVecs<H>;
+      int kvHead[H];
+      float* w[H];
+      float* acc[H];
+      for (int h = 0; h < H; ++h) kvHead[h] = rows[h].kvHead, w[h] = rows[h].scores, acc[h] = rows[h].acc;
+      const int d = d0 + At * kLanes;
+      shared ? weighBlock<H, n, true, T>(*b.kv, b.layer, kvHead, spans, w, hd, d, acc)
+             : weighBlock<H, n, false, T>(*b.kv, b.layer, kvHead, spans, w, hd, d, acc);
+      part<H, X, At + n>();
+    }
   }
 };
