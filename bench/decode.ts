@@ -7,15 +7,18 @@
  * of which one row is read) and what share of the bound that is. The bound is the read
  * bandwidth of all threads streaming AT ONCE (bench/probes/read_bandwidth.cpp, `gbps`),
  * measured before and after; the sum of each thread's best pass alone is printed beside it.
- * f32 cases also time the one-row GEMMs of the whole model alone (every matrix of every
- * layer and the LM head, in the step's order, through gemm_probe): the share of the step
- * they take and their own GB/s.
+ * f32 and GGUF cases also time the one-row GEMMs of the whole model alone (every matrix of
+ * every layer and the LM head, in the step's order: f32 through gemm_probe, quantized through
+ * quant_gemm_probe with the file's block types per fused matrix and the case's kernel): the
+ * share of the step they take and their own GB/s.
  *
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
- *     [--llama] [--rounds 5] [--threads 2]
+ *     [--llama] [--rounds 5] [--threads 2] [--out FILE]
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD), in the rounds.
- * Writes bench/results/decode.json.
+ * Writes bench/results/decode-quant.json when the run has GGUF files and no preset (`--models
+ * none`), decode-<dtypes>.json (decode-f32.json) when it has only presets, decode.json when
+ * both; --out FILE writes FILE instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -30,7 +33,7 @@ import type { ModelConfig, TensorMap } from '../src/models/config.js';
 import { greedyParams } from './greedy-params.js';
 import { findLlamaCore, llamaBench } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
-import { measureGemm, measureReadBandwidth, type ReadBandwidth, type WeightShape } from './probes.js';
+import { measureGemm, measureQuantGemm, measureReadBandwidth, type QuantMatrixShape, type ReadBandwidth, type WeightShape } from './probes.js';
 
 const PAGE = 16;
 const STEPS = 64;
@@ -43,6 +46,10 @@ interface Case {
   ex: NativeExecutor;
   streamedBytes: number;
   gemvShapes?: WeightShape[];
+  /** GGUF cases whose linear layers are all quantized: the fused matrices of one step. */
+  quantShapes?: QuantMatrixShape[];
+  /** The NANO_SERVING_KERNEL the case's executor was made under (the quantized probe follows it). */
+  kernelEnv?: string;
   gguf?: string;
   tokPerS: number[];
   cpuPerWall: number[];
@@ -75,6 +82,22 @@ function gemvShapes(c: ModelConfig): WeightShape[] {
   const q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, ffn = c.intermediateSize;
   const layer = [{ n: q + 2 * kv, k: c.hiddenSize }, { n: c.hiddenSize, k: q }, { n: 2 * ffn, k: c.hiddenSize }, { n: c.hiddenSize, k: ffn }];
   return [...Array.from({ length: c.numLayers }, () => layer).flat(), { n: c.vocabSize, k: c.hiddenSize }];
+}
+
+/** The quantized matrices of one step as the executor fuses them (q|k|v, gate|up), or undefined if any is a float tensor. */
+function quantShapes(c: ModelConfig, tensors: TensorMap): QuantMatrixShape[] | undefined {
+  const fused = (names: string[]): QuantMatrixShape | undefined => {
+    const ts = names.map((n) => tensors[n]).filter((t) => t !== undefined);
+    if (ts.length === 0 || ts.some((t) => t.dtype.startsWith('f') || t.dtype === 'bf16')) return undefined;
+    return { parts: ts.map((t) => ({ type: t.dtype, rows: t.shape[0] })), k: ts[0].shape[1] };
+  };
+  const out: Array<QuantMatrixShape | undefined> = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    const b = (n: string): string => `blk.${l}.${n}.weight`;
+    out.push(fused([b('attn_q'), b('attn_k'), b('attn_v')]), fused([b('attn_output')]), fused([b('ffn_gate'), b('ffn_up')]), fused([b('ffn_down')]));
+  }
+  out.push(fused([tensors['output.weight'] ? 'output.weight' : 'token_embd.weight']));
+  return out.every((m) => m !== undefined) ? out as QuantMatrixShape[] : undefined;
 }
 
 function embeddingBytes(tensors: TensorMap): number {
@@ -117,6 +140,7 @@ async function ggufCase(file: string, kernel: Kernel, threads: number): Promise<
   return {
     label: basename(file, '.gguf'), kernel: `${info.kernel}+${info.quantKernel ?? '-'}` as Kernel, config: model.config, ex,
     streamedBytes: info.weightBytes - embeddingBytes(model.tensors), gguf: file, tokPerS: [], cpuPerWall: [], llamaTokPerS: [],
+    quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
   };
 }
 
@@ -179,13 +203,16 @@ async function main(): Promise<void> {
     if (f) gemv.set(c, 2 * f.gflops);  // f32: 4 bytes per 2 flops
   }
   for (const c of cases) c.ex.close();
+  // After the executors are closed (the probe stores its own copy of every matrix).
+  for (const c of cases) if (c.quantShapes) gemv.set(c, measureQuantGemm(threads, c.quantShapes, 2, c.kernelEnv).gbps);
   const after = measureReadBandwidth(threads);
   const bw = before.gbps >= after.gbps ? before : after;  // the higher of the two (a burst of other work lowers it): the share is not flattered
   console.log(`${cpuLine(machine)}; ${threads} threads; ${rounds} rounds of ${STEPS} steps`);
   console.log(`read bandwidth, ${threads} threads at once: ${before.gbps.toFixed(1)} GB/s before, ${after.gbps.toFixed(1)} after (bound: ${bw.gbps.toFixed(1)}); ` +
     `each thread's best pass alone, summed: ${before.gbpsSumOfBest.toFixed(1)} / ${after.gbpsSumOfBest.toFixed(1)}; one thread: ${before.gbpsOneThread.toFixed(1)} / ${after.gbpsOneThread.toFixed(1)}`);
   console.log(table(cases, bw, gemv));
-  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'decode.json');
+  const name = ggufs.length && models.length ? 'decode.json' : ggufs.length ? 'decode-quant.json' : `decode-${dtypes.join('+')}.json`;
+  const out = arg('out', '') || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', name);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     date: new Date().toISOString(), machine, threads, readBandwidth: { before, after },

@@ -46,7 +46,7 @@ function probe(name: string): string {
   // The GEMM kernels (f32 and quantized, which gemm.cpp dispatches to), and for the attention probe its kernels.
   const kernelFile = (f: string): boolean => f.endsWith('.cpp') && !f.includes('binding') &&
     (f.startsWith('gemm') || f.startsWith('quant') || (name === 'attention_probe' && (f.startsWith('attention') || f === 'kv_cache.cpp')));
-  const extra = name === 'gemm_probe' || name === 'attention_probe'
+  const extra = name === 'gemm_probe' || name === 'quant_gemm_probe' || name === 'attention_probe'
     ? [...readdirSync(NATIVE).filter(kernelFile), ...SHARED_SOURCES].map((f) => join(NATIVE, f))
     : [];
   const out = join(CACHE, name);
@@ -91,4 +91,21 @@ export function measureGemm(kernel: 'portable' | 'avx2' | 'avx512', threads: num
 export function peakFor(kernel: string, peaks: Peaks): number | null {
   if (kernel.startsWith('avx512')) return peaks.fmaGflops.avx512;
   return peaks.fmaGflops.avx2;
+}
+
+/** One quantized matrix as the executor fuses it: its parts (block type, output rows) in order, k inputs. */
+export interface QuantMatrixShape { parts: Array<{ type: string; rows: number }>; k: number }
+
+/**
+ * GB/s (stored weight bytes per second) of the addon's quantized kernel over a list of
+ * matrices run in turn, one row each (bench/probes/quant_gemm_probe.cpp); the kernel is the
+ * one the executor picks (NANO_SERVING_KERNEL forces one).
+ */
+export function measureQuantGemm(threads: number, shapes: readonly QuantMatrixShape[], seconds = 0.4, kernelEnv?: string): { kernel: string; gbps: number } {
+  const list = shapes.map((s) => `${s.parts.map((p) => `${p.type}:${p.rows}`).join('+')}x${s.k}`).join(',');
+  const env = { ...process.env };
+  if (kernelEnv) env.NANO_SERVING_KERNEL = kernelEnv;
+  const text = execFileSync(probe('quant_gemm_probe'), [threads, seconds, list].map(String), { encoding: 'utf8', env });
+  const r = JSON.parse(text.trim()) as { kernel: string; gbps: number };
+  return { kernel: r.kernel, gbps: r.gbps };
 }

@@ -1,6 +1,8 @@
 #include "quant_gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -10,7 +12,7 @@ namespace nano {
 
 namespace {
 
-constexpr int kTileColumns = 16;
+constexpr int kTileColumns = 32;  // two 16-column groups: the one-row Q4_K kernel takes them in pairs
 
 int tilesOf(const QuantPart& p) { return (p.rows + kTileColumns - 1) / kTileColumns; }
 
@@ -35,7 +37,7 @@ void runTile(const QuantKernel& kernel, const QuantMatrix& w, int tile, const ui
 }
 
 // Tiles per claimed chunk: a chunk of about kChunkWork weight bytes times rows (a claim is an
-// atomic on a line both cores write: at one row a 16-column tile of a 768-wide matrix is a
+// atomic on a line both cores write: at one row a 32-column tile of a 768-wide matrix is a
 // few hundred ns of work, no more than the claim), while leaving at least 4 chunks per thread
 // so a descheduled thread's share is taken over by the others.
 constexpr size_t kChunkWork = size_t(48) << 10;
@@ -45,6 +47,71 @@ int tilesPerChunk(const QuantMatrix& w, int numTiles, int m, int numThreads) {
   const int byWork = int(std::max<size_t>(1, kChunkWork / tileWork));
   const int byThreads = std::max(1, numTiles / (4 * numThreads));
   return std::min(byWork, byThreads);
+}
+
+// Few rows (decode): the tiles are split into one contiguous run per thread, of about equal
+// weight bytes, so each thread streams one long range of memory (a chunk claimed from a
+// shared counter would make both threads jump to a new address every few tens of KB, where
+// the hardware prefetcher starts over). A thread claims chunks from the front of its own run;
+// once it is empty, from the back of the others' (a descheduled thread's share is taken
+// over, as with the shared counter). Claims shrink towards a run's end so both threads
+// finish together. Which thread runs a tile never changes what it computes.
+constexpr int kFewRows = 4;
+
+struct alignas(64) TileRun {
+  std::atomic<uint64_t> span;  // front (low 32 bits) | back (high 32 bits): tiles [front, back) left
+};
+
+inline uint64_t spanOf(uint32_t front, uint32_t back) { return uint64_t(back) << 32 | front; }
+
+// Claims up to `most` tiles from the front (owner) or the back (others) of `run`; false when empty.
+bool claimTiles(TileRun& run, bool fromFront, int most, int& begin, int& end) {
+  uint64_t s = run.span.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint32_t front = uint32_t(s), back = uint32_t(s >> 32);
+    if (front >= back) return false;
+    const uint32_t take = std::max<uint32_t>(1, std::min<uint32_t>(uint32_t(most), (back - front) / 4));
+    const uint64_t next = fromFront ? spanOf(front + take, back) : spanOf(front, back - take);
+    if (run.span.compare_exchange_weak(s, next, std::memory_order_relaxed)) {
+      begin = int(fromFront ? front : back - take);
+      end = int(fromFront ? front + take : back);
+      return true;
+    }
+  }
+}
+
+constexpr int kMaxRuns = 16;
+
+template <class RunTiles>
+void splitInRuns(ThreadPool& pool, const QuantMatrix& w, int tiles, int perChunk, RunTiles&& runTiles) {
+  const int threads = std::min(pool.size(), tiles);
+  TileRun runs[kMaxRuns];
+  // Run boundaries at equal shares of the weight bytes (parts of several block types differ per tile).
+  auto tileBytes = [](const QuantPart& p) { return p.rowBytes * size_t(p.interleaved ? kTileColumns / p.groupColumns : kTileColumns); };
+  size_t total = 0;
+  for (const QuantPart& p : w.parts) total += tileBytes(p) * size_t(tilesOf(p));
+  size_t sum = 0;
+  int t = 0, run = 0;
+  uint32_t runBegin = 0;
+  for (const QuantPart& p : w.parts) {
+    for (int i = 0; i < tilesOf(p); ++i, ++t) {
+      sum += tileBytes(p);
+      while (run < threads - 1 && sum * size_t(threads) >= total * size_t(run + 1)) {
+        runs[run++].span.store(spanOf(runBegin, uint32_t(t + 1)), std::memory_order_relaxed);
+        runBegin = uint32_t(t + 1);
+      }
+    }
+  }
+  for (; run < threads; ++run) {
+    runs[run].span.store(spanOf(runBegin, uint32_t(tiles)), std::memory_order_relaxed);
+    runBegin = uint32_t(tiles);
+  }
+  pool.forEachChunk(threads, [&](int home, int) {
+    int begin, end;
+    while (claimTiles(runs[home], true, perChunk, begin, end)) runTiles(begin, end);
+    for (int o = 1; o < threads; ++o)
+      while (claimTiles(runs[(home + o) % threads], false, perChunk, begin, end)) runTiles(begin, end);
+  });
 }
 
 bool envIs(const char* env, const char* value) { return env && std::strcmp(env, value) == 0; }
@@ -71,6 +138,11 @@ void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int 
     kernel.quantize(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
   });
   const int tiles = numTiles(w), perChunk = tilesPerChunk(w, tiles, m, pool.size());
+  if (m <= kFewRows && pool.size() > 1 && pool.size() <= kMaxRuns && tiles > 1) {
+    return splitInRuns(pool, w, tiles, perChunk, [&](int begin, int end) {
+      for (int t = begin; t < end; ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
+    });
+  }
   pool.forEachChunk((tiles + perChunk - 1) / perChunk, [&](int chunk, int) {
     for (int t = chunk * perChunk; t < std::min(tiles, (chunk + 1) * perChunk); ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
   });

@@ -1,0 +1,112 @@
+// Quantized GEMM probe: the addon's quantized kernels (native/src/quant*.cpp, compiled in)
+// timed alone over a model's linear layers in the step's order, M = 1 (the one-row GEMMs of a
+// decode step, activation quantization included), each matrix stored in the kernel's layout.
+// The blocks are pseudo-random bytes with normal f16 scales (the kernels' time does not depend
+// on the values). Prints one JSON line: the kernel, the weight bytes of one pass as stored (the
+// interleaved layouts' bytes, what a step reads) and GB/s of the best pass.
+// Usage: quant_gemm_probe <threads> <seconds> <matrix>[,<matrix>...]
+//   matrix = <type>:<rows>[+<type>:<rows>...]x<k>, type one of q8_0 q4_0 q4_k q5_k q6_k
+//   (a fused matrix's parts in order, as the executor fuses q|k|v and gate|up).
+// The kernel is chooseQuantKernel's (NANO_SERVING_KERNEL forces one, as in the executor).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quant_gemm.h"
+
+using namespace nano;
+
+namespace {
+
+bool parseType(const std::string& name, QuantType& out) {
+  for (int t = 0; t < kNumQuantTypes; ++t)
+    if (name == quantTraits(QuantType(t)).name) return out = QuantType(t), true;
+  return false;
+}
+
+// Byte offsets of a block's f16 fields (quant_format.h).
+std::vector<int> halfOffsets(QuantType t) {
+  switch (t) {
+    case QuantType::Q8_0: case QuantType::Q4_0: return {0};
+    case QuantType::Q4_K: case QuantType::Q5_K: return {0, 2};
+    case QuantType::Q6_K: return {208};
+  }
+  return {};
+}
+
+std::vector<uint8_t> randomBlocks(QuantType t, int rows, int k, uint32_t& seed) {
+  const QuantTraits& tr = quantTraits(t);
+  const size_t blocks = size_t(rows) * (k / tr.blockElems);
+  std::vector<uint8_t> bytes(blocks * tr.blockBytes);
+  for (uint8_t& b : bytes) b = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
+  for (size_t b = 0; b < blocks; ++b)
+    for (int at : halfOffsets(t)) {
+      const uint16_t h = uint16_t(0x2000 + ((seed = seed * 1664525u + 1013904223u) >> 22));  // ~0.008..0.06
+      std::memcpy(&bytes[b * tr.blockBytes + at], &h, 2);
+    }
+  return bytes;
+}
+
+struct Layer {
+  std::shared_ptr<QuantMatrix> w;
+  std::vector<float> x, y;
+  std::vector<uint8_t> scratch;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4) return std::fprintf(stderr, "usage: quant_gemm_probe <threads> <seconds> <type:rows[+type:rows]xk,...>\n"), 2;
+  const int threads = std::atoi(argv[1]);
+  const double seconds = std::atof(argv[2]);
+  const QuantKernel kernel = chooseQuantKernel(KernelChoice::Auto);
+  std::vector<Layer> layers;
+  uint32_t seed = 12345;
+  double bytes = 0;
+  const std::string spec = argv[3];
+  for (size_t at = 0; at < spec.size();) {
+    const size_t end = std::min(spec.find(',', at), spec.size()), x = spec.find('x', at);
+    if (x == std::string::npos || x > end) return std::fprintf(stderr, "quant_gemm_probe: bad matrix '%s'\n", spec.substr(at, end - at).c_str()), 2;
+    const int k = std::atoi(spec.c_str() + x + 1);
+    std::vector<std::vector<uint8_t>> blocks;
+    std::vector<QuantSource> sources;
+    int n = 0;
+    for (size_t p = at; p < x;) {
+      const size_t plus = std::min(spec.find('+', p), x), colon = spec.find(':', p);
+      QuantType type;
+      if (colon == std::string::npos || colon > plus || !parseType(spec.substr(p, colon - p), type))
+        return std::fprintf(stderr, "quant_gemm_probe: bad part '%s'\n", spec.substr(p, plus - p).c_str()), 2;
+      const int rows = std::atoi(spec.c_str() + colon + 1);
+      if (rows <= 0 || k <= 0 || k % quantTraits(type).blockElems != 0) return std::fprintf(stderr, "quant_gemm_probe: bad shape\n"), 2;
+      blocks.push_back(randomBlocks(type, rows, k, seed));
+      sources.push_back({type, rows, blocks.back().data()});
+      n += rows;
+      p = plus + 1;
+    }
+    Layer l{makeQuantMatrix(sources, k, kernel.layout), std::vector<float>(size_t(k)), std::vector<float>(size_t(n)),
+            std::vector<uint8_t>(quantActRowBytes(k))};
+    for (int i = 0; i < k; ++i) l.x[i] = float((i * 37) % 101 - 50) * 0.01f;
+    bytes += double(l.w->bytes());
+    layers.push_back(std::move(l));
+    at = end + 1;
+  }
+  ThreadPool pool(threads);
+  auto runAll = [&] {
+    for (Layer& l : layers) quantGemm(pool, kernel, l.x.data(), l.w->k, 1, *l.w, nullptr, l.y.data(), l.w->n, l.scratch.data());
+  };
+  runAll();
+  double best = 1e30;
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+    const auto t0 = std::chrono::steady_clock::now();
+    runAll();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::printf("{\"kernel\":\"%s\",\"threads\":%d,\"bytes\":%.0f,\"gbps\":%.2f}\n", kernel.name, threads, bytes, bytes / best / 1e9);
+  return 0;
+}
