@@ -7,7 +7,7 @@ import type { StepInput } from '../src/executor/step.js';
 import { interTokenGaps, percentiles, type Percentiles, type RequestRecord } from './metrics.js';
 import { createOurEngine, type EngineKnobs, type ModelUnderTest } from './ours.js';
 import { rng } from './workloads.js';
-import type { StepCostCoefficients } from '../src/scheduler/step-cost.js';
+import { runCost, stepCostModel, type StepCostCoefficients } from '../src/scheduler/step-cost.js';
 
 export interface InterferenceShape {
   numStreams: number;
@@ -50,6 +50,12 @@ export interface StepTrace {
   nearEndChunkP50: number;
   /** The slowest step during the prefill: its ms, chunk size and chunk start. */
   slowest: { ms: number; chunk: number; start: number };
+  /**
+   * Near the end: each step's ms over what its decodes alone would cost (beforeP50Ms scaled
+   * by the cost model's decodes now / decodes before), median and largest: with a bound,
+   * how well the steps keep within maxStepCostRatio.
+   */
+  nearEndOverDecodes: { p50: number; max: number };
 }
 
 const waitUntil = async (check: () => boolean): Promise<void> => {
@@ -59,14 +65,17 @@ const waitUntil = async (check: () => boolean): Promise<void> => {
 export async function runInterference(label: string, model: ModelUnderTest, knobs: EngineKnobs, shape: InterferenceShape): Promise<InterferenceResult> {
   const { engine, profiler } = await createOurEngine(model, knobs);
   // Each step: when it ended, its ms, and the long prompt's chunk in it (a run of several tokens, or unsampled: the streams decode one sampled token each).
-  const steps: Array<{ end: number; ms: number; chunk: number; start: number }> = [];
+  // decodesCost: the cost model's (the engine's, or the shape's) prediction for the step's decodes alone.
+  const cost: StepCostCoefficients = knobs.measuredStepCost ?? stepCostModel(model.config, 2, { kvDtype: knobs.kvDtype, weightDtype: model.weightDtype });
+  const steps: Array<{ end: number; ms: number; chunk: number; start: number; decodesCost: number }> = [];
   profiler.onStep = (input: StepInput, ms: number) => {
-    let chunk = 0, start = -1;
+    let chunk = 0, start = -1, decodesCost = cost.fixedMs;
     for (let s = 0; s + 1 < input.seqStart.length; s++) {
-      const n = input.seqStart[s + 1] - input.seqStart[s];
-      if ((n > 1 || input.isSampled[s] === 0) && n > chunk) chunk = n, start = input.positions[input.seqStart[s]];
+      const n = input.seqStart[s + 1] - input.seqStart[s], at = input.positions[input.seqStart[s]];
+      if ((n > 1 || input.isSampled[s] === 0) && n > chunk) chunk = n, start = at;
+      if (n === 1 && input.isSampled[s] === 1) decodesCost += runCost(cost, at, 1, true);
     }
-    steps.push({ end: performance.now(), ms, chunk, start });
+    steps.push({ end: performance.now(), ms, chunk, start, decodesCost });
   };
   const next = rng(17);
   const tokens = (n: number): number[] => Array.from({ length: n }, () => 3 + Math.floor(next() * (model.config.vocabSize - 3)));
@@ -104,11 +113,14 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
     const withChunk = stepsDuring.filter((st) => st.chunk > 0);
     const nearEnd = withChunk.filter((st) => st.start >= 0.9 * shape.longPromptLen);
     const over = (list: typeof steps): number => list.filter((st) => st.ms > 2 * beforeP50Ms).length;
-    const slowest = stepsDuring.reduce((a, b) => (b.ms > a.ms ? b : a), { end: 0, ms: 0, chunk: 0, start: -1 });
+    const slowest = stepsDuring.reduce((a, b) => (b.ms > a.ms ? b : a), { end: 0, ms: 0, chunk: 0, start: -1, decodesCost: 0 });
+    const decodesBefore = percentiles(stepsBefore.map((st) => st.decodesCost)).p50;
+    const overDecodes = nearEnd.map((st) => st.ms / (beforeP50Ms * (st.decodesCost / decodesBefore)));
     const trace: StepTrace = {
       beforeP50Ms, duringMs: percentiles(stepsDuring.map((st) => st.ms)), numWithChunk: withChunk.length, numOver2x: over(withChunk),
       numNearEnd: nearEnd.length, numNearEndOver2x: over(nearEnd), nearEndChunkP50: percentiles(nearEnd.map((st) => st.chunk)).p50,
       slowest: { ms: slowest.ms, chunk: slowest.chunk, start: slowest.start },
+      nearEndOverDecodes: { p50: percentiles(overDecodes).p50, max: overDecodes.reduce((a, b) => Math.max(a, b), 0) },
     };
     return {
       label,

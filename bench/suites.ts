@@ -198,7 +198,7 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
     o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);
     const st = result.steps;
-    o.log(`    steps: p50 before ${st.beforeP50Ms.toFixed(2)} ms; during p50 / p99 ${st.duringMs.p50.toFixed(2)} / ${st.duringMs.p99.toFixed(2)} ms; ${st.numOver2x} of ${st.numWithChunk} with a chunk above 2x (last 10 % of the prompt: ${st.numNearEndOver2x} of ${st.numNearEnd}, chunk p50 ${st.nearEndChunkP50}); slowest ${st.slowest.ms.toFixed(2)} ms (chunk ${st.slowest.chunk} @${st.slowest.start})`);
+    o.log(`    steps: p50 before ${st.beforeP50Ms.toFixed(2)} ms; during p50 / p99 ${st.duringMs.p50.toFixed(2)} / ${st.duringMs.p99.toFixed(2)} ms; ${st.numOver2x} of ${st.numWithChunk} with a chunk above 2x (last 10 % of the prompt: ${st.numNearEndOver2x} of ${st.numNearEnd}, chunk p50 ${st.nearEndChunkP50}); slowest ${st.slowest.ms.toFixed(2)} ms (chunk ${st.slowest.chunk} @${st.slowest.start}); near the end, step / its decodes alone p50 ${st.nearEndOverDecodes.p50.toFixed(2)}, max ${st.nearEndOverDecodes.max.toFixed(2)}`);
     results.push(result);
   }
   const longContext = await profileLongContext(model, shape.longPromptLen, [16, 64, 256].filter((c) => c <= shape.longPromptLen), 5);
