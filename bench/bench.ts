@@ -13,7 +13,7 @@ import type { InterferenceResult } from './interference.js';
 import type { LongContextProfile } from './step-profile.js';
 import { disposeLlamaCpp, loadLlamaCpp, type LlamaCppRuntime } from './llama-cpp.js';
 import { SCALES } from './scales.js';
-import { benchDemo, benchInterference, benchModel, loadModel, type DemoResult, type ModelResult, type SuiteOptions } from './suites.js';
+import { benchDemo, benchInterference, type VariantFilter, benchModel, loadModel, type DemoResult, type ModelResult, type SuiteOptions } from './suites.js';
 import { checkTargets, type TargetCheck } from './targets.js';
 
 export interface BenchOptions {
@@ -25,8 +25,8 @@ export interface BenchOptions {
   llamaCpp: boolean;
   demo: boolean;
   interference: boolean;
-  /** Only the interference variants whose labels contain one of these (all when absent). */
-  interferenceVariants?: string[];
+  /** Only these interference variants: labels containing one of `parts`, or equal to one of `exact` (all when absent). */
+  interferenceVariants?: VariantFilter;
   log: (line: string) => void;
 }
 

@@ -3,6 +3,7 @@
  * streams' inter-token latency before it, while it is prefilled, and after its first token
  * shows how well chunked prefill shields decoding from a big prefill.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { StepInput } from '../src/executor/step.js';
 import { interTokenGaps, percentiles, type Percentiles, type RequestRecord } from './metrics.js';
 import { createOurEngine, type EngineKnobs, type ModelUnderTest } from './ours.js';
@@ -32,6 +33,84 @@ export interface InterferenceResult {
   spikeRatio: number;
   /** The executor's steps (call to resolution) before the long prompt and while it is prefilled. */
   steps: StepTrace;
+  /** What lay inside the gaps at or above the during p99 (the gaps that set the ratio). */
+  tail: TailAttribution;
+  /** Tokens each stream produced during the prefill (median over the streams). */
+  tokensDuring: number;
+  /**
+   * The same streams alone, no long prompt, over as many tokens as they produced during the
+   * prefill: their ITL p99 in that window / their p50 before. What their own growing contexts
+   * and the steps' variance give without any prefill (absent when not run).
+   */
+  control?: { itlBeforeMs: Percentiles; itlWindowMs: Percentiles; ratio: number };
+}
+
+/** The ITL gaps at or above the p99 during the prefill, each attributed to the steps that ended inside it. */
+export interface TailAttribution {
+  numGaps: number;
+  /** Gaps holding exactly one step (so a step with the stream's decode), and those holding more (a step went without it). */
+  numOneStep: number;
+  numSeveralSteps: number;
+  /** Gaps whose steps include one without all the streams' decodes, or the prompt's last chunk (its first token sampled). */
+  numWithoutDecodes: number;
+  numWithFinalChunk: number;
+  /** Gaps holding a garbage-collection pause of the JS thread, and the pauses' ms in them (largest). */
+  numWithGc: number;
+  gcMsMax: number;
+  /** Median of the gaps' ms, of their steps' ms (call to resolution), and of the rest (JS between steps, the event loop). */
+  gapMsP50: number;
+  stepMsP50: number;
+  restMsP50: number;
+  restMsMax: number;
+  /** The between-steps ms (resolution to the next call) before the long prompt and during it, p50. */
+  betweenBeforeMsP50: number;
+  betweenDuringMsP50: number;
+}
+
+/** One executor step as the bench saw it: when it ended, its ms, and what it carried. */
+export interface TracedStep {
+  end: number;
+  ms: number;
+  /** The long prompt's chunk (0: none) and its start. */
+  chunk: number;
+  start: number;
+  /** The chunk ends the prompt (its first token is sampled in this step). */
+  isFinal: boolean;
+  numDecodes: number;
+  /** The cost model's prediction for the step's decodes alone. */
+  decodesCost: number;
+}
+
+/**
+ * Attributes the gaps at or above `threshold` of the streams' token times whose later token
+ * came in [from, to): the steps that ended inside each gap (after its first token, up to its
+ * second), the GC pauses that began inside it, and the rest of its ms (not in a step).
+ */
+export function attributeTail(tokenTimes: readonly (readonly number[])[], steps: readonly TracedStep[], gcs: readonly { start: number; ms: number }[], from: number, to: number, threshold: number, numStreams: number): Omit<TailAttribution, 'betweenBeforeMsP50' | 'betweenDuringMsP50'> {
+  const gaps: number[] = [], stepMs: number[] = [], rest: number[] = [];
+  let numOneStep = 0, numSeveralSteps = 0, numWithoutDecodes = 0, numWithFinalChunk = 0, numWithGc = 0, gcMsMax = 0;
+  for (const times of tokenTimes) {
+    for (let i = 1; i < times.length; i++) {
+      const a = times[i - 1], b = times[i], gap = b - a;
+      if (b < from || b >= to || gap < threshold) continue;
+      const inside = steps.filter((st) => st.end > a && st.end <= b);
+      const ms = inside.reduce((sum, st) => sum + st.ms, 0);
+      gaps.push(gap);
+      stepMs.push(ms);
+      rest.push(gap - ms);
+      if (inside.length === 1) numOneStep++;
+      else if (inside.length > 1) numSeveralSteps++;
+      if (inside.some((st) => st.numDecodes < numStreams)) numWithoutDecodes++;
+      if (inside.some((st) => st.isFinal)) numWithFinalChunk++;
+      const gc = gcs.filter((g) => g.start > a && g.start < b).reduce((sum, g) => sum + g.ms, 0);
+      if (gc > 0) numWithGc++, gcMsMax = Math.max(gcMsMax, gc);
+    }
+  }
+  const p50 = (v: number[]): number => percentiles(v).p50;
+  return {
+    numGaps: gaps.length, numOneStep, numSeveralSteps, numWithoutDecodes, numWithFinalChunk, numWithGc, gcMsMax,
+    gapMsP50: p50(gaps), stepMsP50: p50(stepMs), restMsP50: p50(rest), restMsMax: rest.reduce((m, x) => Math.max(m, x), 0),
+  };
 }
 
 /** Step times of the run, and where the long prompt's chunks stood in the slowest steps. */
@@ -50,6 +129,8 @@ export interface StepTrace {
   nearEndChunkP50: number;
   /** The slowest step during the prefill: its ms, chunk size and chunk start. */
   slowest: { ms: number; chunk: number; start: number };
+  /** The cost model's prediction for the decodes alone in the prefill's last step / in the steps before (p50): how much the streams' own steps grew with their contexts. */
+  decodesGrowth: number;
   /**
    * Near the end: each step's ms over what its decodes alone would cost (beforeP50Ms scaled
    * by the cost model's decodes now / decodes before), median and largest: with a bound,
@@ -58,24 +139,40 @@ export interface StepTrace {
   nearEndOverDecodes: { p50: number; max: number };
 }
 
-const waitUntil = async (check: () => boolean): Promise<void> => {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 1));
-};
+export interface InterferenceRunOptions {
+  /** No long prompt: the streams alone for this many tokens after the window before (the control). */
+  controlTokens?: number;
+}
 
-export async function runInterference(label: string, model: ModelUnderTest, knobs: EngineKnobs, shape: InterferenceShape): Promise<InterferenceResult> {
+export async function runInterference(label: string, model: ModelUnderTest, knobs: EngineKnobs, shape: InterferenceShape, run: InterferenceRunOptions = {}): Promise<InterferenceResult> {
   const { engine, profiler } = await createOurEngine(model, knobs);
-  // Each step: when it ended, its ms, and the long prompt's chunk in it (a run of several tokens, or unsampled: the streams decode one sampled token each).
-  // decodesCost: the cost model's (the engine's, or the shape's) prediction for the step's decodes alone.
+  // Each step: when it ended, its ms, the long prompt's chunk in it (a run of several tokens, or unsampled: the streams decode one sampled token each),
+  // and the cost model's (the engine's, or the shape's) prediction for the step's decodes alone.
   const cost: StepCostCoefficients = knobs.measuredStepCost ?? stepCostModel(model.config, 2, { kvDtype: knobs.kvDtype, weightDtype: model.weightDtype });
-  const steps: Array<{ end: number; ms: number; chunk: number; start: number; decodesCost: number }> = [];
+  const steps: TracedStep[] = [];
   profiler.onStep = (input: StepInput, ms: number) => {
-    let chunk = 0, start = -1, decodesCost = cost.fixedMs;
+    let chunk = 0, start = -1, isFinal = false, numDecodes = 0, decodesCost = cost.fixedMs;
     for (let s = 0; s + 1 < input.seqStart.length; s++) {
       const n = input.seqStart[s + 1] - input.seqStart[s], at = input.positions[input.seqStart[s]];
-      if ((n > 1 || input.isSampled[s] === 0) && n > chunk) chunk = n, start = at;
-      if (n === 1 && input.isSampled[s] === 1) decodesCost += runCost(cost, at, 1, true);
+      if ((n > 1 || input.isSampled[s] === 0) && n > chunk) chunk = n, start = at, isFinal = input.isSampled[s] === 1;
+      if (n === 1 && input.isSampled[s] === 1) decodesCost += runCost(cost, at, 1, true), numDecodes++;
     }
-    steps.push({ end: performance.now(), ms, chunk, start, decodesCost });
+    steps.push({ end: performance.now(), ms, chunk, start, isFinal, numDecodes, decodesCost });
+  };
+  const gcs: Array<{ start: number; ms: number }> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  // Waits are woken by the tokens themselves (no timer polling the JS thread between steps).
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const waitUntil = async (check: () => boolean): Promise<void> => {
+    while (!check()) await new Promise<void>((resolve) => (wake = resolve));
   };
   const next = rng(17);
   const tokens = (n: number): number[] => Array.from({ length: n }, () => 3 + Math.floor(next() * (model.config.vocabSize - 3)));
@@ -87,41 +184,65 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       const record: RequestRecord = { promptTokens: shape.streamPromptLen, dispatchedAt: performance.now(), tokenTimes: [], doneAt: 0 };
       records.push(record);
       const handle = engine.submit(tokens(shape.streamPromptLen), { maxTokens, ignoreEos: true }, { detached: true });
-      handle.tokens$.subscribe(() => record.tokenTimes.push(performance.now()));
+      handle.tokens$.subscribe({
+        next: () => {
+          record.tokenTimes.push(performance.now());
+          poke();
+        },
+        error: poke,
+      });
       return handle;
     });
     const warmTokens = 4;
     await waitUntil(() => records.every((r) => r.tokenTimes.length >= warmTokens + shape.windowTokens));
     const arrived = performance.now();
     let firstToken = 0;
-    const long = engine.submit(tokens(shape.longPromptLen), { maxTokens: shape.windowTokens + 8, ignoreEos: true }, { detached: true });
-    long.tokens$.subscribe(() => {
-      if (firstToken === 0) firstToken = performance.now();
-    });
-    await waitUntil(() => firstToken > 0);
+    let long: { abort(): void } | undefined;
+    if (run.controlTokens === undefined) {
+      const handle = engine.submit(tokens(shape.longPromptLen), { maxTokens: shape.windowTokens + 8, ignoreEos: true }, { detached: true });
+      handle.tokens$.subscribe(() => {
+        if (firstToken === 0) firstToken = performance.now();
+        poke();
+      });
+      long = handle;
+      await waitUntil(() => firstToken > 0);
+    } else {
+      const atArrival = records.map((r) => r.tokenTimes.length), controlTokens = run.controlTokens;
+      await waitUntil(() => records.every((r, i) => r.tokenTimes.length >= atArrival[i] + controlTokens));
+      firstToken = performance.now();
+    }
     const counts = records.map((r) => r.tokenTimes.length);
     await waitUntil(() => records.every((r, i) => r.tokenTimes.length >= counts[i] + shape.windowTokens));
     const ended = performance.now();
+    gcObserver.disconnect();
     for (const h of handles) h.abort();
-    long.abort();
+    long?.abort();
     const warmEnd = Math.max(...records.map((r) => r.tokenTimes[warmTokens - 1]));
     const before = percentiles(interTokenGaps(records, warmEnd, arrived));
     const during = percentiles(interTokenGaps(records, arrived, firstToken));
+    // (the p99 is a nearest rank: the tail below holds the gaps at or above it)
     const stepsBefore = steps.filter((st) => st.end > warmEnd && st.end <= arrived);
     const stepsDuring = steps.filter((st) => st.end > arrived && st.end <= firstToken);
     const beforeP50Ms = percentiles(stepsBefore.map((st) => st.ms)).p50;
     const withChunk = stepsDuring.filter((st) => st.chunk > 0);
     const nearEnd = withChunk.filter((st) => st.start >= 0.9 * shape.longPromptLen);
     const over = (list: typeof steps): number => list.filter((st) => st.ms > 2 * beforeP50Ms).length;
-    const slowest = stepsDuring.reduce((a, b) => (b.ms > a.ms ? b : a), { end: 0, ms: 0, chunk: 0, start: -1, decodesCost: 0 });
+    const slowest = stepsDuring.reduce((a, b) => (b.ms > a.ms ? b : a), { end: 0, ms: 0, chunk: 0, start: -1, isFinal: false, numDecodes: 0, decodesCost: 0 });
     const decodesBefore = percentiles(stepsBefore.map((st) => st.decodesCost)).p50;
     const overDecodes = nearEnd.map((st) => st.ms / (beforeP50Ms * (st.decodesCost / decodesBefore)));
     const trace: StepTrace = {
       beforeP50Ms, duringMs: percentiles(stepsDuring.map((st) => st.ms)), numWithChunk: withChunk.length, numOver2x: over(withChunk),
       numNearEnd: nearEnd.length, numNearEndOver2x: over(nearEnd), nearEndChunkP50: percentiles(nearEnd.map((st) => st.chunk)).p50,
       slowest: { ms: slowest.ms, chunk: slowest.chunk, start: slowest.start },
+      decodesGrowth: stepsDuring.length === 0 ? 0 : stepsDuring[stepsDuring.length - 1].decodesCost / decodesBefore,
       nearEndOverDecodes: { p50: percentiles(overDecodes).p50, max: overDecodes.reduce((a, b) => Math.max(a, b), 0) },
     };
+    const between = (list: TracedStep[]): number => percentiles(list.slice(1).map((st, i) => st.end - st.ms - list[i].end)).p50;
+    const tail: TailAttribution = {
+      ...attributeTail(records.map((r) => r.tokenTimes), steps, gcs, arrived, firstToken, during.p99, shape.numStreams),
+      betweenBeforeMsP50: between(stepsBefore), betweenDuringMsP50: between(stepsDuring),
+    };
+    const tokensDuring = percentiles(records.map((r) => r.tokenTimes.filter((t) => t > arrived && t <= firstToken).length)).p50;
     return {
       label,
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
@@ -134,6 +255,8 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       longPromptTtftMs: firstToken - arrived,
       spikeRatio: before.p50 === 0 ? 0 : during.p99 / before.p50,
       steps: trace,
+      tail,
+      tokensDuring,
     };
   } finally {
     await engine.close();

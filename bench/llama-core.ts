@@ -97,7 +97,25 @@ export function llamaBench(core: LlamaCore, gguf: string, threads: number, promp
   return { prefillTokPerS: speed((r) => Number(r.n_prompt) > 0 && Number(r.n_gen) === 0), decodeTokPerS: speed((r) => Number(r.n_gen) > 0 && Number(r.n_prompt) === 0), promptLen, genLen };
 }
 
-export interface BatchedFigures { parallel: number; promptLen: number; genLen: number; outputTokPerS: number; genPhaseTokPerS: number }
+export interface BatchedFigures {
+  parallel: number;
+  promptLen: number;
+  genLen: number;
+  /** parallel x genLen over its whole run, t_pp + t_tg (what it reports as T). */
+  outputTokPerS: number;
+  /**
+   * parallel x genLen over t_pp + t_tg x (genLen - 1) / genLen: like with like for an engine whose
+   * prompt step yields the first token. llama-batched-bench's prompt step computes the logits of
+   * each prompt's last token and then runs genLen more batches of `parallel` rows, the last of
+   * which yields a token past genLen; an engine that samples the first token from the prompt step
+   * runs genLen - 1 such batches for the same genLen tokens per sequence.
+   */
+  sameStepsOutTokPerS: number;
+  /** S_PP: parallel x promptLen / t_pp. */
+  promptPhaseTokPerS: number;
+  /** S_TG: parallel x genLen / t_tg. */
+  genPhaseTokPerS: number;
+}
 
 /** llama-batched-bench: `parallel` sequences of promptLen-token prompts, genLen tokens each, all in one batch per step. */
 export function llamaBatchedBench(core: LlamaCore, gguf: string, threads: number, parallel = 32, promptLen = 32, genLen = 128): BatchedFigures {
@@ -106,8 +124,9 @@ export function llamaBatchedBench(core: LlamaCore, gguf: string, threads: number
     const out = execFileSync(core.tool('llama-batched-bench'), ['-m', gguf, '-c', String(ctx), '-b', '2048', '-ub', '512', '-npp', String(promptLen), '-ntg', String(genLen), '-npl', String(parallel), '-t', String(t), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
     const [row] = jsonLines(out);
     if (!row) throw new Error('llama-batched-bench printed no result');
-    const total = Number(row.t);  // seconds: prompt processing plus generation
-    return { parallel, promptLen, genLen, outputTokPerS: (parallel * genLen) / total, genPhaseTokPerS: Number(row.speed_tg) };
+    const tPp = Number(row.t_pp), tTg = Number(row.t_tg);  // seconds: prompt processing, generation
+    const numOut = parallel * genLen;
+    return { parallel, promptLen, genLen, outputTokPerS: numOut / (tPp + tTg), sameStepsOutTokPerS: numOut / (tPp + (tTg * (genLen - 1)) / genLen), promptPhaseTokPerS: Number(row.speed_pp), genPhaseTokPerS: Number(row.speed_tg) };
   });
   return runs.reduce((a, b) => (b.outputTokPerS > a.outputTokPerS ? b : a));
 }

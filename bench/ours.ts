@@ -197,13 +197,14 @@ function engineMetrics(before: EngineStats, after: EngineStats, p: ProfiledExecu
   };
 }
 
-/** One run on a fresh engine (so no cache carries over): warm up, then drive the workload. */
-export async function runOurs(model: ModelUnderTest, knobs: EngineKnobs, requests: readonly BenchRequest[], concurrency: number): Promise<OurMetrics> {
+/** One run on a fresh engine (so no cache carries over): warm up, then drive the workload; onStep sees each step of the workload (not the warm-up). */
+export async function runOurs(model: ModelUnderTest, knobs: EngineKnobs, requests: readonly BenchRequest[], concurrency: number, onStep?: (input: StepInput, ms: number) => void): Promise<OurMetrics> {
   const { engine, profiler } = await createOurEngine(model, knobs);
   try {
     const warm = Array.from({ length: 8 }, (_, i) => model.config.vocabSize - 1 - i);
     await engine.submit(warm, { maxTokens: 4, ignoreEos: true }).done;
     profiler.reset();
+    profiler.onStep = onStep;
     const before = engine.stats();
     const { records, startedAt } = await drive(requests, concurrency, ourDispatch(engine));
     const metrics = summarize(records, startedAt);

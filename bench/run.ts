@@ -1,6 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --model small|medium|tiny|all|none] [-- --threads N] [-- --runs N]
  *               [-- --out bench/results/DATE.json] [-- --no-llama] [-- --bf16]
+ *               [-- --interference-variants PART,PART] [-- --interference-variant 'EXACT LABEL' ...]
  * Prints tables, writes the JSON results, and REPORT.md + chart.svg beside them.
  * --quick: small sizes, one repetition, under a minute (CI smoke); its files go to the
  * system temp folder unless --out says otherwise.
@@ -12,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
 import { analysis } from './analysis.js';
 import { runBench, type BenchResult } from './bench.js';
+import type { VariantFilter } from './suites.js';
 import { markdownReport, terminalReport } from './report.js';
 import { concurrencyChart } from './svg.js';
 
@@ -22,6 +24,15 @@ function flag(name: string): boolean {
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+/** Every value of a repeatable option. */
+function options(name: string): string[] {
+  const values: string[] = [];
+  process.argv.forEach((arg, i) => {
+    if (arg === `--${name}` && i + 1 < process.argv.length) values.push(process.argv[i + 1]);
+  });
+  return values;
 }
 
 function intOption(name: string, fallback: number): number {
@@ -47,6 +58,13 @@ function writeReport(result: BenchResult, out: string): string {
   return reportPath;
 }
 
+/** --interference-variants a,b: labels containing a or b; --interference-variant LABEL (repeatable): that exact label. */
+function variantFilter(): VariantFilter | undefined {
+  const parts = option('interference-variants')?.split(','), exact = options('interference-variant');
+  if (!parts && exact.length === 0) return undefined;
+  return { parts, exact: exact.length > 0 ? exact : undefined };
+}
+
 const rendered = option('render');
 if (rendered) {
   const saved = JSON.parse(readFileSync(rendered, 'utf8')) as BenchResult;
@@ -69,7 +87,7 @@ const result = await runBench(
     llamaCpp: !flag('no-llama'),
     demo: !flag('no-demo'),
     interference: !flag('no-interference'),
-    interferenceVariants: option('interference-variants')?.split(','),
+    interferenceVariants: variantFilter(),
     log: (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${line}`),
   },
   `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),

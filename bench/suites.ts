@@ -163,8 +163,24 @@ export async function benchModel(name: PresetName, scale: Scale, runtime: LlamaC
   return { model: name, config: model.config, prefill, random, sharedPrefix, baselines, sharedPrefixPoisson, stepProfile };
 }
 
+/** Which interference variants to run: labels containing any of `parts`, or equal to one of `exact` (all when both are absent). */
+export interface VariantFilter {
+  parts?: readonly string[];
+  exact?: readonly string[];
+}
+
+/** The labels the filter picks, in order; a part or an exact label that picks none is refused (RangeError naming the labels). */
+export function selectVariants(labels: readonly string[], filter: VariantFilter = {}): string[] {
+  const { parts, exact } = filter;
+  if (!parts && !exact) return [...labels];
+  const known = labels.map((l) => `'${l}'`).join(', ');
+  for (const part of parts ?? []) if (!labels.some((l) => l.includes(part))) throw new RangeError(`--interference-variants: '${part}' is in no variant's label (${known})`);
+  for (const label of exact ?? []) if (!labels.includes(label)) throw new RangeError(`--interference-variant: no variant is labelled '${label}' (${known})`);
+  return labels.filter((l) => (parts ?? []).some((part) => l.includes(part)) || (exact ?? []).includes(l));
+}
+
 /** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step. */
-export async function benchInterference(quick: boolean, o: SuiteOptions, only?: readonly string[]): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
+export async function benchInterference(quick: boolean, o: SuiteOptions, only?: VariantFilter): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
   const shape = INTERFERENCE[quick ? 'quick' : 'full'];
   const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
@@ -191,13 +207,21 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     return fit.coefficients;
   };
   const results: InterferenceResult[] = [];
+  const picked = new Set(selectVariants(variants.map(([label]) => label), only));
   for (const [label, knobsOrFit] of variants) {
-    if (only && !only.some((part) => label.includes(part))) continue;
+    if (!picked.has(label)) continue;
     const knobs = typeof knobsOrFit === 'function' ? await knobsOrFit() : knobsOrFit;
     const streamShape = { ...shape, windowTokens: Math.min(shape.windowTokens, Math.floor((shape.contextLength - shape.streamPromptLen - shape.longPromptLen) / 4)) };
     const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
+    // The control: the streams alone over as many tokens as the prefill lasted (their contexts grow as much), no long prompt.
+    const controlTokens = Math.min(Math.max(1, Math.round(result.tokensDuring)), shape.contextLength - shape.streamPromptLen - 2 * streamShape.windowTokens - 16);
+    const control = await repeat(o.runs, () => runInterference(`${label} (control)`, model, knobs, streamShape, { controlTokens }));
+    result.control = { itlBeforeMs: control.itlBeforeMs, itlWindowMs: control.itlDuringMs, ratio: control.spikeRatio };
     o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);
     const st = result.steps;
+    const tl = result.tail;
+    o.log(`    the gaps >= p99 (${tl.numGaps}): ${tl.numOneStep} hold one step, ${tl.numSeveralSteps} several; ${tl.numWithoutDecodes} a step without the streams' decodes, ${tl.numWithFinalChunk} the prompt's last chunk, ${tl.numWithGc} a GC pause (largest ${tl.gcMsMax.toFixed(2)} ms); gap p50 ${tl.gapMsP50.toFixed(2)} ms = its steps ${tl.stepMsP50.toFixed(2)} + the rest ${tl.restMsP50.toFixed(2)} (largest ${tl.restMsMax.toFixed(2)}); between steps p50 before / during ${tl.betweenBeforeMsP50.toFixed(3)} / ${tl.betweenDuringMsP50.toFixed(3)} ms`);
+    o.log(`    the streams' decodes alone grew x${result.steps.decodesGrowth.toFixed(2)} (cost model) over ${result.tokensDuring} tokens; control (no long prompt, ${controlTokens} tokens): ITL p50 before ${result.control.itlBeforeMs.p50.toFixed(1)} ms, p99 in the window ${result.control.itlWindowMs.p99.toFixed(1)} ms (x${result.control.ratio.toFixed(2)})`);
     o.log(`    steps: p50 before ${st.beforeP50Ms.toFixed(2)} ms; during p50 / p99 ${st.duringMs.p50.toFixed(2)} / ${st.duringMs.p99.toFixed(2)} ms; ${st.numOver2x} of ${st.numWithChunk} with a chunk above 2x (last 10 % of the prompt: ${st.numNearEndOver2x} of ${st.numNearEnd}, chunk p50 ${st.nearEndChunkP50}); slowest ${st.slowest.ms.toFixed(2)} ms (chunk ${st.slowest.chunk} @${st.slowest.start}); near the end, step / its decodes alone p50 ${st.nearEndOverDecodes.p50.toFixed(2)}, max ${st.nearEndOverDecodes.max.toFixed(2)}`);
     results.push(result);
   }

@@ -16,7 +16,7 @@ void Model::linear(const float* x, int ldx, int rows, const PackedMatrix& w, con
 void Model::norm(float* out, const float* in, const AlignedVec<float>& w, const AlignedVec<float>& b, int rows) {
   const int n = config_.hiddenSize;
   pool_.parallelFor(rows, 16, [&](int begin, int end, int) {
-    for (int r = begin; r < end; ++r) normRow(config_, out + size_t(r) * n, in + size_t(r) * n, w, b);
+    for (int r = begin; r < end; ++r) normRow(gemm_.isa, config_, out + size_t(r) * n, in + size_t(r) * n, w, b);
   });
 }
 
@@ -27,8 +27,8 @@ void Model::embed(const StepBatch& batch) {
   const int n = config_.hiddenSize;
   const LayerWeights& w0 = weights_.layers[0];
   pool_.parallelFor(batch.numTokens(), 16, [&](int begin, int end, int) {
-    embedRows(config_, weights_, batch, s_.x.data(), begin, end);
-    for (int r = begin; r < end; ++r) normRow(config_, s_.xb.data() + size_t(r) * n, s_.x.data() + size_t(r) * n, w0.attnNorm, w0.attnNormBias);
+    embedRows(gemm_.isa, config_, weights_, batch, s_.x.data(), begin, end);
+    for (int r = begin; r < end; ++r) normRow(gemm_.isa, config_, s_.xb.data() + size_t(r) * n, s_.x.data() + size_t(r) * n, w0.attnNorm, w0.attnNormBias);
   });
 }
 
@@ -42,9 +42,9 @@ void Model::residual(int numTokens, const AlignedVec<float>& postNorm, const Ali
     for (int r = begin; r < end; ++r) {
       float* x = s_.x.data() + size_t(r) * n;
       float* out = s_.xb2.data() + size_t(r) * n;
-      postNormRows(config_, out, 1, postNorm);
-      addInPlace(x, out, n);
-      if (nextNorm) normRow(config_, s_.xb.data() + size_t(r) * n, x, *nextNorm, *nextNormBias);
+      postNormRows(gemm_.isa, config_, out, 1, postNorm);
+      addInPlace(gemm_.isa, x, out, n);
+      if (nextNorm) normRow(gemm_.isa, config_, s_.xb.data() + size_t(r) * n, x, *nextNorm, *nextNormBias);
     }
   });
 }
@@ -74,7 +74,7 @@ void Model::ffnBlock(int l, int numTokens) {
   const int n = config_.hiddenSize, ffn = config_.intermediateSize;
   const int width = config_.family == Family::Llama ? 2 * ffn : ffn;
   linear(s_.xb.data(), n, numTokens, w.gateUp, w.gateUpBias, s_.hb.data(), width);
-  pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) { activateRows(config_, s_.hb.data(), s_.hb2.data(), begin, end); });
+  pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) { activateRows(gemm_.isa, config_, s_.hb.data(), s_.hb2.data(), begin, end); });
   linear(s_.hb2.data(), ffn, numTokens, w.down, w.downBias, s_.xb2.data(), n);
   const bool isLast = l + 1 == config_.numLayers;
   const LayerWeights* next = isLast ? nullptr : &weights_.layers[l + 1];

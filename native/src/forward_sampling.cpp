@@ -43,7 +43,7 @@ void Model::sampleRows(const StepBatch& batch, int rowBegin, int rowEnd, int thr
     }
     SampleOut out{&r.tokens[row], &r.logprobs[row], r.topIds.data() + size_t(row) * r.topK,
                   r.topLogprobs.data() + size_t(row) * r.topK, r.topK};
-    sampleRow(s_.logits.data() + size_t(row) * vocab, vocab, p, batch.penalties[s], scratch, out);
+    sampleRow(gemm_.isa, s_.logits.data() + size_t(row) * vocab, vocab, p, batch.penalties[s], scratch, out);
   }
 }
 

@@ -64,33 +64,33 @@ void Model::forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, i
   float* hb2 = s_.hb2.data() + size_t(i0) * ffn;
   float* scores = s_.scores.data() + size_t(t) * s_.attShape.floatsPerThread();
 
-  embedRows(c, weights_, batch, s_.x.data(), i0, i1);
+  embedRows(gemm_.isa, c, weights_, batch, s_.x.data(), i0, i1);
   for (int s = seqBegin; s < seqEnd; ++s)
     for (int i = batch.seqStart[s]; i < batch.seqStart[s + 1]; ++i) s_.tokenSeq[i] = s;
   TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
 
   for (int l = 0; l < c.numLayers; ++l) {
     const LayerWeights& w = weights_.layers[l];
-    for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.attnNorm, w.attnNormBias);
+    for (int r = 0; r < m; ++r) normRow(gemm_.isa, c, xb + size_t(r) * n, x + size_t(r) * n, w.attnNorm, w.attnNormBias);
     gemmSerial(gemm_, xb, n, m, w.qkv, bias(w.qkvBias), qkv, rowWidth, pairs);
     prepareQk(l, batch, i0, i1);
     writeKv(kv_, l, c, s_.qkv.data(), i0, i1, where);
     attendTokens(kv_, l, c, s_.attShape, s_.qkv.data(), i0, i1, where, scores, s_.att.data());
     gemmSerial(gemm_, att, qDim, m, w.attnOut, bias(w.attnOutBias), xb2, n, pairs);
-    postNormRows(c, xb2, m, w.attnPostNorm);
-    addInPlace(x, xb2, m * n);
-    for (int r = 0; r < m; ++r) normRow(c, xb + size_t(r) * n, x + size_t(r) * n, w.ffnNorm, w.ffnNormBias);
+    postNormRows(gemm_.isa, c, xb2, m, w.attnPostNorm);
+    addInPlace(gemm_.isa, x, xb2, m * n);
+    for (int r = 0; r < m; ++r) normRow(gemm_.isa, c, xb + size_t(r) * n, x + size_t(r) * n, w.ffnNorm, w.ffnNormBias);
     gemmSerial(gemm_, xb, n, m, w.gateUp, bias(w.gateUpBias), hb, width, pairs);
-    activateRows(c, s_.hb.data(), s_.hb2.data(), i0, i1);
+    activateRows(gemm_.isa, c, s_.hb.data(), s_.hb2.data(), i0, i1);
     gemmSerial(gemm_, hb2, ffn, m, w.down, bias(w.downBias), xb2, n, pairs);
-    postNormRows(c, xb2, m, w.ffnPostNorm);
-    addInPlace(x, xb2, m * n);
+    postNormRows(gemm_.isa, c, xb2, m, w.ffnPostNorm);
+    addInPlace(gemm_.isa, x, xb2, m * n);
   }
 
   const int r0 = s_.sampledBefore[seqBegin], r1 = s_.sampledBefore[seqEnd];
   for (int s = seqBegin; s < seqEnd; ++s) {
     if (!batch.isSampled[s]) continue;
-    normRow(c, s_.last.data() + size_t(s_.sampledBefore[s]) * n, s_.x.data() + size_t(batch.seqStart[s + 1] - 1) * n,
+    normRow(gemm_.isa, c, s_.last.data() + size_t(s_.sampledBefore[s]) * n, s_.x.data() + size_t(batch.seqStart[s + 1] - 1) * n,
             weights_.outputNorm, weights_.outputNormBias);
   }
   gemmSerial(gemm_, s_.last.data() + size_t(r0) * n, n, r1 - r0, weights_.output, nullptr,

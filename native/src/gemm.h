@@ -5,6 +5,7 @@
 // column tiling and the thread split only decide WHO computes an element, never the
 // order of its sum, so a row's result does not depend on M or on the other rows.
 #pragma once
+#include "isa.h"
 #include "packed_matrix.h"
 #include "thread_pool.h"
 
@@ -19,13 +20,10 @@ using GemmPairsFn = void (*)(const uint16_t* xPairs, int m, const PackedMatrix& 
                              const float* bias, float* y, int ldy);
 using ToPairsFn = void (*)(const float* x, int ldx, int rows, int k, uint16_t* out);
 
-// The instruction set a kernel (and the attention and row ops that follow it) runs on.
-enum class Isa { Portable, Avx2, Avx512 };
-
 struct GemmKernel {
   const char* name;
   GemmPanelsFn run;                // f32 activations, column layout
-  Isa isa = Isa::Portable;
+  Isa isa = Isa::Portable;  // also the path of the attention, row ops and sampling that follow it
   // The narrowest column range (panels) worth giving a thread when m > 2 (a register tile's
   // width); one row or two run whole blocks, so each thread streams whole weight rows.
   int splitPanels = kBlockPanels;

@@ -21,8 +21,8 @@ void Model::prepareQk(int l, const StepBatch& batch, int begin, int end) {
     float* q = s_.qkv.data() + size_t(i) * rowWidth;
     float* k = q + c.qDim();
     if (c.qkNorm) {
-      for (int h = 0; h < c.numHeads; ++h) rmsNorm(q + size_t(h) * hd, q + size_t(h) * hd, w.qNorm.data(), hd, float(c.normEps));
-      for (int h = 0; h < c.numKvHeads; ++h) rmsNorm(k + size_t(h) * hd, k + size_t(h) * hd, w.kNorm.data(), hd, float(c.normEps));
+      for (int h = 0; h < c.numHeads; ++h) rmsNorm(gemm_.isa, q + size_t(h) * hd, q + size_t(h) * hd, w.qNorm.data(), hd, float(c.normEps));
+      for (int h = 0; h < c.numKvHeads; ++h) rmsNorm(gemm_.isa, k + size_t(h) * hd, k + size_t(h) * hd, w.kNorm.data(), hd, float(c.normEps));
     }
     const int seq = s_.tokenSeq[i];
     const int runLength = batch.positions[batch.seqStart[seq + 1] - 1] + 1;
@@ -41,10 +41,10 @@ void Model::softcapLogits(int rowBegin, int rowEnd) {
 }
 
 // RMSNorm of a block's output rows in place (Gemma's post-attention / post-FFN norms).
-void postNormRows(const ModelConfig& c, float* rows, int numRows, const AlignedVec<float>& w) {
+void postNormRows(Isa isa, const ModelConfig& c, float* rows, int numRows, const AlignedVec<float>& w) {
   if (w.empty()) return;
   const int n = c.hiddenSize;
-  for (int r = 0; r < numRows; ++r) rmsNorm(rows + size_t(r) * n, rows + size_t(r) * n, w.data(), n, float(c.normEps));
+  for (int r = 0; r < numRows; ++r) rmsNorm(isa, rows + size_t(r) * n, rows + size_t(r) * n, w.data(), n, float(c.normEps));
 }
 
 }  // namespace nano

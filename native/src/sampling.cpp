@@ -40,22 +40,42 @@ double counterUniform(uint64_t seed, uint64_t position) {
 
 namespace {
 
-#define NANO_ROW_OP __attribute__((target_clones("avx512f", "default")))
+// The two vocabulary-wide loops, built three times (AVX-512, AVX2, baseline) from one body each;
+// the step's Isa picks the build (a forced kernel runs no wider code). The max is exact and the
+// exp and the sum do the same IEEE operations per lane in each build, so the pick changes no bit.
+#define NANO_SAMPLING_BUILDS(TARGET, ISA, SUFFIX)                                        \
+  TARGET static float maxOfRow##SUFFIX(const float* x, int n) {                          \
+    markClone(CloneFamily::Sampling, ISA);                                               \
+    return maxOf(x, n);                                                                  \
+  }                                                                                      \
+  TARGET static float expShifted##SUFFIX(float* scratch, const float* x, int n, float shift) { \
+    markClone(CloneFamily::Sampling, ISA);                                               \
+    for (int i = 0; i < n; ++i) scratch[i] = expFast(x[i] - shift);                      \
+    return sumFixed(scratch, n);                                                         \
+  }
+NANO_SAMPLING_BUILDS(__attribute__((target("avx512f"))), Isa::Avx512, Avx512)
+NANO_SAMPLING_BUILDS(__attribute__((target("avx2"))), Isa::Avx2, Avx2)
+NANO_SAMPLING_BUILDS(, Isa::Portable, Baseline)
 
-// Max of x (vectorized in the clones).
-NANO_ROW_OP float maxOfRow(const float* x, int n) { return maxOf(x, n); }
+// Max of x.
+float maxOfRow(Isa isa, const float* x, int n) {
+  if (isa == Isa::Avx512) return maxOfRowAvx512(x, n);
+  if (isa == Isa::Avx2) return maxOfRowAvx2(x, n);
+  return maxOfRowBaseline(x, n);
+}
 
 // scratch[i] = exp(x[i] - shift); returns their fixed-order sum.
-NANO_ROW_OP float expShifted(float* scratch, const float* x, int n, float shift) {
-  for (int i = 0; i < n; ++i) scratch[i] = expFast(x[i] - shift);
-  return sumFixed(scratch, n);
+float expShifted(Isa isa, float* scratch, const float* x, int n, float shift) {
+  if (isa == Isa::Avx512) return expShiftedAvx512(scratch, x, n, shift);
+  if (isa == Isa::Avx2) return expShiftedAvx2(scratch, x, n, shift);
+  return expShiftedBaseline(scratch, x, n, shift);
 }
 
 // log(sum(exp(x))), using scratch (n).
-float logSumExp(const float* x, int n, float* scratch) {
-  float maxValue = maxOfRow(x, n);
+float logSumExp(Isa isa, const float* x, int n, float* scratch) {
+  float maxValue = maxOfRow(isa, x, n);
   if (!std::isfinite(maxValue)) return maxValue;
-  return maxValue + std::log(expShifted(scratch, x, n, maxValue));
+  return maxValue + std::log(expShifted(isa, scratch, x, n, maxValue));
 }
 
 // Repetition (prompt + output, once per distinct token), then presence/frequency (output);
@@ -84,8 +104,8 @@ void applyTokenMask(float* logits, int n, const uint32_t* allowed) {
 }
 
 // Lowest id among the largest values (a vectorized max, then the first match).
-int argmax(const float* x, int n) {
-  const float best = maxOfRow(x, n);
+int argmax(Isa isa, const float* x, int n) {
+  const float best = maxOfRow(isa, x, n);
   for (int i = 0; i < n; ++i)
     if (x[i] == best) return i;
   return 0;  // all NaN
@@ -116,12 +136,12 @@ int draw(const float* probs, const int32_t* candidates, int count, float thresho
   return last;
 }
 
-int sampleStochastic(float* logits, int n, const SamplingParams& p, SamplerScratch& s) {
+int sampleStochastic(Isa isa, float* logits, int n, const SamplingParams& p, SamplerScratch& s) {
   // Softmax (unnormalized: the max maps to 1).
   for (int i = 0; i < n; ++i) logits[i] /= p.temperature;
-  float maxLogit = maxOfRow(logits, n);
-  if (!std::isfinite(maxLogit)) return argmax(logits, n);
-  double total = expShifted(logits, logits, n, maxLogit);
+  float maxLogit = maxOfRow(isa, logits, n);
+  if (!std::isfinite(maxLogit)) return argmax(isa, logits, n);
+  double total = expShifted(isa, logits, logits, n, maxLogit);
   const float* probs = logits;
   double u = counterUniform(p.seed, p.position);
   float threshold = p.minP > 0 ? p.minP * 1.0f : 0.0f;  // min-p relative to the max probability (= 1 here)
@@ -181,15 +201,15 @@ void topLogprobs(const float* raw, int n, float lse, const SampleOut& out, int n
 
 }  // namespace
 
-void sampleRow(const float* raw, int n, const SamplingParams& p, const PenaltyCounts* penalties, SamplerScratch& s,
+void sampleRow(Isa isa, const float* raw, int n, const SamplingParams& p, const PenaltyCounts* penalties, SamplerScratch& s,
                const SampleOut& out) {
   float* work = s.work.data();
   std::copy(raw, raw + n, work);
   if (penalties) applyPenalties(work, p, *penalties);
   for (int i = 0; i < p.bias.length; ++i) work[p.bias.tokens[i]] += p.bias.values[i];
   if (p.allowed) applyTokenMask(work, n, p.allowed);
-  int token = p.temperature == 0.0f ? argmax(work, n) : sampleStochastic(work, n, p, s);
-  float lse = logSumExp(raw, n, work);  // work is free again
+  int token = p.temperature == 0.0f ? argmax(isa, work, n) : sampleStochastic(isa, work, n, p, s);
+  float lse = logSumExp(isa, raw, n, work);  // work is free again
   *out.token = token;
   *out.logprob = raw[token] - lse;
   topLogprobs(raw, n, lse, out, std::min(p.numTopLogprobs, n));

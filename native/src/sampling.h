@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "isa.h"
+
 namespace nano {
 
 struct LogitBias {
@@ -43,8 +45,9 @@ struct SampleOut {
   int topK;              // row width of the top arrays
 };
 
-// `penalties`: the sequence's distinct tokens and output counts; null = no penalties.
-void sampleRow(const float* logits, int vocabSize, const SamplingParams& params, const PenaltyCounts* penalties,
+// `penalties`: the sequence's distinct tokens and output counts; null = no penalties. `isa`: the
+// build of the vocabulary-wide loops (the step's kernel's, gemm.h); every build gives the same bits.
+void sampleRow(Isa isa, const float* logits, int vocabSize, const SamplingParams& params, const PenaltyCounts* penalties,
                SamplerScratch& scratch, const SampleOut& out);
 
 // Waits until *ready is non-zero (spinning briefly, then yielding and sleeping; at most 60 s);

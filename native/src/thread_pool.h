@@ -5,7 +5,9 @@
 // waiting for it. Which thread runs a chunk never changes what the chunk computes.
 // Workers spin briefly after a job before sleeping (spin_wait.h: the budget adapts, is cut
 // short while the recent gaps between jobs outlast it, and drops to nothing on a busy
-// machine): waking a sleeping thread on this VM costs ~15 ms.
+// machine): waking a sleeping thread costs a few microseconds on this VM when a core is free
+// (condition variable after 2 ms idle, 2026-12-02, load 3: 4 us median, 50 us at worst), and as
+// long as the scheduler takes to give it a core when none is.
 #pragma once
 #include <atomic>
 #include <condition_variable>

@@ -40,7 +40,7 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** GEMM/attention kernel path. Default 'auto' (the best the CPU has); 'portable', 'avx2' or 'avx512' forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations), and for quantized weights NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path. */
+  /** Kernel path of the GEMMs, attention, row ops and sampling. Default 'auto' (the best the CPU has); 'portable', 'avx2' or 'avx512' forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations), and for quantized weights NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path. */
   kernel?: KernelName;
   /** KV pool element type; default 'f32'. */
   kvDtype?: KvDtype;
@@ -81,7 +81,16 @@ export interface NativeBinding {
    * by work); returns the microseconds the next wait would spin after each event.
    */
   spinBudget(maxMicros: number, events: ReadonlyArray<readonly [0 | 1 | 2, number, boolean]>): number[];
+  /**
+   * Which builds ('portable' = baseline, 'avx2', 'avx512') of the row ops (norms, activations,
+   * residual adds) and of sampling's vocabulary-wide loops ran in this process since the last
+   * reset; each executor runs its kernel's builds. `reset`: clear the record after reading it. For tests.
+   */
+  clonesUsed(reset?: boolean): { rowOps: KernelBuild[]; sampling: KernelBuild[] };
 }
+
+/** A build of the row ops or of sampling (NativeBinding.clonesUsed). */
+export type KernelBuild = 'portable' | 'avx2' | 'avx512';
 
 /** Codes on errors the addon throws. */
 export type NativeErrorCode =

@@ -9,8 +9,9 @@ import { NativeExecutor } from '../../src/executor/native.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import type { KernelName } from '../../src/native/binding.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
+import { loadNative } from '../../src/native/load.js';
 import { canRun } from './cpu.js';
-import { GREEDY, runSteps, type Run } from './steps.js';
+import { GREEDY, runSteps, type Run, type Sampling } from './steps.js';
 
 const WIDE: ModelConfig = {
   family: 'llama', vocabSize: 301, hiddenSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 34,
@@ -20,6 +21,9 @@ const WIDE: ModelConfig = {
 // An output head of 8,300 columns: 130 blocks of 64, enough that several sampled rows claim it
 // in ranges of blocks on 2 threads (gemm.cpp), where one row claims it block by block.
 const BIG_HEAD: ModelConfig = { ...WIDE, vocabSize: 8300, hiddenSize: 40, numHeads: 2, numKvHeads: 1, headDim: 20, intermediateSize: 48, numLayers: 1 };
+
+// The gpt2 family's row ops: LayerNorm, GELU and the learned position embedding's add.
+const GPT2: ModelConfig = { ...WIDE, family: 'gpt2', qkvBias: false };
 
 const open: NativeExecutor[] = [];
 afterEach(() => { while (open.length) open.pop()!.close(); });
@@ -81,6 +85,56 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
       for (let i = 0; i < WIDE.vocabSize; i++) {
         expect(Math.abs(b.alone[i] - a.alone[i])).toBeLessThan(1e-3);
         expect(Math.abs(p.alone[i] - a.alone[i])).toBeLessThan(1e-3);
+      }
+    }
+  });
+
+  // The row ops (norms, activations, residual adds) and sampling's vocabulary-wide loops are
+  // built three times (native/src/ops.cpp, sampling.cpp); the forced kernel picks the build,
+  // so 'avx2' on an AVX-512 CPU runs no AVX-512 code there either.
+  it('a forced kernel runs its own build of the row ops and of sampling, and no other', async () => {
+    const native = loadNative();
+    const warm: Sampling = { temperature: 0.8, topK: 0, topP: 0.9, minP: 0, seed: 5 };
+    const best = (['avx512', 'avx2', 'portable'] as const).find((k) => available(k))!;
+    const cases: Array<[KernelName, string | undefined, string]> = [
+      ...kernels.filter(available).map((k): [KernelName, string | undefined, string] => [k, undefined, k]),
+      ['auto', undefined, best],
+      ...(available('avx2') ? [['auto', 'avx2', 'avx2'] as [KernelName, string, string]] : []),
+    ];
+    const saved = process.env.NANO_SERVING_KERNEL;
+    try {
+      for (const [kernel, env, expected] of cases) {
+        if (env === undefined) delete process.env.NANO_SERVING_KERNEL;
+        else process.env.NANO_SERVING_KERNEL = env;
+        for (const config of [WIDE, GPT2]) {
+          const ex = executor(kernel, 'f32', 2, config);
+          native.clonesUsed(true);
+          const run = (seq: number, sampling: Sampling): Run => ({ seq, tokens: prompt(5, seq), startPos: 0, pages: [seq], isSampled: true, sampling });
+          await runSteps(ex, [[run(0, GREEDY), run(1, warm)]], config.vocabSize);
+          expect(native.clonesUsed(true), `${kernel} (NANO_SERVING_KERNEL=${env}) ${config.family}`).toEqual({ rowOps: [expected], sampling: [expected] });
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.NANO_SERVING_KERNEL;
+      else process.env.NANO_SERVING_KERNEL = saved;
+    }
+  });
+
+  // With one token, attention's output is its value row whatever the lanes, and the AVX2 and
+  // AVX-512 GEMMs are the same fma chains: the logits, tokens and logprobs can only be equal
+  // bit for bit if the two builds of every row op and of sampling are (llama: RMSNorm, SwiGLU;
+  // gpt2: LayerNorm, GELU, the position add).
+  it('the AVX2 and AVX-512 builds of the row ops and of sampling give the same bits', async () => {
+    if (!available('avx2') || !available('avx512')) return;
+    const warm: Sampling = { temperature: 0.7, topK: 0, topP: 1, minP: 0, seed: 11 };
+    for (const config of [WIDE, GPT2]) {
+      const run = (seq: number): Run => ({ seq, tokens: [seq * 37 + 5], startPos: 0, pages: [seq], isSampled: true, sampling: seq % 2 ? warm : GREEDY });
+      const steps = [[0, 1, 2, 3].map(run)];
+      const a = await runSteps(executor('avx2', 'f32', 2, config), steps, config.vocabSize);
+      const b = await runSteps(executor('avx512', 'f32', 2, config), steps, config.vocabSize);
+      for (let i = 0; i < a.length; i++) {
+        expect(Array.from(a[i].logits), `${config.family} seq ${i}`).toEqual(Array.from(b[i].logits));
+        expect([a[i].token, a[i].logprob]).toEqual([b[i].token, b[i].logprob]);
       }
     }
   });
