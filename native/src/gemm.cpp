@@ -35,8 +35,11 @@ Forced forcedKernel(KernelChoice choice) {
   if (std::strcmp(env, "avx2") == 0) return {KernelChoice::Avx2, false};
   if (std::strcmp(env, "avx512") == 0) return {KernelChoice::Avx512, false};
   if (std::strcmp(env, "avx512-bf16") == 0) return {KernelChoice::Avx512, true};
-  // Quantized-weight paths (quant_gemm.cpp reads them); the f32 kernel stays automatic.
-  if (std::strcmp(env, "avx-vnni") == 0 || std::strcmp(env, "avx512-vnni") == 0) return {KernelChoice::Auto, false};
+  // Quantized-weight paths (quant_gemm.cpp reads them). A CPU with AVX-VNNI and no AVX-512 runs
+  // the f32 GEMMs, attention, row ops and sampling on AVX2, so avx-vnni forces those to AVX2 too
+  // (when the CPU has it; the quantized path falls back the same way); avx512-vnni leaves them automatic.
+  if (std::strcmp(env, "avx-vnni") == 0) return {avx2GemmAvailable() ? KernelChoice::Avx2 : KernelChoice::Auto, false};
+  if (std::strcmp(env, "avx512-vnni") == 0) return {KernelChoice::Auto, false};
   throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_KERNEL must be auto, portable, avx2, avx512, "
                                                     "avx512-bf16, avx-vnni or avx512-vnni, got '") + env + "'");
 }

@@ -43,7 +43,8 @@ GemmKernel avx512Bf16GemmKernel();
 // Auto: AVX-512 when the CPU has it, else AVX2 + FMA, else portable. A `choice` other
 // than Auto, else NANO_SERVING_KERNEL (portable | avx2 | avx512 | avx512-bf16), forces
 // one; forcing a kernel the CPU lacks, or an unknown name, throws ERR_NATIVE_CONFIG.
-// avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations).
+// avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations); avx-vnni (a quantized path)
+// forces AVX2 here when the CPU has it, as a CPU with AVX-VNNI and no AVX-512 would run.
 GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype);
 
 // Splits the column blocks over the pool's threads (never K). xPairs: scratch of

@@ -40,7 +40,7 @@ export interface NativeExecutorOptions {
   maxBatchTokens: number;
   /** Scratch is sized for this many sequences per step. */
   maxSeqs: number;
-  /** Kernel path of the GEMMs, attention, row ops and sampling. Default 'auto' (the best the CPU has); 'portable', 'avx2' or 'avx512' forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations), and for quantized weights NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path. */
+  /** Kernel path of the GEMMs, attention, row ops and sampling. Default 'auto' (the best the CPU has); 'portable', 'avx2' or 'avx512' forces that path (ERR_NATIVE_CONFIG when the CPU lacks it). With 'auto', NANO_SERVING_KERNEL=portable|avx2|avx512 forces one, NANO_SERVING_KERNEL=avx512-bf16 opts bf16 weights into vdpbf16ps (bf16 activations), and for quantized weights NANO_SERVING_KERNEL=avx2 | avx-vnni | avx512-vnni forces that path (avx-vnni also runs the rest of the step on AVX2, as a CPU with AVX-VNNI and no AVX-512 does). */
   kernel?: KernelName;
   /** KV pool element type; default 'f32'. */
   kvDtype?: KvDtype;

@@ -100,6 +100,8 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
       ...kernels.filter(available).map((k): [KernelName, string | undefined, string] => [k, undefined, k]),
       ['auto', undefined, best],
       ...(available('avx2') ? [['auto', 'avx2', 'avx2'] as [KernelName, string, string]] : []),
+      // AVX-VNNI (a quantized path) is an AVX2 CPU's: the f32 side follows it to AVX2.
+      ...(available('avx2') && native.quant.kernels().includes('avx-vnni') ? [['auto', 'avx-vnni', 'avx2'] as [KernelName, string, string]] : []),
     ];
     const saved = process.env.NANO_SERVING_KERNEL;
     try {
@@ -112,6 +114,7 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
           const run = (seq: number, sampling: Sampling): Run => ({ seq, tokens: prompt(5, seq), startPos: 0, pages: [seq], isSampled: true, sampling });
           await runSteps(ex, [[run(0, GREEDY), run(1, warm)]], config.vocabSize);
           expect(native.clonesUsed(true), `${kernel} (NANO_SERVING_KERNEL=${env}) ${config.family}`).toEqual({ rowOps: [expected], sampling: [expected] });
+          expect(ex.nativeInfo().kernel).toBe(expected);
         }
       }
     } finally {
