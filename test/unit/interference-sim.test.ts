@@ -24,10 +24,16 @@ interface Interference {
   spikeRatio: number;
   ttftMs: number;
   numSteps: number;
+  /** Tokens the first stream produced during the prefill. */
+  tokensDuring: number;
 }
 
-/** Runs the streams, sends the long prompt once each has BEFORE tokens, stops at its first token. */
-async function interference(latency: LinearLatency, knobs: Partial<SchedulerConfig>): Promise<Interference> {
+/**
+ * Runs the streams, sends the long prompt once each has BEFORE tokens, stops at its first
+ * token. With `controlTokens`, the control: no long prompt, the window is the streams' next
+ * controlTokens tokens (their contexts grow as much, nothing is prefilled).
+ */
+async function interference(latency: LinearLatency, knobs: Partial<SchedulerConfig>, controlTokens = 0): Promise<Interference> {
   const clock = new VirtualClock();
   const model = linearLatency(latency);
   const executor = new SimulatedExecutor({
@@ -39,19 +45,25 @@ async function interference(latency: LinearLatency, knobs: Partial<SchedulerConf
   });
   const prompt = (n: number, salt: number): number[] => Array.from({ length: n }, (_, j) => 1 + ((salt * 31 + j * 7) % 250));
   const times: number[][] = [];
+  let arrived = -1, firstToken = -1, atArrival: number[] = [];
   const streams = Array.from({ length: STREAMS }, (_, i) => {
     const handle = core.submit(prompt(STREAM_PROMPT, i), { maxTokens: 6000, ignoreEos: true });
     times.push([]);
-    handle.tokens$.subscribe(() => times[i].push(clock.now()));
+    handle.tokens$.subscribe(() => {
+      times[i].push(clock.now());
+      if (controlTokens > 0 && arrived >= 0 && firstToken < 0 && times.every((t, k) => t.length >= atArrival[k] + controlTokens)) firstToken = clock.now();
+    });
     return handle;
   });
-  let arrived = -1, firstToken = -1;
   await new Promise<void>((resolve) => {
     const check = setInterval(() => {
       if (arrived < 0 && times.every((t) => t.length >= BEFORE)) {
         arrived = clock.now();
-        const long = core.submit(prompt(LONG_PROMPT, 99), { maxTokens: 1, ignoreEos: true });
-        long.tokens$.subscribe(() => (firstToken = clock.now()));
+        atArrival = times.map((t) => t.length);
+        if (controlTokens === 0) {
+          const long = core.submit(prompt(LONG_PROMPT, 99), { maxTokens: 1, ignoreEos: true });
+          long.tokens$.subscribe(() => (firstToken = clock.now()));
+        }
       }
       if (firstToken >= 0) {
         clearInterval(check);
@@ -64,7 +76,7 @@ async function interference(latency: LinearLatency, knobs: Partial<SchedulerConf
   await core.close();
   const gaps = (from: number, to: number): number[] => times.flatMap((t) => t.slice(1).flatMap((time, k) => (t[k] >= from && time <= to ? [time - t[k]] : [])));
   const before = summarize(gaps(times[0][4], arrived)), during = summarize(gaps(arrived, firstToken));
-  return { spikeRatio: during.p99 / before.p50, ttftMs: firstToken - arrived, numSteps };
+  return { spikeRatio: during.p99 / before.p50, ttftMs: firstToken - arrived, numSteps, tokensDuring: times[0].filter((t) => t > arrived && t <= firstToken).length };
 }
 
 const bound = (latency: LinearLatency, maxRatio: number, maxChunkSize = 256): Partial<SchedulerConfig> => {
@@ -87,4 +99,17 @@ describe('long-prompt interference on the simulator (Zen 5 step costs)', () => {
     // streams' own contexts grow meanwhile.
     expect(bounded.spikeRatio).toBeGreaterThan(2);
   }, 60_000);
+
+  it('the bound holds against the streams alone: ITL p99 during the prefill / the same streams over as many tokens without it <= maxStepCostRatio', async () => {
+    // What sets the spike with exact costs: the streams' own contexts grow while the prompt is
+    // prefilled (the control alone is well above 1x its p50 before), times the bound's share.
+    for (const [latency, maxRatio] of [[BF16_KV, 1.5], [BF16_KV, 2], [F32_KV, 1.5], [F32_KV, 3]] as const) {
+      const run = await interference(latency, bound(latency, maxRatio));
+      const control = await interference(latency, bound(latency, maxRatio), run.tokensDuring);
+      expect(control.tokensDuring).toBe(run.tokensDuring);
+      expect(run.spikeRatio / control.spikeRatio).toBeLessThanOrEqual(maxRatio * 1.05); // p99 against p99: the control's sits a little before its window's end
+      if (maxRatio === 1.5) expect(control.spikeRatio).toBeGreaterThan(1.6);
+    }
+  }, 60_000);
 });
+
