@@ -72,6 +72,19 @@ void interleaveQ6K(const uint8_t* blk, int c, int W, uint8_t* dst) {
   for (int g = 0; g < 16; ++g) dst[2 * W + g * W + c] = blk[192 + g];
   uint8_t* ql = dst + 18 * W;
   uint8_t* qh = ql + 128 * W;
+  if (W == kInterleave) {  // per 64-k chunk and pair u of 4-k steps: three 6-bit vectors, the fourth's bits on top
+    for (int jj = 0; jj < 4; ++jj)
+      for (int u = 0; u < 4; ++u)
+        for (int i = 0; i < 4; ++i) {
+          const int at = 64 * jj + 8 * u + i;  // weight of step 2u, lane i; step 2u + 1 is at + 4
+          const int v0 = q6At(blk, at), v1 = q6At(blk, at + 32), v2 = q6At(blk, at + 4), v3 = q6At(blk, at + 36);
+          uint8_t* three = ql + (4 * jj + u) * 12 * W + 4 * c + i;
+          three[0] = uint8_t(v0 | (v3 & 3) << 6);
+          three[4 * W] = uint8_t(v1 | ((v3 >> 2) & 3) << 6);
+          three[8 * W] = uint8_t(v2 | (v3 >> 4) << 6);
+        }
+    return;
+  }
   for (int jj = 0; jj < 4; ++jj) {
     for (int i = 0; i < 32; ++i) {  // weights 64 jj + i (low nibble, bits 0-1 / 4-5) and + 32 (high, 2-3 / 6-7)
       const int lo = q6At(blk, 64 * jj + i), hi = q6At(blk, 64 * jj + 32 + i);

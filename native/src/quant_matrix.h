@@ -42,6 +42,10 @@ enum class QuantLayout : uint8_t { Rows, Interleaved, InterleavedQ8Biased, Inter
 //                 nibbles (1024 bytes), then the high 2 bits: per 64-k chunk and pair of
 //                 4-k steps, the 8 columns' 4 bytes, bits 0-1 / 2-3 the weights k / k + 32 of
 //                 the first step, bits 4-5 / 6-7 those of the second (512 bytes): 8 x 210.
+//                 That is W = 16's layout; W = 8 stores the 6-bit values instead, per 64-k chunk
+//                 and pair of 4-k steps (k, k + 4) three 32-byte vectors laid out as Q8_0's:
+//                 the 6-bit weights k, k + 32, k + 4 in bits 0-5, and in bits 6-7 of each the
+//                 weight k + 36's bits 0-1, 2-3, 4-5 (1536 bytes, the same 8 x 210 in all).
 constexpr int kInterleave = 8;
 constexpr int kInterleave16 = 16;
 // Bytes of one block of a W-column group.
