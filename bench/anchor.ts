@@ -29,6 +29,7 @@ import type { KvDtype } from '../src/native/binding.js';
 import type { StepInput } from '../src/executor/step.js';
 import { writeGguf } from '../src/models/gguf.js';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
+import { loadNative } from '../src/native/load.js';
 import { gemmRows, gemmTable, peaksLine } from './gemm.js';
 import { buildAvx2Core, findAvx2Core, llamaBuildFlags } from './llama-avx2.js';
 import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
@@ -168,6 +169,8 @@ async function main(): Promise<void> {
   const kvDtypes = (arg('kv') ?? 'f32').split(',');
   for (const kv of kvDtypes) if (kv !== 'f32' && kv !== 'f16' && kv !== 'bf16') throw new Error(`--kv takes f32, f16 or bf16 (comma-separated), got '${kv}'`);
   const loadBefore = loadavg()[0];
+  const started = new Date();
+  loadNative().clonesUsed(true);
   const rows: AnchorRow[] = [];
   for (const name of models) {
     const byKv = new Map<KvDtype, AnchorRow>();
@@ -188,8 +191,12 @@ async function main(): Promise<void> {
   }
   const gemm = process.argv.includes('--no-gemm') ? [] : gemmRows(models, threads, peaks, 0.4);
   const loadAfter = loadavg()[0];
+  const ended = new Date();
+  // Which builds of the row ops and of sampling our runs took (the kernel switch picks them too).
+  const builds = loadNative().clonesUsed();
   const llamaLine = core ? `llama.cpp core: tools from ${core.build}, CPU library ${loadedCpuLibrary(core)} (${llamaBuildFlags(core.cpuBuild)}), f16 KV, its defaults` : undefined;
-  console.log(`${cpuLine(machine)}; ${threads} threads; best of ${rounds} round(s); load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
+  console.log(`${cpuLine(machine)}; ${threads} threads; best of ${rounds} round(s); ${started.toISOString().slice(11, 19)}-${ended.toISOString().slice(11, 19)} UTC ${started.toISOString().slice(0, 10)}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
+  console.log(`our row ops ran their ${builds.rowOps.join(' + ') || '-'} build, sampling its ${builds.sampling.join(' + ') || '-'} build`);
   if (llamaLine) console.log(llamaLine);
   console.log(peaksLine(peaks));
   if (note) console.log(`note: ${note}`);
@@ -197,7 +204,7 @@ async function main(): Promise<void> {
   if (gemm.length > 0) console.log(gemmTable(gemm));
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'anchor.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, rounds, loadBefore, loadAfter, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
+  writeFileSync(out, JSON.stringify({ date: started.toISOString(), ended: ended.toISOString(), builds, machine, threads, rounds, loadBefore, loadAfter, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
   console.log(`wrote ${out}`);
 }
 
