@@ -182,7 +182,6 @@ export function selectVariants(labels: readonly string[], filter: VariantFilter 
 /** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step. */
 export async function benchInterference(quick: boolean, o: SuiteOptions, only?: VariantFilter): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
   const shape = INTERFERENCE[quick ? 'quick' : 'full'];
-  const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
   const base = { kvCachePages: pages, pageSize: PAGE_SIZE, maxBatchTokens: 8192, maxRunning: shape.numStreams + 2, prefixCache: true, chunkedPrefill: true, maxChunkSize: 256 };
   const variants: Array<[string, EngineKnobs | (() => Promise<EngineKnobs>)]> = [
@@ -207,7 +206,8 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     return fit.coefficients;
   };
   const results: InterferenceResult[] = [];
-  const picked = new Set(selectVariants(variants.map(([label]) => label), only));
+  const picked = new Set(selectVariants(variants.map(([label]) => label), only)); // before the model loads: a bad filter fails at once
+  const model = loadModel('small', o.threads, o.weightDtype, { contextLength: shape.contextLength });
   for (const [label, knobsOrFit] of variants) {
     if (!picked.has(label)) continue;
     const knobs = typeof knobsOrFit === 'function' ? await knobsOrFit() : knobsOrFit;
