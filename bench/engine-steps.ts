@@ -7,7 +7,8 @@
  *            of the same options: the same step contents with no engine around them
  *   gapped   the replay again with a busy JS wait of the engine's median gap before each step
  *   raw      anchor's raw case: 32 decode rows at position 96, fresh pages (raw-steps.ts)
- *   node dist/bench/engine-steps.js [--model medium] [--rounds 3] [--kernel avx2]
+ *   node dist/bench/engine-steps.js [--model medium] [--rounds 3] [--kernel avx2] [--engine-only]
+ * (--engine-only: the engine runs alone, for a profiler attached to the process.)
  * Prints medians per kind of step; run it under the bench lock.
  */
 import { loadavg } from 'node:os';
@@ -22,6 +23,12 @@ import { randomWorkload } from './workloads.js';
 const PARALLEL = 32, PROMPT = 32, GEN = 128;
 
 interface StepTime { tokens: number; seqs: number; ms: number; gapMs: number }
+
+/** The process's CPU time (user + system, all threads) in ms since `from`. */
+const cpuMs = (from?: NodeJS.CpuUsage): number => {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+};
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,21 +47,27 @@ function knobs(model: ModelUnderTest) {
   return { reqs, knobs: knobsFor(reqs, PARALLEL) };
 }
 
-async function engineRun(model: ModelUnderTest): Promise<{ steps: StepTime[]; inputs: StepInput[]; wallMs: number }> {
+async function engineRun(model: ModelUnderTest): Promise<{ steps: StepTime[]; inputs: StepInput[]; wallMs: number; decodeCpuMs: number }> {
   const { reqs, knobs: k } = knobs(model);
   const steps: StepTime[] = [];
   const inputs: StepInput[] = [];
   let lastEnd = 0;
+  let cpuFrom: NodeJS.CpuUsage | undefined;
+  let decodeCpuMs = 0, numDecodes = 0;
   const t0 = performance.now();
   await runOurs(model, k, reqs, PARALLEL, (input, ms) => {
     const end = performance.now();
+    if (cpuFrom) {
+      decodeCpuMs = cpuMs(cpuFrom);
+      numDecodes++;
+    } else cpuFrom = process.cpuUsage();  // the prompt step's end: the decode phase begins
     const start = end - ms;
     if (steps.length > 0) steps[steps.length - 1].gapMs = start - lastEnd;
     lastEnd = end;
     steps.push({ tokens: input.tokens.length, seqs: input.seqStart.length - 1, ms, gapMs: 0 });
     inputs.push(copyInput(input));
   });
-  return { steps, inputs, wallMs: performance.now() - t0 };
+  return { steps, inputs, wallMs: performance.now() - t0, decodeCpuMs: decodeCpuMs / Math.max(1, numDecodes) };
 }
 
 function executorFor(model: ModelUnderTest): NativeExecutor {
@@ -63,17 +76,19 @@ function executorFor(model: ModelUnderTest): NativeExecutor {
 }
 
 /** The engine's inputs stepped in order (the warm-up's sequence ids are not among them, so every id starts fresh as in the engine). */
-async function replay(model: ModelUnderTest, inputs: StepInput[], gapMs: number): Promise<number[]> {
+async function replay(model: ModelUnderTest, inputs: StepInput[], gapMs: number): Promise<{ times: number[]; decodeCpuMs: number }> {
   const ex = executorFor(model);
   try {
     const times: number[] = [];
+    let cpuFrom: NodeJS.CpuUsage | undefined;
     for (const input of inputs) {
+      if (times.length === 1) cpuFrom = process.cpuUsage();
       if (gapMs > 0) for (const until = performance.now() + gapMs; performance.now() < until; );
       const t0 = performance.now();
       await ex.step(input);
       times.push(performance.now() - t0);
     }
-    return times;
+    return { times, decodeCpuMs: cpuFrom ? cpuMs(cpuFrom) / (times.length - 1) : NaN };
   } finally {
     ex.close();
   }
@@ -121,11 +136,13 @@ async function main(): Promise<void> {
     const decode = e.steps.filter((s) => !isPrompt(s));
     const gaps = e.steps.slice(0, -1).map((s) => s.gapMs);
     const shapes = e.steps.filter(isPrompt).map((s) => `${s.tokens} tok/${s.seqs} seq`).join(', ');
-    console.log(summary('engine', decode.map((s) => s.ms), e.steps.filter(isPrompt).map((s) => s.ms), `; gaps median ${median(gaps).toFixed(2)} ms, sum ${gaps.reduce((a, b) => a + b, 0).toFixed(0)} ms; wall ${e.wallMs.toFixed(0)} ms; prompt steps: ${shapes}; ${e.steps.length} steps`));
+    console.log(summary('engine', decode.map((s) => s.ms), e.steps.filter(isPrompt).map((s) => s.ms), `; gaps median ${median(gaps).toFixed(2)} ms, sum ${gaps.reduce((a, b) => a + b, 0).toFixed(0)} ms; wall ${e.wallMs.toFixed(0)} ms; prompt steps: ${shapes}; ${e.steps.length} steps; CPU per decode step ${e.decodeCpuMs.toFixed(1)} ms (all threads)`));
+    if (process.argv.includes('--engine-only')) continue;
     const split = (times: number[]): [number[], number[]] => [times.filter((_, i) => !isPrompt(e.steps[i])), times.filter((_, i) => isPrompt(e.steps[i]))];
-    const rep = split(await replay(model, e.inputs, 0));
-    console.log(summary('replay', ...rep));
-    const gapped = split(await replay(model, e.inputs, median(gaps)));
+    const r0 = await replay(model, e.inputs, 0);
+    const rep = split(r0.times);
+    console.log(summary('replay', ...rep, `; CPU per decode step ${r0.decodeCpuMs.toFixed(1)} ms`));
+    const gapped = split((await replay(model, e.inputs, median(gaps))).times);
     console.log(summary('gapped', ...gapped, ` (busy JS ${median(gaps).toFixed(2)} ms before each)`));
     const raw = await rawDecode(model, 30);
     console.log(summary('raw@96', raw, []));
