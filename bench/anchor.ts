@@ -178,7 +178,7 @@ async function pairedPrefill(core: LlamaCore, name: PresetName, threads: number,
   const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: (PROMPT + GEN) / 16, pageSize: 16, numThreads: threads, maxBatchTokens: PROMPT, maxSeqs: 1, kvDtype });
   try {
     await ex.step(step(0, PROMPT, (PROMPT + GEN) / 16));
-    return await prefillPairs(() => ourPrefillTokPerS(ex, 3), () => llamaBench(core, gguf, llamaThreads, PROMPT, 0, 3, true).prefillTokPerS, numPairs);
+    return await prefillPairs(() => ourPrefillTokPerS(ex, 3), () => llamaBench(core, gguf, llamaThreads, PROMPT, 0, 3, [], true).prefillTokPerS, numPairs);
   } finally {
     ex.close();
   }

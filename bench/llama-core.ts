@@ -108,11 +108,11 @@ function rowTokPerS(r: Record<string, unknown>): number {
 /**
  * llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg;
  * none when genLen is 0), each the median of reps at the fastest of 1 and `threads` threads
- * (exactly `threads` when `isExact`).
+ * (exactly `threads` when `isExact`); extraArgs: more flags (e.g. -ctk f16 -ctv f16).
  */
-export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3, isExact = false): LlamaBenchFigures {
+export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3, extraArgs: string[] = [], isExact = false): LlamaBenchFigures {
   const counts = isExact ? [threads] : threadCounts(threads);
-  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', counts.join(','), '-r', String(reps), '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
+  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', counts.join(','), '-r', String(reps), ...extraArgs, '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
   const rows = jsonLines(out);
   const fastest = (pick: (r: Record<string, unknown>) => boolean): Record<string, unknown> | undefined =>
     rows.filter(pick).reduce<Record<string, unknown> | undefined>((a, r) => (a === undefined || rowTokPerS(r) > rowTokPerS(a) ? r : a), undefined);
