@@ -14,6 +14,7 @@
 import { loadavg } from 'node:os';
 import { NativeExecutor } from '../src/executor/native.js';
 import type { StepInput } from '../src/executor/step.js';
+import type { StepProfileFigures } from '../src/native/binding.js';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
 import { runOurs, type ModelUnderTest } from './ours.js';
 import { rawStep, type RawRun } from './raw-steps.js';
@@ -23,6 +24,23 @@ import { randomWorkload } from './workloads.js';
 const PARALLEL = 32, PROMPT = 32, GEN = 128;
 
 interface StepTime { tokens: number; seqs: number; ms: number; gapMs: number }
+
+/** The executor's step profile summed over calls (each call returns what gathered since the last, and resets). */
+class ProfileSum {
+  sum: StepProfileFigures | undefined;
+  add(p: StepProfileFigures): void {
+    if (!this.sum) this.sum = { ...p };
+    else for (const k of Object.keys(p) as Array<keyof StepProfileFigures>) this.sum[k] += p[k];
+  }
+  /** Per step, ms: where thread 0's time went, its waits for the other thread, and the runner's gap. */
+  line(): string {
+    const p = this.sum;
+    if (!p || p.numSteps === 0) return 'no profile';
+    const per = (ms: number): string => (ms / p.numSteps).toFixed(2);
+    const named = p.gemmMs + p.attentionMs + p.rowOpsMs + p.lmHeadMs + p.samplingMs;
+    return `per step: whole ${per(p.stepMs)} ms = GEMMs ${per(p.gemmMs)} + attention ${per(p.attentionMs)} + row ops ${per(p.rowOpsMs)} + LM head ${per(p.lmHeadMs)} + sampling ${per(p.samplingMs)} + rest ${per(p.stepMs - named)}; thread 0 waiting for the pool ${per(p.poolWaitMs)} (in the regions); runner gap ${p.numGaps ? (p.gapMs / p.numGaps).toFixed(2) : '-'} ms (${p.numSteps} steps)`;
+  }
+}
 
 /** The process's CPU time (user + system, all threads) in ms since `from`. */
 const cpuMs = (from?: NodeJS.CpuUsage): number => {
@@ -47,7 +65,8 @@ function knobs(model: ModelUnderTest) {
   return { reqs, knobs: knobsFor(reqs, PARALLEL) };
 }
 
-async function engineRun(model: ModelUnderTest): Promise<{ steps: StepTime[]; inputs: StepInput[]; wallMs: number; decodeCpuMs: number }> {
+async function engineRun(model: ModelUnderTest): Promise<{ steps: StepTime[]; inputs: StepInput[]; wallMs: number; decodeCpuMs: number; profile: ProfileSum }> {
+  const profile = new ProfileSum();
   const { reqs, knobs: k } = knobs(model);
   const steps: StepTime[] = [];
   const inputs: StepInput[] = [];
@@ -55,8 +74,10 @@ async function engineRun(model: ModelUnderTest): Promise<{ steps: StepTime[]; in
   let cpuFrom: NodeJS.CpuUsage | undefined;
   let decodeCpuMs = 0, numDecodes = 0;
   const t0 = performance.now();
-  await runOurs(model, k, reqs, PARALLEL, (input, ms) => {
+  await runOurs(model, k, reqs, PARALLEL, (input, ms, native) => {
     const end = performance.now();
+    const figures = native.stepProfile(true);  // between steps: on from the prompt step's end
+    if (cpuFrom) profile.add(figures);
     if (cpuFrom) {
       decodeCpuMs = cpuMs(cpuFrom);
       numDecodes++;
@@ -67,7 +88,7 @@ async function engineRun(model: ModelUnderTest): Promise<{ steps: StepTime[]; in
     steps.push({ tokens: input.tokens.length, seqs: input.seqStart.length - 1, ms, gapMs: 0 });
     inputs.push(copyInput(input));
   });
-  return { steps, inputs, wallMs: performance.now() - t0, decodeCpuMs: decodeCpuMs / Math.max(1, numDecodes) };
+  return { steps, inputs, wallMs: performance.now() - t0, decodeCpuMs: decodeCpuMs / Math.max(1, numDecodes), profile };
 }
 
 function executorFor(model: ModelUnderTest): NativeExecutor {
@@ -76,38 +97,46 @@ function executorFor(model: ModelUnderTest): NativeExecutor {
 }
 
 /** The engine's inputs stepped in order (the warm-up's sequence ids are not among them, so every id starts fresh as in the engine). */
-async function replay(model: ModelUnderTest, inputs: StepInput[], gapMs: number): Promise<{ times: number[]; decodeCpuMs: number }> {
+async function replay(model: ModelUnderTest, inputs: StepInput[], gapMs: number): Promise<{ times: number[]; decodeCpuMs: number; profile: ProfileSum }> {
   const ex = executorFor(model);
+  const profile = new ProfileSum();
   try {
     const times: number[] = [];
     let cpuFrom: NodeJS.CpuUsage | undefined;
     for (const input of inputs) {
-      if (times.length === 1) cpuFrom = process.cpuUsage();
+      if (times.length === 1) {
+        cpuFrom = process.cpuUsage();
+        ex.stepProfile(true);
+      }
       if (gapMs > 0) for (const until = performance.now() + gapMs; performance.now() < until; );
       const t0 = performance.now();
       await ex.step(input);
       times.push(performance.now() - t0);
     }
-    return { times, decodeCpuMs: cpuFrom ? cpuMs(cpuFrom) / (times.length - 1) : NaN };
+    profile.add(ex.stepProfile(false));
+    return { times, decodeCpuMs: cpuFrom ? cpuMs(cpuFrom) / (times.length - 1) : NaN, profile };
   } finally {
     ex.close();
   }
 }
 
-async function rawDecode(model: ModelUnderTest, steps: number): Promise<number[]> {
+async function rawDecode(model: ModelUnderTest, steps: number): Promise<{ times: number[]; profile: ProfileSum }> {
+  const profile = new ProfileSum();
   const ex = executorFor(model);
   try {
     const pagesPerSeq = Math.ceil((96 + 1) / 16);
     const runs: RawRun[] = Array.from({ length: PARALLEL }, (_, s) => ({ start: 96, length: 1, pages: Array.from({ length: pagesPerSeq }, (_, i) => s * pagesPerSeq + i) }));
     const input = rawStep(runs);
     await ex.step(input);
+    ex.stepProfile(true);
     const times: number[] = [];
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now();
       await ex.step(input);
       times.push(performance.now() - t0);
     }
-    return times;
+    profile.add(ex.stepProfile(false));
+    return { times, profile };
   } finally {
     ex.close();
   }
@@ -137,15 +166,20 @@ async function main(): Promise<void> {
     const gaps = e.steps.slice(0, -1).map((s) => s.gapMs);
     const shapes = e.steps.filter(isPrompt).map((s) => `${s.tokens} tok/${s.seqs} seq`).join(', ');
     console.log(summary('engine', decode.map((s) => s.ms), e.steps.filter(isPrompt).map((s) => s.ms), `; gaps median ${median(gaps).toFixed(2)} ms, sum ${gaps.reduce((a, b) => a + b, 0).toFixed(0)} ms; wall ${e.wallMs.toFixed(0)} ms; prompt steps: ${shapes}; ${e.steps.length} steps; CPU per decode step ${e.decodeCpuMs.toFixed(1)} ms (all threads)`));
+    console.log(`         decode ${e.profile.line()}`);
     if (process.argv.includes('--engine-only')) continue;
     const split = (times: number[]): [number[], number[]] => [times.filter((_, i) => !isPrompt(e.steps[i])), times.filter((_, i) => isPrompt(e.steps[i]))];
     const r0 = await replay(model, e.inputs, 0);
     const rep = split(r0.times);
     console.log(summary('replay', ...rep, `; CPU per decode step ${r0.decodeCpuMs.toFixed(1)} ms`));
-    const gapped = split((await replay(model, e.inputs, median(gaps))).times);
+    console.log(`         decode ${r0.profile.line()}`);
+    const g0 = await replay(model, e.inputs, median(gaps));
+    const gapped = split(g0.times);
     console.log(summary('gapped', ...gapped, ` (busy JS ${median(gaps).toFixed(2)} ms before each)`));
+    console.log(`         decode ${g0.profile.line()}`);
     const raw = await rawDecode(model, 30);
-    console.log(summary('raw@96', raw, []));
+    console.log(summary('raw@96', raw.times, []));
+    console.log(`         ${raw.profile.line()}`);
   }
 }
 
