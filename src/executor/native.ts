@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { ExecutorError, InvalidRequestError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
 import { quantizeTensorMap } from '../models/quant-scheme.js';
-import type { KernelName, KvDtype, NativeExecutorHandle } from '../native/binding.js';
+import type { KernelName, KvDtype, NativeExecutorHandle, StepProfileFigures } from '../native/binding.js';
 import { loadNative } from '../native/load.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
@@ -98,6 +98,15 @@ export class NativeExecutor implements Executor {
   nativeInfo(): { weightBytes: number; kvBytes: number; kernel: string; quantKernel?: string; numThreads: number } {
     try {
       return this.handle.info();
+    } catch (err) {
+      throw wrapNativeError(err);
+    }
+  }
+
+  /** The step profile since the last call (binding.ts: StepProfileFigures), reset and turned on or off; between steps only. */
+  stepProfile(on: boolean): StepProfileFigures {
+    try {
+      return this.handle.profile(on);
     } catch (err) {
       throw wrapNativeError(err);
     }

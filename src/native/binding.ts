@@ -58,6 +58,21 @@ export interface NativeExecutorHandle {
   close(): void;
   /** Bytes of weights and of KV storage, and the kernel paths chosen at run time (quantKernel: when some weight is quantized). */
   info(): { weightBytes: number; kvBytes: number; kernel: string; quantKernel?: string; numThreads: number };
+  /** What the step profile gathered since the last call, then resets it and turns it on or off (between steps only: ERR_NATIVE_BUSY). */
+  profile(on: boolean): StepProfileFigures;
+}
+
+/**
+ * Where the steps' time went since the last profile() call, as thread 0 (the step runner)
+ * saw it: wall ms per region of the split-by-layers forward pass (GEMMs include quantizing
+ * their activations; row ops: embedding, norms, rotation, K/V writes, activations, residuals;
+ * sampling includes its preparation), the part of those ms thread 0 waited at the end of a
+ * pool job for the other threads, whole steps, and the runner's gaps between posting a result
+ * and seeing the next step (the JS thread's wake-up, the binding, the caller's JS).
+ */
+export interface StepProfileFigures {
+  gemmMs: number; attentionMs: number; rowOpsMs: number; lmHeadMs: number; samplingMs: number;
+  poolWaitMs: number; dispatches: number; stepMs: number; gapMs: number; numSteps: number; numGaps: number;
 }
 
 /** The quantized formats' native code, for tests and the kernel bench (Uint8Array blocks, [rows, k]). */
