@@ -49,21 +49,36 @@ __attribute__((target("avx,f16c"))) void storeHeadF16c(_Float16* keys, int ps, _
 }
 #endif
 
-template <class T>
-StoreHeadFn<T> storeHeadFn() {
+bool hasF16c() {
 #if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+// The step's Isa picks the store, as it picks the kernels: a forced 'portable' stores f16 with
+// the baseline conversion (no F16C), as a CPU without it does; both round to nearest even.
+template <class T>
+StoreHeadFn<T> storeHeadFn(Isa isa) {
+#if defined(__x86_64__)
+  static const bool isF16cUsable = hasF16c();
   if constexpr (std::is_same_v<T, _Float16>) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) return storeHeadF16c;
+    if (isa != Isa::Portable && isF16cUsable) {
+      markBuild(CloneFamily::KvStore, Build::F16c);
+      return storeHeadF16c;
+    }
   }
 #endif
+  markBuild(CloneFamily::KvStore, Build::Portable);
   return storeHead<T>;
 }
 
 template <class T>
-void writeKvAs(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
+void writeKvAs(Isa isa, KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
                const TokenPages& at) {
-  static const StoreHeadFn<T> store = storeHeadFn<T>();
+  const StoreHeadFn<T> store = storeHeadFn<T>(isa);
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int ps = kv.pageSize(), hd = c.headDim;
   for (int i = begin; i < end; ++i) {
@@ -125,12 +140,12 @@ int segmentTasksFromEnv() {
 
 }  // namespace
 
-void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
+void writeKv(Isa isa, KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
              const TokenPages& at) {
   switch (kv.dtype()) {
-    case KvDtype::F32: return writeKvAs<float>(kv, layer, c, qkv, begin, end, at);
-    case KvDtype::F16: return writeKvAs<_Float16>(kv, layer, c, qkv, begin, end, at);
-    case KvDtype::Bf16: return writeKvAs<Bf16>(kv, layer, c, qkv, begin, end, at);
+    case KvDtype::F32: return writeKvAs<float>(isa, kv, layer, c, qkv, begin, end, at);
+    case KvDtype::F16: return writeKvAs<_Float16>(isa, kv, layer, c, qkv, begin, end, at);
+    case KvDtype::Bf16: return writeKvAs<Bf16>(isa, kv, layer, c, qkv, begin, end, at);
   }
 }
 

@@ -36,9 +36,9 @@ struct LayerAttention {
 };
 LayerAttention layerAttention(const ModelConfig& config, int layer);
 
-// Writes the k and v (already rotated) of tokens [begin, end) into their page slots.
-// qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
-void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
+// Writes the k and v (already rotated) of tokens [begin, end) into their page slots, with the
+// store of `isa` (the step's kernel's). qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
+void writeKv(Isa isa, KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
              const TokenPages& where);
 
 constexpr int kBlockTokens = 16;  // query tokens that share a walk over the pages

@@ -60,7 +60,7 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
   // Each token's q / k rotation and its K / V slots are its own, so tokens split freely.
   pool_.parallelFor(numTokens, 16, [&](int begin, int end, int) {
     prepareQk(l, batch, begin, end);
-    writeKv(kv_, l, config_, s_.qkv.data(), begin, end, where);
+    writeKv(gemm_.isa, kv_, l, config_, s_.qkv.data(), begin, end, where);
   });
   attention(pool_, kv_, l, config_, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
   linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
