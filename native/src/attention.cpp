@@ -157,7 +157,7 @@ AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa, 
     : numHeads(c.numHeads), numKvHeads(c.numKvHeads), group(c.numHeads / c.numKvHeads), headDim(c.headDim),
       pageSize(ps), rowFloats(2 * size_t(c.headDim) + kTileKeys + 4), isa(kernelIsa), segmentTasks(segmentTasksFromEnv()) {
   groupStart.reserve(size_t(maxTokens) + 1);
-  for (auto* v : {&groupSeg0, &groupSplit, &taskGroup, &taskSeg}) v->reserve(size_t(maxTokens) + 1);
+  for (auto* v : {&groupSeg0, &groupSplit, &taskGroup, &taskSeg, &taskOrder}) v->reserve(size_t(maxTokens) + 1);
   groupPartials.reserve(size_t(maxTokens) + 1);
   groupCost.reserve(size_t(maxTokens) + 1);
 }
@@ -246,9 +246,20 @@ void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig
     for (int s = 0; s < (split ? numSegs : 1); ++s) sh.taskGroup.push_back(g), sh.taskSeg.push_back(split ? sh.groupSeg0[g] + s : -1);
   }
   if (sh.partials.size() < partialFloats) sh.partials.resize(partialFloats);
+  // Threads claim tasks in order: heaviest first (longest processing time first), so the last
+  // ones claimed are the lightest and the threads finish together. A causal chunk's groups
+  // grow heavier along it: in step order its heaviest would come last. Which thread runs a
+  // task, and when, changes no output.
+  const auto taskCost = [&](int tg) { const int g = sh.taskGroup[tg]; return sh.groupSplit[g] ? sh.groupCost[g] / sh.groupSplit[g] : sh.groupCost[g]; };
+  sh.taskOrder.resize(sh.taskGroup.size());
+  for (size_t i = 0; i < sh.taskOrder.size(); ++i) sh.taskOrder[i] = int32_t(i);
+  std::sort(sh.taskOrder.begin(), sh.taskOrder.end(), [&](int32_t a, int32_t b) {
+    const double ca = taskCost(a), cb = taskCost(b);
+    return ca != cb ? ca > cb : a < b;
+  });
   const int numTasks = int(sh.taskGroup.size()) * numHeadTasks;
   pool.forEachChunk(numTasks, [&](int task, int t) {
-    const int tg = task / numHeadTasks, g0 = (task % numHeadTasks) * headsPerTask;
+    const int tg = sh.taskOrder[task / numHeadTasks], g0 = (task % numHeadTasks) * headsPerTask;
     const int g = sh.taskGroup[tg], seg = sh.taskSeg[tg];
     SegmentWalk walk;
     if (seg >= 0) walk = {seg, seg + 1, sh.partials.data() + sh.groupPartials[g], groupStart[g], sh.groupSeg0[g], sh.groupSplit[g]};

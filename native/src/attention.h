@@ -70,6 +70,7 @@ struct AttentionScratch {
   std::vector<size_t> groupPartials;
   std::vector<double> groupCost;            // the group's work (keys attended, its K/V walk)
   std::vector<int32_t> taskGroup, taskSeg;  // the step's tasks before the kv-head split: group, segment (-1: all)
+  std::vector<int32_t> taskOrder;           // those tasks, heaviest first (the order threads claim them in)
   std::vector<float> partials;  // (token of the group, head, segment, head_dim + 2) of split groups
   // NANO_SERVING_ATTENTION_SEGMENTS=tasks|inline (tests, benches): every group of several
   // segments split into segment tasks (1), none (-1); unset (0): by the step's work.
