@@ -3,25 +3,35 @@
  * token per step, raw executor (no engine), 2 threads by default. For each case (a preset with
  * f32 or bf16 weights, or a quantized GGUF), on each forced kernel path, in rounds that
  * alternate the cases (so a burst of other work on a shared machine hits them all): tok/s of
- * 64 greedy steps at positions 0..63, the weights streamed per token (all but the embedding,
- * of which one row is read) and what share of the bound that is. The bound is the read
- * bandwidth of all threads streaming AT ONCE (bench/probes/read_bandwidth.cpp, `gbps`),
- * measured before and after; the sum of each thread's best pass alone is printed beside it.
+ * 64 greedy steps at positions 0..63 and what share of the bound that is.
+ *
+ * Bytes per token (bench/decode-bound.ts): every weight the step streams (layers, final norm,
+ * LM head), one row of the token embedding, and the K/V read at the step's own context (mean
+ * (64 + 1) / 2 positions) plus the entry written, in the KV element type of the run (--kv,
+ * default f16, llama.cpp's default, so both sides read the same bytes).
+ * The bound is the read bandwidth of all threads streaming AT ONCE (bench/probes/read_bandwidth.cpp,
+ * 256 MiB, `gbps`), measured right before and right after EVERY pass (ours and llama.cpp's: the
+ * probes interleave with the passes); a pass's share is over the higher of its two probes.
+ * Shares are printed per pass as the median and the range over the rounds, for ours and for
+ * llama.cpp's llama-bench tg64 over the same bytes per token.
+ * Each pass also reads the step profile (StepProfileFigures: GEMMs, attention, row ops, LM
+ * head, sampling, the pool's waits, the runner's gap between steps) and the JS time between a
+ * step's result and the next call: the breakdown table, ms per token, medians over the rounds.
  * f32 and GGUF cases also time the one-row GEMMs of the whole model alone (every matrix of
  * every layer and the LM head, in the step's order: f32 through gemm_probe, quantized through
- * quant_gemm_probe with the file's block types per fused matrix and the case's kernel): the
- * share of the step they take and their own GB/s.
+ * quant_gemm_probe with the file's block types per fused matrix and the case's kernel), each
+ * between two probes of its own: its GB/s and its share of the bound.
  *
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
- *     [--llama] [--rounds 5] [--threads 2] [--out FILE]
- * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD), in the rounds.
- * Writes bench/results/decode-quant.json when the run has GGUF files and no preset (`--models
- * none`), decode-<dtypes>.json (decode-f32.json) when it has only presets, decode.json when
- * both; --out FILE writes FILE instead.
+ *     [--llama] [--rounds 5] [--threads 2] [--kv f16|bf16|f32] [--out FILE]
+ * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
+ * --kv), in the rounds. Writes bench/results/decode-quant.json when the run has GGUF files and
+ * no preset (`--models none`), decode-<dtypes>.json (decode-f32.json) when it has only presets,
+ * decode.json when both; --out FILE writes FILE instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
@@ -30,6 +40,9 @@ import { loadGgufModel } from '../src/models/gguf-loader.js';
 import { isPresetName, presetConfig, type PresetName } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
 import type { ModelConfig, TensorMap } from '../src/models/config.js';
+import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
+import { median, stepBytes, type StepBytes } from './decode-bound.js';
+import { breakdownTable, shares, table, type DecodeRow, type Pass } from './decode-tables.js';
 import { greedyParams } from './greedy-params.js';
 import { findLlamaCore, llamaBench } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
@@ -37,23 +50,20 @@ import { measureGemm, measureQuantGemm, measureReadBandwidth, type QuantMatrixSh
 
 const PAGE = 16;
 const STEPS = 64;
+const NUM_PAGES = Math.ceil(STEPS / PAGE) + 1;
 type Kernel = 'avx512' | 'avx2' | 'portable' | 'auto';
 
-interface Case {
-  label: string;
+
+interface Case extends DecodeRow {
   kernel: Kernel;
   config: ModelConfig;
   ex: NativeExecutor;
-  streamedBytes: number;
   gemvShapes?: WeightShape[];
   /** GGUF cases whose linear layers are all quantized: the fused matrices of one step. */
   quantShapes?: QuantMatrixShape[];
   /** The NANO_SERVING_KERNEL the case's executor was made under (the quantized probe follows it). */
   kernelEnv?: string;
   gguf?: string;
-  tokPerS: number[];
-  cpuPerWall: number[];
-  llamaTokPerS: number[];
 }
 
 function decodeStep(token: number, position: number, pages: number): StepInput {
@@ -64,17 +74,24 @@ function decodeStep(token: number, position: number, pages: number): StepInput {
   };
 }
 
-/** One pass of STEPS greedy steps from position 0; tok/s and the process's CPU time over the wall time. */
-async function pass(c: Case): Promise<{ tokPerS: number; cpuPerWall: number }> {
+/** One pass of STEPS greedy steps from position 0: tok/s, CPU / wall, the step profile and the JS ms between a result and the next call. */
+async function pass(c: Case, isProfiled: boolean): Promise<Omit<Pass, 'before' | 'after'>> {
   const pages = Math.ceil(STEPS / PAGE);
   await c.ex.step(decodeStep(5, 0, pages));  // warm-up: the workers wake, the weights' first pages
-  let token = 5;
+  c.ex.stepProfile(isProfiled);
+  let token = 5, jsMs = 0, resolved = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) token = (await c.ex.step(decodeStep(token, i, pages))).tokens[0];
+  for (let i = 0; i < STEPS; i++) {
+    const call = performance.now();
+    if (i > 0) jsMs += call - resolved;
+    token = (await c.ex.step(decodeStep(token, i, pages))).tokens[0];
+    resolved = performance.now();
+  }
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { tokPerS: (STEPS * 1000) / ms, cpuPerWall: (cpu.user + cpu.system) / 1000 / ms };
+  const profile = c.ex.stepProfile(false);
+  return { tokPerS: (STEPS * 1000) / ms, cpuPerWall: (cpu.user + cpu.system) / 1000 / ms, ...(isProfiled ? { profile, jsMs } : {}) };
 }
 
 /** The linear layers of one token in the step's order (qkv, attention out, gate|up, down per layer; the LM head). */
@@ -100,13 +117,28 @@ function quantShapes(c: ModelConfig, tensors: TensorMap): QuantMatrixShape[] | u
   return out.every((m) => m !== undefined) ? out as QuantMatrixShape[] : undefined;
 }
 
-function embeddingBytes(tensors: TensorMap): number {
-  return tensors['token_embd.weight']?.data.byteLength ?? 0;
+/**
+ * The token embedding as the executor holds it (weights.cpp): a quantized one stays quantized
+ * (and IS the LM head when tied: then it is streamed whole and none of it is left out), a float
+ * one is held as f32.
+ */
+function heldEmbedding(c: ModelConfig, tensors: TensorMap): { bytes: number; rowBytes: number } {
+  const t = tensors['token_embd.weight'];
+  const isQuant = t !== undefined && !(t.dtype.startsWith('f') || t.dtype === 'bf16');
+  const bytes = isQuant ? t.data.byteLength : c.vocabSize * c.hiddenSize * 4;
+  return { bytes: isQuant && c.tieEmbeddings ? 0 : bytes, rowBytes: bytes / c.vocabSize };
 }
 
-function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, threads: number, weightDtype?: 'f32' | 'bf16'): NativeExecutor {
+function caseBytes(ex: NativeExecutor, c: ModelConfig, tensors: TensorMap): { bytes: StepBytes; heldMiB: number } {
+  const info = ex.nativeInfo();
+  const emb = heldEmbedding(c, tensors);
+  const bytes = stepBytes({ weightBytes: info.weightBytes, embeddingBytes: emb.bytes, embeddingRowBytes: emb.rowBytes, kvBytesPerPosition: info.kvBytes / (NUM_PAGES * PAGE), steps: STEPS });
+  return { bytes, heldMiB: (info.weightBytes + info.kvBytes) / 1048576 };
+}
+
+function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, threads: number, kvDtype: KvDtype, weightDtype?: 'f32' | 'bf16'): NativeExecutor {
   const options: NativeExecutorCreateOptions = {
-    config, tensors, numPages: Math.ceil(STEPS / PAGE) + 1, pageSize: PAGE, numThreads: threads, maxBatchTokens: 16, maxSeqs: 1,
+    config, tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads: threads, maxBatchTokens: 16, maxSeqs: 1, kvDtype,
     kernel: kernel === 'avx512' || kernel === 'avx2' || kernel === 'portable' ? kernel : 'auto',
   };
   if (weightDtype) options.weightDtype = weightDtype;
@@ -121,48 +153,25 @@ function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, th
   }
 }
 
-function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number): Case {
+function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype): Case {
   const config = presetConfig(name);
   const tensors = syntheticTensors(config, 0);
-  const ex = executorFor(config, tensors, kernel, threads, dtype);
-  const embedding = config.vocabSize * config.hiddenSize * (dtype === 'bf16' ? 2 : 4);
-  const info = ex.nativeInfo();
+  const ex = executorFor(config, tensors, kernel, threads, kv, dtype);
   return {
-    label: `${name} ${dtype}`, kernel: info.kernel as Kernel, config, ex, streamedBytes: info.weightBytes - embedding,
-    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, tokPerS: [], cpuPerWall: [], llamaTokPerS: [],
+    label: `${name} ${dtype}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
+    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [],
   };
 }
 
-async function ggufCase(file: string, kernel: Kernel, threads: number): Promise<Case> {
+async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype): Promise<Case> {
   const model = await loadGgufModel(file);
-  const ex = executorFor(model.config, model.tensors, kernel, threads);
+  const ex = executorFor(model.config, model.tensors, kernel, threads, kv);
   const info = ex.nativeInfo();
   return {
     label: basename(file, '.gguf'), kernel: `${info.kernel}+${info.quantKernel ?? '-'}` as Kernel, config: model.config, ex,
-    streamedBytes: info.weightBytes - embeddingBytes(model.tensors), gguf: file, tokPerS: [], cpuPerWall: [], llamaTokPerS: [],
+    ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [],
     quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
   };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-function table(cases: Case[], bw: ReadBandwidth, gemv: Map<Case, number>): string {
-  const lines = [
-    '| case | kernel | MB / token | tok/s (median) | best | GB/s | % of bound | one-row GEMMs alone: GB/s, % of bound, share of the step | CPU / wall | llama.cpp tg64 | ours / llama.cpp |',
-    '|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|',
-  ];
-  for (const c of cases) {
-    const tok = median(c.tokPerS), best = Math.max(...c.tokPerS);
-    const gbps = (tok * c.streamedBytes) / 1e9;
-    const g = gemv.get(c);
-    const gemvCell = g === undefined ? '-' : `${g.toFixed(1)}, ${((100 * g) / bw.gbps).toFixed(0)} %, ${((100 * tok * c.streamedBytes) / (g * 1e9)).toFixed(0)} %`;
-    const llama = c.llamaTokPerS.length ? median(c.llamaTokPerS) : undefined;
-    lines.push(`| ${c.label} | ${c.kernel} | ${(c.streamedBytes / 1e6).toFixed(1)} | ${tok.toFixed(1)} | ${best.toFixed(1)} | ${gbps.toFixed(1)} | ${((100 * gbps) / bw.gbps).toFixed(0)} % | ${gemvCell} | ${median(c.cpuPerWall).toFixed(2)} | ${llama?.toFixed(1) ?? '-'} | ${llama ? `${(tok / llama).toFixed(2)}x` : '-'} |`);
-  }
-  return lines.join('\n');
 }
 
 async function main(): Promise<void> {
@@ -176,48 +185,75 @@ async function main(): Promise<void> {
   const models = arg('models', 'small,medium').split(',').filter((m) => m && isPresetName(m)) as PresetName[];
   const dtypes = arg('dtypes', 'f32').split(',') as Array<'f32' | 'bf16'>;
   const ggufs = arg('gguf', '').split(',').filter(Boolean);
+  const kv = arg('kv', 'f16') as KvDtype;
+  if (!['f32', 'f16', 'bf16'].includes(kv)) throw new RangeError(`--kv must be f32, f16 or bf16, got '${kv}'`);
+  const isProfiled = !process.argv.includes('--no-profile');
   const llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
   const log = (line: string): void => console.error(`[decode] ${line}`);
+  const loadLine = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 
   const machine = machineInfo();
-  const before = measureReadBandwidth(threads);
+  const startLoad = loadLine(), startTime = new Date().toISOString();
+  const probes: Array<ReadBandwidth & { at: string }> = [];
+  const probe = (): number => {
+    const bw = measureReadBandwidth(threads, 0.3, 256);
+    probes.push({ ...bw, at: new Date().toISOString() });
+    return bw.gbps;
+  };
   const cases: Case[] = [];
-  for (const kernel of kernels) {
-    for (const name of models) for (const dtype of dtypes) cases.push(presetCase(name, dtype, kernel, threads));
-    for (const file of ggufs) cases.push(await ggufCase(file, kernel, threads));
+  for (const k of kernels) {
+    for (const name of models) for (const dtype of dtypes) cases.push(presetCase(name, dtype, k, threads, kv));
+    for (const file of ggufs) cases.push(await ggufCase(file, k, threads, kv));
   }
+  let last = probe();
   for (let r = 0; r < rounds; r++) {
     for (const c of cases) {
-      const p = await pass(c);
-      c.tokPerS.push(p.tokPerS);
-      c.cpuPerWall.push(p.cpuPerWall);
-      if (llama && c.gguf && c === cases.find((o) => o.gguf === c.gguf)) c.llamaTokPerS.push(llamaBench(llama, c.gguf, threads, 0, STEPS).decodeTokPerS);
+      const before = last;
+      const p = await pass(c, isProfiled);
+      c.ours.push({ ...p, before, after: (last = probe()) });
+      if (llama && c.gguf && c === cases.find((o) => o.gguf === c.gguf)) {
+        const llamaBefore = last;
+        const tok = llamaBench(llama, c.gguf, threads, 0, STEPS, 3, ['-ctk', kv, '-ctv', kv]).decodeTokPerS;
+        c.llama.push({ tokPerS: tok, cpuPerWall: NaN, before: llamaBefore, after: (last = probe()) });
+      }
     }
-    log(`round ${r + 1}/${rounds}: ${cases.map((c) => `${c.label} ${c.kernel} ${c.tokPerS[r].toFixed(1)}`).join(', ')}`);
+    log(`round ${r + 1}/${rounds} (load ${loadLine()}): ${cases.map((c) => `${c.label} ${c.kernel} ${c.ours[r].tokPerS.toFixed(1)}${c.llama[r] ? ` (llama ${c.llama[r].tokPerS.toFixed(1)})` : ''}`).join(', ')}; ` +
+      `bound ${probes.slice(-cases.length - 1).map((b) => b.gbps.toFixed(1)).join(' ')}`);
   }
-  const gemv = new Map<Case, number>();
-  for (const c of cases) {
-    if (!c.gemvShapes) continue;
-    const isa = c.kernel.startsWith('avx512') ? 'avx512' : c.kernel.startsWith('avx2') ? 'avx2' : 'portable';
-    const [f] = measureGemm(isa, threads, c.gemvShapes, [1], 2);
-    if (f) gemv.set(c, 2 * f.gflops);  // f32: 4 bytes per 2 flops
-  }
+  // The one-row GEMMs alone, each between two probes of its own (after the executors are
+  // closed: the probes store their own copy of every matrix).
   for (const c of cases) c.ex.close();
-  // After the executors are closed (the probe stores its own copy of every matrix).
-  for (const c of cases) if (c.quantShapes) gemv.set(c, measureQuantGemm(threads, c.quantShapes, 2, c.kernelEnv).gbps);
-  const after = measureReadBandwidth(threads);
-  const bw = before.gbps >= after.gbps ? before : after;  // the higher of the two (a burst of other work lowers it): the share is not flattered
-  console.log(`${cpuLine(machine)}; ${threads} threads; ${rounds} rounds of ${STEPS} steps`);
-  console.log(`read bandwidth, ${threads} threads at once: ${before.gbps.toFixed(1)} GB/s before, ${after.gbps.toFixed(1)} after (bound: ${bw.gbps.toFixed(1)}); ` +
-    `each thread's best pass alone, summed: ${before.gbpsSumOfBest.toFixed(1)} / ${after.gbpsSumOfBest.toFixed(1)}; one thread: ${before.gbpsOneThread.toFixed(1)} / ${after.gbpsOneThread.toFixed(1)}`);
-  console.log(table(cases, bw, gemv));
+  const gemv = new Map<Case, { gbps: number; share: number }>();
+  for (const c of cases) {
+    const before = probe();
+    let gbps: number | undefined, weightBytes = c.bytes.weights;
+    if (c.gemvShapes) {
+      const isa = c.kernel.startsWith('avx512') ? 'avx512' : c.kernel.startsWith('avx2') ? 'avx2' : 'portable';
+      const [f] = measureGemm(isa, threads, c.gemvShapes, [1], 2);
+      if (f) gbps = 2 * f.gflops;  // f32: 4 bytes per 2 flops
+      weightBytes = c.gemvShapes.reduce((a, s) => a + 4 * s.n * s.k, 0);
+    } else if (c.quantShapes) gbps = measureQuantGemm(threads, c.quantShapes, 2, c.kernelEnv).gbps;
+    const after = probe();
+    if (gbps === undefined) continue;
+    gemv.set(c, { gbps, share: gbps / Math.max(before, after) });
+    c.gemvAloneMs = (1000 * weightBytes) / (gbps * 1e9);
+  }
+  const gbpsAll = probes.map((b) => b.gbps);
+  console.log(`${cpuLine(machine)}; ${threads} threads; ${rounds} rounds of ${STEPS} steps; KV cache ${kv}; ${startTime} to ${new Date().toISOString()}; load average ${startLoad} at the start, ${loadLine()} at the end`);
+  console.log(`read bandwidth, ${threads} threads at once, 256 MiB, ${probes.length} probes beside the passes: median ${median(gbpsAll).toFixed(1)} GB/s, range ${Math.min(...gbpsAll).toFixed(1)}-${Math.max(...gbpsAll).toFixed(1)}; ` +
+    `each pass's share is over the higher of the probes just before and just after it`);
+  console.log(table(cases, gemv));
+  if (isProfiled) {
+    console.log('\nWhere a token\'s time goes (ms, medians over the rounds; regions as the step runner saw them; binding round trip = the runner\'s gap between steps less the JS time between a result and the next call):\n');
+    console.log(breakdownTable(cases));
+  }
   const name = ggufs.length && models.length ? 'decode.json' : ggufs.length ? 'decode-quant.json' : `decode-${dtypes.join('+')}.json`;
   const out = arg('out', '') || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', name);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
-    date: new Date().toISOString(), machine, threads, readBandwidth: { before, after },
-    cases: cases.map((c) => ({ label: c.label, kernel: c.kernel, streamedBytes: c.streamedBytes, tokPerS: c.tokPerS, cpuPerWall: c.cpuPerWall,
-      gemvGBs: gemv.get(c) ?? null, llamaTokPerS: c.llamaTokPerS })),
+    date: startTime, machine, threads, kv, probes,
+    cases: cases.map((c) => ({ label: c.label, kernel: c.kernel, bytes: c.bytes, heldMiB: c.heldMiB, ours: c.ours, llama: c.llama,
+      oursShares: shares(c, c.ours), llamaShares: shares(c, c.llama), gemvAlone: gemv.get(c) ?? null })),
   }, null, 1));
   console.log(`wrote ${out}`);
 }

@@ -42,6 +42,7 @@ export const CASES: FingerprintCase[] = [
   { name: 'gqa f32, bf16 KV', options: { model: GQA, kvDtype: 'bf16' } },
   { name: 'q4_k_m.gguf, f16 KV', options: { model: join(QUANT, 'q4_k_m.gguf'), kvDtype: 'f16' } },
   { name: 'q8_0.gguf, f32 KV', options: { model: join(QUANT, 'q8_0.gguf') } },
+  { name: 'q4_0.gguf, q8_0 KV', options: { model: join(QUANT, 'q4_0.gguf'), kvDtype: 'q8_0' } },
 ];
 
 export interface RequestPrint { tokens: number[]; logprobs: number[] }

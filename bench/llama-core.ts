@@ -89,9 +89,9 @@ export interface LlamaBenchFigures { prefillTokPerS: number; decodeTokPerS: numb
 /** Thread counts probed: 1 up to `threads` (its busy-waiting threads collapse on a shared 2-core VM), the best counts. */
 const threadCounts = (threads: number): number[] => Array.from(new Set([1, threads]));
 
-/** llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg), means of reps. */
-export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3): LlamaBenchFigures {
-  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', threadCounts(threads).join(','), '-r', String(reps), '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
+/** llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg), means of reps; extraArgs: more flags (e.g. -ctk f16 -ctv f16). */
+export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3, extraArgs: string[] = []): LlamaBenchFigures {
+  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', threadCounts(threads).join(','), '-r', String(reps), ...extraArgs, '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
   const rows = jsonLines(out);
   const speed = (pick: (r: Record<string, unknown>) => boolean): number => Math.max(...rows.filter(pick).map((r) => Number(r.avg_ts)));
   return { prefillTokPerS: speed((r) => Number(r.n_prompt) > 0 && Number(r.n_gen) === 0), decodeTokPerS: speed((r) => Number(r.n_gen) > 0 && Number(r.n_prompt) === 0), promptLen, genLen };

@@ -70,8 +70,8 @@ export function measurePeaks(threads: number, seconds = 0.5): Peaks {
   return { fmaGflops: { avx2: fma('avx2'), avx512: fma('avx512') }, readGBs: measureReadBandwidth(threads, seconds * 2).gbps, threads };
 }
 
-export function measureReadBandwidth(threads: number, seconds = 1): ReadBandwidth {
-  const [bw] = runJson<ReadBandwidth>('read_bandwidth', [threads, 512, seconds]);
+export function measureReadBandwidth(threads: number, seconds = 1, mib = 512): ReadBandwidth {
+  const [bw] = runJson<ReadBandwidth>('read_bandwidth', [threads, mib, seconds]);
   return { gbps: bw.gbps, gbpsSumOfBest: bw.gbpsSumOfBest, gbpsOneThread: bw.gbpsOneThread, threads };
 }
 

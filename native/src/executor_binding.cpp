@@ -72,7 +72,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "Executor",
                        {InstanceMethod<&ExecutorWrap::step>("step"), InstanceMethod<&ExecutorWrap::close>("close"),
-                        InstanceMethod<&ExecutorWrap::info>("info")});
+                        InstanceMethod<&ExecutorWrap::info>("info"), InstanceMethod<&ExecutorWrap::profile>("profile")});
   }
 
   explicit ExecutorWrap(const Napi::CallbackInfo& info);
@@ -88,6 +88,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   Napi::Value step(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
+  Napi::Value profile(const Napi::CallbackInfo& info);
   void completeStep(Napi::Env env);  // on the JS thread, after the runner finished a step
   void finishStep();
   void runnerLoop();
@@ -111,6 +112,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   std::atomic<bool> hasStep_{false};
   std::atomic<bool> stopping_{false};
   bool stepFailed_ = false;  // written by the runner before it signals, read on the JS thread after
+  int64_t postedNs_ = 0;     // when the runner posted the last result (profiling; 0: not since profile())
   std::string stepError_;
   Napi::ObjectReference self_;  // keeps the executor alive while a step runs
   Napi::ObjectReference stepInput_;  // keeps deferred token masks (read in place) alive while a step runs
@@ -167,6 +169,11 @@ void ExecutorWrap::runnerLoop() {
     runnerSpin_.wait([&] { return hasStep_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire); },
                      mutex_, wake_, runnerSleeping_);
     if (!hasStep_.load(std::memory_order_acquire)) return;  // stopping, no step pending
+    StepProfile& profile = core_->model.profile();
+    if (profile.isOn && postedNs_ != 0) {
+      profile.gapNs += double(StepProfile::nowNs() - postedNs_);
+      ++profile.numGaps;
+    }
     stepFailed_ = false;
     try {
       core_->model.step(core_->batch, core_->result);
@@ -174,6 +181,7 @@ void ExecutorWrap::runnerLoop() {
       stepFailed_ = true;
       stepError_ = e.what();
     }
+    postedNs_ = profile.isOn ? StepProfile::nowNs() : 0;
     hasStep_.store(false, std::memory_order_release);
     tsfn_.NonBlockingCall();
     if (stopping_.load(std::memory_order_acquire)) return;
@@ -264,6 +272,28 @@ Napi::Value ExecutorWrap::info(const Napi::CallbackInfo& info) {
   out.Set("kernel", Napi::String::New(env, core_->model.kernelName()));
   if (const char* quant = core_->model.quantKernelName()) out.Set("quantKernel", Napi::String::New(env, quant));
   out.Set("numThreads", Napi::Number::New(env, core_->model.numThreads()));
+  return out;
+}
+
+// profile(on) -> what the profile gathered since the last call (ms per region, the pool's
+// waits, step and gap totals, counts), then resets it and turns it on or off. Between steps only.
+Napi::Value ExecutorWrap::profile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (isClosed_) throw codedError(env, "ERR_NATIVE_CLOSED", "executor is closed");
+  if (isBusy_) throw codedError(env, "ERR_NATIVE_BUSY", "a step is in flight");
+  if (!info[0].IsBoolean()) throw Napi::TypeError::New(env, "profile(on): on must be a boolean");
+  StepProfile& p = core_->model.profile();
+  Napi::Object out = Napi::Object::New(env);
+  const char* names[kNumStepRegions] = {"gemmMs", "attentionMs", "rowOpsMs", "lmHeadMs", "samplingMs"};
+  for (int r = 0; r < kNumStepRegions; ++r) out.Set(names[r], Napi::Number::New(env, p.regionNs[r] / 1e6));
+  out.Set("poolWaitMs", Napi::Number::New(env, p.poolWaitNs / 1e6));
+  out.Set("dispatches", Napi::Number::New(env, double(p.dispatches)));
+  out.Set("stepMs", Napi::Number::New(env, p.stepNs / 1e6));
+  out.Set("gapMs", Napi::Number::New(env, p.gapNs / 1e6));
+  out.Set("numSteps", Napi::Number::New(env, double(p.numSteps)));
+  out.Set("numGaps", Napi::Number::New(env, double(p.numGaps)));
+  p = StepProfile(info[0].As<Napi::Boolean>().Value());
+  postedNs_ = 0;
   return out;
 }
 

@@ -65,14 +65,19 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
   const std::string split = splitFromEnv();
   sequenceSplitForced_ = split == "sequences";
   sequenceSplitAllowed_ = split != "layers" && (sequenceSplitForced_ || weights_.bytes() <= kSequenceSplitMaxWeightBytes);
+  pool_.setProfile(&profile_);
 }
 
 void Model::step(const StepBatch& batch, StepResult& result) {
+  const int64_t stepStart = profile_.isOn ? StepProfile::nowNs() : 0;
   const int numSeqs = batch.numSeqs();
   s_.sampledBefore[0] = 0;
   for (int s = 0; s < numSeqs; ++s) s_.sampledBefore[s + 1] = s_.sampledBefore[s] + (batch.isSampled[s] ? 1 : 0);
   const int numSampled = s_.sampledBefore[numSeqs];
-  prepareSampling(batch, numSampled, result);
+  {
+    ProfileScope scope(profile_, StepRegion::Sampling);
+    prepareSampling(batch, numSampled, result);
+  }
 
   if (planSequenceChunks(batch)) {
     // Every other step walks the chunks backwards: a decode step reads all the batch's KV
@@ -85,17 +90,31 @@ void Model::step(const StepBatch& batch, StepResult& result) {
       forwardSequences(batch, s_.chunkStart[chunk], s_.chunkStart[chunk + 1], t, result);
     });
   } else {
-    embed(batch);
+    {
+      ProfileScope scope(profile_, StepRegion::RowOps);
+      embed(batch);
+    }
     for (int l = 0; l < config_.numLayers; ++l) {
       attentionBlock(l, batch);
       ffnBlock(l, batch.numTokens());
     }
-    gatherSampled(batch);
-    linear(s_.last.data(), config_.hiddenSize, numSampled, weights_.output, {}, s_.logits.data(), config_.vocabSize);
+    {
+      ProfileScope scope(profile_, StepRegion::RowOps);
+      gatherSampled(batch);
+    }
+    {
+      ProfileScope scope(profile_, StepRegion::LmHead);
+      linear(s_.last.data(), config_.hiddenSize, numSampled, weights_.output, {}, s_.logits.data(), config_.vocabSize);
+    }
+    ProfileScope scope(profile_, StepRegion::Sampling);
     softcapLogits(0, numSampled);
     pool_.parallelFor(numSampled, 1, [&](int begin, int end, int t) { sampleRows(batch, begin, end, t, result); });
   }
   ++stepCount_;
+  if (profile_.isOn) {
+    profile_.stepNs += double(StepProfile::nowNs() - stepStart);
+    ++profile_.numSteps;
+  }
   if (masksFailed_.exchange(false)) throw std::runtime_error("the step's token masks were abandoned or never written");
   const size_t logitFloats = size_t(numSampled) * config_.vocabSize;
   if (batch.returnLogits) result.logits.assign(s_.logits.begin(), s_.logits.begin() + logitFloats);

@@ -14,6 +14,7 @@
 #include "rotary.h"
 #include "sampling.h"
 #include "step_batch.h"
+#include "step_profile.h"
 #include "thread_pool.h"
 #include "weights.h"
 
@@ -62,6 +63,7 @@ class Model {
   size_t weightBytes() const { return weights_.bytes(); }
   size_t kvBytes() const { return kv_.bytes(); }
   int numThreads() const { return pool_.size(); }
+  StepProfile& profile() { return profile_; }  // read and reset between steps only
 
  private:
   bool planSequenceChunks(const StepBatch& batch);
@@ -92,6 +94,7 @@ class Model {
   bool sequenceSplitForced_;
   uint64_t stepCount_ = 0;
   std::atomic<bool> masksFailed_{false};  // a deferred mask was abandoned: the step fails
+  StepProfile profile_;
   RunState s_;
 };
 

@@ -55,15 +55,28 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
   const LayerWeights& w = weights_.layers[l];
   const int numTokens = batch.numTokens(), n = config_.hiddenSize;
   const int rowWidth = config_.qDim() + 2 * config_.kvDim();
-  linear(s_.xb.data(), n, numTokens, w.qkv, w.qkvBias, s_.qkv.data(), rowWidth);
+  {
+    ProfileScope scope(profile_, StepRegion::Gemm);
+    linear(s_.xb.data(), n, numTokens, w.qkv, w.qkvBias, s_.qkv.data(), rowWidth);
+  }
   TokenPages where{batch.positions.data(), s_.tokenSeq.data(), batch.pageTable.data(), batch.pageStart.data()};
-  // Each token's q / k rotation and its K / V slots are its own, so tokens split freely.
-  pool_.parallelFor(numTokens, 16, [&](int begin, int end, int) {
-    prepareQk(l, batch, begin, end);
-    writeKv(gemm_.isa, kv_, l, config_, s_.qkv.data(), begin, end, where);
-  });
-  attention(pool_, kv_, l, config_, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
-  linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
+  {
+    // Each token's q / k rotation and its K / V slots are its own, so tokens split freely.
+    ProfileScope scope(profile_, StepRegion::RowOps);
+    pool_.parallelFor(numTokens, 16, [&](int begin, int end, int) {
+      prepareQk(l, batch, begin, end);
+      writeKv(gemm_.isa, kv_, l, config_, s_.qkv.data(), begin, end, where);
+    });
+  }
+  {
+    ProfileScope scope(profile_, StepRegion::Attention);
+    attention(pool_, kv_, l, config_, s_.attShape, s_.qkv.data(), numTokens, where, s_.scores.data(), s_.att.data());
+  }
+  {
+    ProfileScope scope(profile_, StepRegion::Gemm);
+    linear(s_.att.data(), config_.qDim(), numTokens, w.attnOut, w.attnOutBias, s_.xb2.data(), n);
+  }
+  ProfileScope scope(profile_, StepRegion::RowOps);
   residual(numTokens, w.attnPostNorm, &w.ffnNorm, &w.ffnNormBias);
 }
 
@@ -73,11 +86,21 @@ void Model::ffnBlock(int l, int numTokens) {
   const LayerWeights& w = weights_.layers[l];
   const int n = config_.hiddenSize, ffn = config_.intermediateSize;
   const int width = config_.family == Family::Llama ? 2 * ffn : ffn;
-  linear(s_.xb.data(), n, numTokens, w.gateUp, w.gateUpBias, s_.hb.data(), width);
-  pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) { activateRows(gemm_.isa, config_, s_.hb.data(), s_.hb2.data(), begin, end); });
-  linear(s_.hb2.data(), ffn, numTokens, w.down, w.downBias, s_.xb2.data(), n);
+  {
+    ProfileScope scope(profile_, StepRegion::Gemm);
+    linear(s_.xb.data(), n, numTokens, w.gateUp, w.gateUpBias, s_.hb.data(), width);
+  }
+  {
+    ProfileScope scope(profile_, StepRegion::RowOps);
+    pool_.parallelFor(numTokens, 8, [&](int begin, int end, int) { activateRows(gemm_.isa, config_, s_.hb.data(), s_.hb2.data(), begin, end); });
+  }
+  {
+    ProfileScope scope(profile_, StepRegion::Gemm);
+    linear(s_.hb2.data(), ffn, numTokens, w.down, w.downBias, s_.xb2.data(), n);
+  }
   const bool isLast = l + 1 == config_.numLayers;
   const LayerWeights* next = isLast ? nullptr : &weights_.layers[l + 1];
+  ProfileScope scope(profile_, StepRegion::RowOps);
   residual(numTokens, w.ffnPostNorm, next ? &next->attnNorm : nullptr, next ? &next->attnNormBias : nullptr);
 }
 

@@ -70,8 +70,14 @@ void ThreadPool::dispatch(Task task, void* ctx, int numChunks) {
     if (numSleeping_ > 0) wake_.notify_all();
   }
   runChunks(0);
+  const bool isTimed = profile_ && profile_->isOn;
+  const int64_t waitStart = isTimed ? StepProfile::nowNs() : 0;
   int spins = 0;
   while (numDone_.load(std::memory_order_acquire) != numChunks) backoff(spins);
+  if (isTimed) {
+    profile_->poolWaitNs += double(StepProfile::nowNs() - waitStart);
+    ++profile_->dispatches;
+  }
 }
 
 void ThreadPool::workerLoop(int thread) {

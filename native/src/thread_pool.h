@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "step_profile.h"
+
 namespace nano {
 
 class SpinWait;  // spin_wait.h, included by thread_pool.cpp only (so a change there rebuilds two files, not all)
@@ -30,6 +32,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return numThreads_; }
+
+  // Where dispatch() adds thread 0's wait for the other threads (while profile->isOn); null: nowhere.
+  void setProfile(StepProfile* profile) { profile_ = profile; }
 
   // Runs fn(chunk, thread) for every chunk in [0, numChunks); returns when all are done.
   template <class F>
@@ -75,6 +80,7 @@ class ThreadPool {
   uint64_t generation_ = 0;  // caller only
   Task task_ = nullptr;
   void* ctx_ = nullptr;
+  StepProfile* profile_ = nullptr;
 };
 
 }  // namespace nano

@@ -1,9 +1,9 @@
 /** The Executor backed by the native addon: a thin typed wrapper, errors mapped once. */
 import { availableParallelism } from 'node:os';
-import { ExecutorError, wrapNativeError } from '../errors.js';
+import { ExecutorError, InvalidRequestError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
 import { quantizeTensorMap } from '../models/quant-scheme.js';
-import type { KernelName, KvDtype, NativeExecutorHandle } from '../native/binding.js';
+import type { KernelName, KvDtype, NativeExecutorHandle, StepProfileFigures } from '../native/binding.js';
 import { loadNative } from '../native/load.js';
 import type { Executor, ExecutorInfo, StepInput, StepOutput } from './step.js';
 
@@ -26,8 +26,15 @@ export interface NativeExecutorCreateOptions {
   maxSeqs: number;
   /** 'portable', 'avx2' or 'avx512' forces that kernel path (tests, benches); default 'auto'. */
   kernel?: KernelName;
-  /** KV pool element type: 'f32' (default), 'f16' or 'bf16'. */
+  /** KV pool element type: 'f32' (default), 'f16', 'bf16' or 'q8_0' (a head_dim that is a multiple of 16). */
   kvDtype?: KvDtype;
+}
+
+/** q8_0 KV blocks are 32 values of head_dim, the last one 16: other head_dims are refused before the pool is made. */
+function checkKvDtype(kvDtype: KvDtype, config: ModelConfig): void {
+  if (kvDtype === 'q8_0' && config.headDim % 16 !== 0) {
+    throw new InvalidRequestError(`kvDtype 'q8_0' needs a head_dim that is a multiple of 16 (blocks of 32 values, the last one 16), got head_dim ${config.headDim}`, 'kvDtype');
+  }
 }
 
 export class NativeExecutor implements Executor {
@@ -44,6 +51,7 @@ export class NativeExecutor implements Executor {
     const numThreads = options.numThreads ?? availableParallelism();
     const weightDtype = options.weightDtype ?? 'f32';
     const isQuant = weightDtype === 'q8_0' || weightDtype === 'q4_k';
+    checkKvDtype(options.kvDtype ?? 'f32', config);
     let handle: NativeExecutorHandle;
     try {
       handle = new (loadNative().Executor)(config, isQuant ? quantizeTensorMap(config, tensors, weightDtype) : tensors, {
@@ -90,6 +98,15 @@ export class NativeExecutor implements Executor {
   nativeInfo(): { weightBytes: number; kvBytes: number; kernel: string; quantKernel?: string; numThreads: number } {
     try {
       return this.handle.info();
+    } catch (err) {
+      throw wrapNativeError(err);
+    }
+  }
+
+  /** The step profile since the last call (binding.ts: StepProfileFigures), reset and turned on or off; between steps only. */
+  stepProfile(on: boolean): StepProfileFigures {
+    try {
+      return this.handle.profile(on);
     } catch (err) {
       throw wrapNativeError(err);
     }
