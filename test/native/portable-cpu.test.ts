@@ -12,8 +12,9 @@
  *   3. under qemu-x86_64 with a CPU model without AVX (Nehalem: SSE4.2), where any AVX, FMA or
  *      F16C instruction is an illegal instruction, the engine picks portable by itself, runs the
  *      same cases and gives bit for bit the tokens and logprobs of the forced-portable run here.
- * And the forced-portable greedy tokens are the AVX2 and AVX-512 paths' (portable multiplies
- * then adds where they fuse, so logits differ in the last bits: close, not equal).
+ * And what the paths give against each other: AVX2 and AVX-512 the same bits; portable the same
+ * bits as they with quantized weights, and with f32 / bf16 weights the same greedy tokens
+ * (portable multiplies then adds where their GEMMs fuse: logprobs close, not equal).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -93,22 +94,30 @@ describe.skipIf(process.arch !== 'x64')('the portable kernel runs no AVX, FMA or
     expect(portable.cases.map((c) => c.name)).toEqual(CASES.map((c) => c.name));
   });
 
-  it('the AVX2 and AVX-512 paths give the portable greedy tokens, and record their own builds', async () => {
+  it('AVX2 and AVX-512 give each other\'s bits, the portable bits with quantized weights, the portable greedy tokens with f32 / bf16 ones; each records its own builds', async () => {
     const paths: Array<[string, Partial<Record<KernelFamily, KernelBuild[]>>]> = [
       ['avx2', { gemm: ['avx2'], quantGemm: ['avx2'], quantActs: ['avx2'], attention: ['avx2'], kvStore: ['portable', 'f16c'], rowOps: ['avx2'], sampling: ['avx2'] }],
       ['avx512', { gemm: ['avx512'], quantActs: ['avx2'], attention: ['avx512'], kvStore: ['portable', 'f16c'], rowOps: ['avx512'], sampling: ['avx512'] }],
     ];
+    const runs = new Map<string, Fingerprint>();
     for (const [kernel, builds] of paths.filter(([k]) => canRun(k as 'avx2' | 'avx512'))) {
       const other = await forced(kernel);
+      runs.set(kernel, other);
       for (const family of Object.keys(builds) as KernelFamily[]) expect(other.clonesUsed[family], `${kernel} ${family}`).toEqual(builds[family]);
       for (const [i, c] of portable.cases.entries()) {
+        const theirs = other.cases[i].requests;
+        // Quantized weights: the GEMMs are exact integer sums folded in the same order on every
+        // path, and attention does the same IEEE operations per lane: the same bits.
+        if (c.name.includes('.gguf')) expect(theirs, `${kernel}: ${c.name}`).toEqual(c.requests);
+        // f32 / bf16 weights: the SIMD GEMMs fuse multiply and add, portable rounds twice.
         for (const r of [0, 1]) {  // the greedy requests
-          expect(other.cases[i].requests[r].tokens, `${kernel}: ${c.name}, request ${r}`).toEqual(c.requests[r].tokens);
-          const drift = Math.max(...c.requests[r].logprobs.map((l, j) => Math.abs(l - other.cases[i].requests[r].logprobs[j])));
+          expect(theirs[r].tokens, `${kernel}: ${c.name}, request ${r}`).toEqual(c.requests[r].tokens);
+          const drift = Math.max(...c.requests[r].logprobs.map((l, j) => Math.abs(l - theirs[r].logprobs[j])));
           expect(drift, `${kernel}: ${c.name}, request ${r}`).toBeLessThan(1e-3);
         }
       }
     }
+    if (runs.size === 2) expect(runs.get('avx2')!.cases, 'AVX2 against AVX-512').toEqual(runs.get('avx512')!.cases);
   }, 240_000);
 });
 
