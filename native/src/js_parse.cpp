@@ -96,6 +96,7 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
     else if (kvDtype == "bf16") opt.kvDtype = KvDtype::Bf16;
     else fail(code, "kvDtype must be 'f32', 'f16' or 'bf16', got '" + kvDtype + "'");
   }
+  if (o.Has("decodeAhead") && !o.Get("decodeAhead").IsUndefined()) opt.decodeAhead = boolean(o, "decodeAhead", code);
   return opt;
 }
 
