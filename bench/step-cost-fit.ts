@@ -14,7 +14,7 @@ import { NativeExecutor } from '../src/executor/native.js';
 import { presetConfig } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
 import type { KvDtype } from '../src/native/binding.js';
-import { stepCostFromLatency, stepCostModel, type StepCostCoefficients } from '../src/scheduler/step-cost.js';
+import { kvBytesPerElement, stepCostFromLatency, stepCostModel, type StepCostCoefficients } from '../src/scheduler/step-cost.js';
 import { fitLinearLatency, stepShape, type StepShape } from '../src/testing/latency.js';
 import { cpuLine } from './machine.js';
 import type { ModelUnderTest } from './ours.js';
@@ -77,7 +77,7 @@ function impliedRates(c: StepCostCoefficients, m: ModelUnderTest, kvDtype: KvDty
   const s = m.config, qDim = s.numHeads * s.headDim, kvDim = s.numKvHeads * s.headDim;
   const layerWeights = s.hiddenSize * (2 * qDim + 2 * kvDim + 3 * s.intermediateSize);
   const lmHead = s.hiddenSize * s.vocabSize;
-  const weightBytes = m.weightDtype === 'bf16' ? 2 : 4, kvBytes = kvDtype === 'f32' ? 4 : 2;
+  const weightBytes = m.weightDtype === 'bf16' ? 2 : 4, kvBytes = kvBytesPerElement(kvDtype, s.headDim);
   const rate = (num: number, ms: number): string => (ms > 0 ? (num / ms).toExponential(2) : 'n/a');
   return {
     GEMM_FLOPS_PER_MS: rate(2 * layerWeights * s.numLayers, c.perTokenMs),

@@ -195,8 +195,12 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     ['chunk 256, maxStepCostRatio 3', { ...base, maxStepCostRatio: 3 }],
     ['chunk 256, maxStepCostRatio 2, bf16 KV', { ...base, maxStepCostRatio: 2, kvDtype: 'bf16' }],
     ['chunk 256, maxStepCostRatio 1.5, bf16 KV', { ...base, maxStepCostRatio: 1.5, kvDtype: 'bf16' }],
+    ['chunk 64, q8_0 KV', { ...base, maxChunkSize: 64, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, q8_0 KV', { ...base, maxStepCostRatio: 2, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 1.5, q8_0 KV', { ...base, maxStepCostRatio: 1.5, kvDtype: 'q8_0' }],
     ['chunk 256, maxStepCostRatio 2, measured cost', async () => ({ ...base, maxStepCostRatio: 2, measuredStepCost: await measured('f32') })],
     ['chunk 256, maxStepCostRatio 2, measured cost, bf16 KV', async () => ({ ...base, maxStepCostRatio: 2, kvDtype: 'bf16', measuredStepCost: await measured('bf16') })],
+    ['chunk 256, maxStepCostRatio 1.5, measured cost, q8_0 KV', async () => ({ ...base, maxStepCostRatio: 1.5, kvDtype: 'q8_0', measuredStepCost: await measured('q8_0') })],
   ];
   const fits: Partial<Record<KvDtype, StepCostFit>> = {};
   const measured = async (kvDtype: KvDtype): Promise<StepCostCoefficients> => {

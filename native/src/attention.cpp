@@ -79,6 +79,25 @@ void writeKvAs(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, i
   }
 }
 
+// q8_0: each kv head's key and value of a token quantized by block of head_dim (kv_cache.h):
+// the key's codes down the page's (head_dim, slot) block and its scales down (block, slot),
+// the value's codes and scales along its slot.
+void writeKvQ8(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end, const TokenPages& at) {
+  const int rowWidth = c.qDim() + 2 * c.kvDim();
+  const int ps = kv.pageSize(), hd = c.headDim, nb = kv.numScaleBlocks();
+  for (int i = begin; i < end; ++i) {
+    const int pos = at.positions[i], slot = pos % ps;
+    const int page = at.pageTable[at.pageStart[at.tokenSeq[i]] + pos / ps];
+    const float* k = qkv + size_t(i) * rowWidth + c.qDim();
+    const float* v = k + c.kvDim();
+    for (int h = 0; h < c.numKvHeads; ++h) {
+      const Q8Ref keys = kv.keysQ8(layer, page, h), values = kv.valuesQ8(layer, page, h);
+      quantizeKvQ8(k + size_t(h) * hd, hd, keys.q + slot, ps, keys.scale + slot, ps);
+      quantizeKvQ8(v + size_t(h) * hd, hd, values.q + size_t(slot) * hd, 1, values.scale + size_t(slot) * nb, 1);
+    }
+  }
+}
+
 using BlockFn = FlashBlockFn;
 
 BlockFn blockFn(const KvCache& kv, Isa isa) {
@@ -131,6 +150,7 @@ void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int
     case KvDtype::F32: return writeKvAs<float>(kv, layer, c, qkv, begin, end, at);
     case KvDtype::F16: return writeKvAs<_Float16>(kv, layer, c, qkv, begin, end, at);
     case KvDtype::Bf16: return writeKvAs<Bf16>(kv, layer, c, qkv, begin, end, at);
+    case KvDtype::Q8_0: return writeKvQ8(kv, layer, c, qkv, begin, end, at);
   }
 }
 

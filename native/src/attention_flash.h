@@ -12,6 +12,7 @@ namespace nano {
 namespace {
 
 #include "attention_vec.h"
+#include "attention_kv.h"     // how each element type is read
 #include "attention_micro.h"  // the register-tile micro-kernels
 
 // Scores of rows[0..n) against the tile's slots (every slot of the pages the rows' range
@@ -26,7 +27,7 @@ NANO_INLINE void scoreTile(const FlashBlock& b, const RowView* rows, int n, cons
   for (int s = 0; s < slots.numSingles; ++s)
     for (int i = 0; i < n; ++i)
       rows[i].scores[slots.singleAt[s]] =
-          score1(rows[i].q, b.kv->template keys<T>(b.layer, slots.singlePage[s], rows[i].kvHead) + slots.singleSlot[s], hd, ps);
+          score1(rows[i].q, keysAt<T>(*b.kv, b.layer, slots.singlePage[s], rows[i].kvHead, slots.singleSlot[s]), hd, ps);
 }
 
 // Adds the weighted values of rows[0..n) for the tile's spans, whose weights sit in the tile buffers.
@@ -39,13 +40,14 @@ NANO_INLINE void weighTile(const FlashBlock& b, const RowView* rows, int n, cons
     runWith<kRows, kDimVecs>(WeighCall<T>{b, rows, spans, hd, d0, shared}, n, numX);
     d0 += numX * kLanes;
   }
+  const int nb = b.kv->numScaleBlocks();
   for (; d0 < hd; ++d0)  // a head_dim that is not a multiple of kLanes
     for (int i = 0; i < n; ++i) {
       float a = rows[i].acc[d0];
       for (int s = 0; s < spans.numSpans; ++s) {
-        const T* vs = b.kv->template values<T>(b.layer, spans.page[s], rows[i].kvHead) + size_t(spans.slot[s]) * hd;
+        const KvRef<T> vs = valuesAt<T>(*b.kv, b.layer, spans.page[s], rows[i].kvHead, spans.slot[s], hd);
         const float* ws = rows[i].scores + spans.at[s];
-        for (int j = 0; j < spans.count[s]; ++j) a += ws[j] * loadKv(vs + size_t(j) * hd + d0);
+        for (int j = 0; j < spans.count[s]; ++j) a += ws[j] * loadValue(vs, j, hd, nb, d0);
       }
       rows[i].acc[d0] = a;
     }
@@ -86,12 +88,6 @@ NANO_INLINE void softmaxStep(const RowView& r, int j0, int j1, const LayerAttent
     total = addV(total, w);
   }
   sum += sumLanes(total);
-}
-
-// Into L2 (a tile of every kv head is more than L1 holds).
-NANO_INLINE void prefetchSpan(const void* p, size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
 }
 
 // Row r of a block: query head g0 * group + r / numTokens, token tokBegin + r % numTokens
@@ -144,12 +140,9 @@ NANO_INLINE void attendTile(const FlashBlock& b, const RowView* sel, int n, int 
 
 // Prefetches the K and V of kv heads [g0, g1) for the pages of key positions [from, to).
 template <class T>
-NANO_INLINE void prefetchTile(const FlashBlock& b, int from, int to, int ps, size_t kvSpan) {
+NANO_INLINE void prefetchTile(const FlashBlock& b, int from, int to, int hd, int ps) {
   for (int p = from / ps; p * ps < to; ++p)
-    for (int g = b.g0; g < b.g1; ++g) {
-      prefetchSpan(b.kv->template keys<T>(b.layer, b.pages[p], g), kvSpan);
-      prefetchSpan(b.kv->template values<T>(b.layer, b.pages[p], g), kvSpan);
-    }
+    for (int g = b.g0; g < b.g1; ++g) prefetchPage<T>(*b.kv, b.layer, b.pages[p], g, hd, ps);
 }
 
 // out row = acc / sum.
@@ -175,7 +168,6 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     first = v.first < first ? v.first : first;
     last = v.last > last ? v.last : last;
   }
-  const size_t kvSpan = size_t(hd) * ps * sizeof(T);  // bytes of one kv head's K (or V) in a page
   const int s0 = b.seg0 > first / kSegmentKeys ? b.seg0 : first / kSegmentKeys;
   const int s1 = b.seg1 < last / kSegmentKeys + 1 ? b.seg1 : last / kSegmentKeys + 1;
   for (int seg = s0; seg < s1; ++seg) {
@@ -194,11 +186,11 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     if (hi < 0) continue;
     const int end = hi + 1;
     const int firstTileEnd = (lo / kTileKeys + 1) * kTileKeys;
-    prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, ps, kvSpan);
+    prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, hd, ps);
     for (int t = lo / kTileKeys; t <= hi / kTileKeys; ++t) {
       const int base = t * kTileKeys;
       if (base + kTileKeys < end)  // the next tile's K and V
-        prefetchTile<T>(b, base + kTileKeys, base + 2 * kTileKeys < end ? base + 2 * kTileKeys : end, ps, kvSpan);
+        prefetchTile<T>(b, base + kTileKeys, base + 2 * kTileKeys < end ? base + 2 * kTileKeys : end, hd, ps);
       RowView sel[kRows];
       int n = 0, j0 = 0, j1 = 0;
       for (int r = 0; r < numRows; ++r) {
@@ -249,6 +241,7 @@ FlashBlockFn flashBlockFor(KvDtype dtype) {
   switch (dtype) {
     case KvDtype::F16: return flashBlock<_Float16>;
     case KvDtype::Bf16: return flashBlock<Bf16>;
+    case KvDtype::Q8_0: return flashBlock<Q8>;
     case KvDtype::F32: break;
   }
   return flashBlock<float>;

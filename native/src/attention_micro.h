@@ -37,16 +37,15 @@ struct RowView {
 // the same keys (`shared`: the rows of one kv head) each key vector is loaded (and widened)
 // once for all of them; the arithmetic is the same either way.
 template <int H, int V, bool shared, class T>
-NANO_INLINE void scoreBlock(const float* const* q, const T* (*k)[kKeyVecs], int hd, int ps,
+NANO_INLINE void scoreBlock(const float* const* q, KvRef<T> (*k)[kKeyVecs], int hd, int ps,
                             float* (*sc)[kKeyVecs]) {
   Vec acc[H][V];
   for (int h = 0; h < H; ++h)
     for (int v = 0; v < V; ++v) acc[h][v] = splat(0.0f);
   for (int d = 0; d < hd; ++d) {
-    const size_t off = size_t(d) * ps;
     if constexpr (shared) {
       Vec key[V];
-      for (int v = 0; v < V; ++v) key[v] = loadV(k[0][v] + off);
+      for (int v = 0; v < V; ++v) key[v] = loadKeys(k[0][v], d, ps);
       for (int h = 0; h < H; ++h) {
         const float qd = q[h][d];
         for (int v = 0; v < V; ++v) acc[h][v] = fmadd(acc[h][v], qd, key[v]);
@@ -54,7 +53,7 @@ NANO_INLINE void scoreBlock(const float* const* q, const T* (*k)[kKeyVecs], int 
     } else {
       for (int h = 0; h < H; ++h) {
         const float qd = q[h][d];
-        for (int v = 0; v < V; ++v) acc[h][v] = fmadd(acc[h][v], qd, loadV(k[h][v] + off));
+        for (int v = 0; v < V; ++v) acc[h][v] = fmadd(acc[h][v], qd, loadKeys(k[h][v], d, ps));
       }
     }
   }
@@ -62,10 +61,10 @@ NANO_INLINE void scoreBlock(const float* const* q, const T* (*k)[kKeyVecs], int 
     for (int v = 0; v < V; ++v) storeV(sc[h][v], acc[h][v]);
 }
 
-template <class T>
-NANO_INLINE float score1(const float* q, const T* keys, int hd, int ps) {
+template <class K>
+NANO_INLINE float score1(const float* q, K keys, int hd, int ps) {
   float acc = 0;
-  for (int d = 0; d < hd; ++d) acc += q[d] * loadKv(keys + size_t(d) * ps);
+  for (int d = 0; d < hd; ++d) acc += q[d] * loadKey(keys, d, ps);
   return acc;
 }
 
@@ -85,18 +84,18 @@ NANO_INLINE void weighBlock(const KvCache& kv, int layer, const int* kvHead, con
   Vec a[H][X];
   for (int h = 0; h < H; ++h)
     for (int x = 0; x < X; ++x) a[h][x] = loadV(acc[h] + d0 + x * kLanes);
+  const int nb = kv.numScaleBlocks();
   for (int s = 0; s < spans.numSpans; ++s) {
-    const T* v[H];
+    KvRef<T> v[H];
     const float* ws[H];
     for (int h = 0; h < H; ++h) {
-      v[h] = kv.template values<T>(layer, spans.page[s], kvHead[h]) + size_t(spans.slot[s]) * hd + d0;
+      v[h] = valuesAt<T>(kv, layer, spans.page[s], kvHead[h], spans.slot[s], hd);
       ws[h] = w[h] + spans.at[s];
     }
     for (int j = 0; j < spans.count[s]; ++j) {
-      const size_t off = size_t(j) * hd;
       if constexpr (shared) {
         Vec val[X];
-        for (int x = 0; x < X; ++x) val[x] = loadV(v[0] + off + x * kLanes);
+        for (int x = 0; x < X; ++x) val[x] = loadValues(v[0], j, hd, nb, d0 + x * kLanes);
         for (int h = 0; h < H; ++h) {
           const float wj = ws[h][j];
           for (int x = 0; x < X; ++x) a[h][x] = fmadd(a[h][x], wj, val[x]);
@@ -104,7 +103,7 @@ NANO_INLINE void weighBlock(const KvCache& kv, int layer, const int* kvHead, con
       } else {
         for (int h = 0; h < H; ++h) {
           const float wj = ws[h][j];
-          for (int x = 0; x < X; ++x) a[h][x] = fmadd(a[h][x], wj, loadV(v[h] + off + x * kLanes));
+          for (int x = 0; x < X; ++x) a[h][x] = fmadd(a[h][x], wj, loadValues(v[h], j, hd, nb, d0 + x * kLanes));
         }
       }
     }
@@ -167,13 +166,13 @@ struct ScoreCall {
     if constexpr (At < V) {
       constexpr int n = V - At < kPartVecs<H> ? V - At : kPartVecs<H>;
       const float* q[H];
-      const T* k[H][kKeyVecs];
+      KvRef<T> k[H][kKeyVecs];
       float* sc[H][kKeyVecs];
       for (int h = 0; h < H; ++h) {
         q[h] = rows[h].q;
         for (int v = 0; v < n; ++v) {
           const int at = v0 + At + v;
-          k[h][v] = b.kv->template keys<T>(b.layer, slots.vecPage[at], rows[h].kvHead) + slots.vecSlot[at];
+          k[h][v] = keysAt<T>(*b.kv, b.layer, slots.vecPage[at], rows[h].kvHead, slots.vecSlot[at]);
           sc[h][v] = rows[h].scores + slots.vecAt[at];
         }
       }

@@ -24,6 +24,10 @@ NANO_INLINE __m256 widenBf16(const Bf16* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
 }
 NANO_INLINE Vec loadV(const Bf16* p) { return {widenBf16(p), widenBf16(p + 8)}; }
+NANO_INLINE Vec loadCodes(const int8_t* p) {  // 16 int8 q8_0 codes, exactly
+  const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)))};
+}
 NANO_INLINE void storeV(float* p, Vec v) { _mm256_storeu_ps(p, v.lo), _mm256_storeu_ps(p + 8, v.hi); }
 NANO_INLINE Vec addV(Vec a, Vec b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
 NANO_INLINE Vec subV(Vec a, Vec b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
@@ -48,6 +52,7 @@ typedef _Float16 HalfVec __attribute__((vector_size(32)));
 typedef uint16_t U16Vec __attribute__((vector_size(32)));
 typedef uint32_t U32Vec __attribute__((vector_size(64)));
 typedef int32_t I32Vec __attribute__((vector_size(64)));
+typedef int8_t I8Vec __attribute__((vector_size(16)));
 NANO_INLINE Vec splat(float x) { return Vec{} + x; }
 NANO_INLINE Vec loadV(const float* p) {
   Vec v;
@@ -59,6 +64,9 @@ NANO_INLINE Vec loadV(const _Float16* p) { return (Vec)_mm512_cvtph_ps(_mm256_lo
 NANO_INLINE Vec loadV(const Bf16* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return (Vec)_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+NANO_INLINE Vec loadCodes(const int8_t* p) {  // 16 int8 q8_0 codes, exactly
+  return (Vec)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 #else
 NANO_INLINE Vec loadV(const _Float16* p) {
@@ -73,6 +81,11 @@ NANO_INLINE Vec loadV(const Bf16* p) {
   Vec v;
   std::memcpy(&v, &bits, sizeof v);
   return v;
+}
+NANO_INLINE Vec loadCodes(const int8_t* p) {  // 16 int8 q8_0 codes, exactly
+  I8Vec c;
+  std::memcpy(&c, p, sizeof c);
+  return __builtin_convertvector(c, Vec);
 }
 #endif
 NANO_INLINE void storeV(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }

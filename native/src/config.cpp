@@ -66,6 +66,11 @@ void validateOptions(const ExecutorOptions& o, const ModelConfig& c) {
   checkRange(o.maxSeqs, 1, 1 << 20, "maxSeqs");
   double kvBytes = 2.0 * c.numLayers * double(o.numPages) * o.pageSize * c.kvDim() * 4;
   check(kvBytes <= 256.0 * (1ull << 30), "KV pool too large (numPages * pageSize)");
+  // q8_0 blocks are 32 values along head_dim, the last one 16 when head_dim is an odd multiple
+  // of 16: every 16-lane vector the attention loads lies inside one block.
+  check(o.kvDtype != KvDtype::Q8_0 || c.headDim % 16 == 0,
+        "kvDtype 'q8_0' needs a head_dim that is a multiple of 16 (blocks of 32, the last one 16), got head_dim " +
+            std::to_string(c.headDim));
   double scratch = double(o.maxBatchTokens) * (4.0 * c.hiddenSize + c.qDim() + 2.0 * c.kvDim() +
                                                3.0 * c.intermediateSize) * 4 +
                    double(o.maxSeqs) * c.vocabSize * 4;

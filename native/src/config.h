@@ -9,7 +9,7 @@ namespace nano {
 enum class Family { Llama, Gpt2 };
 enum class WeightDtype { F32, Bf16 };
 enum class KernelChoice { Auto, Portable, Avx2, Avx512 };
-enum class KvDtype { F32, F16, Bf16 };
+enum class KvDtype { F32, F16, Bf16, Q8_0 };
 enum class Activation { Silu, GeluTanh };
 
 // One rotary table of a Hugging Face checkpoint (mirrors RopeSpec in src/models/config.ts).

@@ -94,7 +94,8 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
     if (kvDtype == "f32") opt.kvDtype = KvDtype::F32;
     else if (kvDtype == "f16") opt.kvDtype = KvDtype::F16;
     else if (kvDtype == "bf16") opt.kvDtype = KvDtype::Bf16;
-    else fail(code, "kvDtype must be 'f32', 'f16' or 'bf16', got '" + kvDtype + "'");
+    else if (kvDtype == "q8_0") opt.kvDtype = KvDtype::Q8_0;
+    else fail(code, "kvDtype must be 'f32', 'f16', 'bf16' or 'q8_0', got '" + kvDtype + "'");
   }
   if (o.Has("decodeAhead") && !o.Get("decodeAhead").IsUndefined()) opt.decodeAhead = boolean(o, "decodeAhead", code);
   return opt;

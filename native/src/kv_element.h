@@ -14,6 +14,10 @@ namespace nano {
 struct Bf16 {
   uint16_t bits;
 };
+// The q8_0 pool's element tag: its codes and scales are read through Q8ConstRef (kv_cache.h).
+struct Q8 {
+  int8_t code;
+};
 
 template <KvDtype D>
 struct KvElementOf;
@@ -23,6 +27,8 @@ template <>
 struct KvElementOf<KvDtype::F16> { using type = _Float16; };
 template <>
 struct KvElementOf<KvDtype::Bf16> { using type = Bf16; };
+template <>
+struct KvElementOf<KvDtype::Q8_0> { using type = Q8; };
 
 __attribute__((always_inline)) inline void storeKv(float* p, float x) { *p = x; }
 __attribute__((always_inline)) inline void storeKv(_Float16* p, float x) { *p = static_cast<_Float16>(x); }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kv_cache.h"
 #include "quant_acts.h"
 #include "quant_gemm.h"
 #include "weights_mmap.h"
@@ -149,6 +150,28 @@ Napi::Value readBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sums[0] == 0 ? 0 : best);
 }
 
+// kvQ8(values: Float32Array, headDim) -> { codes: Int8Array, scales: Float32Array }: each
+// head_dim run of values quantized as the q8_0 KV pool stores a key or value (quantizeKvQ8),
+// codes in order, scales by block.
+Napi::Value kvQ8(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw typeError(env, "values must be a Float32Array");
+  Napi::Float32Array x = info[0].As<Napi::Float32Array>();
+  const int64_t hd = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
+  if (hd < 16 || hd % 16 != 0 || hd > (1 << 16) || int64_t(x.ElementLength()) % hd != 0)
+    throw typeError(env, "headDim must be a multiple of 16 that divides the values' length");
+  const int64_t rows = int64_t(x.ElementLength()) / hd, nb = (hd + kQ8Block - 1) / kQ8Block;
+  Napi::Int8Array codes = Napi::Int8Array::New(env, x.ElementLength());
+  Napi::Float32Array scales = Napi::Float32Array::New(env, size_t(rows * nb));
+  for (int64_t r = 0; r < rows; ++r)
+    quantizeKvQ8(x.Data() + r * hd, int(hd), codes.Data() + r * hd, 1, scales.Data() + r * nb, 1);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("codes", codes);
+  out.Set("scales", scales);
+  return out;
+}
+
 // kernels() -> the kernel names this CPU runs, portable first.
 Napi::Value kernels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -170,6 +193,7 @@ void registerQuant(Napi::Env env, Napi::Object exports) {
   quant.Set("timeMatmul", Napi::Function::New(env, timeMatmul));
   quant.Set("kernels", Napi::Function::New(env, kernels));
   quant.Set("readBandwidth", Napi::Function::New(env, readBandwidth));
+  quant.Set("kvQ8", Napi::Function::New(env, kvQ8));
   exports.Set("quant", quant);
   exports.Set("mapFile", Napi::Function::New(env, mapFile));
 }

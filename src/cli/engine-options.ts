@@ -1,6 +1,7 @@
 /** The engine options every command takes, as commander options, and their parsed form. */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { EngineOptions } from '../engine/options.js';
+import type { KvDtype } from '../native/binding.js';
 
 export interface EngineFlags {
   model: string;
@@ -12,6 +13,7 @@ export interface EngineFlags {
   maxWaiting?: number;
   prefixCache: boolean;
   threads?: number;
+  kvDtype?: KvDtype;
 }
 
 export function positiveInt(value: string): number {
@@ -32,6 +34,13 @@ export function finiteNumber(value: string): number {
   return parsed;
 }
 
+const KV_DTYPES: readonly KvDtype[] = ['f32', 'f16', 'bf16', 'q8_0'];
+
+export function kvDtype(value: string): KvDtype {
+  if (!(KV_DTYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${KV_DTYPES.join(', ')}`);
+  return value as KvDtype;
+}
+
 export function addEngineOptions(command: Command, defaultModel = 'default'): Command {
   return command
     .option('--model <preset|path>', "'default' (the embedded model), 'tiny', 'small', 'medium', a model folder or a .gguf file", defaultModel)
@@ -42,12 +51,14 @@ export function addEngineOptions(command: Command, defaultModel = 'default'): Co
     .option('--max-chunk-size <n>', 'longest prefill chunk (default 256)', positiveInt)
     .option('--max-waiting <n>', 'waiting requests before 429 / ERR_QUEUE_FULL (default 4096)', positiveInt)
     .option('--no-prefix-cache', 'turn the radix prefix cache off')
-    .option('--threads <n>', 'native worker threads (default: the cores)', positiveInt);
+    .option('--threads <n>', 'native worker threads (default: the cores)', positiveInt)
+    .option('--kv-dtype <type>', 'KV cache element type: f32 (default), f16, bf16 or q8_0 (int8, a scale per 32 values)', kvDtype);
 }
 
 export function engineOptions(flags: EngineFlags): EngineOptions {
   const options: EngineOptions = { model: flags.model, prefixCache: flags.prefixCache };
   const numeric = ['kvCachePages', 'pageSize', 'maxBatchTokens', 'maxRunning', 'maxChunkSize', 'maxWaiting', 'threads'] as const;
   for (const key of numeric) if (flags[key] !== undefined) options[key] = flags[key];
+  if (flags.kvDtype !== undefined) options.kvDtype = flags.kvDtype;
   return options;
 }

@@ -45,7 +45,11 @@ export interface EngineOptions {
   threads?: number;
   /** Matmul weight storage in the native executor: 'f32', 'bf16', or 'q8_0' / 'q4_k' (quantized at load; weights that come quantized stay so). */
   weightDtype?: 'f32' | 'bf16' | 'q8_0' | 'q4_k';
-  /** KV cache element type: 'f32' (default), 'f16' or 'bf16' (half the KV memory and attention traffic). */
+  /**
+   * KV cache element type: 'f32' (default), 'f16' or 'bf16' (half the KV memory and attention
+   * traffic), or 'q8_0' (int8 with an f32 scale per 32 values of head_dim: ~0.28-0.29x f32's
+   * bytes; needs a head_dim that is a multiple of 16).
+   */
   kvDtype?: KvDtype;
   /** Seed of synthetic weights. */
   weightSeed?: number;
@@ -102,8 +106,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
   const weightDtype = options.weightDtype ?? ENGINE_DEFAULTS.weightDtype;
   if (!['f32', 'bf16', 'q8_0', 'q4_k'].includes(weightDtype)) throw new InvalidRequestError(`weightDtype must be 'f32', 'bf16', 'q8_0' or 'q4_k'`, 'weightDtype');
   const kvDtype = options.kvDtype ?? ENGINE_DEFAULTS.kvDtype;
-  if (kvDtype !== 'f32' && kvDtype !== 'f16' && kvDtype !== 'bf16') {
-    throw new InvalidRequestError(`kvDtype must be 'f32', 'f16' or 'bf16', got ${String(kvDtype)}`, 'kvDtype');
+  if (kvDtype !== 'f32' && kvDtype !== 'f16' && kvDtype !== 'bf16' && kvDtype !== 'q8_0') {
+    throw new InvalidRequestError(`kvDtype must be 'f32', 'f16', 'bf16' or 'q8_0', got ${String(kvDtype)}`, 'kvDtype');
   }
   return {
     ...options,

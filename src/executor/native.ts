@@ -1,6 +1,6 @@
 /** The Executor backed by the native addon: a thin typed wrapper, errors mapped once. */
 import { availableParallelism } from 'node:os';
-import { ExecutorError, wrapNativeError } from '../errors.js';
+import { ExecutorError, InvalidRequestError, wrapNativeError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../models/config.js';
 import { quantizeTensorMap } from '../models/quant-scheme.js';
 import type { KernelName, KvDtype, NativeExecutorHandle, StepProfileFigures } from '../native/binding.js';
@@ -26,7 +26,7 @@ export interface NativeExecutorCreateOptions {
   maxSeqs: number;
   /** 'portable', 'avx2' or 'avx512' forces that kernel path (tests, benches); default 'auto'. */
   kernel?: KernelName;
-  /** KV pool element type: 'f32' (default), 'f16' or 'bf16'. */
+  /** KV pool element type: 'f32' (default), 'f16', 'bf16' or 'q8_0' (a head_dim that is a multiple of 16). */
   kvDtype?: KvDtype;
   /**
    * Single-stream decode: start the next step before it is asked for (native/src/decode_ahead.h).
@@ -35,6 +35,13 @@ export interface NativeExecutorCreateOptions {
    * the round trip it hides (medium Q4_K_M, load 3-5: 308 against 341 tok/s).
    */
   decodeAhead?: boolean;
+}
+
+/** q8_0 KV blocks are 32 values of head_dim, the last one 16: other head_dims are refused before the pool is made. */
+function checkKvDtype(kvDtype: KvDtype, config: ModelConfig): void {
+  if (kvDtype === 'q8_0' && config.headDim % 16 !== 0) {
+    throw new InvalidRequestError(`kvDtype 'q8_0' needs a head_dim that is a multiple of 16 (blocks of 32 values, the last one 16), got head_dim ${config.headDim}`, 'kvDtype');
+  }
 }
 
 export class NativeExecutor implements Executor {
@@ -51,6 +58,7 @@ export class NativeExecutor implements Executor {
     const numThreads = options.numThreads ?? availableParallelism();
     const weightDtype = options.weightDtype ?? 'f32';
     const isQuant = weightDtype === 'q8_0' || weightDtype === 'q4_k';
+    checkKvDtype(options.kvDtype ?? 'f32', config);
     let handle: NativeExecutorHandle;
     try {
       handle = new (loadNative().Executor)(config, isQuant ? quantizeTensorMap(config, tensors, weightDtype) : tensors, {

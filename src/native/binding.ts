@@ -27,8 +27,13 @@ import type { StepInput, StepOutput } from '../executor/step.js';
 /** A GEMM kernel path: 'auto' picks the best the CPU has (AVX-512, else AVX2 + FMA, else portable). */
 export type KernelName = 'auto' | 'portable' | 'avx2' | 'avx512';
 
-/** Element type of the KV pool: f32, or 16-bit (half the memory and attention traffic; f16 keeps 10 mantissa bits, bf16 8). */
-export type KvDtype = 'f32' | 'f16' | 'bf16';
+/**
+ * Element type of the KV pool: f32, 16-bit (half the memory and attention traffic; f16 keeps 10
+ * mantissa bits, bf16 8), or q8_0: int8 codes with one f32 scale (amax / 127) per block of 32
+ * values along head_dim, the last block 16 when head_dim is an odd multiple of 16 (a head_dim
+ * that is not a multiple of 16 is refused); 1.125 bytes a value at head_dim 64, 1.17 at 48.
+ */
+export type KvDtype = 'f32' | 'f16' | 'bf16' | 'q8_0';
 
 export interface NativeExecutorOptions {
   /** Storage of the matmul weights; embeddings and norms may stay f32. */
@@ -88,6 +93,8 @@ export interface NativeQuant {
   kernels(): string[];
   /** GB/s reading a fresh buffer of `megabytes` split over `threads` (best of 3): the bench's memory bound. */
   readBandwidth(megabytes: number, threads: number): number;
+  /** Each headDim run of `values` quantized as the q8_0 KV pool stores a key or value: the codes in order, one scale per block (for tests). */
+  kvQ8(values: Float32Array, headDim: number): { codes: Int8Array; scales: Float32Array };
 }
 
 export interface NativeBinding {

@@ -51,11 +51,15 @@ export interface CostShape {
 /** Element types that set the bytes streamed: weights ('q8_0' ~1.06, 'q4_k' ~0.56 bytes) and KV. */
 export interface CostDtypes {
   readonly weightDtype?: 'f32' | 'bf16' | 'q8_0' | 'q4_k';
-  readonly kvDtype?: 'f32' | 'bf16' | 'f16';
+  readonly kvDtype?: 'f32' | 'bf16' | 'f16' | 'q8_0';
 }
 
 const WEIGHT_BYTES = { f32: 4, bf16: 2, q8_0: 34 / 32, q4_k: 144 / 256 } as const;
-const KV_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
+/** Bytes a K or V element takes: q8_0 adds an f32 scale per block of 32 values of head_dim (the last block 16). */
+export function kvBytesPerElement(kvDtype: NonNullable<CostDtypes['kvDtype']>, headDim: number): number {
+  if (kvDtype === 'q8_0') return 1 + (4 * Math.ceil(headDim / 32)) / headDim;
+  return kvDtype === 'f32' ? 4 : 2;
+}
 
 /**
  * A 2-core machine as the bench measured it (AVX-512 Zen 5, 2 threads, the small preset):
@@ -68,7 +72,9 @@ const KV_BYTES = { f32: 4, bf16: 2, f16: 2 } as const;
  */
 const GEMM_FLOPS_PER_MS = 3e8;
 const ATTENTION_FLOPS_PER_MS = 1.65e8;
-const KV_BYTES_PER_MS = { f32: 4.7e7, bf16: 3.4e7, f16: 3.4e7 } as const;
+// q8_0 (session 18, bench:long and the step-cost fit beside bf16 at load 5-8): a K/V element takes ~0.76-0.88
+// of bf16's time (half the bytes, but the int8 widening and the scale's multiply cost too).
+const KV_BYTES_PER_MS = { f32: 4.7e7, bf16: 3.4e7, f16: 3.4e7, q8_0: 2.5e7 } as const;
 const WEIGHT_BYTES_PER_MS = 4e7;
 
 /** The cost model of a model shape and element types, with the given bound. */
@@ -77,7 +83,7 @@ export function stepCostModel(shape: CostShape, maxRatio: number, dtypes: CostDt
   const layerWeights = shape.hiddenSize * (2 * qDim + 2 * kvDim + 3 * shape.intermediateSize);
   const lmHeadWeights = shape.hiddenSize * shape.vocabSize;
   const weightBytes = WEIGHT_BYTES[dtypes.weightDtype ?? 'f32'];
-  const kvDtype = dtypes.kvDtype ?? 'f32', kvBytes = KV_BYTES[kvDtype];
+  const kvDtype = dtypes.kvDtype ?? 'f32', kvBytes = kvBytesPerElement(kvDtype, shape.headDim);
   return {
     maxRatio,
     fixedMs: ((layerWeights * shape.numLayers + lmHeadWeights) * weightBytes) / WEIGHT_BYTES_PER_MS,

@@ -54,6 +54,15 @@ describe('nano-serving (built)', () => {
     expect(JSON.parse(stdout)).toMatchObject({ model: 'tiny', promptTokens: 5, outputTokens: 7, finishReason: 'length' });
   });
 
+  test('generate --kv-dtype q8_0 serves from an 8-bit KV cache; an unknown type is refused', async () => {
+    const { stdout, code } = await cli('generate', '--model', 'default', '--threads', '1', '--kv-dtype', 'q8_0', '--prompt', 'Hello', '--max-tokens', '5', '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ outputTokens: 5 });
+    const bad = await cli('generate', '--model', 'tiny', '--kv-dtype', 'q4', '--prompt', 'x');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--kv-dtype.*must be one of f32, f16, bf16, q8_0/);
+  });
+
   test('demo --json on the default model', async () => {
     const { stdout, code } = await cli('demo', '--json', '--max-tokens', '6', '--threads', '1');
     expect(code).toBe(0);

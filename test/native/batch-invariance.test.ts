@@ -68,13 +68,19 @@ const scenario = (family: ModelFamily, weightDtype: WeightDtype) => fc.record({
   pageSize: fc.constantFrom(1, 3, 4, 16),
   numThreads: fc.constantFrom(1, 2),
   kernel: fc.constantFrom<KernelName>(...KERNELS.filter((k) => k !== 'avx512')),
-  kvDtype: fc.constantFrom<KvDtype>('f32', 'f16', 'bf16'),
+  kvDtype: fc.constantFrom<KvDtype>('f32', 'f16', 'bf16', 'q8_0'),
   targetLength: fc.integer({ min: 1, max: 40 }),
   others: fc.array(fc.record({ length: fc.integer({ min: 1, max: 40 }), sampling: otherSampling }), { minLength: 0, maxLength: 4 }),
   cachedPages: fc.integer({ min: 0, max: 4 }),
   samplingSeed: fc.nat(),
   planSeed: fc.nat(),
-}).map((s) => ({ ...s, weightDtype }));
+}).map((s) => ({ ...s, weightDtype, config: s.kvDtype === 'q8_0' ? q8HeadDim(s.config) : s.config }));
+
+/** A q8_0 pool needs a head_dim of 16s: 16, 32 or 48 (one block, one, a block of 32 and one of 16). */
+function q8HeadDim(c: ModelConfig): ModelConfig {
+  const headDim = 16 * (1 + (c.headDim % 3));
+  return { ...c, headDim, ...(c.family === 'gpt2' ? { hiddenSize: c.numHeads * headDim } : {}) };
+}
 
 describe.each<[ModelFamily, WeightDtype]>([['llama', 'f32'], ['llama', 'bf16'], ['gpt2', 'f32'], ['gpt2', 'bf16'], ['llama', 'q8_0']])('batch invariance (%s, %s weights)', (family, weightDtype) => {
   it('bitwise-equal logits and equal seeded samples: alone or batched, whole or chunked, prefix cached or not, 1 or 2 threads', async () => {

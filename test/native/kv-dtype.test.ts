@@ -88,7 +88,7 @@ describe('kvDtype and tiled attention', () => {
   });
 
   it('refuses an unknown kvDtype with a typed error', async () => {
-    expect(() => executor('f8' as KvDtype)).toThrow(/kvDtype must be 'f32', 'f16' or 'bf16'/);
+    expect(() => executor('f8' as KvDtype)).toThrow(/kvDtype must be 'f32', 'f16', 'bf16' or 'q8_0'/);
     await expect(NanoServingEngine.create({ model: 'tiny', kvDtype: 'int4' as KvDtype })).rejects.toBeInstanceOf(InvalidRequestError);
   });
 

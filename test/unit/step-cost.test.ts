@@ -5,7 +5,7 @@ import { NanoServingEngine } from '../../src/engine/engine.js';
 import { InvalidRequestError } from '../../src/errors.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import { presetConfig } from '../../src/models/presets.js';
-import { chunkWithin, keysAttended, runCost, stepCostFromLatency, stepCostModel, type StepCostModel } from '../../src/scheduler/step-cost.js';
+import { chunkWithin, keysAttended, kvBytesPerElement, runCost, stepCostFromLatency, stepCostModel, type StepCostModel } from '../../src/scheduler/step-cost.js';
 import { checkStepPlan, readCalibration, schedule, selectCalibration } from '../../src/testing/index.js';
 import { join } from 'node:path';
 import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../../src/scheduler/view.js';
@@ -69,6 +69,12 @@ describe('step-cost model', () => {
     expect(bf16Kv.perKvReadMs).toBeLessThan(small.perKvReadMs * 0.75);
     expect(bf16Kv.perKvReadMs).toBeGreaterThan(small.perKvReadMs / 2);
     expect(stepCostModel(shape, 2, { kvDtype: 'f16' }).perKvReadMs).toBe(bf16Kv.perKvReadMs);
+    // q8_0: 1 + 8 / 48 bytes a value at small's head_dim 48 (a scale per 32 + one per 16), below bf16's time.
+    expect(kvBytesPerElement('q8_0', 48)).toBeCloseTo(56 / 48, 12);
+    expect(kvBytesPerElement('q8_0', 64)).toBe(1.125);
+    const q8Kv = stepCostModel(shape, 2, { kvDtype: 'q8_0' });
+    expect(q8Kv.perKvReadMs).toBeLessThan(bf16Kv.perKvReadMs);
+    expect(q8Kv.perKvReadMs).toBeGreaterThan(bf16Kv.perKvReadMs * (56 / 48 / 2));
     expect(bf16Kv.fixedMs).toBe(small.fixedMs);
     expect(stepCostModel(shape, 2, { weightDtype: 'bf16' }).fixedMs).toBeCloseTo(small.fixedMs / 2, 12);
     const q8 = stepCostModel(shape, 2, { weightDtype: 'q8_0' }).fixedMs, q4 = stepCostModel(shape, 2, { weightDtype: 'q4_k' }).fixedMs;
