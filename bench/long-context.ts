@@ -6,7 +6,7 @@
  * grow far less than the context (each K/V page read once per 16 queries, not per query).
  * With --grid: what a step of 8 short decode streams plus one prefill chunk costs, per
  * chunk size and context (the step-cost model of src/scheduler/step-cost.ts is fitted to it).
- *   npm run bench:long [-- --threads N] [-- --kernel auto|avx2|avx512|portable] [-- --kv f32,bf16,f16] [-- --grid]
+ *   npm run bench:long [-- --threads N] [-- --kernel auto|avx2|avx512|portable] [-- --kv f32,bf16,f16,q8_0] [-- --grid]
  */
 import { availableParallelism } from 'node:os';
 import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
@@ -50,7 +50,7 @@ async function grid(ex: NativeExecutor, pages: (seq: number) => number[]): Promi
 async function main(): Promise<void> {
   const threads = Number(arg('threads') ?? Math.min(2, availableParallelism()));
   const kernel = (arg('kernel') ?? 'auto') as NativeExecutorCreateOptions['kernel'];
-  const kvTypes = (arg('kv') ?? 'f32,bf16,f16').split(',') as Array<NonNullable<NativeExecutorCreateOptions['kvDtype']>>;
+  const kvTypes = (arg('kv') ?? 'f32,bf16,f16,q8_0').split(',') as Array<NonNullable<NativeExecutorCreateOptions['kvDtype']>>;
   const config = { ...presetConfig('small'), contextLength: CONTEXT };
   const pagesPerSeq = CONTEXT / PAGE;
   const tensors = syntheticTensors(config, 1);

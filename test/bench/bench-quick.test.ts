@@ -51,10 +51,12 @@ describe('bench (quick, tiny)', () => {
   it('interference reports ITL before, during and after the long prompt', async () => {
     const model = loadModel('tiny', 2, 'f32');
     const knobs = { kvCachePages: 128, pageSize: 16, maxChunkSize: 32, maxBatchTokens: 1024, maxRunning: 8, prefixCache: true, chunkedPrefill: true };
-    const r = await runInterference('chunk 32', model, knobs, { numStreams: 2, streamPromptLen: 8, longPromptLen: 300, windowTokens: 8 });
-    for (const p of [r.itlBeforeMs, r.itlDuringMs, r.itlAfterMs]) expect(p.p50).toBeGreaterThan(0);
-    expect(r.longPromptTtftMs).toBeGreaterThan(0);
-    expect(r.spikeRatio).toBeGreaterThan(0);
+    for (const kvDtype of ['f32', 'q8_0'] as const) {
+      const r = await runInterference(`chunk 32, ${kvDtype} KV`, model, { ...knobs, kvDtype }, { numStreams: 2, streamPromptLen: 8, longPromptLen: 300, windowTokens: 8 });
+      for (const p of [r.itlBeforeMs, r.itlDuringMs, r.itlAfterMs]) expect(p.p50).toBeGreaterThan(0);
+      expect(r.longPromptTtftMs).toBeGreaterThan(0);
+      expect(r.spikeRatio).toBeGreaterThan(0);
+    }
   }, 30_000);
 
   it('the optimum hit rate follows the page-aligned formula', () => {
