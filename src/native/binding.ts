@@ -49,6 +49,8 @@ export interface NativeExecutorOptions {
   kernel?: KernelName;
   /** KV pool element type; default 'f32'. */
   kvDtype?: KvDtype;
+  /** Decode ahead (native/src/decode_ahead.h): after a step of one sequence decoding one sampled token (no mask, logit bias or penalties), start the step that feeds that token back before it is asked for; default false. */
+  decodeAhead?: boolean;
 }
 
 export interface NativeExecutorHandle {
@@ -68,11 +70,15 @@ export interface NativeExecutorHandle {
  * their activations; row ops: embedding, norms, rotation, K/V writes, activations, residuals;
  * sampling includes its preparation), the part of those ms thread 0 waited at the end of a
  * pool job for the other threads, whole steps, and the runner's gaps between posting a result
- * and seeing the next step (the JS thread's wake-up, the binding, the caller's JS).
+ * and seeing the next step (the JS thread's wake-up, the binding, the caller's JS). numSteps
+ * counts every step run to its end, those computed ahead and then dropped included; a step
+ * the caller took from ahead has no gap of its own.
  */
 export interface StepProfileFigures {
   gemmMs: number; attentionMs: number; rowOpsMs: number; lmHeadMs: number; samplingMs: number;
   poolWaitMs: number; dispatches: number; stepMs: number; gapMs: number; numSteps: number; numGaps: number;
+  /** Steps computed ahead (decodeAhead) that the caller then asked for, and that were dropped (cancelled or not asked for). */
+  numAhead: number; numAheadDropped: number;
 }
 
 /** The quantized formats' native code, for tests and the kernel bench (Uint8Array blocks, [rows, k]). */
