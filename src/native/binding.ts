@@ -110,15 +110,20 @@ export interface NativeBinding {
    */
   spinBudget(maxMicros: number, events: ReadonlyArray<readonly [0 | 1 | 2, number, boolean]>): number[];
   /**
-   * Which builds ('portable' = baseline, 'avx2', 'avx512') of the row ops (norms, activations,
-   * residual adds) and of sampling's vocabulary-wide loops ran in this process since the last
-   * reset; each executor runs its kernel's builds. `reset`: clear the record after reading it. For tests.
+   * Which builds of each kernel family ran in this process since the last reset: the f32 GEMM,
+   * the quantized GEMM and its activation quantizer, attention, the KV store, the row ops (norms,
+   * activations, residual adds) and sampling's vocabulary-wide loops. Each build records itself
+   * when it runs, so a forced 'portable' kernel can be seen to run only 'portable' (baseline
+   * x86-64) builds. `reset`: clear the record after reading it. For tests.
    */
-  clonesUsed(reset?: boolean): { rowOps: KernelBuild[]; sampling: KernelBuild[] };
+  clonesUsed(reset?: boolean): Record<KernelFamily, KernelBuild[]>;
 }
 
-/** A build of the row ops or of sampling (NativeBinding.clonesUsed). */
-export type KernelBuild = 'portable' | 'avx2' | 'avx512';
+/** The kernel families NativeBinding.clonesUsed reports on. */
+export type KernelFamily = 'gemm' | 'quantGemm' | 'quantActs' | 'attention' | 'kvStore' | 'rowOps' | 'sampling';
+
+/** A build of a kernel family: 'portable' is baseline x86-64; 'f16c' the AVX + F16C f16 KV store. */
+export type KernelBuild = 'portable' | 'avx2' | 'avx512' | 'avx-vnni' | 'avx512-vnni' | 'avx512-bf16' | 'f16c';
 
 /** Codes on errors the addon throws. */
 export type NativeErrorCode =

@@ -90,9 +90,10 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
   });
 
   // The row ops (norms, activations, residual adds) and sampling's vocabulary-wide loops are
-  // built three times (native/src/ops.cpp, sampling.cpp); the forced kernel picks the build,
-  // so 'avx2' on an AVX-512 CPU runs no AVX-512 code there either.
-  it('a forced kernel runs its own build of the row ops and of sampling, and no other', async () => {
+  // built three times (native/src/ops.cpp, sampling.cpp), the GEMM and attention once per
+  // path; the forced kernel picks the build, so 'avx2' on an AVX-512 CPU runs no AVX-512 code
+  // there either (an f32 KV cache is stored by the one baseline store).
+  it('a forced kernel runs its own build of the GEMM, attention, row ops and sampling, and no other', async () => {
     const native = loadNative();
     const warm: Sampling = { temperature: 0.8, topK: 0, topP: 0.9, minP: 0, seed: 5 };
     const best = (['avx512', 'avx2', 'portable'] as const).find((k) => available(k))!;
@@ -113,7 +114,10 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
           native.clonesUsed(true);
           const run = (seq: number, sampling: Sampling): Run => ({ seq, tokens: prompt(5, seq), startPos: 0, pages: [seq], isSampled: true, sampling });
           await runSteps(ex, [[run(0, GREEDY), run(1, warm)]], config.vocabSize);
-          expect(native.clonesUsed(true), `${kernel} (NANO_SERVING_KERNEL=${env}) ${config.family}`).toEqual({ rowOps: [expected], sampling: [expected] });
+          const { gemm, attention, kvStore, rowOps, sampling } = native.clonesUsed(true);
+          expect({ gemm, attention, kvStore, rowOps, sampling }, `${kernel} (NANO_SERVING_KERNEL=${env}) ${config.family}`).toEqual({
+            gemm: [expected], attention: [expected], kvStore: ['portable'], rowOps: [expected], sampling: [expected],
+          });
           expect(ex.nativeInfo().kernel).toBe(expected);
         }
       }
