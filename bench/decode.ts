@@ -178,7 +178,7 @@ async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDty
   const ex = executorFor(model.config, model.tensors, kernel, threads, kv, ahead);
   const info = ex.nativeInfo();
   return {
-    label: `${basename(file, '.gguf')}${aheadLabel(ahead)}`, kernel: `${info.kernel}+${info.quantKernel ?? '-'}` as Kernel, config: model.config, ex,
+    label: `${basename(file, '.gguf')}${aheadLabel(ahead)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
     ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [],
     gemvShapes: Object.values(model.tensors).every((t) => t.dtype === 'f32') ? gemvShapes(model.config) : undefined,
     quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
