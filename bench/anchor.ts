@@ -4,9 +4,14 @@
  * read bandwidth measured in the same run and the GEMM kernels as a share of their peak.
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
  *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2]
- *                        [-- --build-llama] [-- --rounds N] [-- --no-gemm] [-- --kv f32|f16|bf16[,...]]
- * --rounds N measures ours and llama.cpp alternately N times and keeps each figure's best (a
- * shared machine's load swings between the two); --no-gemm leaves out the GEMM table.
+ *                        [-- --build-llama] [-- --rounds N] [-- --prefill-pairs N] [-- --no-gemm]
+ *                        [-- --kv f32|f16|bf16[,...]]
+ * --rounds N measures ours and llama.cpp alternately N times and gives each figure's median over
+ * the rounds with its spread (min-max); --no-gemm leaves out the GEMM table.
+ * The prefill row comes from --prefill-pairs N (default 5) pairs of ours and llama-bench's pp512
+ * run one right after the other, the order alternating (prefill-pairs.ts): each side's median
+ * and spread, and the median of the pairs' ratios with its spread; then what 1.3x llama.cpp's
+ * median would take in GFLOP/s and as a share of the FMA peak measured in the same run.
  * --kv f32,f16 measures ours once per KV cache dtype (default f32; llama.cpp's default is f16,
  * so f16 is like with like), each beside the same llama.cpp figures.
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
@@ -35,7 +40,8 @@ import { buildAvx2Core, findAvx2Core, llamaBuildFlags } from './llama-avx2.js';
 import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
 import { runOurs } from './ours.js';
-import { measurePeaks, type Peaks } from './probes.js';
+import { fmtSpread, prefillFlopsPerToken, prefillPairs, spreadOf, type PrefillPairs, type Spread } from './prefill-pairs.js';
+import { measurePeaks, peakFor, type Peaks } from './probes.js';
 import { knobsFor, loadModel } from './suites.js';
 import { randomWorkload } from './workloads.js';
 
@@ -53,7 +59,14 @@ interface Figures {
   /** llama.cpp only: 32 x 128 over t_pp + t_tg, the T it reports (one batch of 32 rows more than ours). */
   concurrentReportedOutTokPerS?: number;
 }
-interface AnchorRow { model: PresetName; kernel: string; kvDtype: KvDtype; ours: Figures; llamaCore?: Figures; decodeBoundTokPerS: number }
+type Spreads = { [K in keyof Figures]-?: Spread };
+interface AnchorRow {
+  model: PresetName; kernel: string; kvDtype: KvDtype; ours: Figures; llamaCore?: Figures; decodeBoundTokPerS: number;
+  /** Each figure's spread over the rounds (ours and llama.cpp); the figures above are their medians. */
+  oursSpread: Spreads; llamaSpread?: Spreads;
+  /** The paired prefill comparison (ours vs llama-bench pp512), when llama.cpp is there. */
+  prefill?: PrefillPairs;
+}
 
 function step(start: number, length: number, pages: number): StepInput {
   const z = (n: number): Float32Array => new Float32Array(n);
@@ -112,11 +125,20 @@ async function ourConcurrent(name: PresetName, threads: number, kvDtype: KvDtype
   return { concurrentOutTokPerS: run.outputTokPerS, concurrentPromptTokPerS: (promptTokens * 1000) / promptMs, concurrentGenTokPerS: (genTokens * 1000) / (genEnd - promptEnd) };
 }
 
-function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figures {
-  const model = loadModel(name, threads, 'f32');
+/** Our preset as an f32 GGUF for llama.cpp (written once per run). */
+function ggufFor(name: PresetName, threads: number): string {
   const gguf = join(tmpdir(), 'nano-serving-bench', `${name}-f32.gguf`);
+  if (written.has(gguf)) return gguf;
+  const model = loadModel(name, threads, 'f32');
   mkdirSync(dirname(gguf), { recursive: true });
   writeGguf(gguf, model.config, model.tensors);
+  written.add(gguf);
+  return gguf;
+}
+const written = new Set<string>();
+
+function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figures {
+  const gguf = ggufFor(name, threads);
   const single = llamaBench(core, gguf, threads, PROMPT, GEN);
   const batched = llamaBatchedBench(core, gguf, threads, PARALLEL, PAR_PROMPT, GEN);
   return {
@@ -125,24 +147,69 @@ function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figur
   };
 }
 
-/** Each figure's best of two rounds. */
-function best(a: Figures, b: Figures): Figures {
-  const out = { ...a };
-  for (const key of Object.keys(b) as Array<keyof Figures>) out[key] = Math.max(a[key] ?? 0, b[key] ?? 0);
-  return out;
+/** Each figure's spread over the rounds (a figure some round lacks is left out). */
+function spreads(rounds: readonly Figures[]): Spreads {
+  const out: Partial<Spreads> = {};
+  for (const key of Object.keys(rounds[0]) as Array<keyof Figures>) {
+    const values = rounds.map((f) => f[key]).filter((v): v is number => v !== undefined);
+    if (values.length > 0) out[key] = spreadOf(values);
+  }
+  return out as Spreads;
 }
 
-function table(rows: AnchorRow[], peaks: Peaks): string {
-  const lines = ['| model | our kernel, KV | measure | ours | llama.cpp core (f16 KV) | ours / llama.cpp |', '|---|---|---|---|---|---|'];
+const medians = (s: Spreads): Figures => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.median])) as unknown as Figures;
+
+/** Our 512-token prefill, tok/s: the median of `steps` steps on a raw executor already warm. */
+async function ourPrefillTokPerS(ex: NativeExecutor, steps: number): Promise<number> {
+  const pages = (PROMPT + GEN) / 16;
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await ex.step(step(0, PROMPT, pages));
+    times.push(performance.now() - t0);
+  }
+  return (PROMPT * 1000) / spreadOf(times).median;
+}
+
+async function pairedPrefill(core: LlamaCore, name: PresetName, threads: number, kvDtype: KvDtype, numPairs: number): Promise<PrefillPairs> {
+  const model = loadModel(name, threads, 'f32');
+  const gguf = ggufFor(name, threads);
+  const llamaThreads = llamaBench(core, gguf, threads, PROMPT, 0, 1).prefillThreads;  // probe 1 and N threads once, keep the faster
+  const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: (PROMPT + GEN) / 16, pageSize: 16, numThreads: threads, maxBatchTokens: PROMPT, maxSeqs: 1, kvDtype });
+  try {
+    await ex.step(step(0, PROMPT, (PROMPT + GEN) / 16));
+    return await prefillPairs(() => ourPrefillTokPerS(ex, 3), () => llamaBench(core, gguf, llamaThreads, PROMPT, 0, 3, [], true).prefillTokPerS, numPairs);
+  } finally {
+    ex.close();
+  }
+}
+
+/** What the prefill figures come to in GFLOP/s, and what 1.3x llama.cpp's median would need, against the run's FMA peak. */
+function prefillFlopsLine(name: PresetName, kernel: string, pairs: PrefillPairs, peaks: Peaks): string {
+  const flops = prefillFlopsPerToken(loadModel(name, 1, 'f32').config, PROMPT);
+  const peak = peakFor(kernel, peaks);
+  const gf = (tokPerS: number): string => {
+    const g = (tokPerS * flops) / 1e9;
+    return peak ? `${g.toFixed(0)} GFLOP/s (${((100 * g) / peak).toFixed(0)} % of the ${peak.toFixed(0)} GFLOP/s ${kernel.startsWith('avx512') ? 'AVX-512' : 'AVX2'} peak)` : `${g.toFixed(0)} GFLOP/s`;
+  };
+  return `${name} prefill ${PROMPT}: ${(flops / 1e6).toFixed(2)} MFLOP per token; ours ${gf(pairs.ours.median)}, llama.cpp ${gf(pairs.llama.median)}; 1.3x llama.cpp's median needs ${gf(1.3 * pairs.llama.median)}`;
+}
+
+function table(rows: AnchorRow[], peaks: Peaks, rounds: number): string {
+  const lines = [`| model | our kernel, KV | measure | ours | llama.cpp core (f16 KV) | ours / llama.cpp |`, '|---|---|---|---|---|---|'];
   const ratio = (a: number, b?: number): string => (b ? `${(a / b).toFixed(2)}x` : '-');
   for (const r of rows) {
     const l = r.llamaCore;
-    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | prefill ${PROMPT} tok/s | ${r.ours.prefillTokPerS.toFixed(0)} | ${l?.prefillTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.prefillTokPerS, l?.prefillTokPerS)} |`);
-    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | single-stream decode tok/s (${((100 * r.ours.decodeTokPerS) / r.decodeBoundTokPerS).toFixed(0)} % of the ${r.decodeBoundTokPerS.toFixed(0)} tok/s bound at ${peaks.readGBs.toFixed(1)} GB/s) | ${r.ours.decodeTokPerS.toFixed(0)} | ${l?.decodeTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.decodeTokPerS, l?.decodeTokPerS)} |`);
+    const cells = (key: keyof Figures): string => `${fmtSpread(r.oursSpread[key])} | ${r.llamaSpread?.[key] ? fmtSpread(r.llamaSpread[key]) : '-'} | ${ratio(r.ours[key] ?? 0, l?.[key])}`;
+    const p = r.prefill;
+    const prefillCells = p ? `${fmtSpread(p.ours)} | ${fmtSpread(p.llama)} | ${fmtSpread(p.ratio, 2)}x` : cells('prefillTokPerS');
+    const prefillHow = p ? `median of ${p.rounds.length} pairs run back to back, order alternating (min-max); ratio: median of the pairs' ratios` : `median of ${rounds} round(s)`;
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | prefill ${PROMPT} tok/s (${prefillHow}) | ${prefillCells} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | single-stream decode tok/s (${((100 * r.ours.decodeTokPerS) / r.decodeBoundTokPerS).toFixed(0)} % of the ${r.decodeBoundTokPerS.toFixed(0)} tok/s bound at ${peaks.readGBs.toFixed(1)} GB/s) | ${cells('decodeTokPerS')} |`);
     const reported = l?.concurrentReportedOutTokPerS ? `; as it reports it, over t_pp + t_tg: ${l.concurrentReportedOutTokPerS.toFixed(0)}` : '';
-    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent, ${PAR_PROMPT}-token prompts, ${GEN} out, output tok/s (llama.cpp: over t_pp + ${GEN - 1}/${GEN} t_tg, the same batches as ours${reported}) | ${r.ours.concurrentOutTokPerS.toFixed(0)} | ${l?.concurrentOutTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.concurrentOutTokPerS, l?.concurrentOutTokPerS)} |`);
-    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent: prompt phase tok/s (ours: the prompt step; llama.cpp: S_PP) | ${r.ours.concurrentPromptTokPerS.toFixed(0)} | ${l?.concurrentPromptTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.concurrentPromptTokPerS, l?.concurrentPromptTokPerS)} |`);
-    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent: generation phase tok/s (ours: the decode steps after the prompt step; llama.cpp: S_TG) | ${r.ours.concurrentGenTokPerS.toFixed(0)} | ${l?.concurrentGenTokPerS.toFixed(0) ?? '-'} | ${ratio(r.ours.concurrentGenTokPerS, l?.concurrentGenTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent, ${PAR_PROMPT}-token prompts, ${GEN} out, output tok/s (llama.cpp: over t_pp + ${GEN - 1}/${GEN} t_tg, the same batches as ours${reported}) | ${cells('concurrentOutTokPerS')} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent: prompt phase tok/s (ours: the prompt step; llama.cpp: S_PP) | ${cells('concurrentPromptTokPerS')} |`);
+    lines.push(`| ${r.model} | ${r.kernel}, ${r.kvDtype} | ${PARALLEL} concurrent: generation phase tok/s (ours: the decode steps after the prompt step; llama.cpp: S_TG) | ${cells('concurrentGenTokPerS')} |`);
   }
   return lines.join('\n');
 }
@@ -166,28 +233,43 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
   const rounds = Math.max(1, Number(arg('rounds') ?? 1));
+  const numPairs = Math.max(1, Number(arg('prefill-pairs') ?? 5));
   const kvDtypes = (arg('kv') ?? 'f32').split(',');
   for (const kv of kvDtypes) if (kv !== 'f32' && kv !== 'f16' && kv !== 'bf16') throw new Error(`--kv takes f32, f16 or bf16 (comma-separated), got '${kv}'`);
   const loadBefore = loadavg()[0];
   const started = new Date();
   loadNative().clonesUsed(true);
   const rows: AnchorRow[] = [];
+  const flopsLines: string[] = [];
   for (const name of models) {
-    const byKv = new Map<KvDtype, AnchorRow>();
-    let llamaBest: Figures | undefined;
+    const byKv = new Map<KvDtype, { kernel: string; decodeBoundTokPerS: number; rounds: Figures[] }>();
+    const llamaRounds: Figures[] = [];
     for (let round = 1; round <= rounds; round++) {
       for (const kvDtype of kvDtypes as KvDtype[]) {
         log(`${name}: ours, ${kvDtype} KV (round ${round} of ${rounds})`);
         const raw = await ourRawFigures(name, threads, kvDtype);
         const ours: Figures = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, ...(await ourConcurrent(name, threads, kvDtype)) };
-        const row = byKv.get(kvDtype);
-        byKv.set(kvDtype, row ? { ...row, ours: best(row.ours, ours) } : { model: name, kernel: raw.kernel, kvDtype, ours, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes });
+        const kept = byKv.get(kvDtype) ?? { kernel: raw.kernel, decodeBoundTokPerS: (peaks.readGBs * 1e9) / raw.streamedBytes, rounds: [] };
+        kept.rounds.push(ours);
+        byKv.set(kvDtype, kept);
       }
       log(`${name}: llama.cpp core`);
-      const llamaCore = core ? llamaFigures(core, name, threads) : undefined;
-      llamaBest = llamaCore && llamaBest ? best(llamaBest, llamaCore) : llamaCore;
+      if (core) llamaRounds.push(llamaFigures(core, name, threads));
     }
-    for (const row of byKv.values()) rows.push({ ...row, llamaCore: llamaBest });
+    const llamaSpread = llamaRounds.length > 0 ? spreads(llamaRounds) : undefined;
+    for (const [kvDtype, kept] of byKv) {
+      let prefill: PrefillPairs | undefined;
+      if (core) {
+        log(`${name}: prefill pairs, ${kvDtype} KV (${numPairs})`);
+        prefill = await pairedPrefill(core, name, threads, kvDtype, numPairs);
+        flopsLines.push(`${prefillFlopsLine(name, kept.kernel, prefill, peaks)} (${kvDtype} KV)`);
+      }
+      const oursSpread = spreads(kept.rounds);
+      rows.push({
+        model: name, kernel: kept.kernel, kvDtype, ours: medians(oursSpread), oursSpread, decodeBoundTokPerS: kept.decodeBoundTokPerS,
+        llamaCore: llamaSpread ? medians(llamaSpread) : undefined, llamaSpread, prefill,
+      });
+    }
   }
   const gemm = process.argv.includes('--no-gemm') ? [] : gemmRows(models, threads, peaks, 0.4);
   const loadAfter = loadavg()[0];
@@ -195,16 +277,17 @@ async function main(): Promise<void> {
   // Which builds of the row ops and of sampling our runs took (the kernel switch picks them too).
   const builds = loadNative().clonesUsed();
   const llamaLine = core ? `llama.cpp core: tools from ${core.build}, CPU library ${loadedCpuLibrary(core)} (${llamaBuildFlags(core.cpuBuild)}), f16 KV, its defaults` : undefined;
-  console.log(`${cpuLine(machine)}; ${threads} threads; best of ${rounds} round(s); ${started.toISOString().slice(11, 19)}-${ended.toISOString().slice(11, 19)} UTC ${started.toISOString().slice(0, 10)}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
+  console.log(`${cpuLine(machine)}; ${threads} threads; medians of ${rounds} round(s), ${numPairs} prefill pairs; ${started.toISOString().slice(11, 19)}-${ended.toISOString().slice(11, 19)} UTC ${started.toISOString().slice(0, 10)}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
   console.log(`our row ops ran their ${builds.rowOps.join(' + ') || '-'} build, sampling its ${builds.sampling.join(' + ') || '-'} build`);
   if (llamaLine) console.log(llamaLine);
   console.log(peaksLine(peaks));
   if (note) console.log(`note: ${note}`);
-  console.log(table(rows, peaks));
+  console.log(table(rows, peaks, rounds));
+  for (const line of flopsLines) console.log(line);
   if (gemm.length > 0) console.log(gemmTable(gemm));
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'anchor.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: started.toISOString(), ended: ended.toISOString(), builds, machine, threads, rounds, loadBefore, loadAfter, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
+  writeFileSync(out, JSON.stringify({ date: started.toISOString(), ended: ended.toISOString(), builds, machine, threads, rounds, numPairs, loadBefore, loadAfter, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
   console.log(`wrote ${out}`);
 }
 

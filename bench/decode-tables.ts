@@ -3,7 +3,11 @@ import type { StepProfileFigures } from '../src/native/binding.js';
 import { median, passShares, shareCell, type StepBytes } from './decode-bound.js';
 
 /** One pass: tok/s, CPU / wall, the probes beside it, and (ours) the step profile and the JS time between steps. */
-export interface Pass { tokPerS: number; cpuPerWall: number; before: number; after: number; profile?: StepProfileFigures; jsMs?: number }
+export interface Pass {
+  tokPerS: number; cpuPerWall: number; before: number; after: number; profile?: StepProfileFigures;
+  /** ms of JS between a step's result and the next call, mean per step. */
+  jsMs?: number;
+}
 
 /** What the tables need of a case. */
 export interface DecodeRow {
@@ -42,8 +46,8 @@ export function table(cases: DecodeRow[], gemv: Map<DecodeRow, { gbps: number; s
 /** ms per token per part, medians over the passes: the step's regions, what is left of the step, the gap's binding and JS parts. */
 export function breakdownTable(cases: DecodeRow[]): string {
   const lines = [
-    '| case | ms / token (1 / tok/s) | native step | GEMMs (pool waits in them) | attention | norms, rope, K/V writes, activations | LM head | sampling | rest of the step | binding round trip | JS between steps | GEMMs alone would take |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| case | ms / token (1 / tok/s) | native step | GEMMs (pool waits in them) | attention | norms, rope, K/V writes, activations | LM head | sampling | rest of the step | binding round trip | JS between steps | steps taken from ahead | GEMMs alone would take |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '-');
   for (const c of cases) {
@@ -53,11 +57,13 @@ export function breakdownTable(cases: DecodeRow[]): string {
     const step = per((_, q) => q.stepMs / q.numSteps);
     const regions = per((_, q) => (q.gemmMs + q.attentionMs + q.rowOpsMs + q.lmHeadMs + q.samplingMs) / q.numSteps);
     const gemm = per((_, q) => q.gemmMs / q.numSteps), wait = per((_, q) => q.poolWaitMs / q.numSteps);
-    const binding = per((p, q) => (q.gapMs - p.jsMs!) / Math.max(1, q.numGaps)), js = per((p, q) => p.jsMs! / Math.max(1, q.numGaps));
+    // The runner's gaps are those of the steps asked for (a step taken from ahead has none); the JS time is over all steps.
+    const binding = per((p, q) => (q.numGaps ? q.gapMs / q.numGaps - p.jsMs! : NaN)), js = per((p) => p.jsMs!);
+    const taken = per((_, q) => q.numAhead);
     const alone = c.gemvAloneMs;
     lines.push(`| ${c.label} | ${ms(per((p) => 1000 / p.tokPerS))} | ${ms(step)} | ${ms(gemm)} (${ms(wait)}) | ${ms(per((_, q) => q.attentionMs / q.numSteps))} | ` +
       `${ms(per((_, q) => q.rowOpsMs / q.numSteps))} | ${ms(per((_, q) => q.lmHeadMs / q.numSteps))} | ${ms(per((_, q) => q.samplingMs / q.numSteps))} | ${ms(step - regions)} | ` +
-      `${ms(binding)} | ${ms(js)} | ${alone === undefined ? '-' : ms(alone)} |`);
+      `${ms(binding)} | ${ms(js)} | ${taken.toFixed(0)} | ${alone === undefined ? '-' : ms(alone)} |`);
   }
   return lines.join('\n');
 }

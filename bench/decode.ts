@@ -24,7 +24,12 @@
  *
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
- *     [--llama] [--rounds 5] [--threads 2] [--kv f16|bf16|f32] [--out FILE]
+ *     [--llama] [--llama-cpu native|avx2] [--rounds 5] [--threads 2] [--kv f16|bf16|f32]
+ *     [--ahead auto|on|off|both] [--no-profile] [--out FILE]
+ * --ahead: decoding ahead (the executor's decodeAhead, native/src/decode_ahead.h) as the
+ * executor defaults it (auto), on, off, or both side by side as separate cases in the same rounds.
+ * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-avx2.ts), to
+ * compare like with like against --kernels avx2.
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
  * --kv), in the rounds. Writes bench/results/decode-quant.json when the run has GGUF files and
  * no preset (`--models none`), decode-<dtypes>.json (decode-f32.json) when it has only presets,
@@ -44,7 +49,8 @@ import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
 import { median, stepBytes, type StepBytes } from './decode-bound.js';
 import { breakdownTable, shares, table, type DecodeRow, type Pass } from './decode-tables.js';
 import { greedyParams } from './greedy-params.js';
-import { findLlamaCore, llamaBench } from './llama-core.js';
+import { findAvx2Core } from './llama-avx2.js';
+import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
 import { measureGemm, measureQuantGemm, measureReadBandwidth, type QuantMatrixShape, type ReadBandwidth, type WeightShape } from './probes.js';
 
@@ -83,15 +89,17 @@ async function pass(c: Case, isProfiled: boolean): Promise<Omit<Pass, 'before' |
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) {
+    if (i > 0) jsMs -= resolved;  // from the result to the next call, the input's making included
+    const input = decodeStep(token, i, pages);
     const call = performance.now();
-    if (i > 0) jsMs += call - resolved;
-    token = (await c.ex.step(decodeStep(token, i, pages))).tokens[0];
+    if (i > 0) jsMs += call;
+    token = (await c.ex.step(input)).tokens[0];
     resolved = performance.now();
   }
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const profile = c.ex.stepProfile(false);
-  return { tokPerS: (STEPS * 1000) / ms, cpuPerWall: (cpu.user + cpu.system) / 1000 / ms, ...(isProfiled ? { profile, jsMs } : {}) };
+  return { tokPerS: (STEPS * 1000) / ms, cpuPerWall: (cpu.user + cpu.system) / 1000 / ms, ...(isProfiled ? { profile, jsMs: jsMs / (STEPS - 1) } : {}) };
 }
 
 /** The linear layers of one token in the step's order (qkv, attention out, gate|up, down per layer; the LM head). */
@@ -136,9 +144,9 @@ function caseBytes(ex: NativeExecutor, c: ModelConfig, tensors: TensorMap): { by
   return { bytes, heldMiB: (info.weightBytes + info.kvBytes) / 1048576 };
 }
 
-function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, threads: number, kvDtype: KvDtype, weightDtype?: 'f32' | 'bf16'): NativeExecutor {
+function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, threads: number, kvDtype: KvDtype, decodeAhead: boolean | undefined, weightDtype?: 'f32' | 'bf16'): NativeExecutor {
   const options: NativeExecutorCreateOptions = {
-    config, tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads: threads, maxBatchTokens: 16, maxSeqs: 1, kvDtype,
+    config, tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads: threads, maxBatchTokens: 16, maxSeqs: 1, kvDtype, decodeAhead,
     kernel: kernel === 'avx512' || kernel === 'avx2' || kernel === 'portable' ? kernel : 'auto',
   };
   if (weightDtype) options.weightDtype = weightDtype;
@@ -153,23 +161,26 @@ function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, th
   }
 }
 
-function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype): Case {
+const aheadLabel = (ahead: boolean | undefined): string => (ahead === undefined ? '' : ahead ? ', decode ahead' : ', no decode ahead');
+
+function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype, ahead: boolean | undefined): Case {
   const config = presetConfig(name);
   const tensors = syntheticTensors(config, 0);
-  const ex = executorFor(config, tensors, kernel, threads, kv, dtype);
+  const ex = executorFor(config, tensors, kernel, threads, kv, ahead, dtype);
   return {
-    label: `${name} ${dtype}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
+    label: `${name} ${dtype}${aheadLabel(ahead)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
     gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [],
   };
 }
 
-async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype): Promise<Case> {
+async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype, ahead: boolean | undefined): Promise<Case> {
   const model = await loadGgufModel(file);
-  const ex = executorFor(model.config, model.tensors, kernel, threads, kv);
+  const ex = executorFor(model.config, model.tensors, kernel, threads, kv, ahead);
   const info = ex.nativeInfo();
   return {
-    label: basename(file, '.gguf'), kernel: `${info.kernel}+${info.quantKernel ?? '-'}` as Kernel, config: model.config, ex,
+    label: `${basename(file, '.gguf')}${aheadLabel(ahead)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
     ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [],
+    gemvShapes: Object.values(model.tensors).every((t) => t.dtype === 'f32') ? gemvShapes(model.config) : undefined,
     quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
   };
 }
@@ -188,7 +199,15 @@ async function main(): Promise<void> {
   const kv = arg('kv', 'f16') as KvDtype;
   if (!['f32', 'f16', 'bf16'].includes(kv)) throw new RangeError(`--kv must be f32, f16 or bf16, got '${kv}'`);
   const isProfiled = !process.argv.includes('--no-profile');
-  const llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
+  const aheadArg = arg('ahead', 'auto');
+  if (!['auto', 'on', 'off', 'both'].includes(aheadArg)) throw new RangeError(`--ahead must be auto, on, off or both, got '${aheadArg}'`);
+  const aheads = aheadArg === 'both' ? [true, false] : [aheadArg === 'auto' ? undefined : aheadArg === 'on'];
+  let llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
+  if (llama && arg('llama-cpu', 'native') === 'avx2') {
+    const found = findAvx2Core(llama);
+    if (!found.core) throw new Error(found.note);
+    llama = found.core;
+  }
   const log = (line: string): void => console.error(`[decode] ${line}`);
   const loadLine = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 
@@ -202,8 +221,8 @@ async function main(): Promise<void> {
   };
   const cases: Case[] = [];
   for (const k of kernels) {
-    for (const name of models) for (const dtype of dtypes) cases.push(presetCase(name, dtype, k, threads, kv));
-    for (const file of ggufs) cases.push(await ggufCase(file, k, threads, kv));
+    for (const name of models) for (const dtype of dtypes) for (const a of aheads) cases.push(presetCase(name, dtype, k, threads, kv, a));
+    for (const file of ggufs) for (const a of aheads) cases.push(await ggufCase(file, k, threads, kv, a));
   }
   let last = probe();
   for (let r = 0; r < rounds; r++) {
@@ -239,7 +258,7 @@ async function main(): Promise<void> {
     c.gemvAloneMs = (1000 * weightBytes) / (gbps * 1e9);
   }
   const gbpsAll = probes.map((b) => b.gbps);
-  console.log(`${cpuLine(machine)}; ${threads} threads; ${rounds} rounds of ${STEPS} steps; KV cache ${kv}; ${startTime} to ${new Date().toISOString()}; load average ${startLoad} at the start, ${loadLine()} at the end`);
+  console.log(`${cpuLine(machine)}; ${threads} threads; ${rounds} rounds of ${STEPS} steps; KV cache ${kv}; ${startTime} to ${new Date().toISOString()}; load average ${startLoad} at the start, ${loadLine()} at the end; llama.cpp: ${llama ? `${llama.build} tools on ${loadedCpuLibrary(llama)}, llama-bench -p 0 -n ${STEPS} -r 3 -ctk/-ctv ${kv}, the faster of 1 and ${threads} threads` : 'not run'}`);
   console.log(`read bandwidth, ${threads} threads at once, 256 MiB, ${probes.length} probes beside the passes: median ${median(gbpsAll).toFixed(1)} GB/s, range ${Math.min(...gbpsAll).toFixed(1)}-${Math.max(...gbpsAll).toFixed(1)}; ` +
     `each pass's share is over the higher of the probes just before and just after it`);
   console.log(table(cases, gemv));

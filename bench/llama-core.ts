@@ -84,17 +84,42 @@ function jsonLines(text: string): Array<Record<string, unknown>> {
   return text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export interface LlamaBenchFigures { prefillTokPerS: number; decodeTokPerS: number; promptLen: number; genLen: number }
+export interface LlamaBenchFigures {
+  prefillTokPerS: number;
+  /** NaN when genLen is 0 (prefill only); prefillTokPerS likewise when promptLen is 0. */
+  decodeTokPerS: number;
+  promptLen: number;
+  genLen: number;
+  /** The thread count whose prefill was the fastest. */
+  prefillThreads: number;
+}
 
 /** Thread counts probed: 1 up to `threads` (its busy-waiting threads collapse on a shared 2-core VM), the best counts. */
 const threadCounts = (threads: number): number[] => Array.from(new Set([1, threads]));
 
-/** llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg), means of reps; extraArgs: more flags (e.g. -ctk f16 -ctv f16). */
-export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3, extraArgs: string[] = []): LlamaBenchFigures {
-  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', threadCounts(threads).join(','), '-r', String(reps), ...extraArgs, '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
+/** A llama-bench row's tok/s: the median of its repetitions (samples_ts), else their mean (avg_ts). */
+function rowTokPerS(r: Record<string, unknown>): number {
+  const samples = Array.isArray(r.samples_ts) ? (r.samples_ts as unknown[]).map(Number).sort((a, b) => a - b) : [];
+  if (samples.length === 0) return Number(r.avg_ts);
+  const mid = samples.length >> 1;
+  return samples.length % 2 === 1 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
+}
+
+/**
+ * llama-bench: a promptLen-token prompt in one batch (pp), then genLen tokens one at a time (tg;
+ * none when genLen is 0), each the median of reps at the fastest of 1 and `threads` threads
+ * (exactly `threads` when `isExact`); extraArgs: more flags (e.g. -ctk f16 -ctv f16).
+ */
+export function llamaBench(core: LlamaCore, gguf: string, threads: number, promptLen = 512, genLen = 128, reps = 3, extraArgs: string[] = [], isExact = false): LlamaBenchFigures {
+  const counts = isExact ? [threads] : threadCounts(threads);
+  const out = execFileSync(core.tool('llama-bench'), ['-m', gguf, '-p', String(promptLen), '-n', String(genLen), '-t', counts.join(','), '-r', String(reps), ...extraArgs, '-o', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
   const rows = jsonLines(out);
-  const speed = (pick: (r: Record<string, unknown>) => boolean): number => Math.max(...rows.filter(pick).map((r) => Number(r.avg_ts)));
-  return { prefillTokPerS: speed((r) => Number(r.n_prompt) > 0 && Number(r.n_gen) === 0), decodeTokPerS: speed((r) => Number(r.n_gen) > 0 && Number(r.n_prompt) === 0), promptLen, genLen };
+  const fastest = (pick: (r: Record<string, unknown>) => boolean): Record<string, unknown> | undefined =>
+    rows.filter(pick).reduce<Record<string, unknown> | undefined>((a, r) => (a === undefined || rowTokPerS(r) > rowTokPerS(a) ? r : a), undefined);
+  const pp = fastest((r) => Number(r.n_prompt) > 0 && Number(r.n_gen) === 0);
+  const tg = fastest((r) => Number(r.n_gen) > 0 && Number(r.n_prompt) === 0);
+  if (promptLen > 0 && !pp) throw new Error('llama-bench printed no prefill row');
+  return { prefillTokPerS: pp ? rowTokPerS(pp) : NaN, decodeTokPerS: tg ? rowTokPerS(tg) : NaN, promptLen, genLen, prefillThreads: pp ? Number(pp.n_threads) : threads };
 }
 
 export interface BatchedFigures {

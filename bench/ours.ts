@@ -56,8 +56,8 @@ export class ProfiledExecutor implements Executor {
   scheduleMs = 0;
   peakPages = 0;
   peakSeqs = 0;
-  /** Called with each step's input and its ms (call to resolution), when set. */
-  onStep?: (input: StepInput, ms: number) => void;
+  /** Called with each step's input, its ms (call to resolution) and the executor under the profiler, when set. */
+  onStep?: (input: StepInput, ms: number, native: NativeExecutor) => void;
   private lastEnd = 0;
   private readonly stamp: Uint32Array;
   /** The whole page tables behind the steps' deltas (the engine sends only new pages). */
@@ -92,7 +92,7 @@ export class ProfiledExecutor implements Executor {
     return pending.then((output) => {
       this.lastEnd = performance.now();
       this.nativeMs += this.lastEnd - t0;
-      this.onStep?.(input, this.lastEnd - t0);
+      this.onStep?.(input, this.lastEnd - t0, this.inner);
       return output;
     });
   }
@@ -198,7 +198,7 @@ function engineMetrics(before: EngineStats, after: EngineStats, p: ProfiledExecu
 }
 
 /** One run on a fresh engine (so no cache carries over): warm up, then drive the workload; onStep sees each step of the workload (not the warm-up). */
-export async function runOurs(model: ModelUnderTest, knobs: EngineKnobs, requests: readonly BenchRequest[], concurrency: number, onStep?: (input: StepInput, ms: number) => void): Promise<OurMetrics> {
+export async function runOurs(model: ModelUnderTest, knobs: EngineKnobs, requests: readonly BenchRequest[], concurrency: number, onStep?: (input: StepInput, ms: number, native: NativeExecutor) => void): Promise<OurMetrics> {
   const { engine, profiler } = await createOurEngine(model, knobs);
   try {
     const warm = Array.from({ length: 8 }, (_, i) => model.config.vocabSize - 1 - i);

@@ -13,7 +13,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SOURCES = join(ROOT, 'bench', 'probes');
 const CACHE = join(ROOT, 'bench', '.cache', 'probes');
 const NATIVE = join(ROOT, 'native', 'src');
-const SHARED_SOURCES = ['packed_matrix.cpp', 'thread_pool.cpp', 'aligned.cpp'];
+const SHARED_SOURCES = ['packed_matrix.cpp', 'thread_pool.cpp', 'aligned.cpp', 'isa.cpp'];
 
 export interface Peaks {
   /** GFLOP/s of f32 FMAs on all threads, per instruction set (null: the CPU lacks it). */

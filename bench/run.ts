@@ -2,12 +2,16 @@
  * npm run bench [-- --quick] [-- --model small|medium|tiny|all|none] [-- --threads N] [-- --runs N]
  *               [-- --out bench/results/DATE.json] [-- --no-llama] [-- --bf16]
  *               [-- --interference-variants PART,PART] [-- --interference-variant 'EXACT LABEL' ...]
- * Prints tables, writes the JSON results, and REPORT.md + chart.svg beside them.
+ * Prints tables and writes the JSON results with their report and chart beside them, under
+ * names of their own that no earlier run holds: bench/results/DATE.json (DATE-2.json, ... when
+ * taken) with DATE.md and DATE.svg, or --out FILE.json with FILE.md and FILE.svg. A run never
+ * overwrites a saved result nor the committed REPORT.md and chart.svg.
  * --quick: small sizes, one repetition, under a minute (CI smoke); its files go to the
  * system temp folder unless --out says otherwise.
- * --render FILE.json: no run; re-renders REPORT.md and chart.svg beside a saved result.
+ * --render FILE.json: no run; renders a saved result as THE report: REPORT.md and chart.svg
+ * beside it (how bench/results/REPORT.md, which the README cites, is updated).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
@@ -50,12 +54,26 @@ function modelsOption(quick: boolean): PresetName[] {
   return names as PresetName[];
 }
 
-function writeReport(result: BenchResult, out: string): string {
-  const chartFile = 'chart.svg';
-  if (result.models.length) writeFileSync(join(dirname(out), chartFile), concurrencyChart(result.models));
-  const reportPath = join(dirname(out), 'REPORT.md');
-  writeFileSync(reportPath, markdownReport(result, chartFile, analysis(result, basename(out))));
+/** Writes the markdown report and its chart beside `out` (the JSON results), under the names given. */
+function writeReport(result: BenchResult, out: string, names: { report: string; chart: string }): string {
+  if (result.models.length) writeFileSync(join(dirname(out), names.chart), concurrencyChart(result.models));
+  const reportPath = join(dirname(out), names.report);
+  writeFileSync(reportPath, markdownReport(result, names.chart, analysis(result, basename(out))));
   return reportPath;
+}
+
+/** The report and chart named after a run's own JSON file: X.json -> X.md, X.svg. */
+function ownNames(out: string): { report: string; chart: string } {
+  const stem = basename(out).replace(/\.json$/, '');
+  return { report: `${stem}.md`, chart: `${stem}.svg` };
+}
+
+/** dir/STEM.json, or the first of dir/STEM-2.json, dir/STEM-3.json, ... that no file (nor its report) holds yet. */
+function freshResultPath(dir: string, stem: string): string {
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? stem : `${stem}-${n}`;
+    if (![`${name}.json`, `${name}.md`, `${name}.svg`].some((f) => existsSync(join(dir, f)))) return join(dir, `${name}.json`);
+  }
 }
 
 /** --interference-variants a,b: labels containing a or b; --interference-variant LABEL (repeatable): that exact label. */
@@ -69,13 +87,13 @@ const rendered = option('render');
 if (rendered) {
   const saved = JSON.parse(readFileSync(rendered, 'utf8')) as BenchResult;
   console.log(terminalReport(saved));
-  console.error(`wrote ${writeReport(saved, rendered)}`);
+  console.error(`wrote ${writeReport(saved, rendered, { report: 'REPORT.md', chart: 'chart.svg' })}`);
   process.exit(0);
 }
 
 const quick = flag('quick');
 const today = new Date().toISOString().slice(0, 10);
-const out = option('out') ?? (quick ? join(tmpdir(), 'nano-serving-bench', `${today}-quick.json`) : join('bench', 'results', `${today}.json`));
+const out = option('out') ?? freshResultPath(quick ? join(tmpdir(), 'nano-serving-bench') : join('bench', 'results'), quick ? `${today}-quick` : today);
 const started = performance.now();
 const result = await runBench(
   {
@@ -95,5 +113,5 @@ const result = await runBench(
 console.log(terminalReport(result));
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(result, null, 1));
-const reportPath = writeReport(result, out);
+const reportPath = writeReport(result, out, ownNames(out));
 console.error(`wrote ${out}, ${reportPath} in ${((performance.now() - started) / 1000).toFixed(0)} s`);

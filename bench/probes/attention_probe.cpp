@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       Case fill = makeCase(numSeqs, p0, 256, pagesPerSeq);
       std::vector<int32_t> seqOf(256, s);
       TokenPages at{fill.positions.data(), seqOf.data(), fill.pageTable.data(), fill.pageStart.data()};
-      for (int l = 0; l < numLayers; ++l) writeKv(kv, l, c, qkv.data(), 0, 256, at);
+      for (int l = 0; l < numLayers; ++l) writeKv(kernel.isa, kv, l, c, qkv.data(), 0, 256, at);
     }
   ThreadPool pool(threads);
   AttentionScratch shape(c, kPage, kernel.isa, std::max(maxTokens, 256));

@@ -8,20 +8,22 @@
 
 namespace {
 
-// clonesUsed(reset) -> { rowOps: string[], sampling: string[] }: the builds of the row ops and of
-// sampling that ran since the last reset (isa.h); reset = true clears them after reading.
+// clonesUsed(reset) -> { gemm, quantGemm, quantActs, attention, kvStore, rowOps, sampling }: for
+// each kernel family, the builds that ran since the last reset (isa.h: Build); reset = true
+// clears them after reading.
 Napi::Value clonesUsedJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool reset = info.Length() > 0 && info[0].ToBoolean().Value();
-  static const char* names[] = {"portable", "avx2", "avx512"};
+  static const char* builds[nano::kNumBuilds] = {"portable", "avx2", "avx512", "avx-vnni", "avx512-vnni", "avx512-bf16", "f16c"};
+  static const char* families[nano::kNumCloneFamilies] = {"gemm", "quantGemm", "quantActs", "attention", "kvStore", "rowOps", "sampling"};
   Napi::Object out = Napi::Object::New(env);
-  for (nano::CloneFamily family : {nano::CloneFamily::RowOps, nano::CloneFamily::Sampling}) {
-    std::atomic<unsigned>& used = nano::clonesUsed(family);
+  for (int f = 0; f < nano::kNumCloneFamilies; ++f) {
+    std::atomic<unsigned>& used = nano::clonesUsed(nano::CloneFamily(f));
     const unsigned bits = reset ? used.exchange(0) : used.load();
     Napi::Array list = Napi::Array::New(env);
-    for (unsigned i = 0; i < 3; ++i)
-      if (bits & (1u << i)) list.Set(list.Length(), Napi::String::New(env, names[i]));
-    out.Set(family == nano::CloneFamily::RowOps ? "rowOps" : "sampling", list);
+    for (int b = 0; b < nano::kNumBuilds; ++b)
+      if (bits & (1u << b)) list.Set(list.Length(), Napi::String::New(env, builds[b]));
+    out.Set(families[f], list);
   }
   return out;
 }

@@ -49,21 +49,36 @@ __attribute__((target("avx,f16c"))) void storeHeadF16c(_Float16* keys, int ps, _
 }
 #endif
 
-template <class T>
-StoreHeadFn<T> storeHeadFn() {
+bool hasF16c() {
 #if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+// The step's Isa picks the store, as it picks the kernels: a forced 'portable' stores f16 with
+// the baseline conversion (no F16C), as a CPU without it does; both round to nearest even.
+template <class T>
+StoreHeadFn<T> storeHeadFn(Isa isa) {
+#if defined(__x86_64__)
+  static const bool isF16cUsable = hasF16c();
   if constexpr (std::is_same_v<T, _Float16>) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) return storeHeadF16c;
+    if (isa != Isa::Portable && isF16cUsable) {
+      markBuild(CloneFamily::KvStore, Build::F16c);
+      return storeHeadF16c;
+    }
   }
 #endif
+  markBuild(CloneFamily::KvStore, Build::Portable);
   return storeHead<T>;
 }
 
 template <class T>
-void writeKvAs(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
+void writeKvAs(Isa isa, KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
                const TokenPages& at) {
-  static const StoreHeadFn<T> store = storeHeadFn<T>();
+  const StoreHeadFn<T> store = storeHeadFn<T>(isa);
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int ps = kv.pageSize(), hd = c.headDim;
   for (int i = begin; i < end; ++i) {
@@ -83,6 +98,7 @@ void writeKvAs(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, i
 // the key's codes down the page's (head_dim, slot) block and its scales down (block, slot),
 // the value's codes and scales along its slot.
 void writeKvQ8(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end, const TokenPages& at) {
+  markBuild(CloneFamily::KvStore, Build::Portable);  // one baseline build (kv_cache.cpp: quantizeKvQ8)
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int ps = kv.pageSize(), hd = c.headDim, nb = kv.numScaleBlocks();
   for (int i = begin; i < end; ++i) {
@@ -144,12 +160,12 @@ int segmentTasksFromEnv() {
 
 }  // namespace
 
-void writeKv(KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
+void writeKv(Isa isa, KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
              const TokenPages& at) {
   switch (kv.dtype()) {
-    case KvDtype::F32: return writeKvAs<float>(kv, layer, c, qkv, begin, end, at);
-    case KvDtype::F16: return writeKvAs<_Float16>(kv, layer, c, qkv, begin, end, at);
-    case KvDtype::Bf16: return writeKvAs<Bf16>(kv, layer, c, qkv, begin, end, at);
+    case KvDtype::F32: return writeKvAs<float>(isa, kv, layer, c, qkv, begin, end, at);
+    case KvDtype::F16: return writeKvAs<_Float16>(isa, kv, layer, c, qkv, begin, end, at);
+    case KvDtype::Bf16: return writeKvAs<Bf16>(isa, kv, layer, c, qkv, begin, end, at);
     case KvDtype::Q8_0: return writeKvQ8(kv, layer, c, qkv, begin, end, at);
   }
 }
@@ -162,7 +178,7 @@ AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa, 
     : numHeads(c.numHeads), numKvHeads(c.numKvHeads), group(c.numHeads / c.numKvHeads), headDim(c.headDim),
       pageSize(ps), rowFloats(2 * size_t(c.headDim) + kTileKeys + 4), isa(kernelIsa), segmentTasks(segmentTasksFromEnv()) {
   groupStart.reserve(size_t(maxTokens) + 1);
-  for (auto* v : {&groupSeg0, &groupSplit, &taskGroup, &taskSeg}) v->reserve(size_t(maxTokens) + 1);
+  for (auto* v : {&groupSeg0, &groupSplit, &taskGroup, &taskSeg, &taskOrder}) v->reserve(size_t(maxTokens) + 1);
   groupPartials.reserve(size_t(maxTokens) + 1);
   groupCost.reserve(size_t(maxTokens) + 1);
 }
@@ -251,9 +267,20 @@ void attention(ThreadPool& pool, const KvCache& kv, int layer, const ModelConfig
     for (int s = 0; s < (split ? numSegs : 1); ++s) sh.taskGroup.push_back(g), sh.taskSeg.push_back(split ? sh.groupSeg0[g] + s : -1);
   }
   if (sh.partials.size() < partialFloats) sh.partials.resize(partialFloats);
+  // Threads claim tasks in order: heaviest first (longest processing time first), so the last
+  // ones claimed are the lightest and the threads finish together. A causal chunk's groups
+  // grow heavier along it: in step order its heaviest would come last. Which thread runs a
+  // task, and when, changes no output.
+  const auto taskCost = [&](int tg) { const int g = sh.taskGroup[tg]; return sh.groupSplit[g] ? sh.groupCost[g] / sh.groupSplit[g] : sh.groupCost[g]; };
+  sh.taskOrder.resize(sh.taskGroup.size());
+  for (size_t i = 0; i < sh.taskOrder.size(); ++i) sh.taskOrder[i] = int32_t(i);
+  std::sort(sh.taskOrder.begin(), sh.taskOrder.end(), [&](int32_t a, int32_t b) {
+    const double ca = taskCost(a), cb = taskCost(b);
+    return ca != cb ? ca > cb : a < b;
+  });
   const int numTasks = int(sh.taskGroup.size()) * numHeadTasks;
   pool.forEachChunk(numTasks, [&](int task, int t) {
-    const int tg = task / numHeadTasks, g0 = (task % numHeadTasks) * headsPerTask;
+    const int tg = sh.taskOrder[task / numHeadTasks], g0 = (task % numHeadTasks) * headsPerTask;
     const int g = sh.taskGroup[tg], seg = sh.taskSeg[tg];
     SegmentWalk walk;
     if (seg >= 0) walk = {seg, seg + 1, sh.partials.data() + sh.groupPartials[g], groupStart[g], sh.groupSeg0[g], sh.groupSplit[g]};

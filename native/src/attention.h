@@ -36,9 +36,9 @@ struct LayerAttention {
 };
 LayerAttention layerAttention(const ModelConfig& config, int layer);
 
-// Writes the k and v (already rotated) of tokens [begin, end) into their page slots.
-// qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
-void writeKv(KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
+// Writes the k and v (already rotated) of tokens [begin, end) into their page slots, with the
+// store of `isa` (the step's kernel's). qkv: (tok, qDim + 2 kvDim) rows of q | k | v.
+void writeKv(Isa isa, KvCache& kv, int layer, const ModelConfig& config, const float* qkv, int begin, int end,
              const TokenPages& where);
 
 constexpr int kBlockTokens = 16;  // query tokens that share a walk over the pages
@@ -70,6 +70,7 @@ struct AttentionScratch {
   std::vector<size_t> groupPartials;
   std::vector<double> groupCost;            // the group's work (keys attended, its K/V walk)
   std::vector<int32_t> taskGroup, taskSeg;  // the step's tasks before the kv-head split: group, segment (-1: all)
+  std::vector<int32_t> taskOrder;           // those tasks, heaviest first (the order threads claim them in)
   std::vector<float> partials;  // (token of the group, head, segment, head_dim + 2) of split groups
   // NANO_SERVING_ATTENTION_SEGMENTS=tasks|inline (tests, benches): every group of several
   // segments split into segment tasks (1), none (-1); unset (0): by the step's work.

@@ -159,6 +159,7 @@ NANO_INLINE void writeRow(float* o, const float* acc, float sum, int hd) {
 // row of several folds the segment into what it holds (or leaves it in b.partials).
 template <class T>
 NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
+  markBuild(CloneFamily::Attention, Build(NANO_FLASH_ISA));  // 0, 1, 2: Portable, Avx2, Avx512
   const int hd = sh.headDim, ps = sh.pageSize;
   const int numTokens = b.tokEnd - b.tokBegin, numRows = numTokens * (b.g1 - b.g0) * sh.group;
   const bool isOneRowPerKvHead = numTokens * sh.group == 1;

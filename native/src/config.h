@@ -67,6 +67,7 @@ struct ExecutorOptions {
   int maxSeqs = 0;
   KernelChoice kernel = KernelChoice::Auto;
   KvDtype kvDtype = KvDtype::F32;
+  bool decodeAhead = false;  // decode_ahead.h: a single sampled decode sequence's next step starts before it is asked for
 };
 
 // Throw CodedError("ERR_NATIVE_CONFIG") on a shape or option the executor cannot run.

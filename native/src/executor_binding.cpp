@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "decode_ahead.h"
 #include "errors.h"
 #include "forward.h"
 #include "js_parse.h"
@@ -53,11 +54,14 @@ struct Core {
   Core(const ModelConfig& c, const ExecutorOptions& o, const GemmKernel& k, Weights w)
       : options(o), model(c, o, k, std::move(w)) {
     reserveSteps(batch, result, o);
+    reserveSteps(aheadBatch, aheadResult, o);
   }
   ExecutorOptions options;
   Model model;
   StepBatch batch;
   StepResult result;
+  StepBatch aheadBatch;    // the step computed ahead (decode_ahead.h)
+  StepResult aheadResult;
   SeqTable seqs;  // what the executor keeps per sequence between steps
 };
 
@@ -92,6 +96,10 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   void completeStep(Napi::Env env);  // on the JS thread, after the runner finished a step
   void finishStep();
   void runnerLoop();
+  void postResult();
+  void runAhead(bool isAhead);  // runner: steps ahead, as long as the caller asks for each
+  bool takeAhead();             // JS thread: true when the step ahead is the one just parsed and already done
+  void dropAhead(std::unique_lock<std::mutex>& lock);  // JS thread: cancels a step ahead, waits for it to stop
   void stopRunner();  // joins the runner (finishing a step in flight); idempotent
   static void onEnvCleanup(void* self);
 
@@ -111,6 +119,14 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   SpinWait runnerSpin_{2000};
   std::atomic<bool> hasStep_{false};
   std::atomic<bool> stopping_{false};
+  // Decode ahead (decode_ahead.h), guarded by mutex_: the state of the step ahead, whether the
+  // caller asked for it while it ran, and the signal that it left Running.
+  enum class Ahead { None, Running, Done };
+  Ahead ahead_ = Ahead::None;
+  bool isAdopted_ = false;
+  std::atomic<bool> cancelAhead_{false};
+  std::atomic<bool> hasAhead_{false};  // the JS thread took a finished step ahead and asks for the next one
+  std::condition_variable aheadStopped_;
   bool stepFailed_ = false;  // written by the runner before it signals, read on the JS thread after
   int64_t postedNs_ = 0;     // when the runner posted the last result (profiling; 0: not since profile())
   std::string stepError_;
@@ -166,8 +182,13 @@ void ExecutorWrap::onEnvCleanup(void* arg) {
 
 void ExecutorWrap::runnerLoop() {
   for (;;) {
-    runnerSpin_.wait([&] { return hasStep_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire); },
+    runnerSpin_.wait([&] { return hasStep_.load(std::memory_order_acquire) || hasAhead_.load(std::memory_order_acquire) ||
+                              stopping_.load(std::memory_order_acquire); },
                      mutex_, wake_, runnerSleeping_);
+    if (hasAhead_.exchange(false, std::memory_order_acq_rel) && !stopping_.load(std::memory_order_acquire)) {
+      runAhead(true);
+      continue;
+    }
     if (!hasStep_.load(std::memory_order_acquire)) return;  // stopping, no step pending
     StepProfile& profile = core_->model.profile();
     if (profile.isOn && postedNs_ != 0) {
@@ -181,11 +202,92 @@ void ExecutorWrap::runnerLoop() {
       stepFailed_ = true;
       stepError_ = e.what();
     }
-    postedNs_ = profile.isOn ? StepProfile::nowNs() : 0;
-    hasStep_.store(false, std::memory_order_release);
-    tsfn_.NonBlockingCall();
+    const ModelConfig& config = core_->model.config();
+    const bool isAhead = !stepFailed_ && core_->options.decodeAhead &&
+                         canDecodeAhead(core_->batch, core_->result, config, core_->options.pageSize);
+    if (isAhead) nextDecodeStep(core_->batch, core_->result, core_->aheadBatch);  // before the JS thread may parse the next step
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ahead_ = isAhead ? Ahead::Running : Ahead::None;
+      isAdopted_ = false;
+      cancelAhead_.store(false);
+    }
+    postResult();
+    runAhead(isAhead);
     if (stopping_.load(std::memory_order_acquire)) return;
   }
+}
+
+void ExecutorWrap::postResult() {
+  postedNs_ = core_->model.profile().isOn ? StepProfile::nowNs() : 0;
+  hasStep_.store(false, std::memory_order_release);
+  tsfn_.NonBlockingCall();
+}
+
+void ExecutorWrap::runAhead(bool isAhead) {
+  const ModelConfig& config = core_->model.config();
+  while (isAhead && !stopping_.load(std::memory_order_acquire)) {
+    bool isDone = false;
+    try {
+      isDone = core_->model.step(core_->aheadBatch, core_->aheadResult, &cancelAhead_);
+    } catch (const std::exception&) {
+      isDone = false;  // the caller's own step will meet the error, if it asks for this one
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    StepProfile& profile = core_->model.profile();
+    if (!isDone || cancelAhead_.load() || !isAdopted_) {
+      ahead_ = isDone && !cancelAhead_.load() ? Ahead::Done : Ahead::None;
+      if (ahead_ == Ahead::None) ++profile.numAheadDropped;
+      aheadStopped_.notify_all();
+      return;
+    }
+    // The caller's step: its result, and perhaps the next step ahead.
+    std::swap(core_->result, core_->aheadResult);
+    ++profile.numAhead;
+    stepFailed_ = false;
+    isAhead = canDecodeAhead(core_->aheadBatch, core_->result, config, core_->options.pageSize);
+    if (isAhead) nextDecodeStep(core_->aheadBatch, core_->result, core_->aheadBatch);
+    ahead_ = isAhead ? Ahead::Running : Ahead::None;
+    isAdopted_ = false;
+    lock.unlock();
+    postResult();
+  }
+}
+
+bool ExecutorWrap::takeAhead() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (ahead_ != Ahead::None && isSameStep(core_->aheadBatch, core_->batch)) {
+    if (ahead_ == Ahead::Running) {
+      isAdopted_ = true;  // the runner posts it when done
+      return false;
+    }
+    // Done: its result now, and the next one ahead (the runner is idle, waiting for work).
+    std::swap(core_->result, core_->aheadResult);
+    ++core_->model.profile().numAhead;
+    const bool isAhead = canDecodeAhead(core_->aheadBatch, core_->result, core_->model.config(), core_->options.pageSize);
+    ahead_ = isAhead ? Ahead::Running : Ahead::None;
+    if (isAhead) {
+      nextDecodeStep(core_->aheadBatch, core_->result, core_->aheadBatch);
+      isAdopted_ = false;
+      cancelAhead_.store(false);
+      hasAhead_.store(true, std::memory_order_release);
+      if (runnerSleeping_) wake_.notify_one();
+    }
+    return true;
+  }
+  dropAhead(lock);
+  hasStep_.store(true, std::memory_order_release);
+  if (runnerSleeping_) wake_.notify_one();
+  return false;
+}
+
+void ExecutorWrap::dropAhead(std::unique_lock<std::mutex>& lock) {
+  if (ahead_ == Ahead::Running) {
+    cancelAhead_.store(true);
+    aheadStopped_.wait(lock, [&] { return ahead_ != Ahead::Running; });
+  }
+  if (ahead_ == Ahead::Done) ++core_->model.profile().numAheadDropped;
+  ahead_ = Ahead::None;
 }
 
 void ExecutorWrap::stopRunner() {
@@ -193,6 +295,7 @@ void ExecutorWrap::stopRunner() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_.store(true);
+    cancelAhead_.store(true);
   }
   wake_.notify_all();
   runner_.join();
@@ -215,12 +318,12 @@ Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
   if (core_->batch.maskReady) stepInput_ = Napi::Persistent(info[0].As<Napi::Object>());
   deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   tsfn_.Ref(env);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    hasStep_.store(true, std::memory_order_release);
-    if (runnerSleeping_) wake_.notify_one();
+  Napi::Promise promise = deferred_->Promise();
+  if (takeAhead()) {  // computed ahead and done: resolve now
+    stepFailed_ = false;
+    completeStep(env);
   }
-  return deferred_->Promise();
+  return promise;
 }
 
 void ExecutorWrap::completeStep(Napi::Env env) {
@@ -282,6 +385,10 @@ Napi::Value ExecutorWrap::profile(const Napi::CallbackInfo& info) {
   if (isClosed_) throw codedError(env, "ERR_NATIVE_CLOSED", "executor is closed");
   if (isBusy_) throw codedError(env, "ERR_NATIVE_BUSY", "a step is in flight");
   if (!info[0].IsBoolean()) throw Napi::TypeError::New(env, "profile(on): on must be a boolean");
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    dropAhead(lock);  // a step ahead would write the profile while it is read
+  }
   StepProfile& p = core_->model.profile();
   Napi::Object out = Napi::Object::New(env);
   const char* names[kNumStepRegions] = {"gemmMs", "attentionMs", "rowOpsMs", "lmHeadMs", "samplingMs"};
@@ -292,6 +399,8 @@ Napi::Value ExecutorWrap::profile(const Napi::CallbackInfo& info) {
   out.Set("gapMs", Napi::Number::New(env, p.gapNs / 1e6));
   out.Set("numSteps", Napi::Number::New(env, double(p.numSteps)));
   out.Set("numGaps", Napi::Number::New(env, double(p.numGaps)));
+  out.Set("numAhead", Napi::Number::New(env, double(p.numAhead)));
+  out.Set("numAheadDropped", Napi::Number::New(env, double(p.numAheadDropped)));
   p = StepProfile(info[0].As<Napi::Boolean>().Value());
   postedNs_ = 0;
   return out;

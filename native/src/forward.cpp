@@ -68,7 +68,7 @@ Model::Model(const ModelConfig& config, const ExecutorOptions& options, const Ge
   pool_.setProfile(&profile_);
 }
 
-void Model::step(const StepBatch& batch, StepResult& result) {
+bool Model::step(const StepBatch& batch, StepResult& result, const std::atomic<bool>* cancel) {
   const int64_t stepStart = profile_.isOn ? StepProfile::nowNs() : 0;
   const int numSeqs = batch.numSeqs();
   s_.sampledBefore[0] = 0;
@@ -95,6 +95,7 @@ void Model::step(const StepBatch& batch, StepResult& result) {
       embed(batch);
     }
     for (int l = 0; l < config_.numLayers; ++l) {
+      if (cancel && cancel->load(std::memory_order_relaxed)) return false;
       attentionBlock(l, batch);
       ffnBlock(l, batch.numTokens());
     }
@@ -119,6 +120,7 @@ void Model::step(const StepBatch& batch, StepResult& result) {
   const size_t logitFloats = size_t(numSampled) * config_.vocabSize;
   if (batch.returnLogits) result.logits.assign(s_.logits.begin(), s_.logits.begin() + logitFloats);
   else result.logits.clear();
+  return true;
 }
 
 }  // namespace nano

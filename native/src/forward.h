@@ -47,8 +47,9 @@ class Model {
  public:
   Model(const ModelConfig& config, const ExecutorOptions& options, const GemmKernel& kernel, Weights weights);
 
-  // Runs the batch (already validated) and fills result.
-  void step(const StepBatch& batch, StepResult& result);
+  // Runs the batch (already validated) and fills result; false when *cancel turned true
+  // before a layer (the result and this step's K/V writes are then partial: a step ahead).
+  bool step(const StepBatch& batch, StepResult& result, const std::atomic<bool>* cancel = nullptr);
 
   // A step is split over the threads in one of two ways. By layers: each op of each layer
   // runs over the whole batch, split over the pool (a barrier per op). By sequences: the

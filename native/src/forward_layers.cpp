@@ -65,7 +65,7 @@ void Model::attentionBlock(int l, const StepBatch& batch) {
     ProfileScope scope(profile_, StepRegion::RowOps);
     pool_.parallelFor(numTokens, 16, [&](int begin, int end, int) {
       prepareQk(l, batch, begin, end);
-      writeKv(kv_, l, config_, s_.qkv.data(), begin, end, where);
+      writeKv(gemm_.isa, kv_, l, config_, s_.qkv.data(), begin, end, where);
     });
   }
   {

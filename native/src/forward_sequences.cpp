@@ -74,7 +74,7 @@ void Model::forwardSequences(const StepBatch& batch, int seqBegin, int seqEnd, i
     for (int r = 0; r < m; ++r) normRow(gemm_.isa, c, xb + size_t(r) * n, x + size_t(r) * n, w.attnNorm, w.attnNormBias);
     gemmSerial(gemm_, xb, n, m, w.qkv, bias(w.qkvBias), qkv, rowWidth, pairs);
     prepareQk(l, batch, i0, i1);
-    writeKv(kv_, l, c, s_.qkv.data(), i0, i1, where);
+    writeKv(gemm_.isa, kv_, l, c, s_.qkv.data(), i0, i1, where);
     attendTokens(kv_, l, c, s_.attShape, s_.qkv.data(), i0, i1, where, scores, s_.att.data());
     gemmSerial(gemm_, att, qDim, m, w.attnOut, bias(w.attnOutBias), xb2, n, pairs);
     postNormRows(gemm_.isa, c, xb2, m, w.attnPostNorm);

@@ -128,6 +128,7 @@ void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data
 
 void avx2Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd, const float* bias,
                 float* y, int ldy) {
+  markBuild(CloneFamily::Gemm, Build::Avx2);
   if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
   else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }

@@ -46,6 +46,7 @@ struct PairTile {
 
 void pairBlocks(const uint16_t* xPairs, int m, const PackedMatrix& w, int blockBegin, int blockEnd, const float* bias,
                 float* y, int ldy) {
+  markBuild(CloneFamily::Gemm, Build::Avx512Bf16);
   const int pairs = w.paddedK() / 2;
   const TileOperands<uint32_t, uint16_t> o{reinterpret_cast<const uint32_t*>(xPairs), pairs, m, w.bf16.data(), pairs,
                                            2, kSliceBytes, nullptr, bias, y, ldy};

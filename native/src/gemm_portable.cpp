@@ -1,7 +1,8 @@
 // Portable GEMM kernels: plain loops over one 16-column panel that the compiler
-// vectorizes over columns. Built for baseline x86-64 (or any CPU), plus an AVX2
-// clone picked at load time on x86; no FMA contraction (-ffp-contract=off), so in
-// both each element is acc = acc + x*w in k order and the results are identical.
+// vectorizes over columns (SSE2 on x86-64). Built for baseline x86-64 (or any CPU) only:
+// no AVX2 clone picked by the CPU (target_clones would run AVX2 code under a forced
+// 'portable' kernel, so that it would not run what a CPU without AVX2 runs). No FMA
+// contraction (-ffp-contract=off): each element is acc = acc + x*w in k order.
 #include <algorithm>
 #include <cstring>
 
@@ -100,11 +101,9 @@ __attribute__((always_inline)) inline void panels(const float* x, int ldx, int m
   }
 }
 
-#if defined(__x86_64__)
-__attribute__((target_clones("avx2", "default")))
-#endif
 void portablePanels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd,
                     const float* bias, float* y, int ldy) {
+  markBuild(CloneFamily::Gemm, Build::Portable);
   if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
   else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }

@@ -3,8 +3,8 @@
 namespace nano {
 
 std::atomic<unsigned>& clonesUsed(CloneFamily family) {
-  static std::atomic<unsigned> rowOps{0}, sampling{0};
-  return family == CloneFamily::RowOps ? rowOps : sampling;
+  static std::atomic<unsigned> used[kNumCloneFamilies] = {};
+  return used[int(family)];
 }
 
 }  // namespace nano

@@ -97,6 +97,7 @@ ExecutorOptions parseOptions(const Napi::Value& value) {
     else if (kvDtype == "q8_0") opt.kvDtype = KvDtype::Q8_0;
     else fail(code, "kvDtype must be 'f32', 'f16', 'bf16' or 'q8_0', got '" + kvDtype + "'");
   }
+  if (o.Has("decodeAhead") && !o.Get("decodeAhead").IsUndefined()) opt.decodeAhead = boolean(o, "decodeAhead", code);
   return opt;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "isa.h"
 #include "quant_format.h"
 
 namespace nano {
@@ -81,6 +82,7 @@ void quantizeActRows(const float* x, int ldx, int m, int k, bool wantQ8_0, bool 
 }
 
 void quantizeActs(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch) {
+  markBuild(CloneFamily::QuantActs, Build::Portable);
   quantizeActRows(x, ldx, m, k, wantQ8_0, wantQ8K, scratch, {quantizeQ8_0, quantizeQ8K});
 }
 

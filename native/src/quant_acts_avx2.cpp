@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "quant_acts.h"
+#include "isa.h"
 #include "quant_format.h"
 
 #if defined(__x86_64__)
@@ -93,6 +94,7 @@ void quantizeQ8K(const float* x, int k, int8_t* q, float* d, int16_t* bsums) {
 }  // namespace
 
 void quantizeActsAvx2(const float* x, int ldx, int m, int k, bool wantQ8_0, bool wantQ8K, uint8_t* scratch) {
+  markBuild(CloneFamily::QuantActs, Build::Avx2);
   quantizeActRows(x, ldx, m, k, wantQ8_0, wantQ8K, scratch, {quantizeQ8_0, quantizeQ8K});
 }
 

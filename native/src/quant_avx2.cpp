@@ -8,6 +8,7 @@
 
 #include "quant_acts.h"
 #include "quant_gemm.h"
+#include "isa.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -17,6 +18,7 @@
 
 #define QUANT_ROWS 2
 #define X8_ROWS 4
+#define QUANT_BUILD Build::Avx2
 #define DOT_US(a, u, s) _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
 #define MADD_ACC(a, p, s) _mm256_add_epi32(a, _mm256_madd_epi16(p, s))
 
@@ -26,6 +28,7 @@ namespace nano {
 
 #undef QUANT_ROWS
 #undef X8_ROWS
+#undef QUANT_BUILD
 #undef DOT_US
 #undef MADD_ACC
 #pragma GCC pop_options

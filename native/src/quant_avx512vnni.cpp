@@ -7,6 +7,7 @@
 
 #include "quant_acts.h"
 #include "quant_gemm.h"
+#include "isa.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -14,6 +15,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")
 
+#define QUANT_BUILD Build::Avx512Vnni
 #define QUANT_ROWS 4
 #define X8_ROWS 4
 #define QUANT_X16 1
@@ -27,6 +29,7 @@ namespace nano {
 
 #undef QUANT_ROWS
 #undef X8_ROWS
+#undef QUANT_BUILD
 #undef DOT_US
 #undef MADD_ACC
 #undef DPBUSD

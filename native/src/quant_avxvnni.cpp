@@ -6,6 +6,7 @@
 
 #include "quant_acts.h"
 #include "quant_gemm.h"
+#include "isa.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,6 +14,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avxvnni")
 
+#define QUANT_BUILD Build::AvxVnni
 #define QUANT_ROWS 2
 #define X8_ROWS 2
 #define DOT_US(a, u, s) _mm256_dpbusd_avx_epi32(a, u, s)
@@ -25,6 +27,7 @@ namespace nano {
 
 #undef QUANT_ROWS
 #undef X8_ROWS
+#undef QUANT_BUILD
 #undef DOT_US
 #undef MADD_ACC
 #undef DPBUSD

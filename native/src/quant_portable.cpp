@@ -1,7 +1,10 @@
 // The portable quantized dot products: plain C++, one output at a time. This file states
 // the arithmetic (quant_gemm.h) that the SIMD kernels reproduce bit for bit.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
+#include "isa.h"
 #include "quant_acts.h"
 #include "quant_gemm.h"
 
@@ -9,12 +12,29 @@ namespace nano {
 
 namespace {
 
+// fma(a, b, c) in baseline instructions: libm's fmaf runs vfmadd on a CPU with FMA, which the
+// portable path must not. a * b is exact in double (24 + 24 bits); p + c is rounded to odd
+// in double (the TwoSum error tells which way it was rounded), and 53 >= 24 + 2 bits make
+// the one rounding to float then give the correctly rounded a * b + c: fmaf's bits.
+inline float fmaBaseline(float a, float b, float c) {
+  const double p = double(a) * double(b);
+  double s = p + double(c);
+  const double bp = s - p, err = (p - (s - bp)) + (double(c) - bp);  // s + err = p + c exactly
+  uint64_t bits;
+  std::memcpy(&bits, &s, 8);
+  if (err != 0 && !(bits & 1)) {  // inexact and even: the odd neighbour on the exact value's side
+    bits += (err > 0) == (s > 0) ? 1 : uint64_t(-1);
+    std::memcpy(&s, &bits, 8);
+  }
+  return float(s);
+}
+
 float dotQ8_0(const uint8_t* w, QuantRowQ8_0 x, int k) {
   float acc = 0;
   for (int b = 0; b < k / 32; ++b, w += 34) {
     int32_t isum = 0;
     for (int i = 0; i < 32; ++i) isum += int8_t(w[2 + i]) * x.q[b * 32 + i];
-    acc = std::fma(halfToFloat(loadU16(w)) * x.d[b], float(isum), acc);
+    acc = fmaBaseline(halfToFloat(loadU16(w)) * x.d[b], float(isum), acc);
   }
   return acc;
 }
@@ -25,7 +45,7 @@ float dotQ4_0(const uint8_t* w, QuantRowQ8_0 x, int k) {
     int32_t isum = 0;
     for (int i = 0; i < 16; ++i) isum += (w[2 + i] & 0xf) * x.q[b * 32 + i] + (w[2 + i] >> 4) * x.q[b * 32 + 16 + i];
     isum -= 8 * x.s[b];
-    acc = std::fma(halfToFloat(loadU16(w)) * x.d[b], float(isum), acc);
+    acc = fmaBaseline(halfToFloat(loadU16(w)) * x.d[b], float(isum), acc);
   }
   return acc;
 }
@@ -55,8 +75,8 @@ float dotK45(const uint8_t* w, QuantRowQ8K x, int k, bool hasHigh) {
     }
     for (int j = 0; j < 8; ++j) summ += mn[j] * (x.bsums[b * 16 + 2 * j] + x.bsums[b * 16 + 2 * j + 1]);
     const float dx = x.d[b];
-    acc = std::fma(halfToFloat(loadU16(w)) * dx, float(sumi), acc);
-    acc = std::fma(-(halfToFloat(loadU16(w + 2)) * dx), float(summ), acc);
+    acc = fmaBaseline(halfToFloat(loadU16(w)) * dx, float(sumi), acc);
+    acc = fmaBaseline(-(halfToFloat(loadU16(w + 2)) * dx), float(summ), acc);
   }
   return acc;
 }
@@ -81,7 +101,7 @@ float dotQ6K(const uint8_t* w, QuantRowQ8K x, int k) {
     }
     int32_t sumi = 0;
     for (int g = 0; g < 16; ++g) sumi += sc[g] * (group[g] - 32 * x.bsums[b * 16 + g]);
-    acc = std::fma(halfToFloat(loadU16(w + 208)) * x.d[b], float(sumi), acc);
+    acc = fmaBaseline(halfToFloat(loadU16(w + 208)) * x.d[b], float(sumi), acc);
   }
   return acc;
 }
@@ -99,6 +119,7 @@ float dotRow(QuantType type, const uint8_t* w, const uint8_t* acts, int k, int r
 
 void portableTile(const QuantMatrix& w, const QuantPart& p, const uint8_t* acts, int m, int colBegin, int colEnd,
                   const float* bias, float* y, int ldy) {
+  markBuild(CloneFamily::QuantGemm, Build::Portable);
   for (int c = colBegin; c < colEnd; ++c) {
     const uint8_t* row = w.row(p, c - p.rowBegin);
     for (int r = 0; r < m; ++r) {

@@ -20,6 +20,7 @@ struct StepProfile {
   double stepNs = 0;        // Model::step, whole
   double gapNs = 0;         // runner: result posted -> next step seen (JS thread, binding, JS code)
   uint64_t numSteps = 0, numGaps = 0;
+  uint64_t numAhead = 0, numAheadDropped = 0;  // steps computed ahead that the caller asked for / that were dropped
 
   explicit StepProfile(bool on = false) : isOn(on) {}
 

@@ -28,6 +28,13 @@ export interface NativeExecutorCreateOptions {
   kernel?: KernelName;
   /** KV pool element type: 'f32' (default), 'f16', 'bf16' or 'q8_0' (a head_dim that is a multiple of 16). */
   kvDtype?: KvDtype;
+  /**
+   * Single-stream decode: start the next step before it is asked for (native/src/decode_ahead.h).
+   * Default: only when numThreads leaves a core to the JS thread (numThreads < availableParallelism()):
+   * on 2 cores with 2 threads the JS thread then takes a core from the step, which cost more than
+   * the round trip it hides (medium Q4_K_M, load 3-5: 308 against 341 tok/s).
+   */
+  decodeAhead?: boolean;
 }
 
 /** q8_0 KV blocks are 32 values of head_dim, the last one 16: other head_dims are refused before the pool is made. */
@@ -63,6 +70,7 @@ export class NativeExecutor implements Executor {
         maxSeqs,
         kernel: options.kernel ?? 'auto',
         kvDtype: options.kvDtype ?? 'f32',
+        decodeAhead: options.decodeAhead ?? numThreads < availableParallelism(),
       });
     } catch (err) {
       throw wrapNativeError(err);

@@ -49,6 +49,8 @@ export interface NativeExecutorOptions {
   kernel?: KernelName;
   /** KV pool element type; default 'f32'. */
   kvDtype?: KvDtype;
+  /** Decode ahead (native/src/decode_ahead.h): after a step of one sequence decoding one sampled token (no mask, logit bias or penalties), start the step that feeds that token back before it is asked for; default false. */
+  decodeAhead?: boolean;
 }
 
 export interface NativeExecutorHandle {
@@ -68,11 +70,15 @@ export interface NativeExecutorHandle {
  * their activations; row ops: embedding, norms, rotation, K/V writes, activations, residuals;
  * sampling includes its preparation), the part of those ms thread 0 waited at the end of a
  * pool job for the other threads, whole steps, and the runner's gaps between posting a result
- * and seeing the next step (the JS thread's wake-up, the binding, the caller's JS).
+ * and seeing the next step (the JS thread's wake-up, the binding, the caller's JS). numSteps
+ * counts every step run to its end, those computed ahead and then dropped included; a step
+ * the caller took from ahead has no gap of its own.
  */
 export interface StepProfileFigures {
   gemmMs: number; attentionMs: number; rowOpsMs: number; lmHeadMs: number; samplingMs: number;
   poolWaitMs: number; dispatches: number; stepMs: number; gapMs: number; numSteps: number; numGaps: number;
+  /** Steps computed ahead (decodeAhead) that the caller then asked for, and that were dropped (cancelled or not asked for). */
+  numAhead: number; numAheadDropped: number;
 }
 
 /** The quantized formats' native code, for tests and the kernel bench (Uint8Array blocks, [rows, k]). */
@@ -104,15 +110,20 @@ export interface NativeBinding {
    */
   spinBudget(maxMicros: number, events: ReadonlyArray<readonly [0 | 1 | 2, number, boolean]>): number[];
   /**
-   * Which builds ('portable' = baseline, 'avx2', 'avx512') of the row ops (norms, activations,
-   * residual adds) and of sampling's vocabulary-wide loops ran in this process since the last
-   * reset; each executor runs its kernel's builds. `reset`: clear the record after reading it. For tests.
+   * Which builds of each kernel family ran in this process since the last reset: the f32 GEMM,
+   * the quantized GEMM and its activation quantizer, attention, the KV store, the row ops (norms,
+   * activations, residual adds) and sampling's vocabulary-wide loops. Each build records itself
+   * when it runs, so a forced 'portable' kernel can be seen to run only 'portable' (baseline
+   * x86-64) builds. `reset`: clear the record after reading it. For tests.
    */
-  clonesUsed(reset?: boolean): { rowOps: KernelBuild[]; sampling: KernelBuild[] };
+  clonesUsed(reset?: boolean): Record<KernelFamily, KernelBuild[]>;
 }
 
-/** A build of the row ops or of sampling (NativeBinding.clonesUsed). */
-export type KernelBuild = 'portable' | 'avx2' | 'avx512';
+/** The kernel families NativeBinding.clonesUsed reports on. */
+export type KernelFamily = 'gemm' | 'quantGemm' | 'quantActs' | 'attention' | 'kvStore' | 'rowOps' | 'sampling';
+
+/** A build of a kernel family: 'portable' is baseline x86-64; 'f16c' the AVX + F16C f16 KV store. */
+export type KernelBuild = 'portable' | 'avx2' | 'avx512' | 'avx-vnni' | 'avx512-vnni' | 'avx512-bf16' | 'f16c';
 
 /** Codes on errors the addon throws. */
 export type NativeErrorCode =

@@ -9,6 +9,7 @@ import type { RequestHandle } from '../engine/handle.js';
 import { ChatTemplate } from './chat-template.js';
 import { PendingResponses } from './client-errors.js';
 import { mapError, notFound, shuttingDown } from './http-errors.js';
+import { parseJsonBody } from './json-body.js';
 import { TokenTexts } from './logprobs.js';
 import { ServerMetrics } from './metrics.js';
 import { registerRoutes } from './routes.js';
@@ -60,6 +61,14 @@ export function buildApp(engine: NanoServingEngine, options: ServerOptions = {})
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
   app.removeContentTypeParser('text/plain'); // bodies are JSON; anything else is 415
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
   app.addHook('onRequest', async (request, reply) => {
     pending.track(request.raw, reply.raw);
     if (lifecycle.isDraining && request.url !== '/metrics') {

@@ -1,37 +1,16 @@
 /** The built `nano-serving` binary (dist/src/cli/main.js), run as a user runs it. Builds the TypeScript first. */
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { ensureDist } from '../dist-build.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'dist', 'src', 'cli', 'main.js');
 const run = promisify(execFile);
 
-/** Newest modification time of the TypeScript sources the build compiles. */
-function newestSource(): number {
-  let newest = 0;
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
-    }
-  };
-  for (const dir of ['src', 'machines', 'streams']) walk(join(root, dir));
-  return newest;
-}
-
-beforeAll(() => {
-  if (existsSync(bin) && statSync(bin).mtimeMs >= newestSource()) return; // dist is up to date
-  // Emits even if another file in the tree fails the type check; only the emitted CLI matters here.
-  try {
-    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'pipe' });
-  } catch {
-    // type errors elsewhere are someone else's; the emit is what we need
-  }
-}, 120_000);
+beforeAll(() => ensureDist(bin), 120_000);
 
 async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {

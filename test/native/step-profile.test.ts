@@ -16,8 +16,9 @@ const PAGE = 16, PAGES = 4;
 const open: NativeExecutor[] = [];
 afterEach(() => { while (open.length) open.pop()!.close(); });
 
+// Without decoding ahead, so every step is one the test asked for (decode-ahead.test.ts: with it).
 function executor(): NativeExecutor {
-  const ex = NativeExecutor.create({ config: CONFIG, tensors: syntheticTensors(CONFIG, 3), numPages: PAGES, pageSize: PAGE, numThreads: 2, maxBatchTokens: 16, maxSeqs: 1 });
+  const ex = NativeExecutor.create({ config: CONFIG, tensors: syntheticTensors(CONFIG, 3), numPages: PAGES, pageSize: PAGE, numThreads: 2, maxBatchTokens: 16, maxSeqs: 1, decodeAhead: false });
   open.push(ex);
   return ex;
 }

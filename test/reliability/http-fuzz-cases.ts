@@ -90,13 +90,44 @@ const isUnparsableOrNotObject = (text: string): boolean => {
   }
 };
 
+/**
+ * Whether the body's parser refuses `value` for prototype poisoning (before any field is read):
+ * an object anywhere in it with an own "__proto__" key, or an own "constructor" key holding an
+ * object with "prototype" (secure-json-parse's rule). fc.jsonValue makes "__proto__" keys about
+ * once in 13,000 values, which is how the unknown-field case once got forbidden_property's
+ * answer (then invalid_json) where it expected unknown_parameter.
+ */
+export function hasPrototypeKey(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const has = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
+  const node = value as Record<string, unknown>;
+  if (has(node, '__proto__')) return true;
+  const ctor = has(node, 'constructor') ? node.constructor : undefined;
+  if (ctor !== null && typeof ctor === 'object' && has(ctor, 'prototype')) return true;
+  return Object.values(node).some(hasPrototypeKey);
+}
+
+/** A valid body plus one field the API does not know, holding `value`. */
+function unknownFieldCase(body: Record<string, unknown>, key: string, value: unknown): FuzzCase {
+  const withField = JSON.stringify({ ...body, [key]: value });
+  if (hasPrototypeKey(value)) return bad(`unknown field ${JSON.stringify(key)} holding a prototype key`, COMPLETIONS, withField, [400], null, 'forbidden_property');
+  return bad(`unknown field ${JSON.stringify(key)}`, COMPLETIONS, withField, [400], key, 'unknown_parameter');
+}
+
+/** Cases that once failed, run every time beside the sampled ones. */
+export const PINNED_CASES: FuzzCase[] = [
+  // Session 17's one failure: '"!zh": got invalid_json, expected unknown_parameter'; its value
+  // held a "__proto__" key (JSON.parse makes it an own key, as fc.jsonValue does).
+  unknownFieldCase({ prompt: 'x', max_tokens: 1 }, '!zh', JSON.parse('{"__proto__": {"a": 0}}')),
+  unknownFieldCase({ prompt: 'x', max_tokens: 1 }, '!zh', JSON.parse('[{"constructor": {"prototype": 1}}]')),
+  unknownFieldCase({ prompt: 'x', max_tokens: 1 }, '!zh', JSON.parse('{"constructor": 1, "proto": "__proto__"}')),
+];
+
 export const fuzzCaseArb = (bodyLimit: number): fc.Arbitrary<FuzzCase> =>
   fc.oneof(
     completionArb.map((b) => ok('valid completion', COMPLETIONS, b)),
     chatArb.map((b) => ok('valid chat', CHAT, b)),
-    fc.tuple(completionArb, fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !SCHEMA_KEYS.has(k)), fc.jsonValue({ maxDepth: 3 })).map(([b, key, value]) =>
-      bad(`unknown field ${JSON.stringify(key)}`, COMPLETIONS, { ...b, [key]: value }, [400], key, 'unknown_parameter'),
-    ),
+    fc.tuple(completionArb, fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !SCHEMA_KEYS.has(k)), fc.jsonValue({ maxDepth: 3 })).map(([b, key, value]) => unknownFieldCase(b, key, value)),
     fc.tuple(completionArb, fc.constantFrom(...NUMERIC), wrongTypeValue).map(([b, field, value]) => bad(`${field} of the wrong type`, COMPLETIONS, { ...b, [field]: value }, [400], field)),
     fc.tuple(completionArb, fc.constantFrom(...BOOLEAN), fc.constantFrom<unknown>('true', 1, {})).map(([b, field, value]) => bad(`${field} of the wrong type`, COMPLETIONS, { ...b, [field]: value }, [400], field)),
     fc.tuple(completionArb, fc.constantFrom(...OUT_OF_RANGE)).map(([b, [field, value]]) => bad(`${field} = ${value}`, COMPLETIONS, { ...b, [field]: value }, [400], field)),

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NanoServingEngine } from '../../src/index.js';
 import { createServer, type NanoServer } from '../../src/server/index.js';
 import { postJson, send, streamAndMaybeHangUp, trickle, type RawResponse } from './http-client.js';
-import { fuzzCaseArb, type FuzzCase } from './http-fuzz-cases.js';
+import { fuzzCaseArb, PINNED_CASES, type FuzzCase } from './http-fuzz-cases.js';
 
 let engine: NanoServingEngine;
 let server: NanoServer;
@@ -72,7 +72,7 @@ async function inPool<T>(items: T[], width: number, work: (item: T) => Promise<v
 
 describe('HTTP fuzz (127.0.0.1)', () => {
   it('random and malformed bodies: the right status and error shape every time, never a 5xx', async () => {
-    const cases = fc.sample(fuzzCaseArb(BODY_LIMIT), { numRuns: 1000 });
+    const cases = [...PINNED_CASES, ...fc.sample(fuzzCaseArb(BODY_LIMIT), { numRuns: 1000 })];
     const failures: string[] = [];
     await inPool(cases, 8, async (c) => {
       const res = await send(server.port, c.method ?? 'POST', c.path, c.body, c.contentType === undefined ? {} : { 'content-type': c.contentType });
