@@ -99,6 +99,7 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   void postResult();
   void runAhead(bool isAhead);  // runner: steps ahead, as long as the caller asks for each
   bool takeAhead();             // JS thread: true when the step ahead is the one just parsed and already done
+  bool adoptAhead();            // under mutex_: the finished step ahead becomes the result; true if a next one is set up
   void dropAhead(std::unique_lock<std::mutex>& lock);  // JS thread: cancels a step ahead, waits for it to stop
   void stopRunner();  // joins the runner (finishing a step in flight); idempotent
   static void onEnvCleanup(void* self);
@@ -225,7 +226,6 @@ void ExecutorWrap::postResult() {
 }
 
 void ExecutorWrap::runAhead(bool isAhead) {
-  const ModelConfig& config = core_->model.config();
   while (isAhead && !stopping_.load(std::memory_order_acquire)) {
     bool isDone = false;
     try {
@@ -234,24 +234,30 @@ void ExecutorWrap::runAhead(bool isAhead) {
       isDone = false;  // the caller's own step will meet the error, if it asks for this one
     }
     std::unique_lock<std::mutex> lock(mutex_);
-    StepProfile& profile = core_->model.profile();
     if (!isDone || cancelAhead_.load() || !isAdopted_) {
       ahead_ = isDone && !cancelAhead_.load() ? Ahead::Done : Ahead::None;
-      if (ahead_ == Ahead::None) ++profile.numAheadDropped;
+      if (ahead_ == Ahead::None) ++core_->model.profile().numAheadDropped;
       aheadStopped_.notify_all();
       return;
     }
     // The caller's step: its result, and perhaps the next step ahead.
-    std::swap(core_->result, core_->aheadResult);
-    ++profile.numAhead;
     stepFailed_ = false;
-    isAhead = canDecodeAhead(core_->aheadBatch, core_->result, config, core_->options.pageSize);
-    if (isAhead) nextDecodeStep(core_->aheadBatch, core_->result, core_->aheadBatch);
-    ahead_ = isAhead ? Ahead::Running : Ahead::None;
-    isAdopted_ = false;
+    isAhead = adoptAhead();
     lock.unlock();
     postResult();
   }
+}
+
+// The finished step ahead becomes the caller's result, and the step after it is set up to run
+// ahead when that result allows one (same conditions as after an ordinary step).
+bool ExecutorWrap::adoptAhead() {
+  std::swap(core_->result, core_->aheadResult);
+  ++core_->model.profile().numAhead;
+  const bool isAhead = canDecodeAhead(core_->aheadBatch, core_->result, core_->model.config(), core_->options.pageSize);
+  if (isAhead) nextDecodeStep(core_->aheadBatch, core_->result, core_->aheadBatch);
+  ahead_ = isAhead ? Ahead::Running : Ahead::None;
+  isAdopted_ = false;
+  return isAhead;
 }
 
 bool ExecutorWrap::takeAhead() {
@@ -262,13 +268,7 @@ bool ExecutorWrap::takeAhead() {
       return false;
     }
     // Done: its result now, and the next one ahead (the runner is idle, waiting for work).
-    std::swap(core_->result, core_->aheadResult);
-    ++core_->model.profile().numAhead;
-    const bool isAhead = canDecodeAhead(core_->aheadBatch, core_->result, core_->model.config(), core_->options.pageSize);
-    ahead_ = isAhead ? Ahead::Running : Ahead::None;
-    if (isAhead) {
-      nextDecodeStep(core_->aheadBatch, core_->result, core_->aheadBatch);
-      isAdopted_ = false;
+    if (adoptAhead()) {
       cancelAhead_.store(false);
       hasAhead_.store(true, std::memory_order_release);
       if (runnerSleeping_) wake_.notify_one();
