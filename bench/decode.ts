@@ -31,9 +31,10 @@
  * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-avx2.ts), to
  * compare like with like against --kernels avx2.
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
- * --kv), in the rounds. Writes bench/results/decode-quant.json when the run has GGUF files and
- * no preset (`--models none`), decode-<dtypes>.json (decode-f32.json) when it has only presets,
- * decode.json when both; --out FILE writes FILE instead.
+ * --kv), in the rounds. Writes a new file each run, never an earlier one:
+ * bench/results/decode-quant-DATE.json when the run has GGUF files and no preset (`--models
+ * none`), decode-<dtypes>-DATE.json (decode-f32-DATE.json) when it has only presets,
+ * decode-DATE.json when both (DATE-2, DATE-3, ... when taken); --out FILE writes FILE instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -52,6 +53,7 @@ import { greedyParams } from './greedy-params.js';
 import { findAvx2Core } from './llama-avx2.js';
 import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
+import { freshResultPath } from './result-path.js';
 import { measureGemm, measureQuantGemm, measureReadBandwidth, type QuantMatrixShape, type ReadBandwidth, type WeightShape } from './probes.js';
 
 const PAGE = 16;
@@ -266,8 +268,8 @@ async function main(): Promise<void> {
     console.log('\nWhere a token\'s time goes (ms, medians over the rounds; regions as the step runner saw them; binding round trip = the runner\'s gap between steps less the JS time between a result and the next call):\n');
     console.log(breakdownTable(cases));
   }
-  const name = ggufs.length && models.length ? 'decode.json' : ggufs.length ? 'decode-quant.json' : `decode-${dtypes.join('+')}.json`;
-  const out = arg('out', '') || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', name);
+  const stem = ggufs.length && models.length ? 'decode' : ggufs.length ? 'decode-quant' : `decode-${dtypes.join('+')}`;
+  const out = arg('out', '') || freshResultPath(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results'), `${stem}-${startTime.slice(0, 10)}`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     date: startTime, machine, threads, kv, probes,

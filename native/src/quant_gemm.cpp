@@ -12,7 +12,7 @@ namespace nano {
 
 namespace {
 
-constexpr int kTileColumns = 32;  // two 16-column groups: the one-row Q4_K kernel takes them in pairs
+constexpr int kTileColumns = 32;  // two 16-column groups (four of 8)
 
 int tilesOf(const QuantPart& p) { return (p.rows + kTileColumns - 1) / kTileColumns; }
 
