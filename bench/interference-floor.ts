@@ -8,11 +8,14 @@
  * work alone, one chunk).
  *   node dist/bench/interference-floor.js [--kv bf16|f32|q8_0] [--kv-speed 1,2,3] [--attn-speed 1,2]
  *                                         [--ratios 1.25,1.5,2,3] [--split 1,6] [--out FILE.json]
+ *                                         [--coefficients '{"fixedMs":..,"perTokenMs":..,"perSampledMs":..,"perKeyMs":..,"perKvReadMs":..}']
+ * --coefficients: the base costs measured on this machine (what step-cost-fit.js prints), in
+ * place of the simulator's Zen 5 ones (ZEN5_SMALL[--kv]).
  * --split L: a chunk's K/V read costs 1/L a step (its layers split over L steps: a what-if,
  * no executor does it). Virtual time: a few seconds a row, no native code, no lock needed.
  */
 import { writeFileSync } from 'node:fs';
-import { keysAttended, stepCostFromLatency } from '../src/scheduler/step-cost.js';
+import { keysAttended, stepCostFromLatency, type StepCostCoefficients } from '../src/scheduler/step-cost.js';
 import type { StepInput } from '../src/executor/step.js';
 import { ISSUE_17_WORKLOAD, simulateInterference, ZEN5_SMALL } from '../src/testing/interference.js';
 import type { LinearLatency } from '../src/testing/latency.js';
@@ -24,6 +27,16 @@ const arg = (name: string, fallback: string): string => {
 const numbers = (name: string, fallback: string): number[] => arg(name, fallback).split(',').map(Number);
 const kv = arg('kv', 'bf16') as keyof typeof ZEN5_SMALL;
 if (!ZEN5_SMALL[kv]) throw new RangeError(`--kv: one of ${Object.keys(ZEN5_SMALL).join(', ')}`);
+const given = arg('coefficients', '');
+const base: LinearLatency = given ? latencyOf(JSON.parse(given) as StepCostCoefficients) : ZEN5_SMALL[kv];
+
+/** The simulator's latency of measured step-cost coefficients (no per-sequence or wake-up term). */
+function latencyOf(c: StepCostCoefficients): LinearLatency {
+  for (const key of ['fixedMs', 'perTokenMs', 'perSampledMs', 'perKeyMs', 'perKvReadMs'] as const) {
+    if (!(c[key] >= 0)) throw new RangeError(`--coefficients: ${key} must be a number >= 0`);
+  }
+  return { fixedMs: c.fixedMs, perTokenMs: c.perTokenMs, perSampledMs: c.perSampledMs, perContextMs: c.perKeyMs, perKvReadMs: c.perKvReadMs, perSeqMs: 0, wakeMs: 0 };
+}
 
 /** A latency whose prefill runs (not a lone sampled token) read their K/V at `scale` of a decode's cost. */
 function withPrefillKvScale(latency: LinearLatency, scale: number): (input: StepInput) => number {
@@ -63,7 +76,7 @@ const ratios = numbers('ratios', '1.25,1.5,1.75,2,2.5,3,4');
 for (const split of numbers('split', '1')) {
   for (const attnSpeed of numbers('attn-speed', '1,1.5,2')) {
     for (const kvSpeed of numbers('kv-speed', '1,1.5,2,3,4')) {
-      const latency: LinearLatency = { ...ZEN5_SMALL[kv], perKvReadMs: ZEN5_SMALL[kv].perKvReadMs / kvSpeed, perContextMs: ZEN5_SMALL[kv].perContextMs / attnSpeed };
+      const latency: LinearLatency = { ...base, perKvReadMs: base.perKvReadMs / kvSpeed, perContextMs: base.perContextMs / attnSpeed };
       const exact = stepCostFromLatency(latency);
       const best: Row['best'] = { ratio: { spike: Infinity, maxRatio: 0, ttftMs: 0 }, paced: { spike: Infinity, maxRatio: 0, ttftMs: 0 } };
       for (const mode of ['ratio', 'paced'] as const) {
@@ -73,7 +86,7 @@ for (const split of numbers('split', '1')) {
           if (run.spikeRatio < best[mode].spike) best[mode] = { spike: run.spikeRatio, maxRatio, ttftMs: run.ttftMs };
         }
       }
-      const model = roughModel({ ...latency, perKvReadMs: latency.perKvReadMs });
+      const model = roughModel(latency);
       rows.push({ kvSpeed, attnSpeed, split, model: { constant: model.constant, paced: model.paced }, best });
       const f = (x: number): string => x.toFixed(2);
       console.log(
@@ -84,4 +97,4 @@ for (const split of numbers('split', '1')) {
   }
 }
 const out = arg('out', '');
-if (out) writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), kv, base: ZEN5_SMALL[kv], workload: ISSUE_17_WORKLOAD, rows }, null, 1) + '\n');
+if (out) writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), kv, base, workload: ISSUE_17_WORKLOAD, rows }, null, 1) + '\n');
