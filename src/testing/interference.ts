@@ -74,32 +74,32 @@ export async function simulateInterference(
   const prompt = (n: number, salt: number): number[] => Array.from({ length: n }, (_, j) => 1 + ((salt * 31 + j * 7) % 250));
   const times: number[][] = [];
   let arrived = -1, firstToken = -1, atArrival: number[] = [];
-  const isControlDone = (): boolean => times.every((t, k) => t.length >= atArrival[k] + controlTokens);
+  let finish = (): void => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const end = (): void => {
+    if (firstToken >= 0) return;
+    firstToken = clock.now();
+    finish();
+  };
+  // Decided inside the token callbacks, so the prompt arrives at the same virtual step every run.
+  const onStreamToken = (): void => {
+    if (arrived < 0 && times.every((t) => t.length >= workload.before)) {
+      arrived = clock.now();
+      atArrival = times.map((t) => t.length);
+      if (controlTokens === 0) core.submit(prompt(workload.longPromptLen, 99), { maxTokens: 1, ignoreEos: true }).tokens$.subscribe(end);
+    }
+    if (controlTokens > 0 && arrived >= 0 && times.every((t, k) => t.length >= atArrival[k] + controlTokens)) end();
+  };
   const streams = Array.from({ length: workload.numStreams }, (_, i) => {
     const handle = core.submit(prompt(workload.streamPromptLen, i), { maxTokens: 12_000, ignoreEos: true });
     times.push([]);
     handle.tokens$.subscribe(() => {
       times[i].push(clock.now());
-      if (controlTokens > 0 && arrived >= 0 && firstToken < 0 && isControlDone()) firstToken = clock.now();
+      onStreamToken();
     });
     return handle;
   });
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (arrived < 0 && times.every((t) => t.length >= workload.before)) {
-        arrived = clock.now();
-        atArrival = times.map((t) => t.length);
-        if (controlTokens === 0) {
-          const long = core.submit(prompt(workload.longPromptLen, 99), { maxTokens: 1, ignoreEos: true });
-          long.tokens$.subscribe(() => (firstToken = clock.now()));
-        }
-      }
-      if (firstToken >= 0) {
-        clearInterval(check);
-        resolve();
-      }
-    }, 0);
-  });
+  await finished;
   const numSteps = core.stats().steps;
   for (const s of streams) s.abort();
   await core.close();
