@@ -5,7 +5,7 @@
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
  *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2]
  *                        [-- --build-llama] [-- --rounds N] [-- --prefill-pairs N] [-- --no-gemm]
- *                        [-- --kv f32|f16|bf16[,...]]
+ *                        [-- --kv f32|f16|bf16|q8_0[,...]]
  * --rounds N measures ours and llama.cpp alternately N times and gives each figure's median over
  * the rounds with its spread (min-max); --no-gemm leaves out the GEMM table.
  * The prefill row comes from --prefill-pairs N (default 5) pairs of ours and llama-bench's pp512
@@ -13,7 +13,9 @@
  * and spread, and the median of the pairs' ratios with its spread; then what 1.3x llama.cpp's
  * median would take in GFLOP/s and as a share of the FMA peak measured in the same run.
  * --kv f32,f16 measures ours once per KV cache dtype (default f32; llama.cpp's default is f16,
- * so f16 is like with like), each beside the same llama.cpp figures.
+ * so f16 is like with like), each beside the same llama.cpp figures; a q8_0 row is beside llama.cpp
+ * run with its q8_0 cache (-ctk q8_0 -ctv q8_0, which needs flash attention: -fa on), measured
+ * in the same rounds.
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
  * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
  * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only, built beside
@@ -137,10 +139,13 @@ function ggufFor(name: PresetName, threads: number): string {
 }
 const written = new Set<string>();
 
-function llamaFigures(core: LlamaCore, name: PresetName, threads: number): Figures {
+/** llama.cpp's cache flags beside our KV dtype: its default (f16) but for q8_0, its own q8_0 cache. */
+const llamaCacheArgs = (kvDtype: KvDtype): string[] => (kvDtype === 'q8_0' ? ['-ctk', 'q8_0', '-ctv', 'q8_0', '-fa', 'on'] : []);
+
+function llamaFigures(core: LlamaCore, name: PresetName, threads: number, cacheArgs: string[] = []): Figures {
   const gguf = ggufFor(name, threads);
-  const single = llamaBench(core, gguf, threads, PROMPT, GEN);
-  const batched = llamaBatchedBench(core, gguf, threads, PARALLEL, PAR_PROMPT, GEN);
+  const single = llamaBench(core, gguf, threads, PROMPT, GEN, 3, cacheArgs);
+  const batched = llamaBatchedBench(core, gguf, threads, PARALLEL, PAR_PROMPT, GEN, cacheArgs);
   return {
     prefillTokPerS: single.prefillTokPerS, decodeTokPerS: single.decodeTokPerS, concurrentOutTokPerS: batched.sameStepsOutTokPerS,
     concurrentPromptTokPerS: batched.promptPhaseTokPerS, concurrentGenTokPerS: batched.genPhaseTokPerS, concurrentReportedOutTokPerS: batched.outputTokPerS,
@@ -178,7 +183,7 @@ async function pairedPrefill(core: LlamaCore, name: PresetName, threads: number,
   const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: (PROMPT + GEN) / 16, pageSize: 16, numThreads: threads, maxBatchTokens: PROMPT, maxSeqs: 1, kvDtype });
   try {
     await ex.step(step(0, PROMPT, (PROMPT + GEN) / 16));
-    return await prefillPairs(() => ourPrefillTokPerS(ex, 3), () => llamaBench(core, gguf, llamaThreads, PROMPT, 0, 3, [], true).prefillTokPerS, numPairs);
+    return await prefillPairs(() => ourPrefillTokPerS(ex, 3), () => llamaBench(core, gguf, llamaThreads, PROMPT, 0, 3, llamaCacheArgs(kvDtype), true).prefillTokPerS, numPairs);
   } finally {
     ex.close();
   }
@@ -235,7 +240,7 @@ async function main(): Promise<void> {
   const rounds = Math.max(1, Number(arg('rounds') ?? 1));
   const numPairs = Math.max(1, Number(arg('prefill-pairs') ?? 5));
   const kvDtypes = (arg('kv') ?? 'f32').split(',');
-  for (const kv of kvDtypes) if (kv !== 'f32' && kv !== 'f16' && kv !== 'bf16') throw new Error(`--kv takes f32, f16 or bf16 (comma-separated), got '${kv}'`);
+  for (const kv of kvDtypes) if (kv !== 'f32' && kv !== 'f16' && kv !== 'bf16' && kv !== 'q8_0') throw new Error(`--kv takes f32, f16, bf16 or q8_0 (comma-separated), got '${kv}'`);
   const loadBefore = loadavg()[0];
   const started = new Date();
   loadNative().clonesUsed(true);
@@ -244,6 +249,7 @@ async function main(): Promise<void> {
   for (const name of models) {
     const byKv = new Map<KvDtype, { kernel: string; decodeBoundTokPerS: number; rounds: Figures[] }>();
     const llamaRounds: Figures[] = [];
+    const llamaQ8Rounds: Figures[] = [];  // llama.cpp with its q8_0 cache, for our q8_0 rows
     for (let round = 1; round <= rounds; round++) {
       for (const kvDtype of kvDtypes as KvDtype[]) {
         log(`${name}: ours, ${kvDtype} KV (round ${round} of ${rounds})`);
@@ -255,9 +261,14 @@ async function main(): Promise<void> {
       }
       log(`${name}: llama.cpp core`);
       if (core) llamaRounds.push(llamaFigures(core, name, threads));
+      if (core && kvDtypes.includes('q8_0')) {
+        log(`${name}: llama.cpp core, q8_0 cache`);
+        llamaQ8Rounds.push(llamaFigures(core, name, threads, llamaCacheArgs('q8_0')));
+      }
     }
-    const llamaSpread = llamaRounds.length > 0 ? spreads(llamaRounds) : undefined;
     for (const [kvDtype, kept] of byKv) {
+      const llamaOf = kvDtype === 'q8_0' ? llamaQ8Rounds : llamaRounds;
+      const llamaSpread = llamaOf.length > 0 ? spreads(llamaOf) : undefined;
       let prefill: PrefillPairs | undefined;
       if (core) {
         log(`${name}: prefill pairs, ${kvDtype} KV (${numPairs})`);
@@ -276,7 +287,7 @@ async function main(): Promise<void> {
   const ended = new Date();
   // Which builds of the row ops and of sampling our runs took (the kernel switch picks them too).
   const builds = loadNative().clonesUsed();
-  const llamaLine = core ? `llama.cpp core: tools from ${core.build}, CPU library ${loadedCpuLibrary(core)} (${llamaBuildFlags(core.cpuBuild)}), f16 KV, its defaults` : undefined;
+  const llamaLine = core ? `llama.cpp core: tools from ${core.build}, CPU library ${loadedCpuLibrary(core)} (${llamaBuildFlags(core.cpuBuild)}), f16 KV, its defaults${kvDtypes.includes('q8_0') ? ' (beside our q8_0 rows: -ctk q8_0 -ctv q8_0 -fa on)' : ''}` : undefined;
   console.log(`${cpuLine(machine)}; ${threads} threads; medians of ${rounds} round(s), ${numPairs} prefill pairs; ${started.toISOString().slice(11, 19)}-${ended.toISOString().slice(11, 19)} UTC ${started.toISOString().slice(0, 10)}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
   console.log(`our row ops ran their ${builds.rowOps.join(' + ') || '-'} build, sampling its ${builds.sampling.join(' + ') || '-'} build`);
   if (llamaLine) console.log(llamaLine);

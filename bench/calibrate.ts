@@ -2,7 +2,9 @@
  * Latency calibration: times a grid of step shapes (prefill chunks, decode batches at
  * several contexts, chunks mixed with decodes, steps after an idle gap) on the native
  * executor, fits nano-serving/testing's linear latency model to them per model, and
- * writes bench/results/latency-calibration.json (latencyModelFromCalibration loads it).
+ * writes bench/results/latency-calibration-DATE.json, or --out FILE (latencyModelFromCalibration loads
+ * it); the tracked bench/results/latency-calibration.json, which tests read, is only replaced by
+ * naming it with --out.
  * bench:kernel runs it too.
  *   npm run bench:calibrate [-- --models tiny,small] [-- --dtype f32] [-- --threads N] [-- --out FILE]
  */
@@ -17,6 +19,7 @@ import { syntheticTensors } from '../src/models/synthetic.js';
 import { CALIBRATION_FORMAT, type CalibrationEntry, type LatencyCalibration } from '../src/testing/calibration.js';
 import { fitLinearLatency, linearLatency, stepShape, type LinearLatency, type StepShape } from '../src/testing/latency.js';
 import { machineInfo } from './machine.js';
+import { datedResultPath } from './result-path.js';
 import { greedyParams } from './greedy-params.js';
 
 const PAGE_SIZE = 16;
@@ -131,14 +134,17 @@ export function calibrationFile(entries: CalibrationEntry[]): LatencyCalibration
   return { format: CALIBRATION_FORMAT, version: 1, date: new Date().toISOString(), cpu: { model: m.cpu, cores: m.cores, isa: m.isa }, entries };
 }
 
+/** The tracked calibration (tests and sim-vs-real --calibration read it; no run writes it unless told with --out). */
 export const DEFAULT_CALIBRATION_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'latency-calibration.json');
 
-export function writeCalibration(withSamples: CalibrationEntry[], file = DEFAULT_CALIBRATION_FILE): void {
+/** Writes a calibration file: to `file`, else to a dated name of its own (bench/results/latency-calibration-DATE.json). */
+export function writeCalibration(withSamples: CalibrationEntry[], file = datedResultPath('latency-calibration')): string {
   const entries = withSamples.map(({ samples: _, ...entry }: CalibrationEntry & { samples?: unknown }) => entry);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(calibrationFile(entries), null, 2) + '\n');
   console.log(`wrote ${file}`);
   console.table(entries.map((e) => ({ model: e.model, dtype: e.weightDtype, kernel: e.kernel, threads: e.threads, ...roundAll(e.coefficients), 'fit err p50': pct(e.fitError.median), 'fit err p90': pct(e.fitError.p90) })));
+  return file;
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
@@ -157,5 +163,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const threads = Number(arg('threads') ?? availableParallelism());
   const entries: CalibrationEntry[] = [];
   for (const m of models as PresetName[]) entries.push(await calibrateModel(m, dtype, threads));
-  writeCalibration(entries, arg('out') ?? DEFAULT_CALIBRATION_FILE);
+  writeCalibration(entries, arg('out'));
 }

@@ -38,8 +38,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname } from 'node:path';
 import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
 import type { StepInput } from '../src/executor/step.js';
 import { loadGgufModel } from '../src/models/gguf-loader.js';
@@ -53,7 +52,7 @@ import { greedyParams } from './greedy-params.js';
 import { findAvx2Core } from './llama-avx2.js';
 import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
-import { freshResultPath } from './result-path.js';
+import { datedResultPath } from './result-path.js';
 import { measureGemm, measureQuantGemm, measureReadBandwidth, type QuantMatrixShape, type ReadBandwidth, type WeightShape } from './probes.js';
 
 const PAGE = 16;
@@ -269,7 +268,7 @@ async function main(): Promise<void> {
     console.log(breakdownTable(cases));
   }
   const stem = ggufs.length && models.length ? 'decode' : ggufs.length ? 'decode-quant' : `decode-${dtypes.join('+')}`;
-  const out = arg('out', '') || freshResultPath(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results'), `${stem}-${startTime.slice(0, 10)}`);
+  const out = arg('out', '') || datedResultPath(stem, undefined, new Date(startTime));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     date: startTime, machine, threads, kv, probes,

@@ -3,9 +3,11 @@
  * linear layers of the small and medium presets, prefill (M = 512) and batched decode
  * (M = 32, 64) and single rows, and the LM head (vocab x hidden: the sampled rows only, so
  * batched decode and single rows), each figure as a share of the FMA peak of its own
- * instruction set measured in the same run (AVX2 and AVX-512 peaks differ on Zen 5).
- * Writes bench/results/gemm.json.
- *   npm run bench:gemm [-- --threads N] [-- --quick] [-- --rounds N]
+ * instruction set measured in the same run (AVX2 and AVX-512 peaks differ on Zen 5). The
+ * 'block' rows re-run one block's weights, which stay in the last-level cache (medium's are
+ * 28 MB); the 'all layers' rows run every block's layers, distinct weights, as a batched decode
+ * step does (medium: 340 MB, streamed from DRAM). Writes bench/results/gemm.json.
+ *   npm run bench:gemm [-- --threads N] [-- --quick] [-- --rounds N] [-- --kernel avx2[,avx512]]
  * --rounds N runs the whole table N times and keeps each row's best (a shared machine's load
  * takes a core away for seconds at a time).
  */
@@ -19,10 +21,15 @@ import { measureGemm, measurePeaks, peakFor, type GemmFigure, type Peaks, type W
 
 const BLOCK_ROWS = [512, 64, 32, 1];
 const HEAD_ROWS = [64, 32, 1];
+const ALL_LAYERS_ROWS = [32];
 const KERNELS = ['portable', 'avx2', 'avx512'] as const;
 
-/** 'block': one block's linear layers (qkv, attention out, gate|up, down); 'lm head': the output head. */
-export type GemmWeights = 'block' | 'lm head';
+/**
+ * 'block': one block's linear layers (qkv, attention out, gate|up, down); 'all layers': those of
+ * every block, distinct weights; 'lm head': the output head.
+ */
+export type GemmWeights = 'block' | 'all layers' | 'lm head';
+type Kernel = (typeof KERNELS)[number];
 
 export interface GemmRow extends GemmFigure { model: PresetName; weights: GemmWeights; threads: number; percentOfPeak: number | null }
 
@@ -30,16 +37,20 @@ function weightShapes(model: PresetName): Record<GemmWeights, WeightShape[]> {
   const c = presetConfig(model);
   const hidden = c.hiddenSize, q = c.numHeads * c.headDim, ffn = c.intermediateSize;
   const block = [{ n: q + 2 * c.numKvHeads * c.headDim, k: hidden }, { n: hidden, k: q }, { n: 2 * ffn, k: hidden }, { n: hidden, k: ffn }];
-  return { block, 'lm head': [{ n: c.vocabSize, k: hidden }] };
+  const all = Array.from({ length: c.numLayers }, () => block).flat();
+  return { block, 'all layers': all, 'lm head': [{ n: c.vocabSize, k: hidden }] };
 }
 
-export function gemmRows(models: PresetName[], threads: number, peaks: Peaks, seconds: number, withHead = true): GemmRow[] {
+const ROWS: Record<GemmWeights, number[]> = { block: BLOCK_ROWS, 'all layers': ALL_LAYERS_ROWS, 'lm head': HEAD_ROWS };
+
+export function gemmRows(models: PresetName[], threads: number, peaks: Peaks, seconds: number, withHead = true,
+  kernels: readonly Kernel[] = KERNELS): GemmRow[] {
   const rows: GemmRow[] = [];
   for (const model of models) {
     const shapes = weightShapes(model);
-    for (const weights of (withHead ? ['block', 'lm head'] : ['block']) as GemmWeights[]) {
-      for (const kernel of KERNELS) {
-        for (const f of measureGemm(kernel, threads, shapes[weights], weights === 'block' ? BLOCK_ROWS : HEAD_ROWS, seconds)) {
+    for (const weights of (withHead ? ['block', 'all layers', 'lm head'] : ['block']) as GemmWeights[]) {
+      for (const kernel of kernels) {
+        for (const f of measureGemm(kernel, threads, shapes[weights], ROWS[weights], seconds)) {
           const peak = peakFor(f.kernel, peaks);
           rows.push({ ...f, model, weights, threads, percentOfPeak: peak ? (100 * f.gflops) / peak : null });
         }
@@ -69,10 +80,13 @@ async function main(): Promise<void> {
   const peaks = measurePeaks(threads);
   const roundsAt = args.indexOf('--rounds');
   const rounds = roundsAt >= 0 ? Math.max(1, Number(args[roundsAt + 1]) || 1) : 1;
+  const kernelAt = args.indexOf('--kernel');
+  const kernels = kernelAt >= 0 ? KERNELS.filter((k) => args[kernelAt + 1].split(',').includes(k)) : KERNELS;
+  if (kernels.length === 0) throw new Error(`--kernel takes ${KERNELS.join(', ')} (comma-separated)`);
   const loadBefore = loadavg()[0];
   let rows: GemmRow[] = [];
   for (let round = 0; round < rounds; round++) {
-    const next = gemmRows(quick ? ['small'] : ['small', 'medium'], threads, peaks, quick ? 0.2 : 0.6);
+    const next = gemmRows(quick ? ['small'] : ['small', 'medium'], threads, peaks, quick ? 0.2 : 0.6, true, kernels);
     rows = round === 0 ? next : rows.map((r, i) => (next[i].gflops > r.gflops ? next[i] : r));
   }
   const loadAfter = loadavg()[0];

@@ -22,6 +22,8 @@ export interface InterferenceResult {
   label: string;
   maxChunkSize: number | null;
   maxStepCostRatio?: number;
+  /** The prefill paced to the decodes' growth (the engine's pacedPrefill). */
+  pacedPrefill?: boolean;
   kvDtype: string;
   /** The step-cost coefficients measured on this machine, when the variant used them (else derived from the model shape). */
   measuredStepCost?: StepCostCoefficients;
@@ -247,6 +249,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       label,
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
       maxStepCostRatio: knobs.maxStepCostRatio,
+      pacedPrefill: knobs.pacedPrefill,
       kvDtype: knobs.kvDtype ?? 'f32',
       measuredStepCost: knobs.measuredStepCost,
       itlBeforeMs: before,

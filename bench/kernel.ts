@@ -3,7 +3,7 @@
  * decode at batch 1, 8, 32, 64 on the synthetic presets, f32 and bf16 weights.
  * Prints a table and writes bench/results/kernel.json; then fits the latency model of
  * nano-serving/testing per model and dtype (bench/calibrate.ts) and writes
- * bench/results/latency-calibration.json.
+ * bench/results/latency-calibration-DATE.json (a name of its own: the tracked calibration stays).
  * The tiny preset also runs issue 8's serving shape: 256 concurrent decode streams with
  * contexts of 20 to 150 tokens on scattered KV pages (as the page allocator hands them out).
  *   npm run bench:kernel [-- --quick] [-- --threads N] [-- --portable]

@@ -142,11 +142,11 @@ export interface BatchedFigures {
   genPhaseTokPerS: number;
 }
 
-/** llama-batched-bench: `parallel` sequences of promptLen-token prompts, genLen tokens each, all in one batch per step. */
-export function llamaBatchedBench(core: LlamaCore, gguf: string, threads: number, parallel = 32, promptLen = 32, genLen = 128): BatchedFigures {
+/** llama-batched-bench: `parallel` sequences of promptLen-token prompts, genLen tokens each, all in one batch per step; extraArgs: more flags (e.g. -ctk q8_0 -ctv q8_0 -fa on). */
+export function llamaBatchedBench(core: LlamaCore, gguf: string, threads: number, parallel = 32, promptLen = 32, genLen = 128, extraArgs: string[] = []): BatchedFigures {
   const ctx = parallel * (promptLen + genLen) + 64;
   const runs = threadCounts(threads).map((t): BatchedFigures => {
-    const out = execFileSync(core.tool('llama-batched-bench'), ['-m', gguf, '-c', String(ctx), '-b', '2048', '-ub', '512', '-npp', String(promptLen), '-ntg', String(genLen), '-npl', String(parallel), '-t', String(t), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
+    const out = execFileSync(core.tool('llama-batched-bench'), ['-m', gguf, '-c', String(ctx), '-b', '2048', '-ub', '512', '-npp', String(promptLen), '-ntg', String(genLen), '-npl', String(parallel), '-t', String(t), ...extraArgs, '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: core.env });
     const [row] = jsonLines(out);
     if (!row) throw new Error('llama-batched-bench printed no result');
     const tPp = Number(row.t_pp), tTg = Number(row.t_tg);  // seconds: prompt processing, generation

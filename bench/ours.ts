@@ -37,6 +37,8 @@ export interface EngineKnobs {
   maxStepCostRatio?: number;
   /** Step-cost coefficients measured on this machine (absent: derived from the model shape). */
   measuredStepCost?: StepCostCoefficients;
+  /** With maxStepCostRatio: the prefill paced to the decodes' growth (the engine's pacedPrefill). */
+  pacedPrefill?: boolean;
   /** KV cache element type (default f32). */
   kvDtype?: KvDtype;
   /** false: the policy does not see which waiting prompts share pages with prefills in flight (the no-hold-back baseline). */

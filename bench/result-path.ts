@@ -1,10 +1,20 @@
+/**
+ * Where a bench writes its results when no --out is given: a dated name of its own under
+ * bench/results, so a run never overwrites an earlier one nor a tracked fixture that tests
+ * read (bench/results/latency-calibration.json, sim-vs-real.json).
+ */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-/** dir/STEM.json, or the first of dir/STEM-2.json, dir/STEM-3.json, ... that no file (nor its report) holds yet. */
-export function freshResultPath(dir: string, stem: string): string {
+/** bench/results of this checkout (from bench/ or dist/bench/). */
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), ...(import.meta.url.includes('/dist/') ? ['..', '..'] : ['..']), 'bench', 'results');
+
+/** dir/STEM-DATE.json, or the first of dir/STEM-DATE-2.json, ... that no file holds yet. */
+export function datedResultPath(stem: string, dir = RESULTS_DIR, date = new Date()): string {
+  const day = date.toISOString().slice(0, 10);
   for (let n = 1; ; n++) {
-    const name = n === 1 ? stem : `${stem}-${n}`;
-    if (![`${name}.json`, `${name}.md`, `${name}.svg`].some((f) => existsSync(join(dir, f)))) return join(dir, `${name}.json`);
+    const file = join(dir, `${stem}-${day}${n === 1 ? '' : `-${n}`}.json`);
+    if (!existsSync(file)) return file;
   }
 }

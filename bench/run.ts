@@ -11,7 +11,7 @@
  * --render FILE.json: no run; renders a saved result as THE report: REPORT.md and chart.svg
  * beside it (how bench/results/REPORT.md, which the README cites, is updated).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
@@ -19,7 +19,6 @@ import { analysis } from './analysis.js';
 import { runBench, type BenchResult } from './bench.js';
 import type { VariantFilter } from './suites.js';
 import { markdownReport, terminalReport } from './report.js';
-import { freshResultPath } from './result-path.js';
 import { concurrencyChart } from './svg.js';
 
 function flag(name: string): boolean {
@@ -67,6 +66,14 @@ function writeReport(result: BenchResult, out: string, names: { report: string; 
 function ownNames(out: string): { report: string; chart: string } {
   const stem = basename(out).replace(/\.json$/, '');
   return { report: `${stem}.md`, chart: `${stem}.svg` };
+}
+
+/** dir/STEM.json, or the first of dir/STEM-2.json, dir/STEM-3.json, ... that no file (nor its report) holds yet. */
+function freshResultPath(dir: string, stem: string): string {
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? stem : `${stem}-${n}`;
+    if (![`${name}.json`, `${name}.md`, `${name}.svg`].some((f) => existsSync(join(dir, f)))) return join(dir, `${name}.json`);
+  }
 }
 
 /** --interference-variants a,b: labels containing a or b; --interference-variant LABEL (repeatable): that exact label. */

@@ -6,9 +6,10 @@
  * chunked prefill) runs once on the real engine and once in virtual time
  * (runTimedWorkload). Prints TTFT, ITL and throughput of both and their ratio, and what
  * each term of the model is worth (the model refitted without it); writes
- * bench/results/sim-vs-real.json.
- *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE] [--workloads 0,2] [--budget-s S]
- * Without --calibration, each workload run is preceded by its own calibration (adjacent in time).
+ * bench/results/sim-vs-real-DATE.json, or --out FILE (the tracked sim-vs-real.json only when named).
+ *   npm run build:ts && node dist/bench/sim-vs-real.js [--model small] [--rounds 3] [--calibration FILE] [--workloads 0,2] [--budget-s S] [--out FILE]
+ * Without --calibration, each workload run is preceded by its own calibration (adjacent in time),
+ * written to bench/results/latency-calibration-DATE.json (never the tracked one).
  * --budget-s: no new round starts after S seconds (the bench lock's turn on a shared machine).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,8 @@ import { latencyModelFromCalibration } from '../src/testing/calibration.js';
 import type { Executor, StepInput, StepOutput } from '../src/executor/step.js';
 import { fitLinearLatency, LATENCY_TERMS, linearLatency, stepShape, type LatencyModel } from '../src/testing/latency.js';
 import { runTimedWorkload } from '../src/testing/timed.js';
-import { calibrateModel, DEFAULT_CALIBRATION_FILE, fitErrorOf, writeCalibration, type Sample } from './calibrate.js';
+import { calibrateModel, fitErrorOf, writeCalibration, type Sample } from './calibrate.js';
+import { datedResultPath } from './result-path.js';
 import { drive } from './drive.js';
 import { cpuDescription } from './machine.js';
 import { summarize } from './metrics.js';
@@ -125,6 +127,7 @@ const fitTable: Array<Record<string, string>> = [];
 // Each workload right after its own calibration (adjacent in time: this shared machine's speed drifts
 // by 2x within a minute), rounds over all workloads, medians over rounds.
 const budgetMs = Number(arg('budget-s', 'Infinity')) * 1000;
+const freshCalibration = datedResultPath('latency-calibration'); // this run's own, rewritten before each workload
 const startedAt = performance.now();
 let roundsDone = 0;
 for (let round = 0; round < rounds && (round === 0 || performance.now() - startedAt < budgetMs); round++, roundsDone++) {
@@ -134,8 +137,7 @@ for (let round = 0; round < rounds && (round === 0 || performance.now() - starte
     if (!file) {
       const entry = await calibrateModel(modelName, 'f32', threads);
       samples = entry.samples;
-      file = DEFAULT_CALIBRATION_FILE;
-      writeCalibration([entry], file);
+      file = writeCalibration([entry], freshCalibration);
     }
     const latency = latencyModelFromCalibration(file, { model: modelName, weightDtype: 'f32', threads });
     const real = await runReal(model, c, latency);
@@ -177,7 +179,7 @@ const ablationTable = rows.length === 0 || Object.keys(rows[0].ablation).length 
   }
   return line;
 });
-const calibration = JSON.parse(readFileSync(given ?? DEFAULT_CALIBRATION_FILE, 'utf8'));
+const calibration = JSON.parse(readFileSync(given ?? freshCalibration, 'utf8'));
 console.log(`${modelName} f32, ${threads} threads; latency model from the kernel calibration (${given ?? 'a fresh one before each workload'}); medians of ${roundsDone} rounds' ratios; ${cpuDescription()}; load average ${load.map((l) => l.toFixed(2)).join(' -> ')} (shared machine)`);
 console.table(table);
 console.log('step time inside the engine / the calibrated model, median over the run\'s steps:');
@@ -190,5 +192,6 @@ if (ablationTable.length > 0) {
   console.table(fitTable);
   console.table(ablationTable);
 }
-writeFileSync('bench/results/sim-vs-real.json', JSON.stringify({ date: new Date().toISOString(), model: modelName, threads, cpu: cpuDescription(), loadAverage: load, calibration, rounds: rows, table, fitTable, ablationTable }, null, 2) + '\n');
-console.log('wrote bench/results/sim-vs-real.json');
+const out = arg('out', '') || datedResultPath('sim-vs-real');
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), model: modelName, threads, cpu: cpuDescription(), loadAverage: load, calibration, rounds: rows, table, fitTable, ablationTable }, null, 2) + '\n');
+console.log(`wrote ${out}`);

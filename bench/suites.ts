@@ -198,9 +198,13 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     ['chunk 64, q8_0 KV', { ...base, maxChunkSize: 64, kvDtype: 'q8_0' }],
     ['chunk 256, maxStepCostRatio 2, q8_0 KV', { ...base, maxStepCostRatio: 2, kvDtype: 'q8_0' }],
     ['chunk 256, maxStepCostRatio 1.5, q8_0 KV', { ...base, maxStepCostRatio: 1.5, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, paced, bf16 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'bf16' }],
+    ['chunk 256, maxStepCostRatio 2, paced, q8_0 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 3, paced, q8_0 KV', { ...base, maxStepCostRatio: 3, pacedPrefill: true, kvDtype: 'q8_0' }],
     ['chunk 256, maxStepCostRatio 2, measured cost', async () => ({ ...base, maxStepCostRatio: 2, measuredStepCost: await measured('f32') })],
     ['chunk 256, maxStepCostRatio 2, measured cost, bf16 KV', async () => ({ ...base, maxStepCostRatio: 2, kvDtype: 'bf16', measuredStepCost: await measured('bf16') })],
     ['chunk 256, maxStepCostRatio 1.5, measured cost, q8_0 KV', async () => ({ ...base, maxStepCostRatio: 1.5, kvDtype: 'q8_0', measuredStepCost: await measured('q8_0') })],
+    ['chunk 256, maxStepCostRatio 2, paced, measured cost, q8_0 KV', async () => ({ ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'q8_0', measuredStepCost: await measured('q8_0') })],
   ];
   const fits: Partial<Record<KvDtype, StepCostFit>> = {};
   const measured = async (kvDtype: KvDtype): Promise<StepCostCoefficients> => {
@@ -221,7 +225,7 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     const controlTokens = Math.min(Math.max(1, Math.round(result.tokensDuring)), shape.contextLength - shape.streamPromptLen - 2 * streamShape.windowTokens - 16);
     const control = await repeat(o.runs, () => runInterference(`${label} (control)`, model, knobs, streamShape, { controlTokens }));
     result.control = { itlBeforeMs: control.itlBeforeMs, itlWindowMs: control.itlDuringMs, ratio: control.spikeRatio };
-    o.log(`  interference ${label}: ITL p50 before ${result.itlBeforeMs.p50.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);
+    o.log(`  interference ${label}: ITL p50 / p99 before ${result.itlBeforeMs.p50.toFixed(1)} / ${result.itlBeforeMs.p99.toFixed(1)} ms, p99 during ${result.itlDuringMs.p99.toFixed(1)} ms (x${result.spikeRatio.toFixed(1)}), long TTFT ${result.longPromptTtftMs.toFixed(0)} ms`);
     const st = result.steps;
     const tl = result.tail;
     o.log(`    the gaps >= p99 (${tl.numGaps}): ${tl.numOneStep} hold one step, ${tl.numSeveralSteps} several; ${tl.numWithoutDecodes} a step without the streams' decodes, ${tl.numWithFinalChunk} the prompt's last chunk, ${tl.numWithGc} a GC pause (largest ${tl.gcMsMax.toFixed(2)} ms); gap p50 ${tl.gapMsP50.toFixed(2)} ms = its steps ${tl.stepMsP50.toFixed(2)} + the rest ${tl.restMsP50.toFixed(2)} (largest ${tl.restMsMax.toFixed(2)}); between steps p50 before / during ${tl.betweenBeforeMsP50.toFixed(3)} / ${tl.betweenDuringMsP50.toFixed(3)} ms`);

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   const KernelChoice choice = std::strcmp(argv[1], "portable") == 0 ? KernelChoice::Portable
                               : std::strcmp(argv[1], "avx2") == 0   ? KernelChoice::Avx2
                                                                     : KernelChoice::Avx512;
-  const KvDtype dtype = std::strcmp(argv[2], "f16") == 0 ? KvDtype::F16 : std::strcmp(argv[2], "bf16") == 0 ? KvDtype::Bf16 : KvDtype::F32;
+  const KvDtype dtype = std::strcmp(argv[2], "f16") == 0 ? KvDtype::F16 : std::strcmp(argv[2], "bf16") == 0 ? KvDtype::Bf16 : std::strcmp(argv[2], "q8_0") == 0 ? KvDtype::Q8_0 : KvDtype::F32;
   const int threads = std::atoi(argv[3]);
   const double seconds = std::atof(argv[4]);
   ModelConfig c;

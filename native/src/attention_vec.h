@@ -53,7 +53,14 @@ typedef uint16_t U16Vec __attribute__((vector_size(32)));
 typedef uint32_t U32Vec __attribute__((vector_size(64)));
 typedef int32_t I32Vec __attribute__((vector_size(64)));
 typedef int8_t I8Vec __attribute__((vector_size(16)));
-NANO_INLINE Vec splat(float x) { return Vec{} + x; }
+// A broadcast, not Vec{} + x: that add (0 + x, which turns -0 into +0) stays under strict IEEE
+// as a vaddss before every broadcast of a weight or q8_0 scale. No caller splats a -0 whose
+// sign matters (scales are >= +0; exp(x - max) is the same for either zero).
+#if NANO_FLASH_ISA == 2
+NANO_INLINE Vec splat(float x) { return (Vec)_mm512_set1_ps(x); }
+#else
+NANO_INLINE Vec splat(float x) { return Vec{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+#endif
 NANO_INLINE Vec loadV(const float* p) {
   Vec v;
   std::memcpy(&v, p, sizeof v);

@@ -67,6 +67,12 @@ template <template <int, int> class Tile, int MaxRows, class X, class W>
 void walkPanels(const PackedMatrix& w, int panelBegin, int panelEnd, const TileOperands<X, W>& o) {
   static const TileTable<Tile, MaxRows, X, W> table;
   const int groupRows = kGroupTiles * MaxRows;
+  // The strip after the range (the next column range's first, which this thread or the other
+  // claims next): the range's last strip prefetches it, so that range does not start cold from
+  // memory. Null at the matrix's end.
+  const W* after = panelEnd < w.numPanels ? o.data + w.blockOffset(panelEnd / kBlockPanels) +
+                                                (panelEnd % kBlockPanels) * kPanelWidth * o.unitWidth
+                                          : nullptr;
   for (int g = 0; g < o.m; g += groupRows) {
     const int gEnd = o.m - g < groupRows ? o.m : g + groupRows;
     // The group's rows in tiles as even as can be (32 rows: 6, 6, 5, 5, 5, 5, not 6 x 5 + 2).
@@ -94,7 +100,7 @@ void walkPanels(const PackedMatrix& w, int panelBegin, int panelEnd, const TileO
           const W* next = p0 + panels < last            ? strip + panels * panelUnit
                           : k0 + k < o.units            ? block + size_t(k0 + k) * stride + first * panelUnit
                           : (b + 1) * kBlockPanels < panelEnd ? o.data + w.blockOffset(b + 1)
-                                                        : nullptr;
+                                                        : after;
           const Slice slice{k0 == 0, k0 + k == o.units, next};
           for (int t = 0, r = g; t < numTiles; ++t) {
             const int rows = n / numTiles + (t < n % numTiles ? 1 : 0);

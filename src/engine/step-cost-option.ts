@@ -27,6 +27,14 @@ export function validateMeasuredStepCost(value: unknown, maxStepCostRatio: numbe
   return Object.fromEntries(COEFFICIENTS.map((k) => [k, o[k]])) as unknown as StepCostCoefficients;
 }
 
+/** Checks pacedPrefill: a boolean, and true only beside maxStepCostRatio (it paces what the ratio bounds). */
+export function validatePacedPrefill(value: unknown, maxStepCostRatio: number | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new InvalidRequestError(`engine option pacedPrefill must be a boolean, got ${String(value)}`, 'pacedPrefill');
+  if (value && maxStepCostRatio === undefined) throw new InvalidRequestError('pacedPrefill paces the step cost maxStepCostRatio bounds: it needs maxStepCostRatio', 'pacedPrefill');
+  return value;
+}
+
 /**
  * The step-cost model the policy gets, when maxStepCostRatio is set: the measured
  * coefficients when given, else derived from the executor's model shape and the element
@@ -35,14 +43,16 @@ export function validateMeasuredStepCost(value: unknown, maxStepCostRatio: numbe
 export interface StepCostOptions extends CostDtypes {
   readonly maxStepCostRatio?: number;
   readonly measuredStepCost?: StepCostCoefficients;
+  readonly pacedPrefill?: boolean;
 }
 
 export function stepCostFor(info: ExecutorInfo, options: StepCostOptions): StepCostModel | undefined {
   const { maxStepCostRatio, measuredStepCost } = options;
   if (maxStepCostRatio === undefined) return undefined;
-  if (measuredStepCost) return { ...measuredStepCost, maxRatio: maxStepCostRatio };
+  const pacing = options.pacedPrefill ? { isPaced: true } : {};
+  if (measuredStepCost) return { ...measuredStepCost, maxRatio: maxStepCostRatio, ...pacing };
   if (!info.modelConfig) {
     throw new InvalidRequestError('maxStepCostRatio needs the model shape, which this executor does not give (info.modelConfig); pass measuredStepCost instead', 'maxStepCostRatio');
   }
-  return stepCostModel(info.modelConfig, maxStepCostRatio, options);
+  return { ...stepCostModel(info.modelConfig, maxStepCostRatio, options), ...pacing };
 }

@@ -23,7 +23,7 @@ import {
   type SchedulerView,
   type StepPlan,
 } from './view.js';
-import { chunkWithin, runCost } from './step-cost.js';
+import { chunkWithin, pacedAllowance, prefillCost, runCost } from './step-cost.js';
 
 interface Draft {
   budget: number;
@@ -50,7 +50,7 @@ export function schedule(view: SchedulerView, config: SchedulerConfig): StepPlan
     preempt: [],
   };
   planDecodes(view, draft);
-  boundPrefillCost(config, draft);
+  boundPrefillCost(view, config, draft);
   planContinuingPrefills(view, config, draft);
   const admit = draft.preempt.length === 0 ? planAdmissions(view, config, draft) : [];
   if (draft.runs.length === 0 && draft.preempt.length === 0 && view.running.length > 1) {
@@ -82,11 +82,15 @@ function planDecodes(view: SchedulerView, draft: Draft): void {
 }
 
 /** With a cost model and decodes in the step: what its prefill chunks may add. */
-function boundPrefillCost(config: SchedulerConfig, draft: Draft): void {
+function boundPrefillCost(view: SchedulerView, config: SchedulerConfig, draft: Draft): void {
   const model = config.stepCost;
   if (!model || !config.chunkedPrefill || draft.runs.length === 0) return;
   const decodes = draft.runs.reduce((sum, run) => sum + runCost(model, run.start, run.numTokens, run.isSampled), model.fixedMs);
   draft.costAllowance = (model.maxRatio - 1) * decodes;
+  if (!model.isPaced) return;
+  const prefills = [...view.running, ...view.waiting].filter((r) => r.phase !== 'decoding' && !draft.preempted.has(r.id));
+  const paced = pacedAllowance(model, draft.runs.length, prefills.map((r) => ({ start: r.numComputed, numTokens: r.numTokens })));
+  draft.costAllowance = Math.min(draft.costAllowance, paced);
 }
 
 /** Preempts the youngest running request other than `exceptId`; false when there is none. */
@@ -179,6 +183,6 @@ function addPrefillRun(request: RequestView, start: number, numPagesHeld: number
   draft.available -= Math.max(0, need);
   draft.budget -= chunk;
   draft.numPrefills++;
-  if (config.stepCost) draft.costAllowance -= runCost(config.stepCost, start, chunk, isSampled);
+  if (config.stepCost) draft.costAllowance -= prefillCost(config.stepCost, start, chunk, isSampled);
   draft.runs.push({ id: request.id, kind: 'prefill', start, numTokens: chunk, isSampled, numNewPages: Math.max(0, need) });
 }

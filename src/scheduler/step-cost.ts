@@ -35,6 +35,18 @@ export interface StepCostCoefficients {
 export interface StepCostModel extends StepCostCoefficients {
   /** A step carrying prefill beside decodes costs at most this many times its decodes alone (>= 1). */
   readonly maxRatio: number;
+  /**
+   * Paced to the decodes' growth: the prefill's allowance is also at most sqrt(2 g W) (g: how
+   * much the decodes' cost grows a step, as each gains a position; W: the prefill work left),
+   * so the step's total stays flat while the decodes grow (`pacedAllowance`).
+   */
+  readonly isPaced?: boolean;
+  /**
+   * What a prefill chunk's K/V read costs against a decode's, per position (1 by default). A
+   * what-if for the simulator (bench/interference-floor.ts): a chunk whose layers were split
+   * over L steps would read 1/L of its context's K/V a step. No executor does that today.
+   */
+  readonly prefillKvReadScale?: number;
 }
 
 /** The model's shape, as the cost needs it (a ModelConfig has these fields). */
@@ -122,17 +134,52 @@ export function runCost(model: StepCostCoefficients, start: number, n: number, i
   return n * model.perTokenMs + (isSampled ? model.perSampledMs : 0) + keysAttended(start, n) * model.perKeyMs + (start + n) * model.perKvReadMs;
 }
 
+/** The predicted cost of a prefill chunk (no fixed part), in ms: runCost with the model's prefill K/V read scale. */
+export function prefillCost(model: StepCostCoefficients & { readonly prefillKvReadScale?: number }, start: number, n: number, isSampled: boolean): number {
+  const scale = model.prefillKvReadScale ?? 1;
+  return runCost(model, start, n, isSampled) - (1 - scale) * (start + n) * model.perKvReadMs;
+}
+
 /**
  * The longest chunk (<= maxTokens) from `start` whose cost fits `allowance`; `isSampledAt(n)`
  * says whether a chunk of n tokens would be sampled (it ends the prompt). Cost grows with n
  * (sampling adds, never subtracts), so a binary search finds it.
  */
-export function chunkWithin(model: StepCostCoefficients, allowance: number, start: number, maxTokens: number, isSampledAt: (n: number) => boolean): number {
+export function chunkWithin(model: StepCostCoefficients & { readonly prefillKvReadScale?: number }, allowance: number, start: number, maxTokens: number, isSampledAt: (n: number) => boolean): number {
   let lo = 0, hi = maxTokens;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (runCost(model, start, mid, isSampledAt(mid)) <= allowance) lo = mid;
+    if (prefillCost(model, start, mid, isSampledAt(mid)) <= allowance) lo = mid;
     else hi = mid - 1;
   }
   return lo;
+}
+
+/**
+ * The prefill allowance that keeps a step's total cost flat while the decodes grow. Each
+ * step the decodes cost g more (each gains a position) and a prompt's chunk re-reads its
+ * whole context's K/V (R now, R + dR by its end), so the step's base rises by g + dR / m over
+ * the m steps left, and the prompt's other work W (its tokens' layers and keys) shrinks the
+ * rest linearly to zero: spending R + a - (g + dR / m) k in the k-th step from now finishes
+ * W in m = 2 W / a steps when a^2 - dR a - 2 g W = 0. A constant allowance finishing the
+ * same work peaks higher (the growth over its steps lands on top of its whole allowance).
+ * Stateless: recomputed each step it follows the same line (to g^2). Never less than the
+ * re-read plus MIN_PACED_TOKENS tokens' work at the prompt's end: on the line's tail a single
+ * token a step would stretch the TTFT (12 % of it, on the simulator) to shave 0.5 % off the peak.
+ */
+const MIN_PACED_TOKENS = 2;
+
+export function pacedAllowance(model: StepCostModel, numDecodes: number, prefills: ReadonlyArray<{ readonly start: number; readonly numTokens: number }>): number {
+  const kvRead = model.perKvReadMs * (model.prefillKvReadScale ?? 1);
+  let rereadNow = 0, rereadGrowth = 0, workLeft = 0, minWork = 0;
+  for (const { start, numTokens } of prefills) {
+    const n = numTokens - start;
+    rereadNow += start * kvRead;
+    rereadGrowth += n * kvRead;
+    workLeft += n * model.perTokenMs + keysAttended(start, n) * model.perKeyMs;
+    minWork += Math.min(n, MIN_PACED_TOKENS) * (model.perTokenMs + numTokens * model.perKeyMs + kvRead);
+  }
+  const g = numDecodes * (model.perKeyMs + model.perKvReadMs);
+  const a = (rereadGrowth + Math.sqrt(rereadGrowth * rereadGrowth + 8 * g * workLeft)) / 2;
+  return rereadNow + Math.max(a, minWork);
 }

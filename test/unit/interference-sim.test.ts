@@ -9,77 +9,12 @@
  * prompt's TTFT. The real figures come from `npm run bench`.
  */
 import { describe, expect, it } from 'vitest';
-import { EngineCore } from '../../src/engine/core.js';
-import { ByteTokenizer } from '../../src/engine/tokenizer.js';
-import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import { stepCostFromLatency, type StepCostCoefficients } from '../../src/scheduler/step-cost.js';
 import type { SchedulerConfig } from '../../src/scheduler/view.js';
-import { linearLatency, stepShape, summarize, VirtualClock, type LinearLatency } from '../../src/testing/index.js';
+import type { LinearLatency } from '../../src/testing/index.js';
+import { simulateInterference as interference, ZEN5_SMALL } from '../../src/testing/interference.js';
 
-const F32_KV: LinearLatency = { fixedMs: 1.2, perTokenMs: 0.031, perSeqMs: 0, perContextMs: 4.3e-5, perKvReadMs: 2.9e-4, perSampledMs: 0.05, wakeMs: 0 };
-const BF16_KV: LinearLatency = { ...F32_KV, fixedMs: 1.03, perContextMs: 4.1e-5, perKvReadMs: 2.0e-4 };
-// q8_0: its K/V read at ~0.82 of bf16's time (0.76-0.88 in bench:long and the step-cost fit beside bf16, load 4-8).
-const Q8_KV: LinearLatency = { ...BF16_KV, perKvReadMs: 0.82 * BF16_KV.perKvReadMs };
-const STREAMS = 8, STREAM_PROMPT = 32, LONG_PROMPT = 4000, BEFORE = 36, PAGE = 16;
-
-interface Interference {
-  spikeRatio: number;
-  ttftMs: number;
-  numSteps: number;
-  /** Tokens the first stream produced during the prefill. */
-  tokensDuring: number;
-}
-
-/**
- * Runs the streams, sends the long prompt once each has BEFORE tokens, stops at its first
- * token. With `controlTokens`, the control: no long prompt, the window is the streams' next
- * controlTokens tokens (their contexts grow as much, nothing is prefilled).
- */
-async function interference(latency: LinearLatency, knobs: Partial<SchedulerConfig>, controlTokens = 0): Promise<Interference> {
-  const clock = new VirtualClock();
-  const model = linearLatency(latency);
-  const executor = new SimulatedExecutor({
-    vocabSize: 256, contextLength: 8192, numPages: 1024, pageSize: PAGE, maxBatchTokens: 8192, maxSeqs: 16, clock,
-    latencyMs: (input, idleBeforeMs) => model(stepShape(input, idleBeforeMs)),
-  });
-  const core = new EngineCore(executor, new ByteTokenizer(256, []), {
-    maxBatchTokens: 8192, maxRunning: 16, maxChunkSize: 256, chunkedPrefill: true, prefixCache: false, maxWaiting: Infinity, clock, ...knobs,
-  });
-  const prompt = (n: number, salt: number): number[] => Array.from({ length: n }, (_, j) => 1 + ((salt * 31 + j * 7) % 250));
-  const times: number[][] = [];
-  let arrived = -1, firstToken = -1, atArrival: number[] = [];
-  const streams = Array.from({ length: STREAMS }, (_, i) => {
-    const handle = core.submit(prompt(STREAM_PROMPT, i), { maxTokens: 6000, ignoreEos: true });
-    times.push([]);
-    handle.tokens$.subscribe(() => {
-      times[i].push(clock.now());
-      if (controlTokens > 0 && arrived >= 0 && firstToken < 0 && times.every((t, k) => t.length >= atArrival[k] + controlTokens)) firstToken = clock.now();
-    });
-    return handle;
-  });
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (arrived < 0 && times.every((t) => t.length >= BEFORE)) {
-        arrived = clock.now();
-        atArrival = times.map((t) => t.length);
-        if (controlTokens === 0) {
-          const long = core.submit(prompt(LONG_PROMPT, 99), { maxTokens: 1, ignoreEos: true });
-          long.tokens$.subscribe(() => (firstToken = clock.now()));
-        }
-      }
-      if (firstToken >= 0) {
-        clearInterval(check);
-        resolve();
-      }
-    }, 0);
-  });
-  const numSteps = core.stats().steps;
-  for (const s of streams) s.abort();
-  await core.close();
-  const gaps = (from: number, to: number): number[] => times.flatMap((t) => t.slice(1).flatMap((time, k) => (t[k] >= from && time <= to ? [time - t[k]] : [])));
-  const before = summarize(gaps(times[0][4], arrived)), during = summarize(gaps(arrived, firstToken));
-  return { spikeRatio: during.p99 / before.p50, ttftMs: firstToken - arrived, numSteps, tokensDuring: times[0].filter((t) => t > arrived && t <= firstToken).length };
-}
+const { f32: F32_KV, bf16: BF16_KV, q8_0: Q8_KV } = ZEN5_SMALL;
 
 const bound = (latency: LinearLatency, maxRatio: number, maxChunkSize = 256): Partial<SchedulerConfig> => {
   const measured: StepCostCoefficients = stepCostFromLatency(latency);
