@@ -71,6 +71,10 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
   hasCleanupHook_ = napi_add_env_cleanup_hook(env, onEnvCleanup, this) == napi_ok;
 }
 
+void onStepDone(Napi::Env env, Napi::Function, ExecutorWrap* self, void*) {
+  if (env != nullptr) self->completeStep(env);
+}
+
 ExecutorWrap::~ExecutorWrap() {
   if (hasCleanupHook_) napi_remove_env_cleanup_hook(env_, onEnvCleanup, this);
   stopRunner();

@@ -47,6 +47,12 @@ struct Core {
 // next step starts at once instead of paying a thread wake-up (4 us median, 50 us at worst on
 // this VM after 2 ms idle with a core free; longer when the cores are busy). The pool's other workers still sleep soon after a step, so between steps only
 // the JS thread and this one are runnable. Results come back through a thread-safe function.
+class ExecutorWrap;
+// The step's thread-safe-function callback, on the JS thread (executor_binding.cpp). Not an inline
+// static member: GCC's UBSan build cannot fold an inline (weak) function's address to non-null in
+// node-addon-api's `call == nullptr` template test, and the sanitizer build fails.
+void onStepDone(Napi::Env env, Napi::Function, ExecutorWrap* self, void*);
+
 class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -58,18 +64,15 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   explicit ExecutorWrap(const Napi::CallbackInfo& info);
   ~ExecutorWrap() override;
 
-  static void onStepDone(Napi::Env env, Napi::Function, ExecutorWrap* self, void*) {
-    if (env != nullptr) self->completeStep(env);
-  }
+  void completeStep(Napi::Env env);  // on the JS thread, after the runner finished a step
 
  private:
-  using Tsfn = Napi::TypedThreadSafeFunction<ExecutorWrap, void, &ExecutorWrap::onStepDone>;
+  using Tsfn = Napi::TypedThreadSafeFunction<ExecutorWrap, void, &onStepDone>;
 
   Napi::Value step(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
   Napi::Value profile(const Napi::CallbackInfo& info);
-  void completeStep(Napi::Env env);  // on the JS thread, after the runner finished a step
   void finishStep();
   void runnerLoop();
   void postResult();
