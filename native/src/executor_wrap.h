@@ -41,18 +41,18 @@ struct Core {
   SeqTable seqs;  // what the executor keeps per sequence between steps
 };
 
-// Steps run on a dedicated thread (the pool's thread 0) rather than on libuv's pool: after a
-// step it spins a while for the next one (NANO_SERVING_STEP_SPIN_US, default 2000, adaptive:
-// spin_wait.h), so the
-// next step starts at once instead of paying a thread wake-up (4 us median, 50 us at worst on
-// this VM after 2 ms idle with a core free; longer when the cores are busy). The pool's other workers still sleep soon after a step, so between steps only
-// the JS thread and this one are runnable. Results come back through a thread-safe function.
 class ExecutorWrap;
 // The step's thread-safe-function callback, on the JS thread (executor_binding.cpp). Not an inline
 // static member: GCC's UBSan build cannot fold an inline (weak) function's address to non-null in
 // node-addon-api's `call == nullptr` template test, and the sanitizer build fails.
 void onStepDone(Napi::Env env, Napi::Function, ExecutorWrap* self, void*);
 
+// Steps run on a dedicated thread (the pool's thread 0) rather than on libuv's pool: after a
+// step it spins a while for the next one (NANO_SERVING_STEP_SPIN_US, default 2000, adaptive:
+// spin_wait.h), so the
+// next step starts at once instead of paying a thread wake-up (4 us median, 50 us at worst on
+// this VM after 2 ms idle with a core free; longer when the cores are busy). The pool's other workers still sleep soon after a step, so between steps only
+// the JS thread and this one are runnable. Results come back through a thread-safe function.
 class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -64,7 +64,9 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   explicit ExecutorWrap(const Napi::CallbackInfo& info);
   ~ExecutorWrap() override;
 
-  void completeStep(Napi::Env env);  // on the JS thread, after the runner finished a step
+  // On the JS thread, after the runner finished a step (called by onStepDone; public because a
+  // friend declaration of onStepDone brings back the sanitizer build's failure above).
+  void completeStep(Napi::Env env);
 
  private:
   using Tsfn = Napi::TypedThreadSafeFunction<ExecutorWrap, void, &onStepDone>;
