@@ -47,7 +47,7 @@ import { syntheticTensors } from '../src/models/synthetic.js';
 import type { ModelConfig, TensorMap } from '../src/models/config.js';
 import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
 import { median, stepBytes, type StepBytes } from './decode-bound.js';
-import { breakdownTable, shares, table, type DecodeRow, type Pass } from './decode-tables.js';
+import { besideTable, breakdownTable, shares, table, type Beside, type DecodeRow, type Pass } from './decode-tables.js';
 import { greedyParams } from './greedy-params.js';
 import { findAvx2Core } from './llama-avx2.js';
 import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
@@ -71,6 +71,8 @@ interface Case extends DecodeRow {
   /** The NANO_SERVING_KERNEL the case's executor was made under (the quantized probe follows it). */
   kernelEnv?: string;
   gguf?: string;
+  /** --gemm-beside: per pass and gap, the step's GEMMs + LM head ms per token and the probe's figures right after. */
+  beside: Beside[];
 }
 
 function decodeStep(token: number, position: number, pages: number): StepInput {
@@ -170,7 +172,7 @@ function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, thr
   const ex = executorFor(config, tensors, kernel, threads, kv, ahead, dtype);
   return {
     label: `${name} ${dtype}${aheadLabel(ahead)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
-    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [],
+    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [], beside: [],
   };
 }
 
@@ -180,7 +182,7 @@ async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDty
   const info = ex.nativeInfo();
   return {
     label: `${basename(file, '.gguf')}${aheadLabel(ahead)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
-    ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [],
+    ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [], beside: [],
     gemvShapes: Object.values(model.tensors).every((t) => t.dtype === 'f32') ? gemvShapes(model.config) : undefined,
     quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
   };
@@ -200,6 +202,10 @@ async function main(): Promise<void> {
   const kv = arg('kv', 'f16') as KvDtype;
   if (!['f32', 'f16', 'bf16'].includes(kv)) throw new RangeError(`--kv must be f32, f16 or bf16, got '${kv}'`);
   const isProfiled = !process.argv.includes('--no-profile');
+  // --gemm-beside 0,4: after each quantized pass, the probe over the same matrices (0.5 s per gap, µs spun after each product).
+  const besideGaps = arg('gemm-beside', '').split(',').filter(Boolean).map(Number);
+  if (besideGaps.some((g) => !(g >= 0 && g <= 1000))) throw new RangeError(`--gemm-beside takes gaps in µs, 0-1000, got '${arg('gemm-beside', '')}'`);
+  if (besideGaps.length && !isProfiled) throw new RangeError('--gemm-beside compares with the step profile: drop --no-profile');
   const aheadArg = arg('ahead', 'auto');
   if (!['auto', 'on', 'off', 'both'].includes(aheadArg)) throw new RangeError(`--ahead must be auto, on, off or both, got '${aheadArg}'`);
   const aheads = aheadArg === 'both' ? [true, false] : [aheadArg === 'auto' ? undefined : aheadArg === 'on'];
@@ -231,6 +237,10 @@ async function main(): Promise<void> {
       const before = last;
       const p = await pass(c, isProfiled);
       c.ours.push({ ...p, before, after: (last = probe()) });
+      if (c.quantShapes && p.profile) {
+        const inStep = (p.profile.gemmMs + p.profile.lmHeadMs) / p.profile.numSteps;
+        for (const gap of besideGaps) c.beside.push({ gap, inStep, alone: measureQuantGemm(threads, c.quantShapes, 0.5, c.kernelEnv, gap) });
+      }
       if (llama && c.gguf && c === cases.find((o) => o.gguf === c.gguf)) {
         const llamaBefore = last;
         const tok = llamaBench(llama, c.gguf, threads, 0, STEPS, 3, ['-ctk', kv, '-ctv', kv]).decodeTokPerS;
@@ -267,13 +277,17 @@ async function main(): Promise<void> {
     console.log('\nWhere a token\'s time goes (ms, medians over the rounds; regions as the step runner saw them; binding round trip = the runner\'s gap between steps less the JS time between a result and the next call):\n');
     console.log(breakdownTable(cases));
   }
+  if (besideGaps.length) {
+    console.log('\nThe step\'s GEMMs and LM head (ms per token, profile) against the same matrices alone run right after each pass, back to back (quant_gemm_probe, 0.5 s; gap: µs the caller spins after each product), medians over the rounds:\n');
+    console.log(besideTable(cases));
+  }
   const stem = ggufs.length && models.length ? 'decode' : ggufs.length ? 'decode-quant' : `decode-${dtypes.join('+')}`;
   const out = arg('out', '') || datedResultPath(stem, undefined, new Date(startTime));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     date: startTime, machine, threads, kv, probes,
     cases: cases.map((c) => ({ label: c.label, kernel: c.kernel, bytes: c.bytes, heldMiB: c.heldMiB, ours: c.ours, llama: c.llama,
-      oursShares: shares(c, c.ours), llamaShares: shares(c, c.llama), gemvAlone: gemv.get(c) ?? null })),
+      oursShares: shares(c, c.ours), llamaShares: shares(c, c.llama), gemvAlone: gemv.get(c) ?? null, gemmBeside: c.beside })),
   }, null, 1));
   console.log(`wrote ${out}`);
 }
