@@ -25,7 +25,11 @@
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
  *     [--llama] [--llama-cpu native|avx2] [--rounds 5] [--threads 2] [--kv f16|bf16|f32]
- *     [--ahead auto|on|off|both] [--no-profile] [--out FILE]
+ *     [--ahead auto|on|off|both] [--no-profile] [--gemm-beside GAPS] [--out FILE]
+ * --gemm-beside 0,4: right after each quantized pass, quant_gemm_probe over the same matrices
+ * back to back for 0.5 s per gap (µs the caller spins after each product, as the step's row
+ * work sits between them); a table sets the pass's GEMMs + LM head (step profile) beside the
+ * probe's best, mean and median pass (is the step slower than its matrices, or the host?).
  * --ahead: decoding ahead (the executor's decodeAhead, native/src/decode_ahead.h) as the
  * executor defaults it (auto), on, off, or both side by side as separate cases in the same rounds.
  * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-avx2.ts), to
