@@ -25,13 +25,17 @@
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
  *     [--llama] [--llama-cpu native|avx2] [--rounds 5] [--threads 2] [--kv f16|bf16|f32]
- *     [--ahead auto|on|off|both] [--no-profile] [--gemm-beside GAPS] [--out FILE]
+ *     [--ahead auto|on|off|both] [--step runner|sync|both] [--no-profile] [--gemm-beside GAPS]
+ *     [--out FILE]
  * --gemm-beside 0,4: right after each quantized pass, quant_gemm_probe over the same matrices
  * back to back for 0.5 s per gap (µs the caller spins after each product, as the step's row
  * work sits between them); a table sets the pass's GEMMs + LM head (step profile) beside the
  * probe's best, mean and median pass (is the step slower than its matrices, or the host?).
  * --ahead: decoding ahead (the executor's decodeAhead, native/src/decode_ahead.h) as the
  * executor defaults it (auto), on, off, or both side by side as separate cases in the same rounds.
+ * --step: steps through the step runner (step(), with --ahead), on the JS thread (stepSync, as
+ * the engine runs single-stream decode by default: its syncSteps 'auto'), or both (default) as
+ * separate cases in the same rounds.
  * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-avx2.ts), to
  * compare like with like against --kernels avx2.
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
@@ -77,6 +81,8 @@ interface Case extends DecodeRow {
   gguf?: string;
   /** --gemm-beside: per pass and gap, the step's GEMMs + LM head ms per token and the probe's figures right after. */
   beside: Beside[];
+  /** Steps through stepSync (on the JS thread, as the engine's syncSteps 'auto' runs single-stream decode) rather than step(). */
+  isSync?: boolean;
 }
 
 function decodeStep(token: number, position: number, pages: number): StepInput {
@@ -100,7 +106,7 @@ async function pass(c: Case, isProfiled: boolean): Promise<Omit<Pass, 'before' |
     const input = decodeStep(token, i, pages);
     const call = performance.now();
     if (i > 0) jsMs += call;
-    token = (await c.ex.step(input)).tokens[0];
+    token = (c.isSync ? c.ex.stepSync(input) : await c.ex.step(input)).tokens[0];
     resolved = performance.now();
   }
   const ms = performance.now() - t0;
@@ -168,24 +174,26 @@ function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, th
   }
 }
 
-const aheadLabel = (ahead: boolean | undefined): string => (ahead === undefined ? '' : ahead ? ', decode ahead' : ', no decode ahead');
+/** How a case's steps are called: through the step runner (decoding ahead on, off or as the executor defaults it), or stepSync. */
+interface Variant { ahead: boolean | undefined; isSync: boolean }
+const variantLabel = (v: Variant): string => (v.isSync ? ', stepSync' : v.ahead === undefined ? '' : v.ahead ? ', decode ahead' : ', no decode ahead');
 
-function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype, ahead: boolean | undefined): Case {
+function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype, v: Variant): Case {
   const config = presetConfig(name);
   const tensors = syntheticTensors(config, 0);
-  const ex = executorFor(config, tensors, kernel, threads, kv, ahead, dtype);
+  const ex = executorFor(config, tensors, kernel, threads, kv, v.isSync ? false : v.ahead, dtype);
   return {
-    label: `${name} ${dtype}${aheadLabel(ahead)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
+    isSync: v.isSync, label: `${name} ${dtype}${variantLabel(v)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
     gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [], beside: [],
   };
 }
 
-async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype, ahead: boolean | undefined): Promise<Case> {
+async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype, v: Variant): Promise<Case> {
   const model = await loadGgufModel(file);
-  const ex = executorFor(model.config, model.tensors, kernel, threads, kv, ahead);
+  const ex = executorFor(model.config, model.tensors, kernel, threads, kv, v.isSync ? false : v.ahead);
   const info = ex.nativeInfo();
   return {
-    label: `${basename(file, '.gguf')}${aheadLabel(ahead)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
+    isSync: v.isSync, label: `${basename(file, '.gguf')}${variantLabel(v)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
     ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [], beside: [],
     gemvShapes: Object.values(model.tensors).every((t) => t.dtype === 'f32') ? gemvShapes(model.config) : undefined,
     quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
@@ -213,6 +221,12 @@ async function main(): Promise<void> {
   const aheadArg = arg('ahead', 'auto');
   if (!['auto', 'on', 'off', 'both'].includes(aheadArg)) throw new RangeError(`--ahead must be auto, on, off or both, got '${aheadArg}'`);
   const aheads = aheadArg === 'both' ? [true, false] : [aheadArg === 'auto' ? undefined : aheadArg === 'on'];
+  const stepArg = arg('step', 'both');
+  if (!['runner', 'sync', 'both'].includes(stepArg)) throw new RangeError(`--step must be runner, sync or both, got '${stepArg}'`);
+  const variants: Variant[] = [
+    ...(stepArg === 'sync' ? [] : aheads.map((ahead) => ({ ahead, isSync: false }))),
+    ...(stepArg === 'runner' ? [] : [{ ahead: false, isSync: true }]),
+  ];
   let llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
   if (llama && arg('llama-cpu', 'native') === 'avx2') {
     const found = findAvx2Core(llama);
@@ -232,8 +246,8 @@ async function main(): Promise<void> {
   };
   const cases: Case[] = [];
   for (const k of kernels) {
-    for (const name of models) for (const dtype of dtypes) for (const a of aheads) cases.push(presetCase(name, dtype, k, threads, kv, a));
-    for (const file of ggufs) for (const a of aheads) cases.push(await ggufCase(file, k, threads, kv, a));
+    for (const name of models) for (const dtype of dtypes) for (const v of variants) cases.push(presetCase(name, dtype, k, threads, kv, v));
+    for (const file of ggufs) for (const v of variants) cases.push(await ggufCase(file, k, threads, kv, v));
   }
   let last = probe();
   for (let r = 0; r < rounds; r++) {
