@@ -38,7 +38,7 @@ QuantKernel avx512VnniQuantKernel();
 // portable, avx2, avx-vnni, avx512-vnni (a path the CPU lacks falls back to the next one down).
 QuantKernel chooseQuantKernel(KernelChoice choice);
 
-// scratch: m * quantActRowBytes(w.k) bytes. Columns are split over the pool in 32-column tiles,
+// scratch: m * quantActRowBytes(w.k) bytes. Columns are split over the pool in 16-column tiles,
 // claimed a few at a time (quant_gemm.cpp: tilesPerChunk); with at most 4 rows, in one
 // contiguous run of tiles per thread (splitInRuns).
 void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int ldx, int m, const QuantMatrix& w,
