@@ -1,5 +1,6 @@
 /** The single-stream decode bench's tables (bench/decode.ts): the figures per case and where a token's time goes. */
 import type { StepProfileFigures } from '../src/native/binding.js';
+import type { QuantGemmFigures } from './probes.js';
 import { median, passShares, shareCell, type StepBytes } from './decode-bound.js';
 
 /** One pass: tok/s, CPU / wall, the probes beside it, and (ours) the step profile and the JS time between steps. */
@@ -68,3 +69,26 @@ export function breakdownTable(cases: DecodeRow[]): string {
   return lines.join('\n');
 }
 
+
+/** --gemm-beside: one pass's GEMMs + LM head ms per token in the step and the quantized probe right after it. */
+export interface Beside { gap: number; inStep: number; alone: QuantGemmFigures }
+
+/** Per case and gap: the step's GEMMs + LM head against the probe's best, mean and median pass, medians over the rounds. */
+export function besideTable(cases: Array<DecodeRow & { beside: Beside[] }>): string {
+  const lines = [
+    '| case | gap µs | in the step, ms | alone: best / mean / median pass, ms | step / alone: best / mean / median |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const c of cases) {
+    for (const gap of [...new Set(c.beside.map((b) => b.gap))]) {
+      const bs = c.beside.filter((b) => b.gap === gap);
+      const m = (f: (b: Beside) => number): number => median(bs.map(f));
+      const step = m((b) => b.inStep), best = m((b) => b.alone.msBest), mean = m((b) => b.alone.msMean), med = m((b) => b.alone.msMedian);
+      // The ratios are medians of each pass's own ratio (the probe ran right after that pass).
+      const r = (f: (b: Beside) => number): string => `${m((b) => b.inStep / f(b)).toFixed(2)}x`;
+      lines.push(`| ${c.label} | ${gap} | ${step.toFixed(3)} | ${best.toFixed(3)} / ${mean.toFixed(3)} / ${med.toFixed(3)} | ` +
+        `${r((b) => b.alone.msBest)} / ${r((b) => b.alone.msMean)} / ${r((b) => b.alone.msMedian)} |`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -25,9 +25,17 @@
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
  *     [--llama] [--llama-cpu native|avx2] [--rounds 5] [--threads 2] [--kv f16|bf16|f32]
- *     [--ahead auto|on|off|both] [--no-profile] [--out FILE]
+ *     [--ahead auto|on|off|both] [--step runner|sync|both] [--no-profile] [--gemm-beside GAPS]
+ *     [--out FILE]
+ * --gemm-beside 0,4: right after each quantized pass, quant_gemm_probe over the same matrices
+ * back to back for 0.5 s per gap (µs the caller spins after each product, as the step's row
+ * work sits between them); a table sets the pass's GEMMs + LM head (step profile) beside the
+ * probe's best, mean and median pass (is the step slower than its matrices, or the host?).
  * --ahead: decoding ahead (the executor's decodeAhead, native/src/decode_ahead.h) as the
  * executor defaults it (auto), on, off, or both side by side as separate cases in the same rounds.
+ * --step: steps through the step runner (step(), with --ahead), on the JS thread (stepSync, as
+ * the engine runs single-stream decode by default: its syncSteps 'auto'), or both (default) as
+ * separate cases in the same rounds.
  * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-avx2.ts), to
  * compare like with like against --kernels avx2.
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
@@ -47,7 +55,7 @@ import { syntheticTensors } from '../src/models/synthetic.js';
 import type { ModelConfig, TensorMap } from '../src/models/config.js';
 import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
 import { median, stepBytes, type StepBytes } from './decode-bound.js';
-import { breakdownTable, shares, table, type DecodeRow, type Pass } from './decode-tables.js';
+import { besideTable, breakdownTable, shares, table, type Beside, type DecodeRow, type Pass } from './decode-tables.js';
 import { greedyParams } from './greedy-params.js';
 import { findAvx2Core } from './llama-avx2.js';
 import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
@@ -71,6 +79,10 @@ interface Case extends DecodeRow {
   /** The NANO_SERVING_KERNEL the case's executor was made under (the quantized probe follows it). */
   kernelEnv?: string;
   gguf?: string;
+  /** --gemm-beside: per pass and gap, the step's GEMMs + LM head ms per token and the probe's figures right after. */
+  beside: Beside[];
+  /** Steps through stepSync (on the JS thread, as the engine's syncSteps 'auto' runs single-stream decode) rather than step(). */
+  isSync?: boolean;
 }
 
 function decodeStep(token: number, position: number, pages: number): StepInput {
@@ -94,7 +106,7 @@ async function pass(c: Case, isProfiled: boolean): Promise<Omit<Pass, 'before' |
     const input = decodeStep(token, i, pages);
     const call = performance.now();
     if (i > 0) jsMs += call;
-    token = (await c.ex.step(input)).tokens[0];
+    token = (c.isSync ? c.ex.stepSync(input) : await c.ex.step(input)).tokens[0];
     resolved = performance.now();
   }
   const ms = performance.now() - t0;
@@ -162,25 +174,27 @@ function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, th
   }
 }
 
-const aheadLabel = (ahead: boolean | undefined): string => (ahead === undefined ? '' : ahead ? ', decode ahead' : ', no decode ahead');
+/** How a case's steps are called: through the step runner (decoding ahead on, off or as the executor defaults it), or stepSync. */
+interface Variant { ahead: boolean | undefined; isSync: boolean }
+const variantLabel = (v: Variant): string => (v.isSync ? ', stepSync' : v.ahead === undefined ? '' : v.ahead ? ', decode ahead' : ', no decode ahead');
 
-function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype, ahead: boolean | undefined): Case {
+function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype, v: Variant): Case {
   const config = presetConfig(name);
   const tensors = syntheticTensors(config, 0);
-  const ex = executorFor(config, tensors, kernel, threads, kv, ahead, dtype);
+  const ex = executorFor(config, tensors, kernel, threads, kv, v.isSync ? false : v.ahead, dtype);
   return {
-    label: `${name} ${dtype}${aheadLabel(ahead)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
-    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [],
+    isSync: v.isSync, label: `${name} ${dtype}${variantLabel(v)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
+    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [], beside: [],
   };
 }
 
-async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype, ahead: boolean | undefined): Promise<Case> {
+async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype, v: Variant): Promise<Case> {
   const model = await loadGgufModel(file);
-  const ex = executorFor(model.config, model.tensors, kernel, threads, kv, ahead);
+  const ex = executorFor(model.config, model.tensors, kernel, threads, kv, v.isSync ? false : v.ahead);
   const info = ex.nativeInfo();
   return {
-    label: `${basename(file, '.gguf')}${aheadLabel(ahead)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
-    ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [],
+    isSync: v.isSync, label: `${basename(file, '.gguf')}${variantLabel(v)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
+    ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [], beside: [],
     gemvShapes: Object.values(model.tensors).every((t) => t.dtype === 'f32') ? gemvShapes(model.config) : undefined,
     quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
   };
@@ -200,9 +214,19 @@ async function main(): Promise<void> {
   const kv = arg('kv', 'f16') as KvDtype;
   if (!['f32', 'f16', 'bf16'].includes(kv)) throw new RangeError(`--kv must be f32, f16 or bf16, got '${kv}'`);
   const isProfiled = !process.argv.includes('--no-profile');
+  // --gemm-beside 0,4: after each quantized pass, the probe over the same matrices (0.5 s per gap, µs spun after each product).
+  const besideGaps = arg('gemm-beside', '').split(',').filter(Boolean).map(Number);
+  if (besideGaps.some((g) => !(g >= 0 && g <= 1000))) throw new RangeError(`--gemm-beside takes gaps in µs, 0-1000, got '${arg('gemm-beside', '')}'`);
+  if (besideGaps.length && !isProfiled) throw new RangeError('--gemm-beside compares with the step profile: drop --no-profile');
   const aheadArg = arg('ahead', 'auto');
   if (!['auto', 'on', 'off', 'both'].includes(aheadArg)) throw new RangeError(`--ahead must be auto, on, off or both, got '${aheadArg}'`);
   const aheads = aheadArg === 'both' ? [true, false] : [aheadArg === 'auto' ? undefined : aheadArg === 'on'];
+  const stepArg = arg('step', 'both');
+  if (!['runner', 'sync', 'both'].includes(stepArg)) throw new RangeError(`--step must be runner, sync or both, got '${stepArg}'`);
+  const variants: Variant[] = [
+    ...(stepArg === 'sync' ? [] : aheads.map((ahead) => ({ ahead, isSync: false }))),
+    ...(stepArg === 'runner' ? [] : [{ ahead: false, isSync: true }]),
+  ];
   let llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
   if (llama && arg('llama-cpu', 'native') === 'avx2') {
     const found = findAvx2Core(llama);
@@ -222,8 +246,8 @@ async function main(): Promise<void> {
   };
   const cases: Case[] = [];
   for (const k of kernels) {
-    for (const name of models) for (const dtype of dtypes) for (const a of aheads) cases.push(presetCase(name, dtype, k, threads, kv, a));
-    for (const file of ggufs) for (const a of aheads) cases.push(await ggufCase(file, k, threads, kv, a));
+    for (const name of models) for (const dtype of dtypes) for (const v of variants) cases.push(presetCase(name, dtype, k, threads, kv, v));
+    for (const file of ggufs) for (const v of variants) cases.push(await ggufCase(file, k, threads, kv, v));
   }
   let last = probe();
   for (let r = 0; r < rounds; r++) {
@@ -231,6 +255,10 @@ async function main(): Promise<void> {
       const before = last;
       const p = await pass(c, isProfiled);
       c.ours.push({ ...p, before, after: (last = probe()) });
+      if (c.quantShapes && p.profile) {
+        const inStep = (p.profile.gemmMs + p.profile.lmHeadMs) / p.profile.numSteps;
+        for (const gap of besideGaps) c.beside.push({ gap, inStep, alone: measureQuantGemm(threads, c.quantShapes, 0.5, c.kernelEnv, gap) });
+      }
       if (llama && c.gguf && c === cases.find((o) => o.gguf === c.gguf)) {
         const llamaBefore = last;
         const tok = llamaBench(llama, c.gguf, threads, 0, STEPS, 3, ['-ctk', kv, '-ctv', kv]).decodeTokPerS;
@@ -267,13 +295,17 @@ async function main(): Promise<void> {
     console.log('\nWhere a token\'s time goes (ms, medians over the rounds; regions as the step runner saw them; binding round trip = the runner\'s gap between steps less the JS time between a result and the next call):\n');
     console.log(breakdownTable(cases));
   }
+  if (besideGaps.length) {
+    console.log('\nThe step\'s GEMMs and LM head (ms per token, profile) against the same matrices alone run right after each pass, back to back (quant_gemm_probe, 0.5 s; gap: µs the caller spins after each product), medians over the rounds:\n');
+    console.log(besideTable(cases));
+  }
   const stem = ggufs.length && models.length ? 'decode' : ggufs.length ? 'decode-quant' : `decode-${dtypes.join('+')}`;
   const out = arg('out', '') || datedResultPath(stem, undefined, new Date(startTime));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     date: startTime, machine, threads, kv, probes,
     cases: cases.map((c) => ({ label: c.label, kernel: c.kernel, bytes: c.bytes, heldMiB: c.heldMiB, ours: c.ours, llama: c.llama,
-      oursShares: shares(c, c.ours), llamaShares: shares(c, c.llama), gemvAlone: gemv.get(c) ?? null })),
+      oursShares: shares(c, c.ours), llamaShares: shares(c, c.llama), gemvAlone: gemv.get(c) ?? null, gemmBeside: c.beside })),
   }, null, 1));
   console.log(`wrote ${out}`);
 }

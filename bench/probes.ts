@@ -96,16 +96,19 @@ export function peakFor(kernel: string, peaks: Peaks): number | null {
 /** One quantized matrix as the executor fuses it: its parts (block type, output rows) in order, k inputs. */
 export interface QuantMatrixShape { parts: Array<{ type: string; rows: number }>; k: number }
 
+/** The quantized probe's figures: GB/s and ms of one pass (every matrix once, in turn) at its best, mean and median pass. */
+export interface QuantGemmFigures { kernel: string; gbps: number; gbpsMean: number; gbpsMedian: number; msBest: number; msMean: number; msMedian: number; passes: number; gapUs: number }
+
 /**
  * GB/s (stored weight bytes per second) of the addon's quantized kernel over a list of
  * matrices run in turn, one row each (bench/probes/quant_gemm_probe.cpp); the kernel is the
- * one the executor picks (NANO_SERVING_KERNEL forces one).
+ * one the executor picks (NANO_SERVING_KERNEL forces one). gapUs: the calling thread spins
+ * that long after each product (the step's row work between products; not counted in the figures).
  */
-export function measureQuantGemm(threads: number, shapes: readonly QuantMatrixShape[], seconds = 0.4, kernelEnv?: string): { kernel: string; gbps: number } {
+export function measureQuantGemm(threads: number, shapes: readonly QuantMatrixShape[], seconds = 0.4, kernelEnv?: string, gapUs = 0): QuantGemmFigures {
   const list = shapes.map((s) => `${s.parts.map((p) => `${p.type}:${p.rows}`).join('+')}x${s.k}`).join(',');
   const env = { ...process.env };
   if (kernelEnv) env.NANO_SERVING_KERNEL = kernelEnv;
-  const text = execFileSync(probe('quant_gemm_probe'), [threads, seconds, list].map(String), { encoding: 'utf8', env });
-  const r = JSON.parse(text.trim()) as { kernel: string; gbps: number };
-  return { kernel: r.kernel, gbps: r.gbps };
+  const text = execFileSync(probe('quant_gemm_probe'), [threads, seconds, list, gapUs].map(String), { encoding: 'utf8', env });
+  return JSON.parse(text.trim()) as QuantGemmFigures;
 }

@@ -3,10 +3,13 @@
 // decode step, activation quantization included), each matrix stored in the kernel's layout.
 // The blocks are pseudo-random bytes with normal f16 scales (the kernels' time does not depend
 // on the values). Prints one JSON line: the kernel, the weight bytes of one pass as stored (the
-// interleaved layouts' bytes, what a step reads) and GB/s of the best pass.
-// Usage: quant_gemm_probe <threads> <seconds> <matrix>[,<matrix>...]
+// interleaved layouts' bytes, what a step reads) and GB/s of the best, the mean and the median
+// pass (a pass: every matrix once, back to back, as a step runs them).
+// Usage: quant_gemm_probe <threads> <seconds> <matrix>[,<matrix>...] [<gap_us>]
 //   matrix = <type>:<rows>[+<type>:<rows>...]x<k>, type one of q8_0 q4_0 q4_k q5_k q6_k
-//   (a fused matrix's parts in order, as the executor fuses q|k|v and gate|up).
+//   (a fused matrix's parts in order, as the executor fuses q|k|v and gate|up);
+//   gap_us: the calling thread spins that long after each product (the step's row work
+//   between its products: norms, rope, attention), the pool's other threads idle meanwhile.
 // The kernel is chooseQuantKernel's (NANO_SERVING_KERNEL forces one, as in the executor).
 #include <algorithm>
 #include <chrono>
@@ -61,7 +64,9 @@ struct Layer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) return std::fprintf(stderr, "usage: quant_gemm_probe <threads> <seconds> <type:rows[+type:rows]xk,...>\n"), 2;
+  if (argc != 4 && argc != 5) return std::fprintf(stderr, "usage: quant_gemm_probe <threads> <seconds> <type:rows[+type:rows]xk,...> [gap_us]\n"), 2;
+  const double gapUs = argc == 5 ? std::atof(argv[4]) : 0;
+  if (!(gapUs >= 0)) return std::fprintf(stderr, "quant_gemm_probe: bad gap_us '%s'\n", argv[4]), 2;
   const int threads = std::atoi(argv[1]);
   const double seconds = std::atof(argv[2]);
   const QuantKernel kernel = chooseQuantKernel(KernelChoice::Auto);
@@ -97,16 +102,34 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   auto runAll = [&] {
-    for (Layer& l : layers) quantGemm(pool, kernel, l.x.data(), l.w->k, 1, *l.w, nullptr, l.y.data(), l.w->n, l.scratch.data());
+    for (Layer& l : layers) {
+      quantGemm(pool, kernel, l.x.data(), l.w->k, 1, *l.w, nullptr, l.y.data(), l.w->n, l.scratch.data());
+      if (gapUs > 0) {
+        const auto g0 = std::chrono::steady_clock::now();
+        while (std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - g0).count() < gapUs) {
+        }
+      }
+    }
   };
   runAll();
-  double best = 1e30;
+  std::vector<double> passes;
   const auto start = std::chrono::steady_clock::now();
   while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
     const auto t0 = std::chrono::steady_clock::now();
     runAll();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    passes.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::printf("{\"kernel\":\"%s\",\"threads\":%d,\"bytes\":%.0f,\"gbps\":%.2f}\n", kernel.name, threads, bytes, bytes / best / 1e9);
+  double mean = 0;
+  for (double t : passes) mean += t / double(passes.size());
+  std::vector<double> sorted = passes;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t h = sorted.size() / 2;
+  const double best = sorted.front(), med = sorted.size() % 2 ? sorted[h] : 0.5 * (sorted[h - 1] + sorted[h]);
+  // The gap is not the GEMMs' time: the GB/s are over the pass less its gaps.
+  const double gaps = gapUs * 1e-6 * double(layers.size());
+  std::printf("{\"kernel\":\"%s\",\"threads\":%d,\"bytes\":%.0f,\"gapUs\":%.1f,\"passes\":%zu,\"gbps\":%.2f,\"gbpsMean\":%.2f,\"gbpsMedian\":%.2f,"
+              "\"msBest\":%.4f,\"msMean\":%.4f,\"msMedian\":%.4f}\n",
+              kernel.name, threads, bytes, gapUs, passes.size(), bytes / (best - gaps) / 1e9, bytes / (mean - gaps) / 1e9, bytes / (med - gaps) / 1e9,
+              1e3 * (best - gaps), 1e3 * (mean - gaps), 1e3 * (med - gaps));
   return 0;
 }

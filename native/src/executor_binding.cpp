@@ -143,17 +143,24 @@ void ExecutorWrap::stopRunner() {
   tsfn_.Release();
 }
 
-Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
+void ExecutorWrap::takeStepInput(const Napi::CallbackInfo& info, bool isSync) {
   Napi::Env env = info.Env();
   if (isClosed_) throw codedError(env, "ERR_NATIVE_CLOSED", "executor is closed");
   if (isBusy_) throw codedError(env, "ERR_NATIVE_BUSY", "a step is already in flight");
   try {
     parseStep(info[0], *keys_, core_->batch);
     validateStep(core_->batch, core_->model.config(), core_->options);
+    if (isSync && core_->batch.maskReady)  // its masks are written by JS while the step runs: not while JS waits in it
+      throw CodedError("ERR_NATIVE_SYNC", "stepSync cannot take deferred token masks (maskReady): use step()");
     core_->seqs.apply(core_->batch, core_->options, core_->model.config().vocabSize);  // checks the deltas before it changes anything
   } catch (const CodedError& e) {
     throw codedError(env, e.code, e.what());
   }
+}
+
+Napi::Value ExecutorWrap::step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  takeStepInput(info, false);
   isBusy_ = true;
   self_ = Napi::Persistent(info.This().As<Napi::Object>());
   if (core_->batch.maskReady) stepInput_ = Napi::Persistent(info[0].As<Napi::Object>());
@@ -175,19 +182,58 @@ void ExecutorWrap::completeStep(Napi::Env env) {
     finishStep();
     deferred->Reject(codedError(env, "ERR_NATIVE_STEP", stepError_).Value());
   } else {
-    const StepResult& r = core_->result;
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("tokens", copyOut<int32_t>(env, r.tokens));
-    out.Set("logprobs", copyOut<float>(env, r.logprobs));
-    out.Set("topK", Napi::Number::New(env, r.topK));
-    out.Set("topIds", copyOut<int32_t>(env, r.topIds));
-    out.Set("topLogprobs", copyOut<float>(env, r.topLogprobs));
-    if (core_->batch.returnLogits) out.Set("logits", copyOut<float>(env, r.logits));
+    Napi::Object out = resultObject(env);
     finishStep();
     deferred->Resolve(out);
   }
   self_.Reset();
   stepInput_.Reset();
+}
+
+Napi::Object ExecutorWrap::resultObject(Napi::Env env) const {
+  const StepResult& r = core_->result;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("tokens", copyOut<int32_t>(env, r.tokens));
+  out.Set("logprobs", copyOut<float>(env, r.logprobs));
+  out.Set("topK", Napi::Number::New(env, r.topK));
+  out.Set("topIds", copyOut<int32_t>(env, r.topIds));
+  out.Set("topLogprobs", copyOut<float>(env, r.topLogprobs));
+  if (core_->batch.returnLogits) out.Set("logits", copyOut<float>(env, r.logits));
+  return out;
+}
+
+// The step on the calling (JS) thread, as the pool's thread 0: no hand-off to the runner and no
+// thread-safe function back, so none of the binding's round trip (the runner idles meanwhile). A
+// step ahead that is the same step and done is taken; any other is dropped first (never computed
+// ahead after a synchronous step: that would need the runner to run beside the JS thread).
+Napi::Value ExecutorWrap::stepSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  takeStepInput(info, true);
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const bool isDone = ahead_ == Ahead::Done && isSameStep(core_->aheadBatch, core_->batch);
+    if (isDone) {
+      std::swap(core_->result, core_->aheadResult);
+      ++core_->model.profile().numAhead;
+      ahead_ = Ahead::None;
+    } else {
+      dropAhead(lock);
+    }
+    if (isDone) return resultObject(env);
+  }
+  StepProfile& profile = core_->model.profile();
+  if (profile.isOn && postedNs_ != 0) {
+    profile.gapNs += double(StepProfile::nowNs() - postedNs_);
+    ++profile.numGaps;
+  }
+  try {
+    core_->model.step(core_->batch, core_->result);
+  } catch (const std::exception& e) {
+    postedNs_ = 0;
+    throw codedError(env, "ERR_NATIVE_STEP", e.what());
+  }
+  postedNs_ = profile.isOn ? StepProfile::nowNs() : 0;
+  return resultObject(env);
 }
 
 void ExecutorWrap::finishStep() {

@@ -57,7 +57,8 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "Executor",
-                       {InstanceMethod<&ExecutorWrap::step>("step"), InstanceMethod<&ExecutorWrap::close>("close"),
+                       {InstanceMethod<&ExecutorWrap::step>("step"), InstanceMethod<&ExecutorWrap::stepSync>("stepSync"),
+                        InstanceMethod<&ExecutorWrap::close>("close"),
                         InstanceMethod<&ExecutorWrap::info>("info"), InstanceMethod<&ExecutorWrap::profile>("profile")});
   }
 
@@ -72,6 +73,9 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   using Tsfn = Napi::TypedThreadSafeFunction<ExecutorWrap, void, &onStepDone>;
 
   Napi::Value step(const Napi::CallbackInfo& info);
+  Napi::Value stepSync(const Napi::CallbackInfo& info);
+  void takeStepInput(const Napi::CallbackInfo& info, bool isSync);  // parses, checks and applies the step's input (throws)
+  Napi::Object resultObject(Napi::Env env) const;     // the finished step's result as JS arrays
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
   Napi::Value profile(const Napi::CallbackInfo& info);

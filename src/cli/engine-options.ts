@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { EngineOptions } from '../engine/options.js';
 import type { KvDtype } from '../native/binding.js';
+import type { SyncSteps } from '../engine/sync-steps.js';
 
 export interface EngineFlags {
   model: string;
@@ -14,6 +15,7 @@ export interface EngineFlags {
   prefixCache: boolean;
   threads?: number;
   kvDtype?: KvDtype;
+  syncSteps?: SyncSteps;
 }
 
 export function positiveInt(value: string): number {
@@ -41,6 +43,14 @@ export function kvDtype(value: string): KvDtype {
   return value as KvDtype;
 }
 
+const SYNC_STEPS: Record<string, SyncSteps> = { auto: 'auto', on: true, off: false };
+
+export function syncSteps(value: string): SyncSteps {
+  const parsed = SYNC_STEPS[value];
+  if (parsed === undefined) throw new InvalidArgumentError('must be one of auto, on, off');
+  return parsed;
+}
+
 export function addEngineOptions(command: Command, defaultModel = 'default'): Command {
   return command
     .option('--model <preset|path>', "'default' (the embedded model), 'tiny', 'small', 'medium', a model folder or a .gguf file", defaultModel)
@@ -52,7 +62,8 @@ export function addEngineOptions(command: Command, defaultModel = 'default'): Co
     .option('--max-waiting <n>', 'waiting requests before 429 / ERR_QUEUE_FULL (default 4096)', positiveInt)
     .option('--no-prefix-cache', 'turn the radix prefix cache off')
     .option('--threads <n>', 'native worker threads (default: the cores)', positiveInt)
-    .option('--kv-dtype <type>', 'KV cache element type: f32 (default), f16, bf16 or q8_0 (int8, a scale per 32 values)', kvDtype);
+    .option('--kv-dtype <type>', 'KV cache element type: f32 (default), f16, bf16 or q8_0 (int8, a scale per 32 values)', kvDtype)
+    .option('--sync-steps <mode>', 'short steps on the JS thread: auto (default: steps of <= 4 tokens while they take <= 4 ms), on, off', syncSteps);
 }
 
 export function engineOptions(flags: EngineFlags): EngineOptions {
@@ -60,5 +71,6 @@ export function engineOptions(flags: EngineFlags): EngineOptions {
   const numeric = ['kvCachePages', 'pageSize', 'maxBatchTokens', 'maxRunning', 'maxChunkSize', 'maxWaiting', 'threads'] as const;
   for (const key of numeric) if (flags[key] !== undefined) options[key] = flags[key];
   if (flags.kvDtype !== undefined) options.kvDtype = flags.kvDtype;
+  if (flags.syncSteps !== undefined) options.syncSteps = flags.syncSteps;
   return options;
 }

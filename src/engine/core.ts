@@ -27,6 +27,7 @@ import { RequestTable } from './request-table.js';
 import type { SamplingParams } from './sampling.js';
 import { buildStats, StatsCounters, type EngineStats } from './stats.js';
 import { StepBuffers } from './step-input.js';
+import { SyncStepChooser, validateSyncSteps, type SyncSteps } from './sync-steps.js';
 import { TextStream } from './text-stream.js';
 import { TokenOutput } from './token-output.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -55,6 +56,8 @@ export interface CoreOptions extends SchedulerConfig {
   clock?: EngineClock;
   /** true: no tick loop; steps run only when step() is called (model-based tests choose when). */
   manualSteps?: boolean;
+  /** Short steps on the JS thread (sync-steps.ts): 'auto' (default), true (every unconstrained step) or false. */
+  syncSteps?: SyncSteps;
 }
 
 export type { SchedulingPolicy };
@@ -91,6 +94,7 @@ export class EngineCore {
   /** Grammar states of requests with a responseFormat (XGrammar loads on first use). */
   readonly constrained: ConstrainedDecoding;
   private numCompiling = 0;
+  private readonly syncSteps: SyncStepChooser;
 
   constructor(readonly executor: Executor, readonly tokenizer: Tokenizer, readonly options: CoreOptions) {
     const { numPages, pageSize } = executor.info;
@@ -103,6 +107,7 @@ export class EngineCore {
     this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options);
     this.buffers = new StepBuffers(executor.info, this.kv.kept);
     this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
+    this.syncSteps = new SyncStepChooser(validateSyncSteps(options.syncSteps, executor), executor);
     this.postprocessor = new Postprocessor(this.counters, this.kv, this.output, this.constrained, this.endings, (slot) => this.emitState(slot));
     this.loop = options.manualSteps
       ? { wake: () => undefined, isRunning: false, stop: () => undefined }
@@ -245,7 +250,11 @@ export class EngineCore {
   private async run(batch: Batch): Promise<StepOutput | undefined> {
     this.isStepInFlight = true;
     try {
-      const output = await this.constrained.step(this.executor, this.buffers.fill(batch.runs, batch.slots), batch.runs);
+      const input = this.buffers.fill(batch.runs, batch.slots);
+      const numTokens = input.tokens.length;
+      const started = performance.now();
+      const output = await this.constrained.step(this.executor, input, batch.runs, this.syncSteps.isSync(numTokens));
+      this.syncSteps.noteStep(numTokens, performance.now() - started);
       this.buffers.accepted(); // only now does the executor keep the step's sequences
       return output;
     } catch (error) {

@@ -97,6 +97,7 @@ export class NanoServingEngine {
       maxOutputTokens: resolved.maxOutputTokens,
       defaultMaxTokens: samplingDefaults?.maxTokens,
       policy: resolved.policy,
+      syncSteps: resolved.syncSteps,
     });
     return new NanoServingEngine(core, name, chatTemplate, specialTokens ?? {}, { samplingDefaults, chatTemplates });
   }

@@ -7,6 +7,7 @@ import { validatePacedPrefill, validateMeasuredStepCost } from './step-cost-opti
 import type { KvDtype } from '../native/binding.js';
 import type { SchedulingPolicy } from './core.js';
 import { validateTimeout } from './intake.js';
+import { validateSyncSteps, type SyncSteps } from './sync-steps.js';
 
 export interface EngineOptions {
   /** 'default' (the embedded trained model, else 'tiny'), a preset ('tiny' | 'small' | 'medium'), a ModelConfig, or a model folder. */
@@ -68,6 +69,14 @@ export interface EngineOptions {
   maxPromptTokens?: number;
   /** Cap on a request's maxTokens (ERR_CONTEXT_LENGTH beyond), and its default when none is given. */
   maxOutputTokens?: number;
+  /**
+   * Short steps on the JS thread (src/engine/sync-steps.ts): 'auto' (default) runs a step of at
+   * most 4 tokens synchronously while such steps take at most 4 ms (single-stream decode of a
+   * small model: the step runner's round trip is a large share of it), true every step, false
+   * none. A synchronous step blocks the event loop while it runs; constrained steps always run
+   * off it. true needs an executor with stepSync (the native one).
+   */
+  syncSteps?: SyncSteps;
   /** Use this executor instead of the native one (e.g. a SimulatedExecutor). */
   executor?: Executor;
   /** Replace the scheduling policy. */
@@ -125,6 +134,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxRunning: positiveInt(options, 'maxRunning', ENGINE_DEFAULTS.maxRunning),
     maxWaiting: positiveInt(options, 'maxWaiting', ENGINE_DEFAULTS.maxWaiting),
     weightSeed: options.weightSeed ?? ENGINE_DEFAULTS.weightSeed,
+    syncSteps: validateSyncSteps(options.syncSteps, options.executor),
     prefixCache: options.prefixCache ?? ENGINE_DEFAULTS.prefixCache,
     chunkedPrefill: options.chunkedPrefill ?? ENGINE_DEFAULTS.chunkedPrefill,
     maxStepCostRatio: stepCostRatio(options),

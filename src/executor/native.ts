@@ -48,7 +48,7 @@ export class NativeExecutor implements Executor {
   readonly info: ExecutorInfo;
   private isClosed = false;
 
-  private constructor(private readonly handle: NativeExecutorHandle, info: ExecutorInfo) {
+  private constructor(private readonly handle: NativeExecutorHandle, info: ExecutorInfo, readonly decodesAhead: boolean) {
     this.info = info;
   }
 
@@ -59,6 +59,7 @@ export class NativeExecutor implements Executor {
     const weightDtype = options.weightDtype ?? 'f32';
     const isQuant = weightDtype === 'q8_0' || weightDtype === 'q4_k';
     checkKvDtype(options.kvDtype ?? 'f32', config);
+    const decodeAhead = options.decodeAhead ?? numThreads < availableParallelism();
     let handle: NativeExecutorHandle;
     try {
       handle = new (loadNative().Executor)(config, isQuant ? quantizeTensorMap(config, tensors, weightDtype) : tensors, {
@@ -70,7 +71,7 @@ export class NativeExecutor implements Executor {
         maxSeqs,
         kernel: options.kernel ?? 'auto',
         kvDtype: options.kvDtype ?? 'f32',
-        decodeAhead: options.decodeAhead ?? numThreads < availableParallelism(),
+        decodeAhead,
       });
     } catch (err) {
       throw wrapNativeError(err);
@@ -83,7 +84,7 @@ export class NativeExecutor implements Executor {
       maxBatchTokens,
       maxSeqs,
       modelConfig: config,
-    });
+    }, decodeAhead);
   }
 
   /** Rejects (never throws) with an ExecutorError whose nativeCode is the addon's code. */
@@ -93,6 +94,20 @@ export class NativeExecutor implements Executor {
       return this.handle.step(input).catch((err: unknown) => Promise.reject(wrapNativeError(err)));
     } catch (err) {
       return Promise.reject(wrapNativeError(err));
+    }
+  }
+
+  /**
+   * The step on the JS thread, blocking the event loop while it runs (binding.ts: stepSync): for
+   * short steps, where the round trip through the step runner is a large share. Throws an
+   * ExecutorError (the same codes as step(); ERR_NATIVE_SYNC for deferred token masks).
+   */
+  stepSync(input: StepInput): StepOutput {
+    if (this.isClosed) throw new ExecutorError('executor is closed', 'ERR_NATIVE_CLOSED');
+    try {
+      return this.handle.stepSync(input);
+    } catch (err) {
+      throw wrapNativeError(err);
     }
   }
 

@@ -83,5 +83,13 @@ export interface Executor {
    * The engine reuses the input's buffers: they stay valid until the returned promise settles, not after.
    */
   step(input: StepInput): Promise<StepOutput>;
+  /**
+   * Optional: the same step on the calling thread, blocking it (the native executor: the JS
+   * thread computes it, with no round trip through the step runner). Throws what step() rejects
+   * with. The engine uses it for short steps (engine option syncSteps).
+   */
+  stepSync?(input: StepInput): StepOutput;
+  /** True when the executor computes single-stream decode steps ahead of the call (decodeAhead): stepSync would defeat that. */
+  readonly decodesAhead?: boolean;
   close(): void;
 }

@@ -59,11 +59,13 @@ export class ConstrainedDecoding {
   /**
    * Runs a step on the executor; when some of its sampled runs are constrained, their masks
    * are computed while the forward pass runs (the sampler waits for them), and a mask that
-   * fails fails the step once the executor is done with the shared memory.
+   * fails fails the step once the executor is done with the shared memory. `sync`: a step with
+   * no constrained run goes to executor.stepSync (a constrained one always to step(): its masks
+   * are written while it runs).
    */
-  async step(executor: Executor, input: StepInput, runs: readonly MaskedRun[]): Promise<StepOutput> {
+  async step(executor: Executor, input: StepInput, runs: readonly MaskedRun[], sync = false): Promise<StepOutput> {
     const masks = this.planMasks(runs);
-    if (!masks) return executor.step(input);
+    if (!masks) return sync && executor.stepSync ? executor.stepSync(input) : executor.step(input);
     const pending = executor.step({ ...input, ...masks.input });
     pending.catch(() => undefined); // handled below, once the masks are in
     await this.fillMasks(masks).catch((error: unknown) => pending.then(() => Promise.reject(error), () => Promise.reject(error)));

@@ -56,6 +56,13 @@ export interface NativeExecutorOptions {
 export interface NativeExecutorHandle {
   /** Validates synchronously (throws an Error with a `code`), then computes off the event loop. One step in flight at a time. */
   step(input: StepInput): Promise<StepOutput>;
+  /**
+   * The same step computed on the calling thread (the JS thread is the pool's thread 0 and the
+   * event loop waits for it): no hand-off to the step runner and no callback back, so none of the
+   * binding's round trip. Same checks and errors as step(), thrown; deferred token masks
+   * (maskReady) are refused (ERR_NATIVE_SYNC). Never leaves a step computed ahead behind it.
+   */
+  stepSync(input: StepInput): StepOutput;
   /** Frees the weights and the KV pool; later calls throw ERR_NATIVE_CLOSED. */
   close(): void;
   /** Bytes of weights and of KV storage, and the kernel paths chosen at run time (quantKernel: when some weight is quantized). */
@@ -136,4 +143,6 @@ export type NativeErrorCode =
   | 'ERR_NATIVE_PARAM'       // non-finite or out-of-range sampling parameter
   | 'ERR_NATIVE_SEQ'         // a step names a sequence the executor does not keep, or one twice
   | 'ERR_NATIVE_BUSY'        // a step is already in flight
+  | 'ERR_NATIVE_SYNC'        // stepSync given deferred token masks (maskReady)
+  | 'ERR_NATIVE_STEP'        // the forward pass itself failed
   | 'ERR_NATIVE_CLOSED';     // executor closed

@@ -42,6 +42,16 @@ describe('nano-serving (built)', () => {
     expect(bad.stderr).toMatch(/--kv-dtype.*must be one of f32, f16, bf16, q8_0/);
   });
 
+  test('generate --sync-steps on / off give the same greedy text; an unknown mode is refused', async () => {
+    const on = await cli('generate', '--model', 'default', '--threads', '1', '--sync-steps', 'on', '--prompt', 'Hello', '--max-tokens', '6', '--json');
+    const off = await cli('generate', '--model', 'default', '--threads', '1', '--sync-steps', 'off', '--prompt', 'Hello', '--max-tokens', '6', '--json');
+    expect([on.code, off.code]).toEqual([0, 0]);
+    expect(JSON.parse(on.stdout).text).toBe(JSON.parse(off.stdout).text);
+    const bad = await cli('generate', '--model', 'tiny', '--sync-steps', 'always', '--prompt', 'x');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--sync-steps.*must be one of auto, on, off/);
+  });
+
   test('demo --json on the default model', async () => {
     const { stdout, code } = await cli('demo', '--json', '--max-tokens', '6', '--threads', '1');
     expect(code).toBe(0);
