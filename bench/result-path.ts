@@ -10,11 +10,21 @@ import { fileURLToPath } from 'node:url';
 /** bench/results of this checkout (from bench/ or dist/bench/). */
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), ...(import.meta.url.includes('/dist/') ? ['..', '..'] : ['..']), 'bench', 'results');
 
-/** dir/STEM-DATE.json, or the first of dir/STEM-DATE-2.json, ... that no file holds yet. */
-export function datedResultPath(stem: string, dir = RESULTS_DIR, date = new Date()): string {
-  const day = date.toISOString().slice(0, 10);
+export interface ResultPathOptions {
+  /** After the date: STEM-DATE-TAG.json (bench/run.ts's quick runs: DATE-quick.json). */
+  readonly tag?: string;
+  /** Files written beside the JSON under its stem (['.md', '.svg']): a name is taken if any of them exists. */
+  readonly beside?: readonly string[];
+}
+
+/**
+ * dir/STEM-DATE.json (DATE.json for an empty stem), or the first of dir/STEM-DATE-2.json, ...
+ * that no file holds yet (nor a file beside it).
+ */
+export function datedResultPath(stem: string, dir = RESULTS_DIR, date = new Date(), options: ResultPathOptions = {}): string {
+  const base = [stem, date.toISOString().slice(0, 10), options.tag].filter(Boolean).join('-');
   for (let n = 1; ; n++) {
-    const file = join(dir, `${stem}-${day}${n === 1 ? '' : `-${n}`}.json`);
-    if (!existsSync(file)) return file;
+    const name = n === 1 ? base : `${base}-${n}`;
+    if (!['.json', ...(options.beside ?? [])].some((ext) => existsSync(join(dir, name + ext)))) return join(dir, `${name}.json`);
   }
 }

@@ -11,7 +11,7 @@
  * --render FILE.json: no run; renders a saved result as THE report: REPORT.md and chart.svg
  * beside it (how bench/results/REPORT.md, which the README cites, is updated).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
@@ -19,6 +19,7 @@ import { analysis } from './analysis.js';
 import { runBench, type BenchResult } from './bench.js';
 import type { VariantFilter } from './suites.js';
 import { markdownReport, terminalReport } from './report.js';
+import { datedResultPath, RESULTS_DIR } from './result-path.js';
 import { concurrencyChart } from './svg.js';
 
 function flag(name: string): boolean {
@@ -68,14 +69,6 @@ function ownNames(out: string): { report: string; chart: string } {
   return { report: `${stem}.md`, chart: `${stem}.svg` };
 }
 
-/** dir/STEM.json, or the first of dir/STEM-2.json, dir/STEM-3.json, ... that no file (nor its report) holds yet. */
-function freshResultPath(dir: string, stem: string): string {
-  for (let n = 1; ; n++) {
-    const name = n === 1 ? stem : `${stem}-${n}`;
-    if (![`${name}.json`, `${name}.md`, `${name}.svg`].some((f) => existsSync(join(dir, f)))) return join(dir, `${name}.json`);
-  }
-}
-
 /** --interference-variants a,b: labels containing a or b; --interference-variant LABEL (repeatable): that exact label. */
 function variantFilter(): VariantFilter | undefined {
   const parts = option('interference-variants')?.split(','), exact = options('interference-variant');
@@ -92,8 +85,7 @@ if (rendered) {
 }
 
 const quick = flag('quick');
-const today = new Date().toISOString().slice(0, 10);
-const out = option('out') ?? freshResultPath(quick ? join(tmpdir(), 'nano-serving-bench') : join('bench', 'results'), quick ? `${today}-quick` : today);
+const out = option('out') ?? datedResultPath('', quick ? join(tmpdir(), 'nano-serving-bench') : RESULTS_DIR, new Date(), { tag: quick ? 'quick' : undefined, beside: ['.md', '.svg'] });
 const started = performance.now();
 const result = await runBench(
   {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "errors.h"
+#include "tile_runs.h"
 
 namespace nano {
 
@@ -65,6 +66,11 @@ GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype) {
   return portableGemmKernel();
 }
 
+namespace {
+constexpr int kFewRows = 4;
+constexpr size_t kRunChunkBytes = size_t(256) << 10;
+}  // namespace
+
 void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, int m, const PackedMatrix& w,
           const float* bias, float* y, int ldy, uint16_t* xPairs) {
   if (m <= 0) return;
@@ -102,6 +108,18 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
   int unit = m <= 2 ? kBlockPanels : kernel.splitPanels;
   if (w.dtype == WeightDtype::Bf16 && unit < 2) unit = 2;
   const int numUnits = (w.numPanels + unit - 1) / unit;
+  // Few rows (decode): one contiguous run of units per thread (tile_runs.h), claimed from its
+  // front in chunks of about kRunChunkBytes of weights, so each thread streams one range of memory.
+  if (m <= kFewRows && numThreads > 1 && numThreads <= kMaxRuns && numUnits > 1) {
+    const size_t unitBytes = w.bytes() / size_t(w.numPanels) * size_t(unit);
+    const int perChunk = int(std::max<size_t>(1, kRunChunkBytes / unitBytes));
+    auto eachUnitBytes = [&](auto&& f) {
+      for (int u = 0; u < numUnits; ++u) f(size_t(std::min(unit, w.numPanels - u * unit)));  // panels: equal bytes each
+    };
+    return splitInRuns(pool, numUnits, perChunk, eachUnitBytes, [&](int begin, int end) {
+      kernel.run(x, ldx, m, w, begin * unit, std::min(end * unit, w.numPanels), bias, y, ldy);
+    });
+  }
   constexpr int kRangeBlocks = 8;
   const bool isRanged = m > 2 && w.numBlocks >= kRangeBlocks * 8 * numThreads;
   const int numChunks = std::min(numUnits, std::max(isRanged ? w.numBlocks / kRangeBlocks : w.numBlocks, 4 * numThreads));

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "quant_acts.h"
+#include "tile_runs.h"
 
 namespace nano {
 
@@ -49,70 +50,8 @@ int tilesPerChunk(const QuantMatrix& w, int numTiles, int m, int numThreads) {
   return std::min(byWork, byThreads);
 }
 
-// Few rows (decode): the tiles are split into one contiguous run per thread, of about equal
-// weight bytes, so each thread streams one long range of memory (a chunk claimed from a
-// shared counter would make both threads jump to a new address every few tens of KB, where
-// the hardware prefetcher starts over). A thread claims chunks from the front of its own run;
-// once it is empty, from the back of the others' (a descheduled thread's share is taken
-// over, as with the shared counter). Claims shrink towards a run's end so both threads
-// finish together. Which thread runs a tile never changes what it computes.
+// Few rows (decode): one contiguous run of tiles per thread (tile_runs.h).
 constexpr int kFewRows = 4;
-
-struct alignas(64) TileRun {
-  std::atomic<uint64_t> span;  // front (low 32 bits) | back (high 32 bits): tiles [front, back) left
-};
-
-inline uint64_t spanOf(uint32_t front, uint32_t back) { return uint64_t(back) << 32 | front; }
-
-// Claims up to `most` tiles from the front (owner) or the back (others) of `run`; false when empty.
-bool claimTiles(TileRun& run, bool fromFront, int most, int& begin, int& end) {
-  uint64_t s = run.span.load(std::memory_order_relaxed);
-  for (;;) {
-    const uint32_t front = uint32_t(s), back = uint32_t(s >> 32);
-    if (front >= back) return false;
-    const uint32_t take = std::max<uint32_t>(1, std::min<uint32_t>(uint32_t(most), (back - front) / 4));
-    const uint64_t next = fromFront ? spanOf(front + take, back) : spanOf(front, back - take);
-    if (run.span.compare_exchange_weak(s, next, std::memory_order_relaxed)) {
-      begin = int(fromFront ? front : back - take);
-      end = int(fromFront ? front + take : back);
-      return true;
-    }
-  }
-}
-
-constexpr int kMaxRuns = 16;
-
-template <class RunTiles>
-void splitInRuns(ThreadPool& pool, const QuantMatrix& w, int tiles, int perChunk, RunTiles&& runTiles) {
-  const int threads = std::min(pool.size(), tiles);
-  TileRun runs[kMaxRuns];
-  // Run boundaries at equal shares of the weight bytes (parts of several block types differ per tile).
-  auto tileBytes = [](const QuantPart& p) { return p.rowBytes * size_t(p.interleaved ? kTileColumns / p.groupColumns : kTileColumns); };
-  size_t total = 0;
-  for (const QuantPart& p : w.parts) total += tileBytes(p) * size_t(tilesOf(p));
-  size_t sum = 0;
-  int t = 0, run = 0;
-  uint32_t runBegin = 0;
-  for (const QuantPart& p : w.parts) {
-    for (int i = 0; i < tilesOf(p); ++i, ++t) {
-      sum += tileBytes(p);
-      while (run < threads - 1 && sum * size_t(threads) >= total * size_t(run + 1)) {
-        runs[run++].span.store(spanOf(runBegin, uint32_t(t + 1)), std::memory_order_relaxed);
-        runBegin = uint32_t(t + 1);
-      }
-    }
-  }
-  for (; run < threads; ++run) {
-    runs[run].span.store(spanOf(runBegin, uint32_t(tiles)), std::memory_order_relaxed);
-    runBegin = uint32_t(tiles);
-  }
-  pool.forEachChunk(threads, [&](int home, int) {
-    int begin, end;
-    while (claimTiles(runs[home], true, perChunk, begin, end)) runTiles(begin, end);
-    for (int o = 1; o < threads; ++o)
-      while (claimTiles(runs[(home + o) % threads], false, perChunk, begin, end)) runTiles(begin, end);
-  });
-}
 
 bool envIs(const char* env, const char* value) { return env && std::strcmp(env, value) == 0; }
 
@@ -139,7 +78,14 @@ void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int 
   });
   const int tiles = numTiles(w), perChunk = tilesPerChunk(w, tiles, m, pool.size());
   if (m <= kFewRows && pool.size() > 1 && pool.size() <= kMaxRuns && tiles > 1) {
-    return splitInRuns(pool, w, tiles, perChunk, [&](int begin, int end) {
+    // Run boundaries at equal shares of the weight bytes (parts of several block types differ per tile).
+    auto eachTileBytes = [&](auto&& f) {
+      for (const QuantPart& p : w.parts) {
+        const size_t bytes = p.rowBytes * size_t(p.interleaved ? kTileColumns / p.groupColumns : kTileColumns);
+        for (int i = 0; i < tilesOf(p); ++i) f(bytes);
+      }
+    };
+    return splitInRuns(pool, tiles, perChunk, eachTileBytes, [&](int begin, int end) {
       for (int t = begin; t < end; ++t) runTile(kernel, w, t, scratch, m, bias, y, ldy);
     });
   }

@@ -1,7 +1,9 @@
 /**
  * nano-serving/testing: everything needed to test a scheduling policy without the addon:
  * the engine core and its types, the simulated executor, workload and chaos arbitraries,
- * the invariant checkers and the harness that runs a workload through the engine.
+ * the invariant checkers and the harness that runs a workload through the engine, virtual
+ * time, and the long-prompt interference simulator (`simulateInterference`, with the step
+ * cost model its `stepCost` knob takes).
  */
 export { EngineCore, type CoreOptions, type SchedulingPolicy, type SubmitOptions } from '../engine/core.js';
 export type { EngineEvent } from '../engine/events.js';
@@ -21,3 +23,5 @@ export * from './latency.js';
 export * from './calibration.js';
 export * from './arrivals.js';
 export * from './timed.js';
+export * from './interference.js';
+export { stepCostFromLatency, type StepCostCoefficients, type StepCostModel } from '../scheduler/step-cost.js';

@@ -19,8 +19,9 @@ const WIDE: ModelConfig = {
   intermediateSize: 300, contextLength: 256, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, tieEmbeddings: false, qkvBias: true,
 };
 
-// An output head of 8,300 columns: 130 blocks of 64, enough that several sampled rows claim it
-// in ranges of blocks on 2 threads (gemm.cpp), where one row claims it block by block.
+// An output head of 8,300 columns: 130 blocks of 64, enough that more than four sampled rows
+// claim it in ranges of blocks on 2 threads (gemm.cpp), where up to four split it in one
+// contiguous run per thread (tile_runs.h).
 const BIG_HEAD: ModelConfig = { ...WIDE, vocabSize: 8300, hiddenSize: 40, numHeads: 2, numKvHeads: 1, headDim: 20, intermediateSize: 48, numLayers: 1 };
 
 // The gpt2 family's row ops: LayerNorm, GELU and the learned position embedding's add.
@@ -72,6 +73,21 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
         for (const seq of [0, 3, 5]) {
           const [alone] = await runSteps(ex, [[{ ...run(seq), pages: [seq * 2 + 1] }]], BIG_HEAD.vocabSize);
           expect(Array.from(batched[seq].logits), `${kernel} ${dtype} seq ${seq}`).toEqual(Array.from(alone.logits));
+        }
+      }
+    }
+  });
+
+  it('one to four sampled rows give the same logits on 1, 3 and 7 threads (the few-row runs split)', async () => {
+    const run = (seq: number): Run => ({ seq, tokens: prompt(1, seq), startPos: 0, pages: [seq * 2], isSampled: true, sampling: GREEDY });
+    for (const kernel of kernels.filter(available)) {
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const batches = [[0], [0, 1], [0, 1, 2, 3]].map((seqs) => seqs.map(run));
+        const one = await runSteps(executor(kernel, dtype, 1, BIG_HEAD), batches, BIG_HEAD.vocabSize);
+        for (const threads of [3, 7]) {
+          const many = await runSteps(executor(kernel, dtype, threads, BIG_HEAD), batches, BIG_HEAD.vocabSize);
+          for (let i = 0; i < one.length; i++)
+            expect(Array.from(many[i].logits), `${kernel} ${dtype} ${threads} threads, row ${i}`).toEqual(Array.from(one[i].logits));
         }
       }
     }

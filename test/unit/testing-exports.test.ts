@@ -4,13 +4,14 @@ import * as testing from '../../src/testing/index.js';
 import type { EngineEvent, SchedulingPolicy, StepRecord, Workload, WorkloadReport } from '../../src/testing/index.js';
 
 describe('nano-serving/testing', () => {
-  it('exports the engine core, the harness, the arbitraries, the invariants and virtual time', () => {
+  it('exports the engine core, the harness, the arbitraries, the invariants, virtual time and the interference simulator', () => {
     for (const name of [
       'EngineCore', 'SimulatedExecutor', 'ByteTokenizer', 'schedule', 'checkPlanShape', 'WaitingQueue',
       'runWorkload', 'createSimulatedEngine', 'workloadArb', 'engineShapeArb', 'describeWorkload', 'chaosWorkloadArb', 'ChaosExecutor',
       'INVARIANTS', 'checkStepPlan', 'checkPageConservation', 'checkNoLeak',
       'VirtualClock', 'poissonArrivals', 'burstArrivals', 'traceArrivals', 'runTimedWorkload',
       'linearLatency', 'fitLinearLatency', 'stepShape', 'latencyModelFromCalibration', 'readCalibration', 'parseCalibration', 'CalibrationError',
+      'simulateInterference', 'ZEN5_SMALL', 'ISSUE_17_WORKLOAD', 'stepCostFromLatency',
     ]) {
       expect(testing, name).toHaveProperty(name);
     }
