@@ -6,15 +6,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NativeExecutor } from '../../src/executor/native.js';
 import type { StepInput, StepOutput } from '../../src/executor/step.js';
-import type { ModelConfig } from '../../src/models/config.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
 import { greedyParams } from '../../bench/greedy-params.js';
+import { expectSameBits, LAYERED_CONFIG } from './steps.js';
 
-// Weights past 2 MB: the step is split by layers (where a step ahead can be cancelled between layers).
-const CONFIG: ModelConfig = {
-  family: 'llama', vocabSize: 2000, hiddenSize: 256, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 64,
-  intermediateSize: 512, contextLength: 256, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, tieEmbeddings: false, qkvBias: false,
-};
+const CONFIG = LAYERED_CONFIG;
 const PAGE = 16;
 
 const open: NativeExecutor[] = [];
@@ -60,15 +56,6 @@ async function both(first: StepInput, script: () => Script): Promise<{ ahead: St
   const ahead = await run(aheadEx);
   const plain = await run(executor(false));
   return { ahead, plain, aheadEx };
-}
-
-function expectSameBits(a: StepOutput[], b: StepOutput[]): void {
-  expect(a.length).toBe(b.length);
-  for (let i = 0; i < a.length; i++) {
-    expect(Array.from(a[i].tokens)).toEqual(Array.from(b[i].tokens));
-    expect(Buffer.from(a[i].logits!.buffer).equals(Buffer.from(b[i].logits!.buffer))).toBe(true);
-    expect(Buffer.from(a[i].logprobs.buffer).equals(Buffer.from(b[i].logprobs.buffer))).toBe(true);
-  }
 }
 
 const pages = [0, 1, 2, 3];

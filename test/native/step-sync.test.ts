@@ -7,15 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExecutorError } from '../../src/errors.js';
 import { NativeExecutor } from '../../src/executor/native.js';
 import type { StepInput, StepOutput } from '../../src/executor/step.js';
-import type { ModelConfig } from '../../src/models/config.js';
 import { syntheticTensors } from '../../src/models/synthetic.js';
 import { greedyParams } from '../../bench/greedy-params.js';
+import { expectSameBits, LAYERED_CONFIG } from './steps.js';
 
-// Weights past 2 MB: the step is split by layers, as a real model's is.
-const CONFIG: ModelConfig = {
-  family: 'llama', vocabSize: 2000, hiddenSize: 256, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 64,
-  intermediateSize: 512, contextLength: 256, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, tieEmbeddings: false, qkvBias: false,
-};
+const CONFIG = LAYERED_CONFIG;
 const PAGE = 16;
 
 const open: NativeExecutor[] = [];
@@ -62,15 +58,6 @@ async function runScript(ex: NativeExecutor, isSync: (i: number) => boolean): Pr
     outs.push(isSync(i) ? ex.stepSync(input) : await ex.step(input));
   }
   return outs;
-}
-
-function expectSameBits(a: StepOutput[], b: StepOutput[]): void {
-  expect(a.length).toBe(b.length);
-  for (let i = 0; i < a.length; i++) {
-    expect(Array.from(a[i].tokens)).toEqual(Array.from(b[i].tokens));
-    expect(Buffer.from(a[i].logits!.buffer).equals(Buffer.from(b[i].logits!.buffer))).toBe(true);
-    expect(Buffer.from(a[i].logprobs.buffer).equals(Buffer.from(b[i].logprobs.buffer))).toBe(true);
-  }
 }
 
 describe('stepSync', () => {

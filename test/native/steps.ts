@@ -2,7 +2,25 @@
  * Builds executor steps for native tests: sequences split into chunks, dealt pages from a
  * shuffled pool, interleaved into batched steps, and the sampled rows read back per sequence.
  */
+import { expect } from 'vitest';
 import type { Executor, StepInput, StepOutput } from '../../src/executor/step.js';
+import type { ModelConfig } from '../../src/models/config.js';
+
+/** Weights past 2 MB: the executor splits the step by layers, as a real model's is (and a step ahead can be cancelled between layers). */
+export const LAYERED_CONFIG: ModelConfig = {
+  family: 'llama', vocabSize: 2000, hiddenSize: 256, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 64,
+  intermediateSize: 512, contextLength: 256, normEps: 1e-5, ropeTheta: 10000, ropeNeox: true, tieEmbeddings: false, qkvBias: false,
+};
+
+/** Two runs of steps gave the same tokens and the same bits of logits and logprobs (steps asked with returnLogits). */
+export function expectSameBits(a: StepOutput[], b: StepOutput[]): void {
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) {
+    expect(Array.from(a[i].tokens)).toEqual(Array.from(b[i].tokens));
+    expect(Buffer.from(a[i].logits!.buffer).equals(Buffer.from(b[i].logits!.buffer))).toBe(true);
+    expect(Buffer.from(a[i].logprobs.buffer).equals(Buffer.from(b[i].logprobs.buffer))).toBe(true);
+  }
+}
 
 export interface Sampling { temperature: number; topK: number; topP: number; minP: number; seed: number }
 export const GREEDY: Sampling = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
