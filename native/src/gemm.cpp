@@ -67,7 +67,6 @@ GemmKernel chooseGemmKernel(KernelChoice choice, WeightDtype dtype) {
 }
 
 namespace {
-constexpr int kFewRows = 4;
 constexpr size_t kRunChunkBytes = size_t(256) << 10;
 }  // namespace
 
@@ -110,7 +109,7 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
   const int numUnits = (w.numPanels + unit - 1) / unit;
   // Few rows (decode): one contiguous run of units per thread (tile_runs.h), claimed from its
   // front in chunks of about kRunChunkBytes of weights, so each thread streams one range of memory.
-  if (m <= kFewRows && numThreads > 1 && numThreads <= kMaxRuns && numUnits > 1) {
+  if (splitsInRuns(m, numThreads, numUnits)) {
     const size_t unitBytes = w.bytes() / size_t(w.numPanels) * size_t(unit);
     const int perChunk = int(std::max<size_t>(1, kRunChunkBytes / unitBytes));
     auto eachUnitBytes = [&](auto&& f) {

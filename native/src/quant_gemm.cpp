@@ -1,7 +1,6 @@
 #include "quant_gemm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -50,9 +49,6 @@ int tilesPerChunk(const QuantMatrix& w, int numTiles, int m, int numThreads) {
   return std::min(byWork, byThreads);
 }
 
-// Few rows (decode): one contiguous run of tiles per thread (tile_runs.h).
-constexpr int kFewRows = 4;
-
 bool envIs(const char* env, const char* value) { return env && std::strcmp(env, value) == 0; }
 
 }  // namespace
@@ -77,7 +73,7 @@ void quantGemm(ThreadPool& pool, const QuantKernel& kernel, const float* x, int 
     kernel.quantize(x + size_t(begin) * ldx, ldx, end - begin, w.k, q8_0, q8k, scratch + begin * rowBytes);
   });
   const int tiles = numTiles(w), perChunk = tilesPerChunk(w, tiles, m, pool.size());
-  if (m <= kFewRows && pool.size() > 1 && pool.size() <= kMaxRuns && tiles > 1) {
+  if (splitsInRuns(m, pool.size(), tiles)) {  // few rows (decode): one contiguous run of tiles per thread
     // Run boundaries at equal shares of the weight bytes (parts of several block types differ per tile).
     auto eachTileBytes = [&](auto&& f) {
       for (const QuantPart& p : w.parts) {

@@ -1,5 +1,5 @@
 /**
- * The thread split of few-row quantized products (native/src/quant_gemm.cpp, splitInRuns):
+ * The thread split of few-row quantized products (native/src/quant_gemm.cpp through splitInRuns, native/src/tile_runs.h):
  * with at most 4 rows the 16-column tiles are cut into one contiguous run per thread, each
  * claimed from its front by its owner and from its back by the others once theirs are done.
  * Every column must be computed exactly once, with the bits of the single-threaded portable
