@@ -29,4 +29,8 @@ inline void markBuild(CloneFamily family, Build build) {
 
 inline void markClone(CloneFamily family, Isa isa) { markBuild(family, Build(int(isa))); }
 
+// Whether the CPU's vendor (cpuid leaf 0) is GenuineIntel: the AVX-512 f32 GEMM tunes its K
+// slice and prefetch by vendor (gemm_avx512.cpp). Cached after the first call.
+bool isIntelCpu();
+
 }  // namespace nano

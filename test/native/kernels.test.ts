@@ -162,6 +162,41 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
     }
   });
 
+  // The AVX-512 kernel's two tunings (gemm_avx512.cpp: intel = whole K up to 4,096 f32 and no
+  // prefetch, amd = 32 KiB K slices = 128 f32 and the next strip prefetched), forced through
+  // NANO_SERVING_GEMM_TUNING, each against AVX2 bit for bit: prompts of 1..8, 11..13 and 17 rows
+  // give every row count of the 6-row tile (the groups' even split included), 49 and 53 rows
+  // cross a 48-row group, a down projection of K = 4,200 crosses a K slice in both tunings, and
+  // the outputs (136, 272, 8,400 and 301 columns) end inside a block and inside a panel.
+  it('both AVX-512 GEMM tunings give AVX2\'s bits for every tile row count, K slice and column edge', async () => {
+    if (!available('avx2') || !available('avx512')) return;
+    const LONG_K: ModelConfig = { ...WIDE, intermediateSize: 4200 };
+    const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 17, 49, 53];
+    let page = 0;
+    const steps = lengths.map((n, seq): Run[] => {
+      const pages = Array.from({ length: Math.ceil(n / 8) }, () => page++);
+      return [{ seq, tokens: prompt(n, seq), startPos: 0, pages, isSampled: true, sampling: GREEDY }];
+    });
+    const saved = process.env.NANO_SERVING_GEMM_TUNING;
+    try {
+      const ref = { f32: await runSteps(executor('avx2', 'f32', 2, LONG_K), steps, LONG_K.vocabSize),
+        bf16: await runSteps(executor('avx2', 'bf16', 2, LONG_K), steps, LONG_K.vocabSize) };
+      for (const tuning of ['intel', 'amd']) {
+        process.env.NANO_SERVING_GEMM_TUNING = tuning;
+        for (const dtype of ['f32', 'bf16'] as const) {
+          const b = await runSteps(executor('avx512', dtype, 2, LONG_K), steps, LONG_K.vocabSize);
+          for (let i = 0; i < lengths.length; i++)
+            expect(Array.from(b[i].logits), `${tuning} ${dtype} ${lengths[i]} rows`).toEqual(Array.from(ref[dtype][i].logits));
+        }
+      }
+      process.env.NANO_SERVING_GEMM_TUNING = 'zen9';
+      expect(() => executor('avx512')).toThrow(/NANO_SERVING_GEMM_TUNING must be/);
+    } finally {
+      if (saved === undefined) delete process.env.NANO_SERVING_GEMM_TUNING;
+      else process.env.NANO_SERVING_GEMM_TUNING = saved;
+    }
+  });
+
   it('refuses an unknown kernel name, from the option and from NANO_SERVING_KERNEL', () => {
     expect(() => executor('sse9' as KernelName)).toThrow(/kernel must be/);
     const saved = process.env.NANO_SERVING_KERNEL;
