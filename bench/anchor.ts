@@ -3,7 +3,7 @@
  * on the same GGUF (our synthetic preset weights, exported f32), with the FMA peaks and the
  * read bandwidth measured in the same run and the GEMM kernels as a share of their peak.
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
- *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2]
+ *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2|avx512]
  *                        [-- --build-llama] [-- --rounds N] [-- --prefill-pairs N] [-- --no-gemm]
  *                        [-- --kv f32|f16|bf16|q8_0[,...]]
  * --rounds N measures ours and llama.cpp alternately N times and gives each figure's median over
@@ -18,8 +18,8 @@
  * in the same rounds.
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
  * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
- * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only, built beside
- * the core build (bench/llama-avx2.ts; --build-llama builds it too), to compare like with like
+ * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only (avx512: AVX-512
+ * with VNNI and BF16, no AMX), built beside the core build (bench/llama-cpu.ts; --build-llama builds it too), to compare like with like
  * against --kernel avx2 on a CPU with AVX-512.
  * The 32-concurrent rows compare like with like: llama-batched-bench runs one batch of 32 rows
  * more than our engine for the same 128 tokens per sequence (its prompt step's logits go unused),
@@ -38,7 +38,7 @@ import { writeGguf } from '../src/models/gguf.js';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
 import { loadNative } from '../src/native/load.js';
 import { gemmRows, gemmTable, peaksLine } from './gemm.js';
-import { buildAvx2Core, findAvx2Core, llamaBuildFlags } from './llama-avx2.js';
+import { llamaBuildFlags, parseLlamaCpu, resolveLlamaCpu } from './llama-cpu.js';
 import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
 import { runOurs } from './ours.js';
@@ -229,12 +229,11 @@ async function main(): Promise<void> {
   const kernel = arg('kernel');
   if (kernel && kernel !== 'auto') process.env.NANO_SERVING_KERNEL = kernel;
   const log = (line: string): void => console.error(`[anchor] ${line}`);
-  const llamaCpu = arg('llama-cpu') ?? 'native';
-  if (llamaCpu !== 'native' && llamaCpu !== 'avx2') throw new Error(`--llama-cpu must be native or avx2, got '${llamaCpu}'`);
+  const llamaCpu = parseLlamaCpu(arg('llama-cpu') ?? 'native');
   const isBuilding = process.argv.includes('--build-llama');
   let { core, note } = findLlamaCore();
   if (!core && isBuilding) ({ core, note } = { core: buildLlamaCore(log), note: undefined });
-  if (core && llamaCpu === 'avx2') ({ core, note } = isBuilding ? { core: buildAvx2Core(core, log), note: undefined } : findAvx2Core(core));
+  if (core) ({ core, note } = resolveLlamaCpu(core, llamaCpu, isBuilding, log));
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
   const rounds = Math.max(1, Number(arg('rounds') ?? 1));

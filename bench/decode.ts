@@ -24,7 +24,7 @@
  *
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/decode.js \
  *     [--models small,medium] [--dtypes f32] [--kernels avx512,avx2] [--gguf FILE,...]
- *     [--llama] [--llama-cpu native|avx2] [--rounds 5] [--threads 2] [--kv f16|bf16|f32]
+ *     [--llama] [--llama-cpu native|avx2|avx512] [--rounds 5] [--threads 2] [--kv f16|bf16|f32]
  *     [--ahead auto|on|off|both] [--step runner|sync|both] [--no-profile] [--gemm-beside GAPS]
  *     [--out FILE]
  * --gemm-beside 0,4: right after each quantized pass, quant_gemm_probe over the same matrices
@@ -36,7 +36,7 @@
  * --step: steps through the step runner (step(), with --ahead), on the JS thread (stepSync, as
  * the engine runs single-stream decode by default: its syncSteps 'auto'), or both (default) as
  * separate cases in the same rounds.
- * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-avx2.ts), to
+ * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-cpu.ts; avx512: AVX-512 with VNNI and BF16, no AMX), to
  * compare like with like against --kernels avx2.
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
  * --kv), in the rounds. Writes a new file each run, never an earlier one:
@@ -57,7 +57,7 @@ import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
 import { median, stepBytes, type StepBytes } from './decode-bound.js';
 import { besideTable, breakdownTable, shares, table, type Beside, type DecodeRow, type Pass } from './decode-tables.js';
 import { greedyParams } from './greedy-params.js';
-import { findAvx2Core } from './llama-avx2.js';
+import { parseLlamaCpu, resolveLlamaCpu } from './llama-cpu.js';
 import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
 import { datedResultPath } from './result-path.js';
@@ -228,8 +228,8 @@ async function main(): Promise<void> {
     ...(stepArg === 'runner' ? [] : [{ ahead: false, isSync: true }]),
   ];
   let llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
-  if (llama && arg('llama-cpu', 'native') === 'avx2') {
-    const found = findAvx2Core(llama);
+  if (llama) {
+    const found = resolveLlamaCpu(llama, parseLlamaCpu(arg('llama-cpu', 'native')), false, () => {});
     if (!found.core) throw new Error(found.note);
     llama = found.core;
   }

@@ -5,7 +5,7 @@
  * CMake build folder named by NANO_LLAMA_CPP_BUILD (its bin/ holds the three tools). The tools
  * run with their own bin/ first on the library path; `withCpuLibrary` puts another build's bin/
  * ahead of it, so the same tools run that build's libggml-cpu (e.g. one compiled for AVX2 only,
- * bench/llama-avx2.ts).
+ * bench/llama-cpu.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';

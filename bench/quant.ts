@@ -9,14 +9,15 @@
  *   npm run build:ts && flock /tmp/nano-bench.lock node dist/bench/quant.js \
  *     [--shapes medium,1b] [--formats q4_k_m,q8_0] [--rounds 2] [--threads 2] [--kv f16|bf16|f32]
  *     [--sides ours,core,node] [--dir /tmp/nano-quant-bench]
- *     [--kernel auto|avx2|avx-vnni|avx512-vnni|portable] [--llama-cpu native|avx2]
+ *     [--kernel auto|avx2|avx-vnni|avx512-vnni|portable] [--llama-cpu native|avx2|avx512]
  *
  * llama.cpp's binaries: NANO_LLAMA_CPP_BUILD's bin/ or bench/.cache (bench/llama-core.ts);
  * without them the core columns are left out. --kernel forces our quantized path (it sets
  * NANO_SERVING_KERNEL for our processes; info().quantKernel is reported). --llama-cpu avx2 runs
- * llama.cpp's tools on its CPU library compiled for AVX2 + FMA only (bench/llama-avx2.ts:
+ * llama.cpp's tools on its CPU library compiled for AVX2 + FMA only (bench/llama-cpu.ts:
  * `<core build>-avx2`), to compare like with like against --kernel avx2 on a CPU with more;
- * node-llama-cpp's prebuilt picks its own CPU code, so it is refused with avx2. Writes
+ * avx512 on one for AVX-512 with VNNI and BF16 and no AMX (`<core build>-avx512`).
+ * node-llama-cpp's prebuilt picks its own CPU code, so it is refused with either. Writes
  * bench/results/quant-<date>-<shapes>-kv-<kv>[-<kernel>][-llama-<cpu>].{json,md}.
  */
 import { spawnSync } from 'node:child_process';
@@ -27,13 +28,12 @@ import { fileURLToPath } from 'node:url';
 import type { QuantScheme } from '../src/models/quant-scheme.js';
 import type { KvDtype } from '../src/native/binding.js';
 import { loadNative } from '../src/native/load.js';
-import { findAvx2Core, llamaBuildFlags } from './llama-avx2.js';
+import { LLAMA_CPUS, llamaBuildFlags, resolveLlamaCpu } from './llama-cpu.js';
 import { findLlamaCore, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
 import { ensureQuantFile, type QuantShape } from './quant-files.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const KERNELS = ['auto', 'avx2', 'avx-vnni', 'avx512-vnni', 'portable'] as const;
-const LLAMA_CPUS = ['native', 'avx2'] as const;
 
 /** rssMiB: peak resident memory of the process; residentMiB (ours): after load. */
 interface Measured { pp512?: number; tg?: number; par32?: number; rssMiB: number; residentMiB?: number; kernel?: string }
@@ -144,12 +144,12 @@ async function main(): Promise<void> {
   const [kv] = listArg<KvDtype>('kv', 'f16', ['f16', 'bf16', 'f32']);
   const [kernel] = listArg('kernel', 'auto', KERNELS);
   const [llamaCpu] = listArg('llama-cpu', 'native', LLAMA_CPUS);
-  const sides = new Set<Side>(listArg('sides', llamaCpu === 'avx2' ? 'ours,core' : SIDES.join(','), SIDES));
-  if (llamaCpu === 'avx2' && sides.has('node')) throw new RangeError("--llama-cpu avx2: node-llama-cpp's prebuilt picks its own CPU code; leave 'node' out of --sides");
+  const sides = new Set<Side>(listArg('sides', llamaCpu !== 'native' ? 'ours,core' : SIDES.join(','), SIDES));
+  if (llamaCpu !== 'native' && sides.has('node')) throw new RangeError(`--llama-cpu ${llamaCpu}: node-llama-cpp's prebuilt picks its own CPU code; leave 'node' out of --sides`);
   const dir = arg('dir', '/tmp/nano-quant-bench');
   const startLoad = loadLine();
   let { core: llama, note } = findLlamaCore();
-  if (llama && llamaCpu === 'avx2') ({ core: llama, note } = findAvx2Core(llama));
+  if (llama) ({ core: llama, note } = resolveLlamaCpu(llama, llamaCpu, false, () => {}));
   const hasCore = sides.has('core') && llama !== undefined;
   if (sides.has('core') && !hasCore) console.warn(`${note}: the core columns are left out`);
   const llamaLine = hasCore ? `llama.cpp ${llama!.build} tools on ${loadedCpuLibrary(llama!)} (${llamaBuildFlags(llama!.cpuBuild)})` : 'no llama.cpp core';

@@ -17,7 +17,8 @@
  * another order on the two sides, a few ulps apart, and once in a while that puts one
  * activation on the other side of a rounding boundary: one int8 step, which that token's K/V
  * carries from then on. Measured (Zen 3, 2026-12-02): 7 of these 16 files show one, as a jump
- * from ~1e-6 to a persistent 1e-2..7e-2 at some step. It is rounding, not method: with
+ * from ~1e-6 to a persistent 1e-2..7e-2 at some step (on an Intel Xeon, 2026-12-04: 3 of our
+ * writer's 6 files, at step 0, and its Q4_K_M file's greedy tokens parted at the first one). It is rounding, not method: with
  * llama.cpp out of it, changing the activations entering our own quantizer by +-1 ulp (what a
  * different summation order does) gives the same picture, shifts of 1e-2..9e-2 in 9 of the 16
  * files and greedy tokens parting at top-2 gaps up to 2.3e-2. Matching llama.cpp bit for bit
@@ -76,7 +77,10 @@ async function expectAgreement(path: string, kind: string, vocabSize: number, se
   const event = c.firstEvent >= 0 ? `rounding event at step ${c.firstEvent}, ` : 'no rounding event, ';
   console.info(`${kind} (${path.split('/').pop()}): ${c.agreed}/${NUM_TOKENS} tokens agree${c.parted ? `, parted at a top-2 gap of ${c.gapAtParting.toExponential(2)}` : ''}; ${event}max |Δ log p| before it ${c.maxBeforeEvent.toExponential(2)}, overall ${c.maxLogprobDiff.toExponential(2)}`);
   if (c.parted) expect(c.partedAtNearTie, `runs part at step ${c.agreed} with a top-2 gap of ${c.gapAtParting} (${event.trim()})`).toBe(true);
-  expect(c.agreed).toBeGreaterThan(0);
+  // Parting at the very first token is the rule above only after a rounding event there (an Intel
+  // Xeon, family 6 model 167, 2026-12-04: our writer's Q4_K_M file, an event at step 0 and a
+  // first-token top-2 gap of 8.3e-3); else the runs must agree on at least one token.
+  if (c.agreed === 0) expect(c.firstEvent, `runs part at the first token with no rounding event (${event.trim()})`).toBe(0);
   expect(c.maxBeforeEvent).toBeLessThan(5e-5);
   expect(c.maxLogprobDiff).toBeLessThan(TOLERANCE);
 }
