@@ -32,10 +32,9 @@ constexpr int kMaxRows = 6;
 // - AMD (and others): 32 KiB slices and the prefetch (tuned on Zen 5: 75-84 % of its FMA peak).
 // - Intel: whole K (slices up to 1 MiB: every K here) and no software prefetch. On an Intel Xeon
 //   (family 6 model 167, 48 KiB L1d, 2 MiB L2), 2 threads, 2026-12-04, the 32 KiB slice plus the
-//   next strip's 32 KiB prefetched into L1 overflowed the L1 and the kernel ran at 40-48 % of the
-//   FMA peak; without the prefetch 47-53 %, with whole K too 57-63 % (the strip is read from L2
-//   by each row tile, the L2 streamer keeps up; fewer y round trips). README: "f32 GEMM against
-//   the FMA peak".
+//   next strip's 32 KiB prefetched into L1 overflowed the L1: one block's layers at 40-53 % of
+//   the FMA peak at M = 32-512, 62-72 % with this tuning (the strip is read from L2 by each row
+//   tile and the hardware keeps up; fewer y round trips). README: "f32 GEMM against the FMA peak".
 constexpr int kAmdSliceBytes = 32 * 1024;
 constexpr int kIntelSliceBytes = 1024 * 1024;
 
