@@ -19,8 +19,8 @@
  * llama.cpp comes from NANO_LLAMA_CPP_BUILD or bench/.cache/llama.cpp (--build-llama builds
  * it there once from the source bundled in node-llama-cpp); without it, ours alone and a note.
  * --llama-cpu avx2 runs its tools on a CPU library compiled for AVX2 + FMA only (avx512: AVX-512
- * with VNNI and BF16, no AMX), built beside the core build (bench/llama-cpu.ts; --build-llama builds it too), to compare like with like
- * against --kernel avx2 on a CPU with AVX-512.
+ * with VNNI and BF16, no AMX), built beside the core build (bench/llama-cpu.ts; --build-llama
+ * builds it too), to compare like with like against --kernel avx2 on a CPU with AVX-512.
  * The 32-concurrent rows compare like with like: llama-batched-bench runs one batch of 32 rows
  * more than our engine for the same 128 tokens per sequence (its prompt step's logits go unused),
  * so its output tok/s is taken over t_pp + 127/128 t_tg (llama-core.ts), with the T it reports

@@ -36,8 +36,8 @@
  * --step: steps through the step runner (step(), with --ahead), on the JS thread (stepSync, as
  * the engine runs single-stream decode by default: its syncSteps 'auto'), or both (default) as
  * separate cases in the same rounds.
- * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-cpu.ts; avx512: AVX-512 with VNNI and BF16, no AMX), to
- * compare like with like against --kernels avx2.
+ * --llama-cpu avx2: llama.cpp's tools on its AVX2-only CPU library (bench/llama-cpu.ts), to
+ * compare like with like against --kernels avx2; avx512: its AVX-512 library (VNNI, BF16, no AMX).
  * --llama adds llama.cpp's llama-bench tg64 on each GGUF (NANO_LLAMA_CPP_BUILD, -ctk/-ctv as
  * --kv), in the rounds. Writes a new file each run, never an earlier one:
  * bench/results/decode-quant-DATE.json when the run has GGUF files and no preset (`--models
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
   ];
   let llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
   if (llama) {
-    const found = resolveLlamaCpu(llama, parseLlamaCpu(arg('llama-cpu', 'native')), false, () => {});
+    const found = resolveLlamaCpu(llama, parseLlamaCpu(arg('llama-cpu', 'native')));
     if (!found.core) throw new Error(found.note);
     llama = found.core;
   }

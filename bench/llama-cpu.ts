@@ -83,9 +83,9 @@ export function buildCpuVariant(core: LlamaCore, variant: CpuVariant, log: (line
 
 /**
  * The core as `--llama-cpu` asks: itself for 'native', else its tools on that variant's library
- * (built first when `isBuilding`; else a note when it is absent).
+ * (built first when `isBuilding`, logging the cmake lines; else a note when it is absent).
  */
-export function resolveLlamaCpu(core: LlamaCore, cpu: LlamaCpu, isBuilding: boolean, log: (line: string) => void): { core?: LlamaCore; note?: string } {
+export function resolveLlamaCpu(core: LlamaCore, cpu: LlamaCpu, isBuilding = false, log: (line: string) => void = () => {}): { core?: LlamaCore; note?: string } {
   if (cpu === 'native') return { core };
   return isBuilding ? { core: buildCpuVariant(core, cpu, log) } : findCpuVariant(core, cpu);
 }

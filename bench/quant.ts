@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   const dir = arg('dir', '/tmp/nano-quant-bench');
   const startLoad = loadLine();
   let { core: llama, note } = findLlamaCore();
-  if (llama) ({ core: llama, note } = resolveLlamaCpu(llama, llamaCpu, false, () => {}));
+  if (llama) ({ core: llama, note } = resolveLlamaCpu(llama, llamaCpu));
   const hasCore = sides.has('core') && llama !== undefined;
   if (sides.has('core') && !hasCore) console.warn(`${note}: the core columns are left out`);
   const llamaLine = hasCore ? `llama.cpp ${llama!.build} tools on ${loadedCpuLibrary(llama!)} (${llamaBuildFlags(llama!.cpuBuild)})` : 'no llama.cpp core';

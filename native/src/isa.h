@@ -30,7 +30,8 @@ inline void markBuild(CloneFamily family, Build build) {
 inline void markClone(CloneFamily family, Isa isa) { markBuild(family, Build(int(isa))); }
 
 // Whether the CPU's vendor (cpuid leaf 0) is GenuineIntel: the AVX-512 f32 GEMM tunes its K
-// slice and prefetch by vendor (gemm_avx512.cpp). Cached after the first call.
+// slice and prefetch by vendor (gemm_avx512.cpp), the quantized x8 kernels their prefetch
+// distance (quant_simd_x8.inc). Cached after the first call.
 bool isIntelCpu();
 
 }  // namespace nano

@@ -18,7 +18,8 @@
  * activation on the other side of a rounding boundary: one int8 step, which that token's K/V
  * carries from then on. Measured (Zen 3, 2026-12-02): 7 of these 16 files show one, as a jump
  * from ~1e-6 to a persistent 1e-2..7e-2 at some step (on an Intel Xeon, 2026-12-04: 3 of our
- * writer's 6 files, at step 0, and its Q4_K_M file's greedy tokens parted at the first one). It is rounding, not method: with
+ * writer's 6 files, at step 0, and its Q4_K_M file's greedy tokens parted at the first one).
+ * It is rounding, not method: with
  * llama.cpp out of it, changing the activations entering our own quantizer by +-1 ulp (what a
  * different summation order does) gives the same picture, shifts of 1e-2..9e-2 in 9 of the 16
  * files and greedy tokens parting at top-2 gaps up to 2.3e-2. Matching llama.cpp bit for bit
