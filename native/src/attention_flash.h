@@ -187,10 +187,10 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     if (hi < 0) continue;
     const int end = hi + 1;
     const int firstTileEnd = (lo / kTileKeys + 1) * kTileKeys;
-    prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, hd, ps);
+    if (sh.isPrefetching) prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, hd, ps);
     for (int t = lo / kTileKeys; t <= hi / kTileKeys; ++t) {
       const int base = t * kTileKeys;
-      if (base + kTileKeys < end)  // the next tile's K and V
+      if (sh.isPrefetching && base + kTileKeys < end)  // the next tile's K and V
         prefetchTile<T>(b, base + kTileKeys, base + 2 * kTileKeys < end ? base + 2 * kTileKeys : end, hd, ps);
       RowView sel[kRows];
       int n = 0, j0 = 0, j1 = 0;
