@@ -27,6 +27,10 @@ struct GemmKernel {
   // The narrowest column range (panels) worth giving a thread when m > 2 (a register tile's
   // width); one row or two run whole blocks, so each thread streams whole weight rows.
   int splitPanels = kBlockPanels;
+  // Up to this many rows the column ranges go in one contiguous run per thread (tile_runs.h), as
+  // for decode's one or two rows, so the block after a thread's range is its own next (the
+  // kernel prefetches it); 0: only where splitsInRuns says.
+  int streamRows = 0;
   GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
   ToPairsFn toPairs = nullptr;
   bool usesPairs() const { return runPairs != nullptr; }
