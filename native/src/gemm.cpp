@@ -21,6 +21,14 @@ bool avx512GemmAvailable() {
 #endif
 }
 
+bool gemmTunesForIntel() {
+  const char* env = std::getenv("NANO_SERVING_GEMM_TUNING");
+  if (!env || !*env || std::strcmp(env, "auto") == 0) return isIntelCpu();
+  if (std::strcmp(env, "intel") != 0 && std::strcmp(env, "amd") != 0)
+    throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_GEMM_TUNING must be auto, intel or amd, got '") + env + "'");
+  return std::strcmp(env, "intel") == 0;
+}
+
 namespace {
 
 struct Forced {

@@ -36,6 +36,11 @@ struct GemmKernel {
   bool usesPairs() const { return runPairs != nullptr; }
 };
 
+// Whether the AVX2 and AVX-512 kernels take their Intel tuning (K slices, prefetch): the CPU's
+// vendor, or NANO_SERVING_GEMM_TUNING=intel|amd (auto: the vendor; anything else throws
+// ERR_NATIVE_CONFIG). Tests force both on any CPU: the bits are the same, only the speed differs.
+bool gemmTunesForIntel();
+
 GemmKernel portableGemmKernel();
 bool avx2GemmAvailable();  // CPU supports AVX2 and FMA (run-time check)
 GemmKernel avx2GemmKernel();

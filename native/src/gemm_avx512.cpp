@@ -9,12 +9,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <utility>
-
-#include "errors.h"
 
 #pragma GCC push_options
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive on _mm512_setzero_ps
@@ -117,16 +112,8 @@ void avx512Panels(const float* x, int ldx, int m, const PackedMatrix& w, int pan
 
 namespace nano {
 
-// The tuning by CPU vendor; NANO_SERVING_GEMM_TUNING=intel|amd forces one (tests run both on any
-// CPU: the results are the same bits, only the K slices and the prefetch differ).
 GemmKernel avx512GemmKernel() {
-  const char* env = std::getenv("NANO_SERVING_GEMM_TUNING");
-  bool intel = isIntelCpu();
-  if (env && *env && std::strcmp(env, "auto") != 0) {
-    if (std::strcmp(env, "intel") != 0 && std::strcmp(env, "amd") != 0)
-      throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_GEMM_TUNING must be auto, intel or amd, got '") + env + "'");
-    intel = std::strcmp(env, "intel") == 0;
-  }
+  const bool intel = gemmTunesForIntel();
   GemmKernel kernel{"avx512", intel ? avx512Panels<true> : avx512Panels<false>, Isa::Avx512};
   kernel.streamRows = intel ? kGroupRows<kMaxRows> : 0;  // the shared L2 prefetch reads each thread's own next block
   return kernel;
