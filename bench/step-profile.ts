@@ -10,6 +10,7 @@
  */
 import { NativeExecutor } from '../src/executor/native.js';
 import type { StepInput } from '../src/executor/step.js';
+import type { KvDtype } from '../src/native/binding.js';
 import type { ModelUnderTest } from './ours.js';
 
 export interface StepProfile {
@@ -71,7 +72,8 @@ function matmulParams(model: ModelUnderTest): number {
   return c.numLayers * perLayer + c.vocabSize * c.hiddenSize;
 }
 
-export async function profileStep(model: ModelUnderTest, batch: number, context: number, reps: number): Promise<StepProfile> {
+/** kvDtype: the KV cache's elements (the executor's default, f32, unless given). */
+export async function profileStep(model: ModelUnderTest, batch: number, context: number, reps: number, kvDtype?: KvDtype): Promise<StepProfile> {
   const pageSize = 16;
   const pagesPerSeq = Math.ceil((context + 1) / pageSize);
   const executor = NativeExecutor.create({
@@ -83,6 +85,7 @@ export async function profileStep(model: ModelUnderTest, batch: number, context:
     numThreads: model.threads,
     maxBatchTokens: Math.max(batch, 16),
     maxSeqs: batch,
+    kvDtype,
   });
   try {
     const fullMs = await medianStepMs(executor, decodeInput(batch, context, pagesPerSeq, true), reps);

@@ -4,14 +4,19 @@
 // line per case (best of repeated runs: the machine may be shared).
 // NANO_PROBE_LAYERS=L runs L layers per call (each its own KV, as a model's step walks them)
 // and NANO_PROBE_EVICT_MB=M reads M MB between calls (a step's weights), so the K/V comes
-// from memory rather than the last-level cache.
+// from memory rather than the last-level cache. NANO_PROBE_CONTEXT=N sizes each sequence's
+// pages for N positions (default 4608; at least the largest position + 1), so a decode batch's
+// pages lie side by side as the step profile's (bench/step-profile.ts) do; NANO_PROBE_SCATTER=1
+// shuffles the page ids.
 // Usage: attention_probe <portable|avx2|avx512> <f32|f16|bf16> <threads> <seconds> <heads> <kvHeads> <headDim>
 //                        <chunk> <streams> <position>...
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "attention.h"
@@ -26,13 +31,14 @@ struct Case {
   std::vector<int32_t> positions, tokenSeq, pageTable, pageStart;
 };
 
-// numSeqs sequences, `len` tokens each starting at `start`, each on its own pages.
-Case makeCase(int numSeqs, int start, int len, int pagesPerSeq) {
+// numSeqs sequences, `len` tokens each starting at `start`, each on its own pages: page p of
+// sequence s is pageIds[s * pagesPerSeq + p].
+Case makeCase(int numSeqs, int start, int len, int pagesPerSeq, const std::vector<int32_t>& pageIds) {
   Case c;
   c.pageStart.push_back(0);
   for (int s = 0; s < numSeqs; ++s) {
     for (int i = 0; i < len; ++i) c.positions.push_back(start + i), c.tokenSeq.push_back(s);
-    for (int p = 0; p < pagesPerSeq; ++p) c.pageTable.push_back(s * pagesPerSeq + p);
+    for (int p = 0; p < pagesPerSeq; ++p) c.pageTable.push_back(pageIds[size_t(s) * pagesPerSeq + p]);
     c.pageStart.push_back(c.pageTable.size());
   }
   return c;
@@ -54,7 +60,9 @@ int main(int argc, char** argv) {
   const size_t evictFloats = size_t(std::getenv("NANO_PROBE_EVICT_MB") ? std::atof(std::getenv("NANO_PROBE_EVICT_MB")) : 0) * (1 << 18);
   std::vector<float> evict(evictFloats, 1.0f);
   float evictSum = 0;
-  c.numLayers = numLayers, c.contextLength = 4608, c.hiddenSize = c.numHeads * c.headDim;
+  c.numLayers = numLayers, c.contextLength = std::getenv("NANO_PROBE_CONTEXT") ? std::atoi(std::getenv("NANO_PROBE_CONTEXT")) : 4608;
+  c.contextLength = (c.contextLength + kPage - 1) / kPage * kPage;
+  c.hiddenSize = c.numHeads * c.headDim;
   const int chunk = std::atoi(argv[8]), streams = std::atoi(argv[9]);
   const int pagesPerSeq = c.contextLength / kPage;
   const int numSeqs = streams > 1 ? streams : 1;
@@ -65,6 +73,17 @@ int main(int argc, char** argv) {
     return std::printf("{\"kernel\":\"%s\",\"supported\":false}\n", argv[1]), 0;
   }
   KvCache kv(numLayers, numSeqs * pagesPerSeq, kPage, c.numKvHeads, c.headDim, dtype);
+  // Page ids in order (a sequence's pages side by side), or with NANO_PROBE_SCATTER=1 a fixed
+  // shuffle of them (a pool after many sequences came and went: no two pages adjacent).
+  std::vector<int32_t> pageIds(size_t(numSeqs) * pagesPerSeq);
+  for (size_t i = 0; i < pageIds.size(); ++i) pageIds[i] = int32_t(i);
+  if (std::getenv("NANO_PROBE_SCATTER") && std::atoi(std::getenv("NANO_PROBE_SCATTER")) == 1) {
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    for (size_t i = pageIds.size() - 1; i > 0; --i) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(pageIds[i], pageIds[(state >> 33) % (i + 1)]);
+    }
+  }
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int maxTokens = std::max(chunk, streams);
   std::vector<float> qkv(size_t(std::max(maxTokens, 256)) * rowWidth);
@@ -72,17 +91,19 @@ int main(int argc, char** argv) {
   // Fill every sequence's whole context with keys and values, 256 positions at a time.
   for (int s = 0; s < numSeqs; ++s)
     for (int p0 = 0; p0 < c.contextLength; p0 += 256) {
-      Case fill = makeCase(numSeqs, p0, 256, pagesPerSeq);
-      std::vector<int32_t> seqOf(256, s);
+      const int len = std::min(256, c.contextLength - p0);
+      Case fill = makeCase(numSeqs, p0, len, pagesPerSeq, pageIds);
+      std::vector<int32_t> seqOf(len, s);
       TokenPages at{fill.positions.data(), seqOf.data(), fill.pageTable.data(), fill.pageStart.data()};
-      for (int l = 0; l < numLayers; ++l) writeKv(kernel.isa, kv, l, c, qkv.data(), 0, 256, at);
+      for (int l = 0; l < numLayers; ++l) writeKv(kernel.isa, kv, l, c, qkv.data(), 0, len, at);
     }
   ThreadPool pool(threads);
   AttentionScratch shape(c, kPage, kernel.isa, std::max(maxTokens, 256));
   std::vector<float> scratch(size_t(threads) * shape.floatsPerThread()), out(size_t(maxTokens) * c.qDim());
   for (int i = 10; i < argc; ++i) {
     const int pos = std::atoi(argv[i]);
-    const Case work = streams > 1 ? makeCase(streams, pos, 1, pagesPerSeq) : makeCase(1, pos, chunk, pagesPerSeq);
+    if (pos + chunk > c.contextLength) return std::fprintf(stderr, "position %d + chunk %d past NANO_PROBE_CONTEXT %d\n", pos, chunk, c.contextLength), 2;
+    const Case work = streams > 1 ? makeCase(streams, pos, 1, pagesPerSeq, pageIds) : makeCase(1, pos, chunk, pagesPerSeq, pageIds);
     const int n = int(work.positions.size());
     TokenPages at{work.positions.data(), work.tokenSeq.data(), work.pageTable.data(), work.pageStart.data()};
     auto once = [&] {

@@ -65,7 +65,7 @@ LayerAttention layerAttention(const ModelConfig& c, int layer) {
 
 AttentionScratch::AttentionScratch(const ModelConfig& c, int ps, Isa kernelIsa, int maxTokens)
     : numHeads(c.numHeads), numKvHeads(c.numKvHeads), group(c.numHeads / c.numKvHeads), headDim(c.headDim),
-      pageSize(ps), rowFloats(2 * size_t(c.headDim) + kTileKeys + 4), isa(kernelIsa), segmentTasks(segmentTasksFromEnv()) {
+      pageSize(ps), rowFloats(2 * size_t(c.headDim) + kTileKeys + 4), isa(kernelIsa), isPrefetchingWideKv(!isIntelCpu()), segmentTasks(segmentTasksFromEnv()) {
   groupStart.reserve(size_t(maxTokens) + 1);
   for (auto* v : {&groupSeg0, &groupSplit, &taskGroup, &taskSeg, &taskOrder}) v->reserve(size_t(maxTokens) + 1);
   groupPartials.reserve(size_t(maxTokens) + 1);

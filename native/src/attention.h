@@ -63,6 +63,11 @@ struct AttentionScratch {
   int numHeads, numKvHeads, group, headDim, pageSize;
   size_t rowFloats;  // 2 head_dim + kTileKeys + 4
   Isa isa;           // instruction set of the kernel (follows the GEMM kernel)
+  // Whether a block over an f32 or 16-bit pool prefetches each next tile's K and V into L2
+  // (attention_flash.h): not on an Intel CPU (isIntelCpu), where the hardware prefetcher
+  // alone streams the pages faster, as for the f32 GEMM (README: Batched decode attention on
+  // Intel). A q8_0 pool always prefetches: its arithmetic, not its bytes, bounds it there.
+  bool isPrefetchingWideKv;
   std::vector<int32_t> groupStart;  // (group + 1) a step's token groups: see attention()
   // Per group: its first segment, its number of segments when they run as separate tasks
   // (0: one task walks them all), and where its partials start in `partials`.

@@ -169,6 +169,7 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     first = v.first < first ? v.first : first;
     last = v.last > last ? v.last : last;
   }
+  const bool isPrefetching = std::is_same_v<T, Q8> || sh.isPrefetchingWideKv;
   const int s0 = b.seg0 > first / kSegmentKeys ? b.seg0 : first / kSegmentKeys;
   const int s1 = b.seg1 < last / kSegmentKeys + 1 ? b.seg1 : last / kSegmentKeys + 1;
   for (int seg = s0; seg < s1; ++seg) {
@@ -187,10 +188,10 @@ NANO_INLINE void flashBlock(const FlashBlock& b, const AttentionScratch& sh) {
     if (hi < 0) continue;
     const int end = hi + 1;
     const int firstTileEnd = (lo / kTileKeys + 1) * kTileKeys;
-    prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, hd, ps);
+    if (isPrefetching) prefetchTile<T>(b, lo, firstTileEnd < end ? firstTileEnd : end, hd, ps);
     for (int t = lo / kTileKeys; t <= hi / kTileKeys; ++t) {
       const int base = t * kTileKeys;
-      if (base + kTileKeys < end)  // the next tile's K and V
+      if (isPrefetching && base + kTileKeys < end)  // the next tile's K and V
         prefetchTile<T>(b, base + kTileKeys, base + 2 * kTileKeys < end ? base + 2 * kTileKeys : end, hd, ps);
       RowView sel[kRows];
       int n = 0, j0 = 0, j1 = 0;

@@ -21,6 +21,14 @@ bool avx512GemmAvailable() {
 #endif
 }
 
+bool gemmTunesForIntel() {
+  const char* env = std::getenv("NANO_SERVING_GEMM_TUNING");
+  if (!env || !*env || std::strcmp(env, "auto") == 0) return isIntelCpu();
+  if (std::strcmp(env, "intel") != 0 && std::strcmp(env, "amd") != 0)
+    throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_GEMM_TUNING must be auto, intel or amd, got '") + env + "'");
+  return std::strcmp(env, "intel") == 0;
+}
+
 namespace {
 
 struct Forced {
@@ -107,9 +115,10 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
   int unit = m <= 2 ? kBlockPanels : kernel.splitPanels;
   if (w.dtype == WeightDtype::Bf16 && unit < 2) unit = 2;
   const int numUnits = (w.numPanels + unit - 1) / unit;
-  // Few rows (decode): one contiguous run of units per thread (tile_runs.h), claimed from its
-  // front in chunks of about kRunChunkBytes of weights, so each thread streams one range of memory.
-  if (splitsInRuns(m, numThreads, numUnits)) {
+  // Few rows (decode; batched decode where the kernel asks): one contiguous run of units per
+  // thread (tile_runs.h), claimed from its front in chunks of about kRunChunkBytes of weights,
+  // so each thread streams one range of memory.
+  if (splitsInRuns(m, numThreads, numUnits) || (m <= kernel.streamRows && splitsInRuns(1, numThreads, numUnits))) {
     const size_t unitBytes = w.bytes() / size_t(w.numPanels) * size_t(unit);
     const int perChunk = int(std::max<size_t>(1, kRunChunkBytes / unitBytes));
     auto eachUnitBytes = [&](auto&& f) {

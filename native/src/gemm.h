@@ -27,10 +27,19 @@ struct GemmKernel {
   // The narrowest column range (panels) worth giving a thread when m > 2 (a register tile's
   // width); one row or two run whole blocks, so each thread streams whole weight rows.
   int splitPanels = kBlockPanels;
+  // Up to this many rows the column ranges go in one contiguous run per thread (tile_runs.h), as
+  // for decode's one or two rows, so the block after a thread's range is its own next (the
+  // kernel prefetches it); 0: only where splitsInRuns says.
+  int streamRows = 0;
   GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
   ToPairsFn toPairs = nullptr;
   bool usesPairs() const { return runPairs != nullptr; }
 };
+
+// Whether the AVX2 and AVX-512 kernels take their Intel tuning (K slices, prefetch): the CPU's
+// vendor, or NANO_SERVING_GEMM_TUNING=intel|amd (auto: the vendor; anything else throws
+// ERR_NATIVE_CONFIG). Tests force both on any CPU: the bits are the same, only the speed differs.
+bool gemmTunesForIntel();
 
 GemmKernel portableGemmKernel();
 bool avx2GemmAvailable();  // CPU supports AVX2 and FMA (run-time check)

@@ -34,6 +34,13 @@ constexpr int kStripPanels[kMaxRows] = {4, 2, 1, 1, 1, 1};
 // M = 32 with medium's weights from DRAM.
 constexpr int kStreamSliceBytes = 16 * 1024;
 constexpr int kReuseSliceBytes = 64 * 1024;
+// How the row tiles of one group (up to 48 rows) prefetch the next strip, by CPU vendor:
+// - AMD (and others): every tile of more than one row, into L1 (tuned on Zen 5).
+// - Intel: shared, each tile every numTiles-th k, into L2, with the columns in one run per thread
+//   (gemm.cpp) so that the next strip is the thread's own. On an Intel Xeon (family 6 model 167,
+//   48 KiB L1d, 2 MiB L2), 2 threads, 2026-12-04, gemm probe under SCHED_FIFO, M = 32: medium's
+//   layers from DRAM 124 -> 146 GFLOP/s, its LM head 149 -> 165, one block 145 -> 192.
+enum class Prefetch { NextStripL1, SharedL2 };
 constexpr int kLanes = 8;
 
 inline __m256 loadWeights(const float* p) { return _mm256_loadu_ps(p); }
@@ -63,9 +70,9 @@ inline void storeY(float* p, int left, __m256 v) {
 
 // R rows x V vectors (8 columns each) of a block whose rows are `stride` W elements wide;
 // `cols` counts the valid columns from this pass's first one (Full: cols >= 8 V). Every
-// row tile prefetches the next strip's weights as it reads this one's (the first tile's
-// requests alone overrun the misses the core can track, and the repeats cost a load slot).
-template <int R, int V, bool Full, class W>
+// row tile prefetches the next strip's weights as it reads this one's, as `Mode` says (the first
+// tile's requests alone overrun the misses the core can track, and the repeats cost a load slot).
+template <int R, int V, bool Full, Prefetch Mode, class W>
 inline void pass(const float* x, int ldx, const W* w, const W* next, int stride, int k, const float* bias, float* y,
                  int ldy, int cols, Slice s) {
   constexpr int kLineVectors = int(64 / (kLanes * sizeof(W)));
@@ -77,12 +84,18 @@ inline void pass(const float* x, int ldx, const W* w, const W* next, int stride,
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < V; ++v) acc[r][v] = loadY<Full>(y + size_t(r) * ldy + v * kLanes, cols - v * kLanes);
   }
+  int untilShare = s.tile;  // SharedL2: units until this tile's next share of the prefetch
   for (int kk = 0; kk < k; ++kk) {
     __m256 b[V];
     for (int v = 0; v < V; ++v) b[v] = loadWeights(w + size_t(kk) * stride + v * kLanes);
-    if (R > 1 && next)  // one row streams the weights in order: the hardware prefetcher keeps up
+    if (Mode == Prefetch::NextStripL1 && R > 1 && next)  // one row streams the weights in order: the hardware prefetcher keeps up
       for (int v = 0; v < V; v += kLineVectors)
         _mm_prefetch(reinterpret_cast<const char*>(next + size_t(kk) * stride + v * kLanes), _MM_HINT_T0);
+    if (Mode == Prefetch::SharedL2 && next && untilShare-- == 0) {  // a counter: see gemm_avx512.cpp
+      for (int v = 0; v < V; v += kLineVectors)
+        _mm_prefetch(reinterpret_cast<const char*>(next + size_t(kk) * stride + v * kLanes), _MM_HINT_T1);
+      untilShare = s.numTiles - 1;
+    }
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_set1_ps(x[size_t(r) * ldx + kk]);
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
@@ -98,7 +111,7 @@ inline void pass(const float* x, int ldx, const W* w, const W* next, int stride,
     for (int v = 0; v < V; ++v) storeY<Full>(y + size_t(r) * ldy + v * kLanes, cols - v * kLanes, acc[r][v]);
 }
 
-template <class W>
+template <class W, Prefetch Mode>
 struct Avx2Tiles {
   // R rows x P panels (2P vectors) in passes of C vectors: R * C <= 12 accumulators (the
   // driver's strips make it one pass).
@@ -115,8 +128,8 @@ struct Avx2Tiles {
         if (left <= 0) return;  // padding columns only
         const W* next = s.next ? static_cast<const W*>(s.next) + V0 * kLanes : nullptr;
         const float* b = bias ? bias + V0 * kLanes : nullptr;
-        if (left >= width * kLanes) pass<R, width, true>(x, ldx, w + V0 * kLanes, next, stride, k, b, y + V0 * kLanes, ldy, left, s);
-        else pass<R, width, false>(x, ldx, w + V0 * kLanes, next, stride, k, b, y + V0 * kLanes, ldy, left, s);
+        if (left >= width * kLanes) pass<R, width, true, Mode>(x, ldx, w + V0 * kLanes, next, stride, k, b, y + V0 * kLanes, ldy, left, s);
+        else pass<R, width, false, Mode>(x, ldx, w + V0 * kLanes, next, stride, k, b, y + V0 * kLanes, ldy, left, s);
         passesFrom<V0 + width>(x, ldx, w, stride, k, bias, y, ldy, cols, s);
       }
     }
@@ -127,19 +140,21 @@ struct Avx2Tiles {
   };
 };
 
-template <class W>
+template <bool Intel, class W>
 void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
-  const int sliceBytes = m > kGroupTiles * kMaxRows ? kReuseSliceBytes : kStreamSliceBytes;
-  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, sliceBytes, kStripPanels, bias, y, ldy};
-  walkPanels<Avx2Tiles<W>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
+  const bool isStreamed = m <= kGroupRows<kMaxRows>;
+  const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, isStreamed ? kStreamSliceBytes : kReuseSliceBytes, kStripPanels, bias, y, ldy};
+  if (Intel && isStreamed) walkPanels<Avx2Tiles<W, Prefetch::SharedL2>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
+  else walkPanels<Avx2Tiles<W, Prefetch::NextStripL1>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
+template <bool Intel>
 void avx2Panels(const float* x, int ldx, int m, const PackedMatrix& w, int panelBegin, int panelEnd, const float* bias,
                 float* y, int ldy) {
   markBuild(CloneFamily::Gemm, Build::Avx2);
-  if (w.dtype == WeightDtype::F32) panels(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
-  else panels(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
+  if (w.dtype == WeightDtype::F32) panels<Intel>(x, ldx, m, w, w.f32.data(), panelBegin, panelEnd, bias, y, ldy);
+  else panels<Intel>(x, ldx, m, w, w.bf16.data(), panelBegin, panelEnd, bias, y, ldy);
 }
 
 }  // namespace
@@ -156,8 +171,10 @@ bool avx2GemmAvailable() {
 }
 
 GemmKernel avx2GemmKernel() {
-  GemmKernel kernel{"avx2", avx2Panels, Isa::Avx2};
+  const bool intel = gemmTunesForIntel();
+  GemmKernel kernel{"avx2", intel ? avx2Panels<true> : avx2Panels<false>, Isa::Avx2};
   kernel.splitPanels = 1;  // the 3..6-row tiles' strip
+  kernel.streamRows = intel ? kGroupRows<kMaxRows> : 0;  // the shared L2 prefetch reads each thread's own next strip
   return kernel;
 }
 

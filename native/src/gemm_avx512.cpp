@@ -9,12 +9,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <utility>
-
-#include "errors.h"
 
 #pragma GCC push_options
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive on _mm512_setzero_ps
@@ -27,16 +22,24 @@ namespace nano {
 namespace {
 
 constexpr int kMaxRows = 6;
-// Weights of one block per K slice (a strip is the whole block), and whether every row tile
-// prefetches the next strip into L1 as it reads this one's, by CPU vendor:
-// - AMD (and others): 32 KiB slices and the prefetch (tuned on Zen 5: 75-84 % of its FMA peak).
-// - Intel: whole K (slices up to 1 MiB: every K here) and no software prefetch. On an Intel Xeon
-//   (family 6 model 167, 48 KiB L1d, 2 MiB L2), 2 threads, 2026-12-04, the 32 KiB slice plus the
-//   next strip's 32 KiB prefetched into L1 overflowed the L1: one block's layers at 40-53 % of
-//   the FMA peak at M = 32-512, 62-72 % with this tuning (the strip is read from L2 by each row
-//   tile and the hardware keeps up; fewer y round trips). README: "f32 GEMM against the FMA peak".
+// Weights of one block per K slice (a strip is the whole block), and how the row tiles prefetch
+// the weights that follow the strip, by CPU vendor:
+// - AMD (and others): 32 KiB slices, and every row tile prefetches the next strip into L1 as it
+//   reads this one's (tuned on Zen 5: 75-84 % of its FMA peak).
+// - Intel: whole K (slices up to 1 MiB: every K here). On an Intel Xeon (family 6 model 167,
+//   48 KiB L1d, 2 MiB L2), 2 threads, 2026-12-04, the 32 KiB slice plus the next strip's 32 KiB
+//   prefetched into L1 overflowed the L1: one block's layers at 40-53 % of the FMA peak at
+//   M = 32-512, 62-72 % with whole K (the strip is read from L2 by each row tile; fewer y round
+//   trips). Up to one row group (batched decode: the weights come from DRAM once per call) the
+//   row tiles share the prefetch of the next strip into L2, each taking every numTiles-th k; with
+//   more rows (prefill) nothing is prefetched: the groups re-read the strip from L2 anyway.
+//   2026-12-04, same CPU, medium's weights at M = 32: all layers 167 -> 219 GFLOP/s, the LM
+//   head 200 -> 303, one block 300 -> 324 (prefill M = 512 unchanged). README: "f32 GEMM
+//   against the FMA peak".
 constexpr int kAmdSliceBytes = 32 * 1024;
 constexpr int kIntelSliceBytes = 1024 * 1024;
+
+enum class Prefetch { None, NextStripL1, SharedL2 };
 
 // Panels per 64-byte cache line of weights: one (f32) or two (bf16).
 template <class W>
@@ -48,9 +51,9 @@ inline __m512 loadWeights(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// R rows x P panels: y[r, p*16 + j] (+)= sum over the slice's k of x[r, k] * w[k, p*16 + j];
-// Prefetch: the tiles of more than one row prefetch the next strip (s.next) into L1.
-template <class W, bool Prefetch>
+// R rows x P panels: y[r, p*16 + j] (+)= sum over the slice's k of x[r, k] * w[k, p*16 + j],
+// prefetching the weights after the strip (s.next, at this unit's offset) as `Mode` says.
+template <class W, Prefetch Mode>
 struct F32Tiles {
   template <int R, int P>
   struct Tile {
@@ -59,12 +62,21 @@ struct F32Tiles {
       __m512 acc[R][P];
       startTile(acc, y, ldy, cols, s);
       const W* next = static_cast<const W*>(s.next);
+      int untilShare = s.tile;  // SharedL2: units until this tile's next share of the prefetch
       for (int kk = 0; kk < k; ++kk) {
         __m512 b[P];
         for (int p = 0; p < P; ++p) b[p] = loadWeights(w + size_t(kk) * stride + p * kPanelWidth);
-        if (Prefetch && R > 1 && next)  // the next strip's weights at this unit's offset (one row streams in order: the hardware prefetcher keeps up)
+        // NextStripL1: the tiles of more than one row (one row streams in order: the hardware
+        // prefetcher keeps up). SharedL2: unit kk when kk = tile (mod numTiles); a counter, as a
+        // division in the loop keeps the accumulators from staying in registers.
+        if (Mode == Prefetch::NextStripL1 && R > 1 && next)
           for (int p = 0; p < P; p += kLinePanels<W>)
             _mm_prefetch(reinterpret_cast<const char*>(next + size_t(kk) * stride + p * kPanelWidth), _MM_HINT_T0);
+        if (Mode == Prefetch::SharedL2 && next && untilShare-- == 0) {
+          for (int p = 0; p < P; p += kLinePanels<W>)
+            _mm_prefetch(reinterpret_cast<const char*>(next + size_t(kk) * stride + p * kPanelWidth), _MM_HINT_T1);
+          untilShare = s.numTiles - 1;
+        }
         for (int r = 0; r < R; ++r) {
           __m512 a = _mm512_set1_ps(x[size_t(r) * ldx + kk]);
           for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(a, b[p], acc[r][p]);
@@ -79,7 +91,9 @@ template <bool Intel, class W>
 void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
   const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, Intel ? kIntelSliceBytes : kAmdSliceBytes, nullptr, bias, y, ldy};
-  walkPanels<F32Tiles<W, !Intel>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
+  if (!Intel) walkPanels<F32Tiles<W, Prefetch::NextStripL1>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
+  else if (m <= kGroupRows<kMaxRows>) walkPanels<F32Tiles<W, Prefetch::SharedL2>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
+  else walkPanels<F32Tiles<W, Prefetch::None>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
 template <bool Intel>
@@ -98,17 +112,11 @@ void avx512Panels(const float* x, int ldx, int m, const PackedMatrix& w, int pan
 
 namespace nano {
 
-// The tuning by CPU vendor; NANO_SERVING_GEMM_TUNING=intel|amd forces one (tests run both on any
-// CPU: the results are the same bits, only the K slices and the prefetch differ).
 GemmKernel avx512GemmKernel() {
-  const char* env = std::getenv("NANO_SERVING_GEMM_TUNING");
-  bool intel = isIntelCpu();
-  if (env && *env && std::strcmp(env, "auto") != 0) {
-    if (std::strcmp(env, "intel") != 0 && std::strcmp(env, "amd") != 0)
-      throw CodedError("ERR_NATIVE_CONFIG", std::string("NANO_SERVING_GEMM_TUNING must be auto, intel or amd, got '") + env + "'");
-    intel = std::strcmp(env, "intel") == 0;
-  }
-  return {"avx512", intel ? avx512Panels<true> : avx512Panels<false>, Isa::Avx512};
+  const bool intel = gemmTunesForIntel();
+  GemmKernel kernel{"avx512", intel ? avx512Panels<true> : avx512Panels<false>, Isa::Avx512};
+  kernel.streamRows = intel ? kGroupRows<kMaxRows> : 0;  // the shared L2 prefetch reads each thread's own next block
+  return kernel;
 }
 
 }  // namespace nano

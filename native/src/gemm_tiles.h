@@ -23,6 +23,9 @@ struct Slice {
   // as this tile's first: a tile may prefetch `next + u * stride` while it reads unit u.
   // Null after the last.
   const void* next;
+  // This tile's place among the strip's row tiles (tile t of numTiles): a kernel may share the
+  // next strip's prefetch among them.
+  int tile, numTiles;
 };
 
 // Tile<R, P>::run(x, ldx, w, stride, units, bias, y, ldy, cols, slice): R rows x P panels
@@ -59,14 +62,17 @@ struct TileOperands {
 };
 
 // Rows are walked in groups of kGroupTiles tiles: a group's x rows and y partial sums stay
-// in L1/L2 across the K slices of a block, and the weights are re-read once per group.
+// in L1/L2 across the K slices of a block, and the weights are re-read once per group (up to
+// kGroupRows rows, batched decode, each weight is read from memory once per call).
 constexpr int kGroupTiles = 8;
+template <int MaxRows>
+constexpr int kGroupRows = kGroupTiles * MaxRows;
 
 // Columns [16 panelBegin, 16 panelEnd) of y: the panels of each block in that range.
 template <template <int, int> class Tile, int MaxRows, class X, class W>
 void walkPanels(const PackedMatrix& w, int panelBegin, int panelEnd, const TileOperands<X, W>& o) {
   static const TileTable<Tile, MaxRows, X, W> table;
-  const int groupRows = kGroupTiles * MaxRows;
+  const int groupRows = kGroupRows<MaxRows>;
   // The strip after the range (the next column range's first, which this thread or the other
   // claims next): the range's last strip prefetches it, so that range does not start cold from
   // memory. Null at the matrix's end.
@@ -101,8 +107,8 @@ void walkPanels(const PackedMatrix& w, int panelBegin, int panelEnd, const TileO
                           : k0 + k < o.units            ? block + size_t(k0 + k) * stride + first * panelUnit
                           : (b + 1) * kBlockPanels < panelEnd ? o.data + w.blockOffset(b + 1)
                                                         : after;
-          const Slice slice{k0 == 0, k0 + k == o.units, next};
           for (int t = 0, r = g; t < numTiles; ++t) {
+            const Slice slice{k0 == 0, k0 + k == o.units, next, t, numTiles};
             const int rows = n / numTiles + (t < n % numTiles ? 1 : 0);
             table.fn[rows - 1][panels - 1](o.x + size_t(r) * o.ldx + k0, o.ldx, strip, stride, k,
                                            o.bias ? o.bias + col : nullptr, o.y + size_t(r) * o.ldy + col, o.ldy,

@@ -31,7 +31,8 @@ inline void markClone(CloneFamily family, Isa isa) { markBuild(family, Build(int
 
 // Whether the CPU's vendor (cpuid leaf 0) is GenuineIntel: the AVX-512 f32 GEMM tunes its K
 // slice and prefetch by vendor (gemm_avx512.cpp), the quantized x8 kernels their prefetch
-// distance (quant_simd_x8.inc). Cached after the first call.
+// distance (quant_simd_x8.inc), the attention whether it prefetches f32 / 16-bit K/V
+// (attention.h: isPrefetchingWideKv). Cached after the first call.
 bool isIntelCpu();
 
 }  // namespace nano

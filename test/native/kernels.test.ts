@@ -93,6 +93,33 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
     }
   });
 
+  // Up to a 48-row group the Intel tuning splits the columns in runs too, each thread's own next
+  // strip prefetched by the row tiles of this one (gemm_avx2.cpp, gemm_avx512.cpp): 5..8 sampled
+  // rows on 3 and 7 threads against 1, in both tunings, forced so that any CPU runs both.
+  it('five to eight sampled rows give the same logits on 1, 3 and 7 threads in both GEMM tunings', async () => {
+    const run = (seq: number): Run => ({ seq, tokens: prompt(1, seq), startPos: 0, pages: [seq * 2], isSampled: true, sampling: GREEDY });
+    const batches = [5, 6, 7, 8].map((n) => Array.from({ length: n }, (_, seq) => run(seq)));
+    const saved = process.env.NANO_SERVING_GEMM_TUNING;
+    try {
+      for (const tuning of ['intel', 'amd']) {
+        process.env.NANO_SERVING_GEMM_TUNING = tuning;
+        for (const kernel of (['avx2', 'avx512'] as const).filter(available)) {
+          for (const dtype of ['f32', 'bf16'] as const) {
+            const one = await runSteps(executor(kernel, dtype, 1, BIG_HEAD), batches, BIG_HEAD.vocabSize);
+            for (const threads of [3, 7]) {
+              const many = await runSteps(executor(kernel, dtype, threads, BIG_HEAD), batches, BIG_HEAD.vocabSize);
+              for (let i = 0; i < one.length; i++)
+                expect(Array.from(many[i].logits), `${kernel} ${tuning} ${dtype} ${threads} threads, row ${i}`).toEqual(Array.from(one[i].logits));
+            }
+          }
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.NANO_SERVING_GEMM_TUNING;
+      else process.env.NANO_SERVING_GEMM_TUNING = saved;
+    }
+  });
+
   it('AVX2 and AVX-512 give the same bits, portable agrees closely', async () => {
     if (!available('avx2') || !available('avx512')) return;
     for (const dtype of ['f32', 'bf16'] as const) {
@@ -162,13 +189,15 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
     }
   });
 
-  // The AVX-512 kernel's two tunings (gemm_avx512.cpp: intel = whole K up to 4,096 f32 and no
-  // prefetch, amd = 32 KiB K slices = 128 f32 and the next strip prefetched), forced through
-  // NANO_SERVING_GEMM_TUNING, each against AVX2 bit for bit: prompts of 1..8, 11..13 and 17 rows
+  // The two GEMM tunings (gemm_avx512.cpp: intel = whole K up to 4,096 f32, the next strip's
+  // prefetch shared by the row tiles up to 48 rows and none above, amd = 32 KiB K slices = 128 f32
+  // and the next strip prefetched by every row tile; gemm_avx2.cpp: the prefetch shared up to 48
+  // rows on intel), forced through NANO_SERVING_GEMM_TUNING, each against AVX2's amd tuning bit
+  // for bit: prompts of 1..8, 11..13 and 17 rows
   // give every row count of the 6-row tile (the groups' even split included), 49 and 53 rows
   // cross a 48-row group, a down projection of K = 4,200 crosses a K slice in both tunings, and
   // the outputs (136, 272, 8,400 and 301 columns) end inside a block and inside a panel.
-  it('both AVX-512 GEMM tunings give AVX2\'s bits for every tile row count, K slice and column edge', async () => {
+  it('both GEMM tunings of AVX2 and AVX-512 give the same bits for every tile row count, K slice and column edge', async () => {
     if (!available('avx2') || !available('avx512')) return;
     const LONG_K: ModelConfig = { ...WIDE, intermediateSize: 4200 };
     const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 17, 49, 53];
@@ -179,14 +208,18 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
     });
     const saved = process.env.NANO_SERVING_GEMM_TUNING;
     try {
+      process.env.NANO_SERVING_GEMM_TUNING = 'amd';
       const ref = { f32: await runSteps(executor('avx2', 'f32', 2, LONG_K), steps, LONG_K.vocabSize),
         bf16: await runSteps(executor('avx2', 'bf16', 2, LONG_K), steps, LONG_K.vocabSize) };
       for (const tuning of ['intel', 'amd']) {
         process.env.NANO_SERVING_GEMM_TUNING = tuning;
-        for (const dtype of ['f32', 'bf16'] as const) {
-          const b = await runSteps(executor('avx512', dtype, 2, LONG_K), steps, LONG_K.vocabSize);
-          for (let i = 0; i < lengths.length; i++)
-            expect(Array.from(b[i].logits), `${tuning} ${dtype} ${lengths[i]} rows`).toEqual(Array.from(ref[dtype][i].logits));
+        for (const kernel of ['avx2', 'avx512'] as const) {
+          if (kernel === 'avx2' && tuning === 'amd') continue;  // the reference
+          for (const dtype of ['f32', 'bf16'] as const) {
+            const b = await runSteps(executor(kernel, dtype, 2, LONG_K), steps, LONG_K.vocabSize);
+            for (let i = 0; i < lengths.length; i++)
+              expect(Array.from(b[i].logits), `${kernel} ${tuning} ${dtype} ${lengths[i]} rows`).toEqual(Array.from(ref[dtype][i].logits));
+          }
         }
       }
       process.env.NANO_SERVING_GEMM_TUNING = 'zen9';
