@@ -50,7 +50,9 @@ function probe(name: string): string {
     ? [...readdirSync(NATIVE).filter(kernelFile), ...SHARED_SOURCES].map((f) => join(NATIVE, f))
     : [];
   const out = join(CACHE, name);
-  if (newerThan(out, [main, ...extra])) return out;
+  // Headers and included kernel bodies (quant_simd*.inc) count too: an edit to one alone rebuilds.
+  const included = extra.length > 0 ? readdirSync(NATIVE).filter((f) => f.endsWith('.h') || f.endsWith('.inc')).map((f) => join(NATIVE, f)) : [];
+  if (newerThan(out, [main, ...extra, ...included])) return out;
   mkdirSync(CACHE, { recursive: true });
   const cxx = process.env.CXX ?? 'c++';
   execFileSync(cxx, ['-O3', '-std=c++17', '-ffp-contract=off', '-fno-math-errno', '-Wno-psabi', '-pthread', `-I${NATIVE}`, '-o', out, main, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });

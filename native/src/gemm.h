@@ -29,7 +29,7 @@ struct GemmKernel {
   int splitPanels = kBlockPanels;
   // Up to this many rows the column ranges go in one contiguous run per thread (tile_runs.h), as
   // for decode's one or two rows, so the block after a thread's range is its own next (the
-  // kernel prefetches it); 0: only where splitsInRuns says.
+  // kernel prefetches it); 0: only where splitsInRuns says. The Intel tunings: kStreamedRows.
   int streamRows = 0;
   GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
   ToPairsFn toPairs = nullptr;
@@ -40,6 +40,14 @@ struct GemmKernel {
 // vendor, or NANO_SERVING_GEMM_TUNING=intel|amd (auto: the vendor; anything else throws
 // ERR_NATIVE_CONFIG). Tests force both on any CPU: the bits are the same, only the speed differs.
 bool gemmTunesForIntel();
+
+// Up to this many rows (batched decode, short prefill chunks) the Intel tunings stream each
+// weight block once per row group and the row tiles share the next strip's prefetch into L2;
+// with more, nothing is prefetched in software. Intel Xeon (family 6 model 167), 2 threads,
+// 2026-12-04, gemm probe under SCHED_FIFO, medium's layers from DRAM at M = 64 / 128 with 48 ->
+// 128 here: AVX-512 220 / 271 -> 275 / 301 GFLOP/s, its LM head at 64 214 -> 315; AVX2 155 /
+// 164 -> 165 / 173, LM head at 64 144 -> 161; M = 256 and 512 went either way by 5 %.
+constexpr int kStreamedRows = 128;
 
 GemmKernel portableGemmKernel();
 bool avx2GemmAvailable();  // CPU supports AVX2 and FMA (run-time check)

@@ -36,8 +36,9 @@ constexpr int kStreamSliceBytes = 16 * 1024;
 constexpr int kReuseSliceBytes = 64 * 1024;
 // How the row tiles of one group (up to 48 rows) prefetch the next strip, by CPU vendor:
 // - AMD (and others): every tile of more than one row, into L1 (tuned on Zen 5).
-// - Intel: shared, each tile every numTiles-th k, into L2, with the columns in one run per thread
-//   (gemm.cpp) so that the next strip is the thread's own. On an Intel Xeon (family 6 model 167,
+// - Intel: up to kStreamedRows rows (gemm.h; 16 KiB slices up to there too) shared, each tile
+//   every numTiles-th k, into L2, with the columns in one run per thread (gemm.cpp) so that the
+//   next strip is the thread's own. On an Intel Xeon (family 6 model 167,
 //   48 KiB L1d, 2 MiB L2), 2 threads, 2026-12-04, gemm probe under SCHED_FIFO, M = 32: medium's
 //   layers from DRAM 124 -> 146 GFLOP/s, its LM head 149 -> 165, one block 145 -> 192.
 enum class Prefetch { NextStripL1, SharedL2 };
@@ -143,7 +144,7 @@ struct Avx2Tiles {
 template <bool Intel, class W>
 void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data, int panelBegin, int panelEnd,
             const float* bias, float* y, int ldy) {
-  const bool isStreamed = m <= kGroupRows<kMaxRows>;
+  const bool isStreamed = m <= (Intel ? kStreamedRows : kGroupRows<kMaxRows>);
   const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, isStreamed ? kStreamSliceBytes : kReuseSliceBytes, kStripPanels, bias, y, ldy};
   if (Intel && isStreamed) walkPanels<Avx2Tiles<W, Prefetch::SharedL2>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
   else walkPanels<Avx2Tiles<W, Prefetch::NextStripL1>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
@@ -174,7 +175,7 @@ GemmKernel avx2GemmKernel() {
   const bool intel = gemmTunesForIntel();
   GemmKernel kernel{"avx2", intel ? avx2Panels<true> : avx2Panels<false>, Isa::Avx2};
   kernel.splitPanels = 1;  // the 3..6-row tiles' strip
-  kernel.streamRows = intel ? kGroupRows<kMaxRows> : 0;  // the shared L2 prefetch reads each thread's own next strip
+  kernel.streamRows = intel ? kStreamedRows : 0;  // the shared L2 prefetch reads each thread's own next strip
   return kernel;
 }
 

@@ -30,7 +30,7 @@ constexpr int kMaxRows = 6;
 //   48 KiB L1d, 2 MiB L2), 2 threads, 2026-12-04, the 32 KiB slice plus the next strip's 32 KiB
 //   prefetched into L1 overflowed the L1: one block's layers at 40-53 % of the FMA peak at
 //   M = 32-512, 62-72 % with whole K (the strip is read from L2 by each row tile; fewer y round
-//   trips). Up to one row group (batched decode: the weights come from DRAM once per call) the
+//   trips). Up to kStreamedRows rows (gemm.h; batched decode: the weights come from DRAM) the
 //   row tiles share the prefetch of the next strip into L2, each taking every numTiles-th k; with
 //   more rows (prefill) nothing is prefetched: the groups re-read the strip from L2 anyway.
 //   2026-12-04, same CPU, medium's weights at M = 32: all layers 167 -> 219 GFLOP/s, the LM
@@ -92,7 +92,7 @@ void panels(const float* x, int ldx, int m, const PackedMatrix& w, const W* data
             const float* bias, float* y, int ldy) {
   const TileOperands<float, W> o{x, ldx, m, data, w.k, 1, Intel ? kIntelSliceBytes : kAmdSliceBytes, nullptr, bias, y, ldy};
   if (!Intel) walkPanels<F32Tiles<W, Prefetch::NextStripL1>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
-  else if (m <= kGroupRows<kMaxRows>) walkPanels<F32Tiles<W, Prefetch::SharedL2>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
+  else if (m <= kStreamedRows) walkPanels<F32Tiles<W, Prefetch::SharedL2>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
   else walkPanels<F32Tiles<W, Prefetch::None>::template Tile, kMaxRows>(w, panelBegin, panelEnd, o);
 }
 
@@ -115,7 +115,7 @@ namespace nano {
 GemmKernel avx512GemmKernel() {
   const bool intel = gemmTunesForIntel();
   GemmKernel kernel{"avx512", intel ? avx512Panels<true> : avx512Panels<false>, Isa::Avx512};
-  kernel.streamRows = intel ? kGroupRows<kMaxRows> : 0;  // the shared L2 prefetch reads each thread's own next block
+  kernel.streamRows = intel ? kStreamedRows : 0;  // the shared L2 prefetch reads each thread's own next block
   return kernel;
 }
 

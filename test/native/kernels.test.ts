@@ -93,7 +93,7 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
     }
   });
 
-  // Up to a 48-row group the Intel tuning splits the columns in runs too, each thread's own next
+  // Up to 128 rows the Intel tuning splits the columns in runs too, each thread's own next
   // strip prefetched by the row tiles of this one (gemm_avx2.cpp, gemm_avx512.cpp): 5..8 sampled
   // rows on 3 and 7 threads against 1, in both tunings, forced so that any CPU runs both.
   it('five to eight sampled rows give the same logits on 1, 3 and 7 threads in both GEMM tunings', async () => {
@@ -190,17 +190,17 @@ describe.skipIf(!['x64'].includes(process.arch))('kernel paths forced on this CP
   });
 
   // The two GEMM tunings (gemm_avx512.cpp: intel = whole K up to 4,096 f32, the next strip's
-  // prefetch shared by the row tiles up to 48 rows and none above, amd = 32 KiB K slices = 128 f32
-  // and the next strip prefetched by every row tile; gemm_avx2.cpp: the prefetch shared up to 48
+  // prefetch shared by the row tiles up to 128 rows and none above, amd = 32 KiB K slices = 128 f32
+  // and the next strip prefetched by every row tile; gemm_avx2.cpp: the prefetch shared up to 128
   // rows on intel), forced through NANO_SERVING_GEMM_TUNING, each against AVX2's amd tuning bit
   // for bit: prompts of 1..8, 11..13 and 17 rows
-  // give every row count of the 6-row tile (the groups' even split included), 49 and 53 rows
-  // cross a 48-row group, a down projection of K = 4,200 crosses a K slice in both tunings, and
+  // give every row count of the 6-row tile (the groups' even split included), 49, 53 and 128 rows
+  // cross a 48-row group (128: the last streamed row count, 3 groups), a down projection of K = 4,200 crosses a K slice in both tunings, and
   // the outputs (136, 272, 8,400 and 301 columns) end inside a block and inside a panel.
   it('both GEMM tunings of AVX2 and AVX-512 give the same bits for every tile row count, K slice and column edge', async () => {
     if (!available('avx2') || !available('avx512')) return;
     const LONG_K: ModelConfig = { ...WIDE, intermediateSize: 4200 };
-    const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 17, 49, 53];
+    const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 17, 49, 53, 128];
     let page = 0;
     const steps = lengths.map((n, seq): Run[] => {
       const pages = Array.from({ length: Math.ceil(n / 8) }, () => page++);
