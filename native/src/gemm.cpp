@@ -118,7 +118,7 @@ void gemm(ThreadPool& pool, const GemmKernel& kernel, const float* x, int ldx, i
   // Few rows (decode; batched decode where the kernel asks): one contiguous run of units per
   // thread (tile_runs.h), claimed from its front in chunks of about kRunChunkBytes of weights,
   // so each thread streams one range of memory.
-  if (splitsInRuns(m, numThreads, numUnits) || (m <= kernel.streamRows && splitsInRuns(1, numThreads, numUnits))) {
+  if (splitsInRuns(m, numThreads, numUnits, std::max(4, kernel.streamRows))) {
     const size_t unitBytes = w.bytes() / size_t(w.numPanels) * size_t(unit);
     const int perChunk = int(std::max<size_t>(1, kRunChunkBytes / unitBytes));
     auto eachUnitBytes = [&](auto&& f) {

@@ -29,7 +29,7 @@ struct GemmKernel {
   int splitPanels = kBlockPanels;
   // Up to this many rows the column ranges go in one contiguous run per thread (tile_runs.h), as
   // for decode's one or two rows, so the block after a thread's range is its own next (the
-  // kernel prefetches it); 0: only where splitsInRuns says. The Intel tunings: kStreamedRows.
+  // kernel prefetches it); 0: decode's few rows only (tile_runs.h). The Intel tunings: kStreamedRows.
   int streamRows = 0;
   GemmPairsFn runPairs = nullptr;  // set when bf16 weights are packed in pair layout
   ToPairsFn toPairs = nullptr;

@@ -34,8 +34,9 @@ constexpr int kStripPanels[kMaxRows] = {4, 2, 1, 1, 1, 1};
 // M = 32 with medium's weights from DRAM.
 constexpr int kStreamSliceBytes = 16 * 1024;
 constexpr int kReuseSliceBytes = 64 * 1024;
-// How the row tiles of one group (up to 48 rows) prefetch the next strip, by CPU vendor:
-// - AMD (and others): every tile of more than one row, into L1 (tuned on Zen 5).
+// How the row tiles of a streamed call prefetch the next strip, by CPU vendor:
+// - AMD (and others): up to one 48-row group, every tile of more than one row, into L1 (tuned
+//   on Zen 5; with more rows too, in the 64 KiB slices).
 // - Intel: up to kStreamedRows rows (gemm.h; 16 KiB slices up to there too) shared, each tile
 //   every numTiles-th k, into L2, with the columns in one run per thread (gemm.cpp) so that the
 //   next strip is the thread's own. On an Intel Xeon (family 6 model 167,

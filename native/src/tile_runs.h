@@ -41,8 +41,11 @@ inline bool claimTiles(TileRun& run, bool fromFront, int most, int& begin, int& 
 constexpr int kMaxRuns = 16;  // the most threads splitInRuns serves
 
 // Whether a product of m rows over `tiles` tiles on `threads` threads is split in runs (decode:
-// at most 4 rows); otherwise the caller claims chunks from the pool's shared counter.
-inline bool splitsInRuns(int m, int threads, int tiles) { return m <= 4 && threads > 1 && threads <= kMaxRuns && tiles > 1; }
+// at most 4 rows, or maxRows where the kernel streams more: gemm.h, GemmKernel::streamRows);
+// otherwise the caller claims chunks from the pool's shared counter.
+inline bool splitsInRuns(int m, int threads, int tiles, int maxRows = 4) {
+  return m <= maxRows && threads > 1 && threads <= kMaxRuns && tiles > 1;
+}
 
 // Runs tiles [0, tiles) as runTiles(begin, end) in runs of equal weight bytes, one per thread
 // (pool.size() <= kMaxRuns). eachTileBytes(f) calls f(bytes) for every tile in order.
