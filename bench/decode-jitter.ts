@@ -27,7 +27,7 @@ const model = loadModel('small', 2, 'f32', { contextLength: 4608 });
 const knobs = { kvCachePages: 2000, pageSize: 16, maxBatchTokens: 8192, maxRunning: 10, prefixCache: true, chunkedPrefill: true, maxChunkSize: 256, kvDtype };
 const { engine, profiler } = await createOurEngine(model, knobs);
 const inputs: StepInput[] = [], ms: number[] = [], ends: number[] = [], prof: StepProfileFigures[] = [];
-profiler.onStep = (input, t, native) => (inputs.push(copy(input)), ms.push(t), ends.push(performance.now()), prof.push(native.stepProfile(true)));
+profiler.onStep = (input, t, native) => (process.env.JITTER_MARK && inputs.length % 50 === 0 && console.log(`-- step ${inputs.length}`), inputs.push(copy(input)), ms.push(t), ends.push(performance.now()), prof.push(native.stepProfile(true)));
 const gcs: Array<{ start: number; ms: number; kind: number }> = [];
 const gcObserver = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration, kind: (e as unknown as { detail: { kind: number } }).detail.kind });

@@ -24,6 +24,8 @@ export interface InterferenceResult {
   maxStepCostRatio?: number;
   /** The prefill paced to the decodes' growth (the engine's pacedPrefill). */
   pacedPrefill?: boolean;
+  /** The cost model corrected online from the steps' times (the engine's calibrateStepCost). */
+  calibrateStepCost?: boolean;
   kvDtype: string;
   /** The step-cost coefficients measured on this machine, when the variant used them (else derived from the model shape). */
   measuredStepCost?: StepCostCoefficients;
@@ -44,6 +46,8 @@ export interface InterferenceResult {
    * prefill: their ITL p99 in that window / their p50 before. What their own growing contexts
    * and the steps' variance give without any prefill (absent when not run).
    */
+  /** The spike ratios of the variant's warm-up runs, discarded before the measured ones (benchInterference's warmUps). */
+  warmUpRatios?: number[];
   control?: { itlBeforeMs: Percentiles; itlWindowMs: Percentiles; ratio: number };
 }
 
@@ -250,6 +254,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
       maxStepCostRatio: knobs.maxStepCostRatio,
       pacedPrefill: knobs.pacedPrefill,
+      calibrateStepCost: knobs.calibrateStepCost,
       kvDtype: knobs.kvDtype ?? 'f32',
       measuredStepCost: knobs.measuredStepCost,
       itlBeforeMs: before,

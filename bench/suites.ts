@@ -179,8 +179,13 @@ export function selectVariants(labels: readonly string[], filter: VariantFilter 
   return labels.filter((l) => (parts ?? []).some((part) => l.includes(part)) || (exact ?? []).includes(l));
 }
 
-/** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step. */
-export async function benchInterference(quick: boolean, o: SuiteOptions, only?: VariantFilter): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
+/**
+ * Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step.
+ * `warmUps`: runs of each variant before the measured ones, discarded (their ratios logged and kept as warmUpRatios): in a fresh
+ * process V8 compiles the engine's per-step functions on its worker threads for the first thousand steps or so, and each
+ * compile job takes one of the two cores from a step (decode-jitter.js).
+ */
+export async function benchInterference(quick: boolean, o: SuiteOptions, only?: VariantFilter, warmUps = 0): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
   const shape = INTERFERENCE[quick ? 'quick' : 'full'];
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
   const base = { kvCachePages: pages, pageSize: PAGE_SIZE, maxBatchTokens: 8192, maxRunning: shape.numStreams + 2, prefixCache: true, chunkedPrefill: true, maxChunkSize: 256 };
@@ -201,6 +206,10 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     ['chunk 256, maxStepCostRatio 2, paced, bf16 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'bf16' }],
     ['chunk 256, maxStepCostRatio 2, paced, q8_0 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'q8_0' }],
     ['chunk 256, maxStepCostRatio 3, paced, q8_0 KV', { ...base, maxStepCostRatio: 3, pacedPrefill: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, calibrated, q8_0 KV', { ...base, maxStepCostRatio: 2, calibrateStepCost: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 1.5, calibrated, q8_0 KV', { ...base, maxStepCostRatio: 1.5, calibrateStepCost: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, paced, calibrated, q8_0 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, calibrateStepCost: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, paced, calibrated, bf16 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, calibrateStepCost: true, kvDtype: 'bf16' }],
     ['chunk 256, maxStepCostRatio 2, measured cost', async () => ({ ...base, maxStepCostRatio: 2, measuredStepCost: await measured('f32') })],
     ['chunk 256, maxStepCostRatio 2, measured cost, bf16 KV', async () => ({ ...base, maxStepCostRatio: 2, kvDtype: 'bf16', measuredStepCost: await measured('bf16') })],
     ['chunk 256, maxStepCostRatio 1.5, measured cost, q8_0 KV', async () => ({ ...base, maxStepCostRatio: 1.5, kvDtype: 'q8_0', measuredStepCost: await measured('q8_0') })],
@@ -220,7 +229,10 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     if (!picked.has(label)) continue;
     const knobs = typeof knobsOrFit === 'function' ? await knobsOrFit() : knobsOrFit;
     const streamShape = { ...shape, windowTokens: Math.min(shape.windowTokens, Math.floor((shape.contextLength - shape.streamPromptLen - shape.longPromptLen) / 4)) };
-    const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
+    const warmUpRatios: number[] = [];
+    for (let w = 0; w < warmUps; w++) warmUpRatios.push((await runInterference(`${label} (warm-up)`, model, knobs, streamShape)).spikeRatio);
+    if (warmUps > 0) o.log(`  interference ${label}: warm-up run${warmUps > 1 ? 's' : ''} (discarded) x${warmUpRatios.map((r) => r.toFixed(2)).join(', x')}`);
+    const result = { ...(await repeat(o.runs, () => runInterference(label, model, knobs, streamShape))), warmUpRatios };
     // The control: the streams alone over as many tokens as the prefill lasted (their contexts grow as much), no long prompt.
     const controlTokens = Math.min(Math.max(1, Math.round(result.tokensDuring)), shape.contextLength - shape.streamPromptLen - 2 * streamShape.windowTokens - 16);
     const control = await repeat(o.runs, () => runInterference(`${label} (control)`, model, knobs, streamShape, { controlTokens }));

@@ -42,6 +42,11 @@ export interface StepCostModel extends StepCostCoefficients {
    */
   readonly isPaced?: boolean;
   /**
+   * Corrected online from the steps' observed times (the engine's calibrateStepCost): the
+   * engine plans each step with StepCostCalibration's model, these coefficients its prior.
+   */
+  readonly isCalibrated?: boolean;
+  /**
    * What a prefill chunk's K/V read costs against a decode's, per position (1 by default). A
    * what-if for the simulator (bench/interference-floor.ts): a chunk whose layers were split
    * over L steps would read 1/L of its context's K/V a step. No executor does that today.
