@@ -1,28 +1,31 @@
 /**
  * The step-cost model corrected online from the steps' observed times (the engine option
- * calibrateStepCost). Each of the model's five terms (fixed, tokens, sampled, keys attended,
- * K/V read) gets a multiplier m, fitted by least squares over the recent steps:
+ * calibrateStepCost). A step's predicted cost splits in two parts under the prior model: D,
+ * the fixed part and the decode runs, and C, the prefill chunks. Two multipliers correct them,
  *
- *   observed ms ~ sum_j m_j z_j     z_j: term j's share of the step under the prior model
+ *   observed ms ~ a D + b C
  *
- * with exponential forgetting (FORGETTING a step: the last ~50 steps weigh most) and damping
- * towards the previous step's multipliers in proportion to how much each term was seen
- * (DAMPING, a Levenberg-Marquardt step: repeated, it converges to the least-squares fit), so a
- * term the steps never varied apart from others (the tokens and the sampled ones of
- * decode-only steps move together with the fixed part) keeps its multiplier until they do. An observation is clipped
- * to [1/MAX_JUMP, MAX_JUMP] times the current prediction, so a step the machine stalled (a
- * descheduled thread: tens of ms) moves the fit by a few percent, not by the stall. The
- * multipliers stay within [MIN_SCALE, MAX_SCALE]. Pure: numbers in and out, no clock.
+ * a from the steps without chunks (a = sum D y / sum D^2), b from the steps with chunks given
+ * a (b = sum C (y - a D) / sum C^2). Not both from the same steps: under the bound every step
+ * of a long prefill carries chunks worth about (maxRatio - 1) times its decodes, so C moves
+ * with D and the two would not separate. While the prefill runs, a extrapolates the decodes
+ * by the prior's form (each gains a position a step); what that misses lands in b, and when
+ * the decodes grow faster than the prior says that makes the chunks smaller (the bound errs
+ * on the safe side). The model the policy gets is the prior with every coefficient times a
+ * and its chunks' cost times b / a (prefillCostScale). Sums forget: a's over ~50 steps
+ * (FORGETTING a step), b's over ~10 (PREFILL_FORGETTING), since a chunk's cost against the
+ * prior's changes as the prompt's context grows (its keys and K/V read outgrow its tokens). An observation is clipped to [1/MAX_JUMP, MAX_JUMP] times the
+ * current prediction, so a step the machine stalled (a descheduled thread: tens of ms) moves
+ * the fit by a few percent, not by the stall. The multipliers stay within [MIN_SCALE,
+ * MAX_SCALE]. Pure: numbers in and out, no clock.
  */
-import { keysAttended, type StepCostModel } from './step-cost.js';
+import { prefillCost, runCost, type StepCostModel } from './step-cost.js';
 
 export const FORGETTING = 0.98;
-export const DAMPING = 0.1;
-export const MAX_JUMP = 2;
+export const PREFILL_FORGETTING = 0.9;
+export const MAX_JUMP = 1.5;
 export const MIN_SCALE = 0.25;
 export const MAX_SCALE = 4;
-
-const NUM_TERMS = 5;
 
 /** A run of the step as the calibration needs it (a PlannedRun has these fields). */
 export interface CalibrationRun {
@@ -33,9 +36,12 @@ export interface CalibrationRun {
 }
 
 export class StepCostCalibration {
-  private readonly gram = new Float64Array(NUM_TERMS * NUM_TERMS); // (j, k) sum of z_j z_k, forgotten
-  private readonly moment = new Float64Array(NUM_TERMS); // (j) sum of z_j y
-  private scales: number[] = Array(NUM_TERMS).fill(1);
+  private dd = 0; // forgotten sums: D D and D y over the steps without chunks, C C and C (y - a D) over those with
+  private dy = 0;
+  private cc = 0;
+  private cr = 0;
+  private a = 1;
+  private b = 1;
   private current: StepCostModel;
 
   constructor(private readonly prior: StepCostModel) {
@@ -47,63 +53,37 @@ export class StepCostCalibration {
     return this.current;
   }
 
-  /** The multipliers on fixed, tokens, sampled, keys and K/V read (1: the prior's own). */
-  multipliers(): readonly number[] {
-    return this.scales;
+  /** The multipliers of the decodes' part (with the fixed part) and of the chunks' part (1, 1: the prior's own). */
+  multipliers(): { decodes: number; prefill: number } {
+    return { decodes: this.a, prefill: this.b };
   }
 
   /** Folds in one step: its runs and the ms it took. A step without runs, or a time that is not a finite number > 0, is ignored. */
   observe(runs: readonly CalibrationRun[], ms: number): void {
     if (runs.length === 0 || !(ms > 0) || !Number.isFinite(ms)) return;
-    const z = this.terms(runs);
-    const predicted = z.reduce((sum, zj, j) => sum + zj * this.scales[j], 0);
-    const y = Math.min(MAX_JUMP * predicted, Math.max(predicted / MAX_JUMP, ms));
-    for (let j = 0; j < NUM_TERMS; j++) {
-      this.moment[j] = FORGETTING * this.moment[j] + z[j] * y;
-      for (let k = 0; k < NUM_TERMS; k++) this.gram[j * NUM_TERMS + k] = FORGETTING * this.gram[j * NUM_TERMS + k] + z[j] * z[k];
-    }
-    this.scales = this.solve();
-    const [fixed, token, sampled, key, kvRead] = this.scales;
     const p = this.prior;
-    this.current = { ...p, fixedMs: p.fixedMs * fixed, perTokenMs: p.perTokenMs * token, perSampledMs: p.perSampledMs * sampled, perKeyMs: p.perKeyMs * key, perKvReadMs: p.perKvReadMs * kvRead };
-  }
-
-  /** Each term's share of the step under the prior (ms). */
-  private terms(runs: readonly CalibrationRun[]): number[] {
-    const p = this.prior, prefillScale = p.prefillKvReadScale ?? 1;
-    let tokens = 0, sampled = 0, keys = 0, kvRead = 0;
-    for (const run of runs) {
-      tokens += run.numTokens;
-      sampled += run.isSampled ? 1 : 0;
-      keys += keysAttended(run.start, run.numTokens);
-      kvRead += (run.start + run.numTokens) * (run.kind === 'prefill' ? prefillScale : 1);
+    let d = p.fixedMs, c = 0;
+    for (const r of runs) {
+      if (r.kind === 'decode') d += runCost(p, r.start, r.numTokens, r.isSampled);
+      else c += prefillCost(p, r.start, r.numTokens, r.isSampled);
     }
-    return [p.fixedMs, tokens * p.perTokenMs, sampled * p.perSampledMs, keys * p.perKeyMs, kvRead * p.perKvReadMs];
-  }
-
-  /** (G + D) m = b + D m_prev by Gaussian elimination with partial pivoting (D: DAMPING x G's diagonal), clamped. */
-  private solve(): number[] {
-    const n = NUM_TERMS, a = Array.from({ length: n }, (_, j) => Array.from({ length: n + 1 }, (_, k) => (k < n ? this.gram[j * n + k] : this.moment[j])));
-    for (let j = 0; j < n; j++) {
-      const damp = DAMPING * this.gram[j * n + j] + 1e-12;
-      a[j][j] += damp;
-      a[j][n] += damp * this.scales[j];
+    const predicted = this.a * d + this.b * c;
+    const y = Math.min(MAX_JUMP * predicted, Math.max(predicted / MAX_JUMP, ms));
+    const clamp = (x: number): number => Math.min(MAX_SCALE, Math.max(MIN_SCALE, x));
+    if (c === 0) {
+      this.dd = FORGETTING * this.dd + d * d;
+      this.dy = FORGETTING * this.dy + d * y;
+      this.a = clamp(this.dy / this.dd);
+    } else {
+      this.cc = PREFILL_FORGETTING * this.cc + c * c;
+      this.cr = PREFILL_FORGETTING * this.cr + c * (y - this.a * d);
+      this.b = clamp(this.cr / this.cc);
     }
-    for (let col = 0; col < n; col++) {
-      let pivot = col;
-      for (let r = col + 1; r < n; r++) if (Math.abs(a[r][col]) > Math.abs(a[pivot][col])) pivot = r;
-      [a[col], a[pivot]] = [a[pivot], a[col]];
-      for (let r = col + 1; r < n; r++) {
-        const f = a[r][col] / a[col][col];
-        for (let k = col; k <= n; k++) a[r][k] -= f * a[col][k];
-      }
-    }
-    const m = Array<number>(n).fill(1);
-    for (let r = n - 1; r >= 0; r--) {
-      let s = a[r][n];
-      for (let k = r + 1; k < n; k++) s -= a[r][k] * m[k];
-      m[r] = s / a[r][r];
-    }
-    return m.map((x) => (Number.isFinite(x) ? Math.min(MAX_SCALE, Math.max(MIN_SCALE, x)) : 1));
+    const a = this.a;
+    this.current = {
+      ...p,
+      fixedMs: p.fixedMs * a, perTokenMs: p.perTokenMs * a, perSampledMs: p.perSampledMs * a, perKeyMs: p.perKeyMs * a, perKvReadMs: p.perKvReadMs * a,
+      prefillCostScale: (p.prefillCostScale ?? 1) * (this.b / a),
+    };
   }
 }
