@@ -4,7 +4,7 @@ import { NanoServingEngine } from '../../src/engine/engine.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import type { StepInput } from '../../src/executor/step.js';
 import { StepCostCalibration, type CalibrationRun } from '../../src/scheduler/step-cost-calibration.js';
-import { prefillCost, runCost, stepCostFromLatency, type StepCostCoefficients, type StepCostModel } from '../../src/scheduler/step-cost.js';
+import { pacedAllowance, prefillCost, runCost, stepCostFromLatency, type StepCostCoefficients, type StepCostModel } from '../../src/scheduler/step-cost.js';
 import { schedule } from '../../src/testing/index.js';
 import { simulateInterference, ZEN5_SMALL } from '../../src/testing/interference.js';
 import type { SchedulerConfig } from '../../src/scheduler/view.js';
@@ -60,6 +60,16 @@ describe('StepCostCalibration', () => {
     expect(cal.model()).toEqual(prior);
     for (let i = 0; i < 100; i++) cal.observe(stepAt(i), 1e-6);
     for (const k of ['fixedMs', 'perTokenMs', 'perSampledMs', 'perKeyMs', 'perKvReadMs'] as const) expect(cal.model()[k]).toBeGreaterThan(0);
+  });
+});
+
+describe('prefillCostScale', () => {
+  it('scales what a chunk costs and what pacing allows it, and nothing of the decodes', () => {
+    const k = 1.7, scaled = { ...prior, prefillCostScale: k };
+    expect(prefillCost(scaled, 1000, 16, false)).toBeCloseTo(k * prefillCost(prior, 1000, 16, false), 12);
+    expect(runCost(scaled, 1000, 1, true)).toBe(runCost(prior, 1000, 1, true));
+    const prefills = [{ start: 1000, numTokens: 4000 }];
+    expect(pacedAllowance({ ...scaled, isPaced: true }, 0, prefills)).toBeCloseTo(k * pacedAllowance({ ...prior, isPaced: true }, 0, prefills), 9);
   });
 });
 
