@@ -3,21 +3,20 @@
  * input copied and timed; then the same inputs replayed back to back on a fresh executor.
  * Prints step ms percentiles by kind and the slowest steps with where they stood.
  *   node dist/bench/decode-jitter.js [--tokens 600] [--kv q8_0]
+ * (JITTER_MARK=1 prints a line every 50 steps, to place V8's --trace-opt lines among the steps.)
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { NativeExecutor } from '../src/executor/native.js';
 import type { StepInput } from '../src/executor/step.js';
-import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
+import type { StepProfileFigures } from '../src/native/binding.js';
+import { benchArgs, KV_DTYPES } from './args.js';
 import { percentiles } from './metrics.js';
 import { createOurEngine } from './ours.js';
 import { loadModel } from './suites.js';
 import { rng } from './workloads.js';
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
-const numTokens = Number(arg('tokens', '600')), kvDtype = arg('kv', 'q8_0') as KvDtype;
+const args = benchArgs({ tokens: 'value', kv: 'value' });
+const numTokens = args.int('tokens', 600), kvDtype = args.choice('kv', KV_DTYPES, 'q8_0');
 const copy = (input: StepInput): StepInput => {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(input)) out[k] = ArrayBuffer.isView(v) ? (v as Int32Array).slice() : v;

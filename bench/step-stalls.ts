@@ -3,24 +3,22 @@
  * steps fall (ms, whether the pool's other thread took part, the process's involuntary context
  * switches in the step) and how the steps after a stall recover.
  *   node dist/bench/step-stalls.js [--steps 2000] [--pos 300] [--kv q8_0] [--sync]
+ *                                  [--pause-every N [--pause-ms 50] [--trash]]
  */
 import { NativeExecutor } from '../src/executor/native.js';
-import type { KvDtype } from '../src/native/binding.js';
+import { benchArgs, KV_DTYPES } from './args.js';
 import { percentiles } from './metrics.js';
 import { rawStep } from './raw-steps.js';
 import { loadModel } from './suites.js';
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
-const numSteps = Number(arg('steps', '2000')), pos = Number(arg('pos', '300')), kvDtype = arg('kv', 'q8_0') as KvDtype, isSync = process.argv.includes('--sync');
+const args = benchArgs({ steps: 'value', pos: 'value', kv: 'value', sync: 'flag', 'pause-every': 'value', 'pause-ms': 'value', trash: 'flag' });
+const numSteps = args.int('steps', 2000), pos = args.int('pos', 300, 0), kvDtype = args.choice('kv', KV_DTYPES, 'q8_0'), isSync = args.flag('sync');
 const model = loadModel('small', 2, 'f32', { contextLength: 4608 });
 const pagesPer = Math.ceil((pos + 1) / 16);
 const ex = NativeExecutor.create({ config: model.config, tensors: model.tensors, numPages: 8 * pagesPer + 8, pageSize: 16, numThreads: 2, maxBatchTokens: 8192, maxSeqs: 10, kvDtype });
 const input = rawStep(Array.from({ length: 8 }, (_, s) => ({ start: pos, length: 1, pages: Array.from({ length: pagesPer }, (_, p) => s * pagesPer + p) })));
 // --pause-every N --pause-ms M: an idle pause (or, with --trash, M ms of writing a 256 MB buffer) after every Nth step, and the steps after it.
-const pauseEvery = Number(arg('pause-every', '0')), pauseMs = Number(arg('pause-ms', '50')), isTrash = process.argv.includes('--trash');
+const pauseEvery = args.int('pause-every', 0, 0), pauseMs = args.int('pause-ms', 50), isTrash = args.flag('trash');
 const trash = isTrash ? new Float64Array(32 << 20) : undefined;
 const pause = async (): Promise<void> => {
   if (!trash) return new Promise((resolve) => setTimeout(resolve, pauseMs));
