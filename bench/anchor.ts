@@ -5,7 +5,7 @@
  *   npm run bench:anchor [-- --model small|medium|small,medium] [-- --threads N]
  *                        [-- --kernel auto|avx2|avx512|portable] [-- --llama-cpu native|avx2|avx512]
  *                        [-- --build-llama] [-- --rounds N] [-- --prefill-pairs N] [-- --no-gemm]
- *                        [-- --kv f32|f16|bf16|q8_0[,...]]
+ *                        [-- --kv f32|f16|bf16|q8_0[,...]] [-- --out FILE]
  * --rounds N measures ours and llama.cpp alternately N times and gives each figure's median over
  * the rounds with its spread (min-max); --no-gemm leaves out the GEMM table.
  * The prefill row comes from --prefill-pairs N (default 5) pairs of ours and llama-bench's pp512
@@ -25,22 +25,24 @@
  * more than our engine for the same 128 tokens per sequence (its prompt step's logits go unused),
  * so its output tok/s is taken over t_pp + 127/128 t_tg (llama-core.ts), with the T it reports
  * beside it; each side's prompt and generation phases are given apart (S_PP, S_TG).
- * Writes bench/results/anchor.json. Run it under the bench lock on a shared machine.
+ * Writes bench/results/anchor-DATE.json (-2, -3, ... when taken), or --out FILE. Run it under the
+ * bench lock on a shared machine.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NativeExecutor } from '../src/executor/native.js';
 import type { KvDtype } from '../src/native/binding.js';
 import type { StepInput } from '../src/executor/step.js';
 import { writeGguf } from '../src/models/gguf.js';
-import { isPresetName, type PresetName } from '../src/models/presets.js';
+import type { PresetName } from '../src/models/presets.js';
 import { loadNative } from '../src/native/load.js';
 import { gemmRows, gemmTable, peaksLine } from './gemm.js';
 import { llamaBuildFlags, parseLlamaCpu, resolveLlamaCpu } from './llama-cpu.js';
 import { buildLlamaCore, findLlamaCore, llamaBatchedBench, llamaBench, loadedCpuLibrary, type LlamaCore } from './llama-core.js';
+import { benchArgs, KV_DTYPES, PRESET_NAMES } from './args.js';
 import { cpuLine, machineInfo } from './machine.js';
+import { datedResultPath } from './result-path.js';
 import { runOurs } from './ours.js';
 import { fmtSpread, prefillFlopsPerToken, prefillPairs, spreadOf, type PrefillPairs, type Spread } from './prefill-pairs.js';
 import { measurePeaks, peakFor, type Peaks } from './probes.js';
@@ -220,26 +222,26 @@ function table(rows: AnchorRow[], peaks: Peaks, rounds: number): string {
 }
 
 async function main(): Promise<void> {
-  const arg = (name: string): string | undefined => {
-    const at = process.argv.indexOf(`--${name}`);
-    return at >= 0 ? process.argv[at + 1] : undefined;
-  };
-  const threads = Number(arg('threads') ?? Math.min(2, availableParallelism()));
-  const models = (arg('model') ?? 'small').split(',').filter(isPresetName);
-  const kernel = arg('kernel');
-  if (kernel && kernel !== 'auto') process.env.NANO_SERVING_KERNEL = kernel;
+  const args = benchArgs({
+    model: 'value', threads: 'value', kernel: 'value', 'llama-cpu': 'value', 'build-llama': 'flag', rounds: 'value',
+    'prefill-pairs': 'value', 'no-gemm': 'flag', kv: 'value', out: 'value',
+  });
+  const threads = args.int('threads', Math.min(2, availableParallelism()));
+  const models = args.list('model', PRESET_NAMES, 'small');
+  const kernel = args.value('kernel', 'auto');
+  if (kernel !== 'auto') process.env.NANO_SERVING_KERNEL = kernel;
   const log = (line: string): void => console.error(`[anchor] ${line}`);
-  const llamaCpu = parseLlamaCpu(arg('llama-cpu') ?? 'native');
-  const isBuilding = process.argv.includes('--build-llama');
+  const llamaCpu = parseLlamaCpu(args.value('llama-cpu', 'native'));
+  const isBuilding = args.flag('build-llama');
+  const rounds = args.int('rounds', 1);
+  const numPairs = args.int('prefill-pairs', 5);
+  const kvDtypes = args.list('kv', KV_DTYPES, 'f32');
+  const out = args.value('out', '') || datedResultPath('anchor');
   let { core, note } = findLlamaCore();
   if (!core && isBuilding) ({ core, note } = { core: buildLlamaCore(log), note: undefined });
   if (core) ({ core, note } = resolveLlamaCpu(core, llamaCpu, isBuilding, log));
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
-  const rounds = Math.max(1, Number(arg('rounds') ?? 1));
-  const numPairs = Math.max(1, Number(arg('prefill-pairs') ?? 5));
-  const kvDtypes = (arg('kv') ?? 'f32').split(',');
-  for (const kv of kvDtypes) if (kv !== 'f32' && kv !== 'f16' && kv !== 'bf16' && kv !== 'q8_0') throw new Error(`--kv takes f32, f16, bf16 or q8_0 (comma-separated), got '${kv}'`);
   const loadBefore = loadavg()[0];
   const started = new Date();
   loadNative().clonesUsed(true);
@@ -250,7 +252,7 @@ async function main(): Promise<void> {
     const llamaRounds: Figures[] = [];
     const llamaQ8Rounds: Figures[] = [];  // llama.cpp with its q8_0 cache, for our q8_0 rows
     for (let round = 1; round <= rounds; round++) {
-      for (const kvDtype of kvDtypes as KvDtype[]) {
+      for (const kvDtype of kvDtypes) {
         log(`${name}: ours, ${kvDtype} KV (round ${round} of ${rounds})`);
         const raw = await ourRawFigures(name, threads, kvDtype);
         const ours: Figures = { prefillTokPerS: raw.prefill, decodeTokPerS: raw.decode, ...(await ourConcurrent(name, threads, kvDtype)) };
@@ -281,7 +283,7 @@ async function main(): Promise<void> {
       });
     }
   }
-  const gemm = process.argv.includes('--no-gemm') ? [] : gemmRows(models, threads, peaks, 0.4);
+  const gemm = args.flag('no-gemm') ? [] : gemmRows(models, threads, peaks, 0.4);
   const loadAfter = loadavg()[0];
   const ended = new Date();
   // Which builds of the row ops and of sampling our runs took (the kernel switch picks them too).
@@ -295,7 +297,6 @@ async function main(): Promise<void> {
   console.log(table(rows, peaks, rounds));
   for (const line of flopsLines) console.log(line);
   if (gemm.length > 0) console.log(gemmTable(gemm));
-  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'anchor.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ date: started.toISOString(), ended: ended.toISOString(), builds, machine, threads, rounds, numPairs, loadBefore, loadAfter, peaks, llamaCore: core?.build ?? null, llamaCpu: llamaLine ?? null, note: note ?? null, rows, gemm }, null, 1));
   console.log(`wrote ${out}`);

@@ -27,6 +27,8 @@ export interface BenchOptions {
   interference: boolean;
   /** Only these interference variants: labels containing one of `parts`, or equal to one of `exact` (all when absent). */
   interferenceVariants?: VariantFilter;
+  /** Discarded runs of each interference variant before the measured ones (benchInterference). */
+  interferenceWarmUps?: number;
   log: (line: string) => void;
 }
 
@@ -81,7 +83,7 @@ export async function runBench(o: BenchOptions, command = ''): Promise<BenchResu
       if (runtime) await disposeLlamaCpp(runtime);
     }
   }
-  const interference = o.interference ? await benchInterference(o.quick, suite, o.interferenceVariants) : undefined;
+  const interference = o.interference ? await benchInterference(o.quick, suite, o.interferenceVariants, o.interferenceWarmUps) : undefined;
   const demo = o.demo ? await benchDemo(o.quick, suite) : undefined;
   const cpu = cpus()[0]?.model ?? 'unknown';
   return {

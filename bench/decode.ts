@@ -46,52 +46,17 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { basename, dirname } from 'node:path';
-import { NativeExecutor, type NativeExecutorCreateOptions } from '../src/executor/native.js';
-import type { StepInput } from '../src/executor/step.js';
-import { loadGgufModel } from '../src/models/gguf-loader.js';
-import { isPresetName, presetConfig, type PresetName } from '../src/models/presets.js';
-import { syntheticTensors } from '../src/models/synthetic.js';
-import type { ModelConfig, TensorMap } from '../src/models/config.js';
-import type { KvDtype, StepProfileFigures } from '../src/native/binding.js';
-import { median, stepBytes, type StepBytes } from './decode-bound.js';
-import { besideTable, breakdownTable, shares, table, type Beside, type DecodeRow, type Pass } from './decode-tables.js';
-import { greedyParams } from './greedy-params.js';
+import { dirname } from 'node:path';
+import type { KvDtype } from '../src/native/binding.js';
+import { BenchArgError, benchArgs, PRESET_NAMES } from './args.js';
+import { decodeStep, ggufCase, PAGE, presetCase, STEPS, type Case, type Kernel, type Variant } from './decode-cases.js';
+import { median } from './decode-bound.js';
+import { besideTable, breakdownTable, shares, table, type Pass } from './decode-tables.js';
 import { parseLlamaCpu, resolveLlamaCpu } from './llama-cpu.js';
 import { findLlamaCore, llamaBench, loadedCpuLibrary } from './llama-core.js';
 import { cpuLine, machineInfo } from './machine.js';
 import { datedResultPath } from './result-path.js';
-import { measureGemm, measureQuantGemm, measureReadBandwidth, type QuantMatrixShape, type ReadBandwidth, type WeightShape } from './probes.js';
-
-const PAGE = 16;
-const STEPS = 64;
-const NUM_PAGES = Math.ceil(STEPS / PAGE) + 1;
-type Kernel = 'avx512' | 'avx2' | 'portable' | 'auto';
-
-
-interface Case extends DecodeRow {
-  kernel: Kernel;
-  config: ModelConfig;
-  ex: NativeExecutor;
-  gemvShapes?: WeightShape[];
-  /** GGUF cases whose linear layers are all quantized: the fused matrices of one step. */
-  quantShapes?: QuantMatrixShape[];
-  /** The NANO_SERVING_KERNEL the case's executor was made under (the quantized probe follows it). */
-  kernelEnv?: string;
-  gguf?: string;
-  /** --gemm-beside: per pass and gap, the step's GEMMs + LM head ms per token and the probe's figures right after. */
-  beside: Beside[];
-  /** Steps through stepSync (on the JS thread, as the engine's syncSteps 'auto' runs single-stream decode) rather than step(). */
-  isSync?: boolean;
-}
-
-function decodeStep(token: number, position: number, pages: number): StepInput {
-  return {
-    tokens: Int32Array.of(token), positions: Int32Array.of(position), seqStart: Int32Array.of(0, 1),
-    pageTable: Int32Array.from({ length: pages }, (_, i) => i), pageStart: Int32Array.of(0, pages),
-    isSampled: Uint8Array.of(1), ...greedyParams(1),
-  };
-}
+import { measureGemm, measureQuantGemm, measureReadBandwidth, type ReadBandwidth } from './probes.js';
 
 /** One pass of STEPS greedy steps from position 0: tok/s, CPU / wall, the step profile and the JS ms between a result and the next call. */
 async function pass(c: Case, isProfiled: boolean): Promise<Omit<Pass, 'before' | 'after'>> {
@@ -115,121 +80,33 @@ async function pass(c: Case, isProfiled: boolean): Promise<Omit<Pass, 'before' |
   return { tokPerS: (STEPS * 1000) / ms, cpuPerWall: (cpu.user + cpu.system) / 1000 / ms, ...(isProfiled ? { profile, jsMs: jsMs / (STEPS - 1) } : {}) };
 }
 
-/** The linear layers of one token in the step's order (qkv, attention out, gate|up, down per layer; the LM head). */
-function gemvShapes(c: ModelConfig): WeightShape[] {
-  const q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, ffn = c.intermediateSize;
-  const layer = [{ n: q + 2 * kv, k: c.hiddenSize }, { n: c.hiddenSize, k: q }, { n: 2 * ffn, k: c.hiddenSize }, { n: c.hiddenSize, k: ffn }];
-  return [...Array.from({ length: c.numLayers }, () => layer).flat(), { n: c.vocabSize, k: c.hiddenSize }];
-}
-
-/** The quantized matrices of one step as the executor fuses them (q|k|v, gate|up), or undefined if any is a float tensor. */
-function quantShapes(c: ModelConfig, tensors: TensorMap): QuantMatrixShape[] | undefined {
-  const fused = (names: string[]): QuantMatrixShape | undefined => {
-    const ts = names.map((n) => tensors[n]).filter((t) => t !== undefined);
-    if (ts.length === 0 || ts.some((t) => t.dtype.startsWith('f') || t.dtype === 'bf16')) return undefined;
-    return { parts: ts.map((t) => ({ type: t.dtype, rows: t.shape[0] })), k: ts[0].shape[1] };
-  };
-  const out: Array<QuantMatrixShape | undefined> = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    const b = (n: string): string => `blk.${l}.${n}.weight`;
-    out.push(fused([b('attn_q'), b('attn_k'), b('attn_v')]), fused([b('attn_output')]), fused([b('ffn_gate'), b('ffn_up')]), fused([b('ffn_down')]));
-  }
-  out.push(fused([tensors['output.weight'] ? 'output.weight' : 'token_embd.weight']));
-  return out.every((m) => m !== undefined) ? out as QuantMatrixShape[] : undefined;
-}
-
-/**
- * The token embedding as the executor holds it (weights.cpp): a quantized one stays quantized
- * (and IS the LM head when tied: then it is streamed whole and none of it is left out), a float
- * one is held as f32.
- */
-function heldEmbedding(c: ModelConfig, tensors: TensorMap): { bytes: number; rowBytes: number } {
-  const t = tensors['token_embd.weight'];
-  const isQuant = t !== undefined && !(t.dtype.startsWith('f') || t.dtype === 'bf16');
-  const bytes = isQuant ? t.data.byteLength : c.vocabSize * c.hiddenSize * 4;
-  return { bytes: isQuant && c.tieEmbeddings ? 0 : bytes, rowBytes: bytes / c.vocabSize };
-}
-
-function caseBytes(ex: NativeExecutor, c: ModelConfig, tensors: TensorMap): { bytes: StepBytes; heldMiB: number } {
-  const info = ex.nativeInfo();
-  const emb = heldEmbedding(c, tensors);
-  const bytes = stepBytes({ weightBytes: info.weightBytes, embeddingBytes: emb.bytes, embeddingRowBytes: emb.rowBytes, kvBytesPerPosition: info.kvBytes / (NUM_PAGES * PAGE), steps: STEPS });
-  return { bytes, heldMiB: (info.weightBytes + info.kvBytes) / 1048576 };
-}
-
-function executorFor(config: ModelConfig, tensors: TensorMap, kernel: Kernel, threads: number, kvDtype: KvDtype, decodeAhead: boolean | undefined, weightDtype?: 'f32' | 'bf16'): NativeExecutor {
-  const options: NativeExecutorCreateOptions = {
-    config, tensors, numPages: NUM_PAGES, pageSize: PAGE, numThreads: threads, maxBatchTokens: 16, maxSeqs: 1, kvDtype, decodeAhead,
-    kernel: kernel === 'avx512' || kernel === 'avx2' || kernel === 'portable' ? kernel : 'auto',
-  };
-  if (weightDtype) options.weightDtype = weightDtype;
-  // The quantized kernels follow NANO_SERVING_KERNEL (avx2 forces their AVX2 path too).
-  const saved = process.env.NANO_SERVING_KERNEL;
-  if (kernel === 'avx2' || kernel === 'portable') process.env.NANO_SERVING_KERNEL = kernel;
-  try {
-    return NativeExecutor.create(options);
-  } finally {
-    if (saved === undefined) delete process.env.NANO_SERVING_KERNEL;
-    else process.env.NANO_SERVING_KERNEL = saved;
-  }
-}
-
-/** How a case's steps are called: through the step runner (decoding ahead on, off or as the executor defaults it), or stepSync. */
-interface Variant { ahead: boolean | undefined; isSync: boolean }
-const variantLabel = (v: Variant): string => (v.isSync ? ', stepSync' : v.ahead === undefined ? '' : v.ahead ? ', decode ahead' : ', no decode ahead');
-
-function presetCase(name: PresetName, dtype: 'f32' | 'bf16', kernel: Kernel, threads: number, kv: KvDtype, v: Variant): Case {
-  const config = presetConfig(name);
-  const tensors = syntheticTensors(config, 0);
-  const ex = executorFor(config, tensors, kernel, threads, kv, v.isSync ? false : v.ahead, dtype);
-  return {
-    isSync: v.isSync, label: `${name} ${dtype}${variantLabel(v)}`, kernel: ex.nativeInfo().kernel as Kernel, config, ex, ...caseBytes(ex, config, tensors),
-    gemvShapes: dtype === 'f32' ? gemvShapes(config) : undefined, ours: [], llama: [], beside: [],
-  };
-}
-
-async function ggufCase(file: string, kernel: Kernel, threads: number, kv: KvDtype, v: Variant): Promise<Case> {
-  const model = await loadGgufModel(file);
-  const ex = executorFor(model.config, model.tensors, kernel, threads, kv, v.isSync ? false : v.ahead);
-  const info = ex.nativeInfo();
-  return {
-    isSync: v.isSync, label: `${basename(file, '.gguf')}${variantLabel(v)}`, kernel: (info.quantKernel ? `${info.kernel}+${info.quantKernel}` : info.kernel) as Kernel, config: model.config, ex,
-    ...caseBytes(ex, model.config, model.tensors), gguf: file, ours: [], llama: [], beside: [],
-    gemvShapes: Object.values(model.tensors).every((t) => t.dtype === 'f32') ? gemvShapes(model.config) : undefined,
-    quantShapes: quantShapes(model.config, model.tensors), kernelEnv: kernel === 'avx2' || kernel === 'portable' ? kernel : undefined,
-  };
-}
-
 async function main(): Promise<void> {
-  const arg = (name: string, fallback: string): string => {
-    const at = process.argv.indexOf(`--${name}`);
-    return at >= 0 ? process.argv[at + 1] : fallback;
-  };
-  const threads = Number(arg('threads', String(Math.min(2, availableParallelism()))));
-  const rounds = Number(arg('rounds', '5'));
-  const kernels = arg('kernels', 'avx512,avx2').split(',') as Kernel[];
-  const models = arg('models', 'small,medium').split(',').filter((m) => m && isPresetName(m)) as PresetName[];
-  const dtypes = arg('dtypes', 'f32').split(',') as Array<'f32' | 'bf16'>;
-  const ggufs = arg('gguf', '').split(',').filter(Boolean);
-  const kv = arg('kv', 'f16') as KvDtype;
-  if (!['f32', 'f16', 'bf16'].includes(kv)) throw new RangeError(`--kv must be f32, f16 or bf16, got '${kv}'`);
-  const isProfiled = !process.argv.includes('--no-profile');
+  const args = benchArgs({
+    models: 'value', dtypes: 'value', kernels: 'value', gguf: 'value', llama: 'flag', 'llama-cpu': 'value', rounds: 'value', threads: 'value',
+    kv: 'value', ahead: 'value', step: 'value', 'no-profile': 'flag', 'gemm-beside': 'value', out: 'value',
+  });
+  const threads = args.int('threads', Math.min(2, availableParallelism()));
+  const rounds = args.int('rounds', 5);
+  const kernels = args.list<Kernel>('kernels', ['avx512', 'avx2', 'portable', 'auto'], 'avx512,avx2');
+  const models = args.value('models', 'small,medium') === 'none' ? [] : args.list('models', PRESET_NAMES, 'small,medium');
+  const dtypes = args.list('dtypes', ['f32', 'bf16'], 'f32');
+  const ggufs = args.value('gguf', '').split(',').filter(Boolean);
+  const kv = args.choice<KvDtype>('kv', ['f16', 'bf16', 'f32'], 'f16');
+  const isProfiled = !args.flag('no-profile');
   // --gemm-beside 0,4: after each quantized pass, the probe over the same matrices (0.5 s per gap, µs spun after each product).
-  const besideGaps = arg('gemm-beside', '').split(',').filter(Boolean).map(Number);
-  if (besideGaps.some((g) => !(g >= 0 && g <= 1000))) throw new RangeError(`--gemm-beside takes gaps in µs, 0-1000, got '${arg('gemm-beside', '')}'`);
-  if (besideGaps.length && !isProfiled) throw new RangeError('--gemm-beside compares with the step profile: drop --no-profile');
-  const aheadArg = arg('ahead', 'auto');
-  if (!['auto', 'on', 'off', 'both'].includes(aheadArg)) throw new RangeError(`--ahead must be auto, on, off or both, got '${aheadArg}'`);
+  const besideGaps = args.value('gemm-beside', '').split(',').filter(Boolean).map(Number);
+  if (besideGaps.some((g) => !(g >= 0 && g <= 1000))) throw new BenchArgError(`--gemm-beside takes gaps in µs, 0-1000, got '${args.value('gemm-beside', '')}'`);
+  if (besideGaps.length && !isProfiled) throw new BenchArgError('--gemm-beside compares with the step profile: drop --no-profile');
+  const aheadArg = args.choice('ahead', ['auto', 'on', 'off', 'both'], 'auto');
   const aheads = aheadArg === 'both' ? [true, false] : [aheadArg === 'auto' ? undefined : aheadArg === 'on'];
-  const stepArg = arg('step', 'both');
-  if (!['runner', 'sync', 'both'].includes(stepArg)) throw new RangeError(`--step must be runner, sync or both, got '${stepArg}'`);
+  const stepArg = args.choice('step', ['runner', 'sync', 'both'], 'both');
   const variants: Variant[] = [
     ...(stepArg === 'sync' ? [] : aheads.map((ahead) => ({ ahead, isSync: false }))),
     ...(stepArg === 'runner' ? [] : [{ ahead: false, isSync: true }]),
   ];
-  let llama = process.argv.includes('--llama') ? findLlamaCore().core : undefined;
+  let llama = args.flag('llama') ? findLlamaCore().core : undefined;
   if (llama) {
-    const found = resolveLlamaCpu(llama, parseLlamaCpu(arg('llama-cpu', 'native')));
+    const found = resolveLlamaCpu(llama, parseLlamaCpu(args.value('llama-cpu', 'native')));
     if (!found.core) throw new Error(found.note);
     llama = found.core;
   }
@@ -300,7 +177,7 @@ async function main(): Promise<void> {
     console.log(besideTable(cases));
   }
   const stem = ggufs.length && models.length ? 'decode' : ggufs.length ? 'decode-quant' : `decode-${dtypes.join('+')}`;
-  const out = arg('out', '') || datedResultPath(stem, undefined, new Date(startTime));
+  const out = args.value('out', '') || datedResultPath(stem, undefined, new Date(startTime));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     date: startTime, machine, threads, kv, probes,

@@ -6,17 +6,20 @@
  * instruction set measured in the same run (AVX2 and AVX-512 peaks differ on Zen 5). The
  * 'block' rows re-run one block's weights, which stay in the last-level cache (medium's are
  * 28 MB); the 'all layers' rows run every block's layers, distinct weights, as a batched decode
- * step does (medium: 340 MB, streamed from DRAM). Writes bench/results/gemm.json.
- *   npm run bench:gemm [-- --threads N] [-- --quick] [-- --rounds N] [-- --kernel avx2[,avx512]]
+ * step does (medium: 340 MB, streamed from DRAM). Writes bench/results/gemm-DATE.json (-2, -3,
+ * ... when taken), or --out FILE.
+ *   npm run bench:gemm [-- --threads N] [-- --quick] [-- --rounds N] [-- --kernel avx2[,avx512]] [-- --out FILE]
  * --rounds N runs the whole table N times and keeps each row's best (a shared machine's load
  * takes a core away for seconds at a time).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig, type PresetName } from '../src/models/presets.js';
+import { BenchArgError, benchArgs } from './args.js';
 import { cpuLine, machineInfo } from './machine.js';
+import { datedResultPath } from './result-path.js';
 import { measureGemm, measurePeaks, peakFor, type GemmFigure, type Peaks, type WeightShape } from './probes.js';
 
 const BLOCK_ROWS = [512, 64, 32, 1];
@@ -72,17 +75,15 @@ export function gemmTable(rows: GemmRow[]): string {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const at = args.indexOf('--threads');
-  const threads = at >= 0 ? Number(args[at + 1]) : Math.min(2, availableParallelism());
-  const quick = args.includes('--quick');
+  const args = benchArgs({ threads: 'value', quick: 'flag', rounds: 'value', kernel: 'value', out: 'value' });
+  const threads = args.int('threads', Math.min(2, availableParallelism()));
+  const quick = args.flag('quick');
+  const rounds = args.int('rounds', 1);
+  const kernels = args.list('kernel', KERNELS, KERNELS.join(','));
+  if (kernels.length === 0) throw new BenchArgError(`--kernel takes ${KERNELS.join(', ')} (comma-separated)`);
+  const out = args.value('out', '') || datedResultPath('gemm');
   const machine = machineInfo();
   const peaks = measurePeaks(threads);
-  const roundsAt = args.indexOf('--rounds');
-  const rounds = roundsAt >= 0 ? Math.max(1, Number(args[roundsAt + 1]) || 1) : 1;
-  const kernelAt = args.indexOf('--kernel');
-  const kernels = kernelAt >= 0 ? KERNELS.filter((k) => args[kernelAt + 1].split(',').includes(k)) : KERNELS;
-  if (kernels.length === 0) throw new Error(`--kernel takes ${KERNELS.join(', ')} (comma-separated)`);
   const loadBefore = loadavg()[0];
   let rows: GemmRow[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -94,7 +95,6 @@ async function main(): Promise<void> {
   console.log(`${cpuLine(machine)}; best of ${rounds} round(s); load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
   console.log(`${peaksLine(peaks)} (before); ${peaksLine(after)} (after)`);
   console.log(gemmTable(rows));
-  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'gemm.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, threads, rounds, loadBefore, loadAfter, peaks, peaksAfter: after, rows }, null, 1));
   console.log(`wrote ${out}`);

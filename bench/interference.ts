@@ -24,6 +24,8 @@ export interface InterferenceResult {
   maxStepCostRatio?: number;
   /** The prefill paced to the decodes' growth (the engine's pacedPrefill). */
   pacedPrefill?: boolean;
+  /** The cost model corrected online from the steps' times (the engine's calibrateStepCost). */
+  calibrateStepCost?: boolean;
   kvDtype: string;
   /** The step-cost coefficients measured on this machine, when the variant used them (else derived from the model shape). */
   measuredStepCost?: StepCostCoefficients;
@@ -44,6 +46,8 @@ export interface InterferenceResult {
    * prefill: their ITL p99 in that window / their p50 before. What their own growing contexts
    * and the steps' variance give without any prefill (absent when not run).
    */
+  /** The spike ratios of the variant's warm-up runs, discarded before the measured ones (benchInterference's warmUps). */
+  warmUpRatios?: number[];
   control?: { itlBeforeMs: Percentiles; itlWindowMs: Percentiles; ratio: number };
 }
 
@@ -129,6 +133,8 @@ export interface StepTrace {
   numNearEndOver2x: number;
   /** Median size of the chunks near the end. */
   nearEndChunkP50: number;
+  /** Steps during the prefill over 8x beforeP50Ms: the machine took a core from them (a stall; on a shared machine under SCHED_FIFO, the kernel's fair server, 50 ms each second per CPU). */
+  numStalls: number;
   /** The slowest step during the prefill: its ms, chunk size and chunk start. */
   slowest: { ms: number; chunk: number; start: number };
   /** The cost model's prediction for the decodes alone in the prefill's last step / in the steps before (p50): how much the streams' own steps grew with their contexts. */
@@ -234,7 +240,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
     const overDecodes = nearEnd.map((st) => st.ms / (beforeP50Ms * (st.decodesCost / decodesBefore)));
     const trace: StepTrace = {
       beforeP50Ms, duringMs: percentiles(stepsDuring.map((st) => st.ms)), numWithChunk: withChunk.length, numOver2x: over(withChunk),
-      numNearEnd: nearEnd.length, numNearEndOver2x: over(nearEnd), nearEndChunkP50: percentiles(nearEnd.map((st) => st.chunk)).p50,
+      numNearEnd: nearEnd.length, numNearEndOver2x: over(nearEnd), numStalls: stepsDuring.filter((st) => st.ms > 8 * beforeP50Ms).length, nearEndChunkP50: percentiles(nearEnd.map((st) => st.chunk)).p50,
       slowest: { ms: slowest.ms, chunk: slowest.chunk, start: slowest.start },
       decodesGrowth: stepsDuring.length === 0 ? 0 : stepsDuring[stepsDuring.length - 1].decodesCost / decodesBefore,
       nearEndOverDecodes: { p50: percentiles(overDecodes).p50, max: overDecodes.reduce((a, b) => Math.max(a, b), 0) },
@@ -250,6 +256,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       maxChunkSize: knobs.chunkedPrefill ? knobs.maxChunkSize : null,
       maxStepCostRatio: knobs.maxStepCostRatio,
       pacedPrefill: knobs.pacedPrefill,
+      calibrateStepCost: knobs.calibrateStepCost,
       kvDtype: knobs.kvDtype ?? 'f32',
       measuredStepCost: knobs.measuredStepCost,
       itlBeforeMs: before,

@@ -39,6 +39,8 @@ export interface EngineKnobs {
   measuredStepCost?: StepCostCoefficients;
   /** With maxStepCostRatio: the prefill paced to the decodes' growth (the engine's pacedPrefill). */
   pacedPrefill?: boolean;
+  /** With maxStepCostRatio: the cost model corrected online from the steps' times (the engine's calibrateStepCost). */
+  calibrateStepCost?: boolean;
   /** KV cache element type (default f32). */
   kvDtype?: KvDtype;
   /** false: the policy does not see which waiting prompts share pages with prefills in flight (the no-hold-back baseline). */

@@ -2,10 +2,13 @@
  * npm run bench [-- --quick] [-- --model small|medium|tiny|all|none] [-- --threads N] [-- --runs N]
  *               [-- --out bench/results/DATE.json] [-- --no-llama] [-- --bf16]
  *               [-- --interference-variants PART,PART] [-- --interference-variant 'EXACT LABEL' ...]
+ *               [-- --interference-warmups N]
  * Prints tables and writes the JSON results with their report and chart beside them, under
  * names of their own that no earlier run holds: bench/results/DATE.json (DATE-2.json, ... when
  * taken) with DATE.md and DATE.svg, or --out FILE.json with FILE.md and FILE.svg. A run never
  * overwrites a saved result nor the committed REPORT.md and chart.svg.
+ * --interference-warmups N: discarded runs of each interference variant before the measured ones
+ * (default 1, 0 with --quick): a fresh process's JIT compiles take a core from its first steps.
  * --quick: small sizes, one repetition, under a minute (CI smoke); its files go to the
  * system temp folder unless --out says otherwise.
  * --render FILE.json: no run; renders a saved result as THE report: REPORT.md and chart.svg
@@ -43,6 +46,12 @@ function options(name: string): string[] {
 function intOption(name: string, fallback: number): number {
   const value = Number(option(name) ?? fallback);
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`--${name} must be an integer >= 1`);
+  return value;
+}
+
+function countOption(name: string, fallback: number): number {
+  const value = Number(option(name) ?? fallback);
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`--${name} must be an integer >= 0`);
   return value;
 }
 
@@ -98,6 +107,7 @@ const result = await runBench(
     demo: !flag('no-demo'),
     interference: !flag('no-interference'),
     interferenceVariants: variantFilter(),
+    interferenceWarmUps: countOption('interference-warmups', quick ? 0 : 1),
     log: (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${line}`),
   },
   `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),

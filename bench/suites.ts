@@ -179,8 +179,13 @@ export function selectVariants(labels: readonly string[], filter: VariantFilter 
   return labels.filter((l) => (parts ?? []).some((part) => l.includes(part)) || (exact ?? []).includes(l));
 }
 
-/** Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step. */
-export async function benchInterference(quick: boolean, o: SuiteOptions, only?: VariantFilter): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
+/**
+ * Long-prompt interference at the engine's default chunk, smaller chunks, and chunking off; and what a long context costs one step.
+ * `warmUps`: runs of each variant before the measured ones, discarded (their ratios logged and kept as warmUpRatios): in a fresh
+ * process V8 compiles the engine's per-step functions on its worker threads for the first thousand steps or so, and each
+ * compile job takes one of the two cores from a step (decode-jitter.js).
+ */
+export async function benchInterference(quick: boolean, o: SuiteOptions, only?: VariantFilter, warmUps = 0): Promise<{ variants: InterferenceResult[]; longContext: LongContextProfile }> {
   const shape = INTERFERENCE[quick ? 'quick' : 'full'];
   const pages = Math.ceil(shape.longPromptLen / PAGE_SIZE) + shape.numStreams * Math.ceil(shape.contextLength / PAGE_SIZE / 4) + 64;
   const base = { kvCachePages: pages, pageSize: PAGE_SIZE, maxBatchTokens: 8192, maxRunning: shape.numStreams + 2, prefixCache: true, chunkedPrefill: true, maxChunkSize: 256 };
@@ -201,6 +206,10 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     ['chunk 256, maxStepCostRatio 2, paced, bf16 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'bf16' }],
     ['chunk 256, maxStepCostRatio 2, paced, q8_0 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, kvDtype: 'q8_0' }],
     ['chunk 256, maxStepCostRatio 3, paced, q8_0 KV', { ...base, maxStepCostRatio: 3, pacedPrefill: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, calibrated, q8_0 KV', { ...base, maxStepCostRatio: 2, calibrateStepCost: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 1.5, calibrated, q8_0 KV', { ...base, maxStepCostRatio: 1.5, calibrateStepCost: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, paced, calibrated, q8_0 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, calibrateStepCost: true, kvDtype: 'q8_0' }],
+    ['chunk 256, maxStepCostRatio 2, paced, calibrated, bf16 KV', { ...base, maxStepCostRatio: 2, pacedPrefill: true, calibrateStepCost: true, kvDtype: 'bf16' }],
     ['chunk 256, maxStepCostRatio 2, measured cost', async () => ({ ...base, maxStepCostRatio: 2, measuredStepCost: await measured('f32') })],
     ['chunk 256, maxStepCostRatio 2, measured cost, bf16 KV', async () => ({ ...base, maxStepCostRatio: 2, kvDtype: 'bf16', measuredStepCost: await measured('bf16') })],
     ['chunk 256, maxStepCostRatio 1.5, measured cost, q8_0 KV', async () => ({ ...base, maxStepCostRatio: 1.5, kvDtype: 'q8_0', measuredStepCost: await measured('q8_0') })],
@@ -220,7 +229,10 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     if (!picked.has(label)) continue;
     const knobs = typeof knobsOrFit === 'function' ? await knobsOrFit() : knobsOrFit;
     const streamShape = { ...shape, windowTokens: Math.min(shape.windowTokens, Math.floor((shape.contextLength - shape.streamPromptLen - shape.longPromptLen) / 4)) };
-    const result = await repeat(o.runs, () => runInterference(label, model, knobs, streamShape));
+    const warmUpRatios: number[] = [];
+    for (let w = 0; w < warmUps; w++) warmUpRatios.push((await runInterference(`${label} (warm-up)`, model, knobs, streamShape)).spikeRatio);
+    if (warmUps > 0) o.log(`  interference ${label}: warm-up run${warmUps > 1 ? 's' : ''} (discarded) x${warmUpRatios.map((r) => r.toFixed(2)).join(', x')}`);
+    const result = { ...(await repeat(o.runs, () => runInterference(label, model, knobs, streamShape))), warmUpRatios };
     // The control: the streams alone over as many tokens as the prefill lasted (their contexts grow as much), no long prompt.
     const controlTokens = Math.min(Math.max(1, Math.round(result.tokensDuring)), shape.contextLength - shape.streamPromptLen - 2 * streamShape.windowTokens - 16);
     const control = await repeat(o.runs, () => runInterference(`${label} (control)`, model, knobs, streamShape, { controlTokens }));
@@ -230,7 +242,7 @@ export async function benchInterference(quick: boolean, o: SuiteOptions, only?: 
     const tl = result.tail;
     o.log(`    the gaps >= p99 (${tl.numGaps}): ${tl.numOneStep} hold one step, ${tl.numSeveralSteps} several; ${tl.numWithoutDecodes} a step without the streams' decodes, ${tl.numWithFinalChunk} the prompt's last chunk, ${tl.numWithGc} a GC pause (largest ${tl.gcMsMax.toFixed(2)} ms); gap p50 ${tl.gapMsP50.toFixed(2)} ms = its steps ${tl.stepMsP50.toFixed(2)} + the rest ${tl.restMsP50.toFixed(2)} (largest ${tl.restMsMax.toFixed(2)}); between steps p50 before / during ${tl.betweenBeforeMsP50.toFixed(3)} / ${tl.betweenDuringMsP50.toFixed(3)} ms`);
     o.log(`    the streams' decodes alone grew x${result.steps.decodesGrowth.toFixed(2)} (cost model) over ${result.tokensDuring} tokens; control (no long prompt, ${controlTokens} tokens): ITL p50 before ${result.control.itlBeforeMs.p50.toFixed(1)} ms, p99 in the window ${result.control.itlWindowMs.p99.toFixed(1)} ms (x${result.control.ratio.toFixed(2)})`);
-    o.log(`    steps: p50 before ${st.beforeP50Ms.toFixed(2)} ms; during p50 / p99 ${st.duringMs.p50.toFixed(2)} / ${st.duringMs.p99.toFixed(2)} ms; ${st.numOver2x} of ${st.numWithChunk} with a chunk above 2x (last 10 % of the prompt: ${st.numNearEndOver2x} of ${st.numNearEnd}, chunk p50 ${st.nearEndChunkP50}); slowest ${st.slowest.ms.toFixed(2)} ms (chunk ${st.slowest.chunk} @${st.slowest.start}); near the end, step / its decodes alone p50 ${st.nearEndOverDecodes.p50.toFixed(2)}, max ${st.nearEndOverDecodes.max.toFixed(2)}`);
+    o.log(`    steps: p50 before ${st.beforeP50Ms.toFixed(2)} ms; during p50 / p99 ${st.duringMs.p50.toFixed(2)} / ${st.duringMs.p99.toFixed(2)} ms; ${st.numOver2x} of ${st.numWithChunk} with a chunk above 2x (last 10 % of the prompt: ${st.numNearEndOver2x} of ${st.numNearEnd}, chunk p50 ${st.nearEndChunkP50}); ${st.numStalls} stalls (> 8x); slowest ${st.slowest.ms.toFixed(2)} ms (chunk ${st.slowest.chunk} @${st.slowest.start}); near the end, step / its decodes alone p50 ${st.nearEndOverDecodes.p50.toFixed(2)}, max ${st.nearEndOverDecodes.max.toFixed(2)}`);
     results.push(result);
   }
   const longContext = await profileLongContext(model, shape.longPromptLen, [16, 64, 256].filter((c) => c <= shape.longPromptLen), 5);

@@ -9,6 +9,7 @@
 import { Subject, type Observable } from 'rxjs';
 import { CapacityError, EngineClosedError, NanoServingError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
+import { StepCostCalibration } from '../scheduler/step-cost-calibration.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
 import { LifecycleRunner } from '../../machines/lifecycle.js';
 import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
@@ -104,7 +105,8 @@ export class EngineCore {
     this.output = new TokenOutput(this.counters, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
-    this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options);
+    const calibration = options.stepCost?.isCalibrated ? new StepCostCalibration(options.stepCost) : undefined;
+    this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options, calibration);
     this.buffers = new StepBuffers(executor.info, this.kv.kept);
     this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
     this.syncSteps = new SyncStepChooser(validateSyncSteps(options.syncSteps, executor), executor);
@@ -240,7 +242,10 @@ export class EngineCore {
     else {
       const started = this.clock.now();
       const output = await this.run(batch); // the forward pass
-      if (output) this.postprocess(batch, output, started); // tokens out, stop checks, endings
+      if (output) {
+        this.planner.calibration?.observe(batch.runs, this.clock.now() - started); // the step's time corrects the cost model
+        this.postprocess(batch, output, started); // tokens out, stop checks, endings
+      }
     }
     this.endings.release(); // pages of ended requests back
     return true;

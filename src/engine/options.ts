@@ -3,7 +3,7 @@ import { InvalidRequestError } from '../errors.js';
 import type { ModelSpec } from '../models/resolve.js';
 import type { Executor, ExecutorInfo } from '../executor/step.js';
 import type { StepCostCoefficients } from '../scheduler/step-cost.js';
-import { validatePacedPrefill, validateMeasuredStepCost } from './step-cost-option.js';
+import { validateCalibrateStepCost, validatePacedPrefill, validateMeasuredStepCost } from './step-cost-option.js';
 import type { KvDtype } from '../native/binding.js';
 import type { SchedulingPolicy } from './core.js';
 import { validateTimeout } from './intake.js';
@@ -47,6 +47,13 @@ export interface EngineOptions {
    * long prefill against their p50 before it (see the README's Long-prompt interference).
    */
   pacedPrefill?: boolean;
+  /**
+   * With maxStepCostRatio: correct the step-cost model online from the steps' observed times
+   * (src/scheduler/step-cost-calibration.ts), so the bound holds on a machine whose speeds
+   * differ from the model's nominal ones, without measuredStepCost (which, when given, is the
+   * starting point). Off by default.
+   */
+  calibrateStepCost?: boolean;
   /** Chunked prefill on (default) or off (prompts prefilled whole). */
   chunkedPrefill?: boolean;
   /** Native worker threads (default: the machine's cores). */
@@ -83,7 +90,7 @@ export interface EngineOptions {
   policy?: SchedulingPolicy;
 }
 
-type OptionalKeys = 'maxStepCostRatio' | 'measuredStepCost' | 'pacedPrefill' | 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
+type OptionalKeys = 'maxStepCostRatio' | 'measuredStepCost' | 'pacedPrefill' | 'calibrateStepCost' | 'model' | 'maxCachedPages' | 'requestTimeoutMs' | 'maxPromptTokens' | 'maxOutputTokens' | 'executor' | 'policy' | 'threads';
 export type ResolvedEngineOptions = Required<Omit<EngineOptions, OptionalKeys>> & Pick<EngineOptions, OptionalKeys>;
 
 export const ENGINE_DEFAULTS = {
@@ -140,6 +147,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxStepCostRatio: stepCostRatio(options),
     measuredStepCost: validateMeasuredStepCost(options.measuredStepCost, options.maxStepCostRatio),
     pacedPrefill: validatePacedPrefill(options.pacedPrefill, options.maxStepCostRatio),
+    calibrateStepCost: validateCalibrateStepCost(options.calibrateStepCost, options.maxStepCostRatio),
     weightDtype,
     kvDtype,
     threads: options.threads === undefined ? undefined : positiveInt(options, 'threads', 1),

@@ -7,6 +7,7 @@
 import { SchedulerError } from '../errors.js';
 import { checkPlanShape, type LocateRequest } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/policy.js';
+import type { StepCostCalibration } from '../scheduler/step-cost-calibration.js';
 import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import type { ExecutorInfo } from '../executor/step.js';
 import type { Endings } from './endings.js';
@@ -33,7 +34,14 @@ export class Planner {
     private readonly endings: Endings,
     private readonly info: ExecutorInfo,
     private readonly options: PlannerOptions,
+    /** Corrects options.stepCost from the steps' times (calibrateStepCost); the engine feeds it. */
+    readonly calibration?: StepCostCalibration,
   ) {}
+
+  /** The config the policy gets: the options, with the calibration's current step-cost model when there is one. */
+  private config(): SchedulerConfig {
+    return this.calibration ? { ...this.options, stepCost: this.calibration.model() } : this.options;
+  }
 
   /** The read-only view the policy decides from: frozen queue snapshots and pure queries. */
   view(): SchedulerView {
@@ -63,7 +71,7 @@ export class Planner {
     }
     let plan: StepPlan;
     try {
-      plan = (this.options.policy ?? schedule)(view, this.options);
+      plan = (this.options.policy ?? schedule)(view, this.config());
       this.options.onPlan?.(view, plan);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

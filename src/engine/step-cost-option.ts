@@ -35,6 +35,14 @@ export function validatePacedPrefill(value: unknown, maxStepCostRatio: number | 
   return value;
 }
 
+/** Checks calibrateStepCost: a boolean, and true only beside maxStepCostRatio (it corrects the cost the ratio bounds). */
+export function validateCalibrateStepCost(value: unknown, maxStepCostRatio: number | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new InvalidRequestError(`engine option calibrateStepCost must be a boolean, got ${String(value)}`, 'calibrateStepCost');
+  if (value && maxStepCostRatio === undefined) throw new InvalidRequestError('calibrateStepCost corrects the step cost maxStepCostRatio bounds: it needs maxStepCostRatio', 'calibrateStepCost');
+  return value;
+}
+
 /**
  * The step-cost model the policy gets, when maxStepCostRatio is set: the measured
  * coefficients when given, else derived from the executor's model shape and the element
@@ -44,12 +52,13 @@ export interface StepCostOptions extends CostDtypes {
   readonly maxStepCostRatio?: number;
   readonly measuredStepCost?: StepCostCoefficients;
   readonly pacedPrefill?: boolean;
+  readonly calibrateStepCost?: boolean;
 }
 
 export function stepCostFor(info: ExecutorInfo, options: StepCostOptions): StepCostModel | undefined {
   const { maxStepCostRatio, measuredStepCost } = options;
   if (maxStepCostRatio === undefined) return undefined;
-  const pacing = options.pacedPrefill ? { isPaced: true } : {};
+  const pacing = { ...(options.pacedPrefill ? { isPaced: true } : {}), ...(options.calibrateStepCost ? { isCalibrated: true } : {}) };
   if (measuredStepCost) return { ...measuredStepCost, maxRatio: maxStepCostRatio, ...pacing };
   if (!info.modelConfig) {
     throw new InvalidRequestError('maxStepCostRatio needs the model shape, which this executor does not give (info.modelConfig); pass measuredStepCost instead', 'maxStepCostRatio');

@@ -42,6 +42,16 @@ export interface StepCostModel extends StepCostCoefficients {
    */
   readonly isPaced?: boolean;
   /**
+   * Corrected online from the steps' observed times (the engine's calibrateStepCost): the
+   * engine plans each step with StepCostCalibration's model, these coefficients its prior.
+   */
+  readonly isCalibrated?: boolean;
+  /**
+   * What a prefill chunk costs against what these coefficients predict for it (1 by default):
+   * the calibration's measured ratio of a chunk's cost to the decodes' (step-cost-calibration.ts).
+   */
+  readonly prefillCostScale?: number;
+  /**
    * What a prefill chunk's K/V read costs against a decode's, per position (1 by default). A
    * what-if for the simulator (bench/interference-floor.ts): a chunk whose layers were split
    * over L steps would read 1/L of its context's K/V a step. No executor does that today.
@@ -134,10 +144,13 @@ export function runCost(model: StepCostCoefficients, start: number, n: number, i
   return n * model.perTokenMs + (isSampled ? model.perSampledMs : 0) + keysAttended(start, n) * model.perKeyMs + (start + n) * model.perKvReadMs;
 }
 
-/** The predicted cost of a prefill chunk (no fixed part), in ms: runCost with the model's prefill K/V read scale. */
-export function prefillCost(model: StepCostCoefficients & { readonly prefillKvReadScale?: number }, start: number, n: number, isSampled: boolean): number {
+/** The prefill-only knobs of a StepCostModel that prefillCost reads. */
+export type PrefillScales = { readonly prefillKvReadScale?: number; readonly prefillCostScale?: number };
+
+/** The predicted cost of a prefill chunk (no fixed part), in ms: runCost with the model's prefill K/V read scale, times its prefill cost scale. */
+export function prefillCost(model: StepCostCoefficients & PrefillScales, start: number, n: number, isSampled: boolean): number {
   const scale = model.prefillKvReadScale ?? 1;
-  return runCost(model, start, n, isSampled) - (1 - scale) * (start + n) * model.perKvReadMs;
+  return (model.prefillCostScale ?? 1) * (runCost(model, start, n, isSampled) - (1 - scale) * (start + n) * model.perKvReadMs);
 }
 
 /**
@@ -145,7 +158,7 @@ export function prefillCost(model: StepCostCoefficients & { readonly prefillKvRe
  * says whether a chunk of n tokens would be sampled (it ends the prompt). Cost grows with n
  * (sampling adds, never subtracts), so a binary search finds it.
  */
-export function chunkWithin(model: StepCostCoefficients & { readonly prefillKvReadScale?: number }, allowance: number, start: number, maxTokens: number, isSampledAt: (n: number) => boolean): number {
+export function chunkWithin(model: StepCostCoefficients & PrefillScales, allowance: number, start: number, maxTokens: number, isSampledAt: (n: number) => boolean): number {
   let lo = 0, hi = maxTokens;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
@@ -179,6 +192,8 @@ export function pacedAllowance(model: StepCostModel, numDecodes: number, prefill
     workLeft += n * model.perTokenMs + keysAttended(start, n) * model.perKeyMs;
     minWork += Math.min(n, MIN_PACED_TOKENS) * (model.perTokenMs + numTokens * model.perKeyMs + kvRead);
   }
+  const k = model.prefillCostScale ?? 1; // the prefill's terms as they cost against the decodes'
+  rereadNow *= k, rereadGrowth *= k, workLeft *= k, minWork *= k;
   const g = numDecodes * (model.perKeyMs + model.perKvReadMs);
   const a = (rereadGrowth + Math.sqrt(rereadGrowth * rereadGrowth + 8 * g * workLeft)) / 2;
   return rereadNow + Math.max(a, minWork);

@@ -145,9 +145,13 @@ describe('kernels: every path gives the same bits, and the right values', () => 
       // scales and mins 63) times rows whose quants are all +127 or all -127: the int16 runs of
       // the AVX2 kernels at their bounds (a run one step longer would overflow).
       const full = saturatedBlocks(dtype, 21 * (k / f.blockElems));
-      const flat = Float32Array.from({ length: 3 * k }, (_, i) => (i < k ? 1 : i < 2 * k ? -1 : i % 2 ? 3 : -3));
-      const fullRef = quant.matmul(dtype, full, 21, k, flat, 3, 'portable', 1);
-      for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, full, 21, k, flat, 3, kernel, 1), fullRef), `${kernel}, saturated`).toBe(-1);
+      // Six rows (all +127, all -127, alternating; twice): a 4-row micro-tile and single rows.
+      const flat = Float32Array.from({ length: 6 * k }, (_, j) => {
+        const row = Math.floor(j / k) % 3, i = j % k;
+        return row === 0 ? 1 : row === 1 ? -1 : i % 2 ? 3 : -3;
+      });
+      const fullRef = quant.matmul(dtype, full, 21, k, flat, 6, 'portable', 1);
+      for (const kernel of kernels) expect(firstDifference(quant.matmul(dtype, full, 21, k, flat, 6, kernel, 1), fullRef), `${kernel}, saturated`).toBe(-1);
       // Activation rows the SIMD quantizers must round as the scalar one does: zeros, values on
       // exact half steps (round to even), one outlier beside tiny values, a largest |x| that is
       // negative and tied with a positive one, subnormals.

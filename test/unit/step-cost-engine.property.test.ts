@@ -1,6 +1,6 @@
 /**
  * The step-cost bound in the whole engine, in virtual time: whatever the bound (paced to the
- * decodes' growth or not), the cost
+ * decodes' growth or not, corrected online from the steps' times or not), the cost
  * coefficients, the arrivals and a page pool small enough to preempt, every request finishes
  * with all its tokens (no request starves behind a long prompt's shrinking chunks, and a prompt being
  * prefilled progresses in every step that has a page for it), every
@@ -18,6 +18,7 @@ const latency = linearLatency({ fixedMs: 1.2, perTokenMs: 0.031, perSeqMs: 0, pe
 const workload = fc.record({
   maxRatio: fc.double({ min: 1, max: 4, noNaN: true }),
   isPaced: fc.boolean(),
+  isCalibrated: fc.boolean(),
   fixedMs: fc.double({ min: 0.01, max: 5, noNaN: true }),
   perKvReadMs: fc.double({ min: 0, max: 1e-2, noNaN: true }),
   perKeyMs: fc.double({ min: 0, max: 1e-3, noNaN: true }),
@@ -26,11 +27,11 @@ const workload = fc.record({
   requests: fc.array(fc.record({ promptLen: fc.integer({ min: 1, max: 600 }), maxTokens: fc.integer({ min: 1, max: 120 }), arrivalMs: fc.nat(200) }), { minLength: 1, maxLength: 10 }),
 });
 
-describe('maxStepCostRatio in the engine, paced or not', () => {
+describe('maxStepCostRatio in the engine, paced or not, calibrated or not', () => {
   it('no request starves, plans keep their invariants, pages stay accounted', async () => {
     await fc.assert(
       fc.asyncProperty(workload, async (w) => {
-        const stepCost = { maxRatio: w.maxRatio, isPaced: w.isPaced, fixedMs: w.fixedMs, perTokenMs: 0.03, perSampledMs: 0.05, perKeyMs: w.perKeyMs, perKvReadMs: w.perKvReadMs };
+        const stepCost = { maxRatio: w.maxRatio, isPaced: w.isPaced, isCalibrated: w.isCalibrated, fixedMs: w.fixedMs, perTokenMs: 0.03, perSampledMs: 0.05, perKeyMs: w.perKeyMs, perKvReadMs: w.perKvReadMs };
         const problems: string[] = [];
         const policy = (view: SchedulerView, config: SchedulerConfig) => {
           const plan = schedule(view, config);
