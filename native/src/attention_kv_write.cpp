@@ -15,33 +15,47 @@ namespace nano {
 
 namespace {
 
-// One head's key and value at one slot: keys[d * ps] (the page's keys are (head_dim, slot)),
-// values[d]; k and v: the head's head_dim floats.
+// The keys of a run of n tokens at adjacent slots of one page, for one kv head: keys[d * ps + t]
+// (the page's keys are (head_dim, slot)) from k[t][d]. Stored dimension by dimension, so each of
+// the page's lines is written for all the run's slots at once: token by token, one token's
+// head_dim stores touch head_dim lines (all the kv heads': more than the L1 holds), and the
+// next token reaches them again. The same element conversion either way, so the same bits.
+constexpr int kMaxKeyRun = 16;  // tokens stored as one run (a page of the default 16 slots)
 template <class T>
-using StoreHeadFn = void (*)(T* keys, int ps, T* values, const float* k, const float* v, int hd);
+using StoreKeysFn = void (*)(T* keys, int ps, const float* const* k, int n, int hd);
+// One token's value of one kv head at its slot: values[d] = v[d].
+template <class T>
+using StoreValuesFn = void (*)(T* values, const float* v, int hd);
 
 template <class T>
-void storeHead(T* keys, int ps, T* values, const float* k, const float* v, int hd) {
-  for (int d = 0; d < hd; ++d) storeKv(keys + size_t(d) * ps, k[d]);
+void storeKeys(T* keys, int ps, const float* const* k, int n, int hd) {
+  for (int d = 0; d < hd; ++d)
+    for (int t = 0; t < n; ++t) storeKv(keys + size_t(d) * ps + t, k[t][d]);
+}
+
+template <class T>
+void storeValues(T* values, const float* v, int hd) {
   for (int d = 0; d < hd; ++d) storeKv(values + d, v[d]);
 }
 
 #if defined(__x86_64__)
-// f16 through F16C's vcvtps2ph, round to nearest even: the bits of the _Float16 cast, which
-// GCC 12 compiles to a libgcc call per element (12 % of a 32-sequence medium Q4_K_M step).
-__attribute__((target("avx,f16c"))) void storeHeadF16c(_Float16* keys, int ps, _Float16* values, const float* k,
-                                                       const float* v, int hd) {
+// f16 through F16C, round to nearest even: the bits of the _Float16 cast, which GCC 12
+// compiles to a libgcc call per element (12 % of a 32-sequence medium Q4_K_M step).
+__attribute__((target("avx,f16c"))) void storeKeysF16c(_Float16* keys, int ps, const float* const* k, int n, int hd) {
+  for (int d = 0; d < hd; ++d)
+    for (int t = 0; t < n; ++t) {
+      const uint16_t h = _cvtss_sh(k[t][d], _MM_FROUND_TO_NEAREST_INT);
+      std::memcpy(keys + size_t(d) * ps + t, &h, 2);
+    }
+}
+
+__attribute__((target("avx,f16c"))) void storeValuesF16c(_Float16* values, const float* v, int hd) {
   int d = 0;
-  for (; d + 8 <= hd; d += 8) {
-    alignas(16) uint16_t kh[8];
-    _mm_store_si128(reinterpret_cast<__m128i*>(kh), _mm256_cvtps_ph(_mm256_loadu_ps(k + d), _MM_FROUND_TO_NEAREST_INT));
-    for (int j = 0; j < 8; ++j) std::memcpy(keys + size_t(d + j) * ps, kh + j, 2);
+  for (; d + 8 <= hd; d += 8)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(values + d), _mm256_cvtps_ph(_mm256_loadu_ps(v + d), _MM_FROUND_TO_NEAREST_INT));
-  }
   for (; d < hd; ++d) {
-    const uint16_t kh = _cvtss_sh(k[d], _MM_FROUND_TO_NEAREST_INT), vh = _cvtss_sh(v[d], _MM_FROUND_TO_NEAREST_INT);
-    std::memcpy(keys + size_t(d) * ps, &kh, 2);
-    std::memcpy(values + d, &vh, 2);
+    const uint16_t h = _cvtss_sh(v[d], _MM_FROUND_TO_NEAREST_INT);
+    std::memcpy(values + d, &h, 2);
   }
 }
 #endif
@@ -55,39 +69,50 @@ bool hasF16c() {
 #endif
 }
 
+template <class T>
+struct KvStores {
+  StoreKeysFn<T> keys;
+  StoreValuesFn<T> values;
+};
+
 // The step's Isa picks the store, as it picks the kernels: a forced 'portable' stores f16 with
 // the baseline conversion (no F16C), as a CPU without it does; both round to nearest even.
 template <class T>
-StoreHeadFn<T> storeHeadFn(Isa isa) {
+KvStores<T> kvStoresFor(Isa isa) {
 #if defined(__x86_64__)
   static const bool isF16cUsable = hasF16c();
   if constexpr (std::is_same_v<T, _Float16>) {
     if (isa != Isa::Portable && isF16cUsable) {
       markBuild(CloneFamily::KvStore, Build::F16c);
-      return storeHeadF16c;
+      return {storeKeysF16c, storeValuesF16c};
     }
   }
 #endif
   markBuild(CloneFamily::KvStore, Build::Portable);
-  return storeHead<T>;
+  return {storeKeys<T>, storeValues<T>};
 }
 
+// Tokens [begin, end) in runs of adjacent slots of one page (one sequence's consecutive
+// positions, at most kMaxKeyRun): each run's keys per kv head as one block, its values token by token.
 template <class T>
 void writeKvAs(Isa isa, KvCache& kv, int layer, const ModelConfig& c, const float* qkv, int begin, int end,
                const TokenPages& at) {
-  const StoreHeadFn<T> store = storeHeadFn<T>(isa);
+  const KvStores<T> store = kvStoresFor<T>(isa);
   const int rowWidth = c.qDim() + 2 * c.kvDim();
   const int ps = kv.pageSize(), hd = c.headDim;
-  for (int i = begin; i < end; ++i) {
-    int pos = at.positions[i], slot = pos % ps;
-    int page = at.pageTable[at.pageStart[at.tokenSeq[i]] + pos / ps];
-    const float* k = qkv + size_t(i) * rowWidth + c.qDim();
-    const float* v = k + c.kvDim();
+  for (int i = begin; i < end;) {
+    const int seq = at.tokenSeq[i], pos = at.positions[i], slot = pos % ps;
+    int n = 1;
+    while (i + n < end && n < kMaxKeyRun && slot + n < ps && at.tokenSeq[i + n] == seq && at.positions[i + n] == pos + n) ++n;
+    const int page = at.pageTable[at.pageStart[seq] + pos / ps];
     for (int h = 0; h < c.numKvHeads; ++h) {
-      T* keys = kv.keys<T>(layer, page, h) + slot;                   // (head_dim, slot)
-      T* values = kv.values<T>(layer, page, h) + size_t(slot) * hd;  // (head_dim) at the slot
-      store(keys, ps, values, k + size_t(h) * hd, v + size_t(h) * hd, hd);
+      const float* k[kMaxKeyRun];  // token t's key of head h
+      for (int t = 0; t < n; ++t) k[t] = qkv + size_t(i + t) * rowWidth + c.qDim() + size_t(h) * hd;
+      store.keys(kv.keys<T>(layer, page, h) + slot, ps, k, n, hd);
+      T* values = kv.values<T>(layer, page, h) + size_t(slot) * hd;  // (slot, head_dim)
+      for (int t = 0; t < n; ++t) store.values(values + size_t(t) * hd, k[t] + c.kvDim(), hd);
     }
+    i += n;
   }
 }
 
