@@ -7,6 +7,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import type { StepInput } from '../src/executor/step.js';
 import { interTokenGaps, percentiles, type Percentiles, type RequestRecord } from './metrics.js';
 import { createOurEngine, type EngineKnobs, type ModelUnderTest } from './ours.js';
+import { gapsOutside, stallSpans } from './stall-gaps.js';
 import { rng } from './workloads.js';
 import { runCost, stepCostModel, type StepCostCoefficients } from '../src/scheduler/step-cost.js';
 
@@ -35,6 +36,8 @@ export interface InterferenceResult {
   longPromptTtftMs: number;
   /** ITL p99 during the long prefill / ITL p50 before it (target <= 2). */
   spikeRatio: number;
+  /** A diagnostic, not the target: the same with the gaps in a stall (a step over 8x the steps before) or its 4 followers left out (stall-gaps.ts). */
+  spikeRatioWithoutStalls?: number;
   /** The executor's steps (call to resolution) before the long prompt and while it is prefilled. */
   steps: StepTrace;
   /** What lay inside the gaps at or above the during p99 (the gaps that set the ratio). */
@@ -134,7 +137,7 @@ export interface StepTrace {
   /** Median size of the chunks near the end. */
   nearEndChunkP50: number;
   /** Steps during the prefill over 8x beforeP50Ms: the machine took a core from them (a stall; on a shared machine under SCHED_FIFO, the kernel's fair server, 50 ms each second per CPU). */
-  numStalls: number;
+  numStalls?: number;
   /** The slowest step during the prefill: its ms, chunk size and chunk start. */
   slowest: { ms: number; chunk: number; start: number };
   /** The cost model's prediction for the decodes alone in the prefill's last step / in the steps before (p50): how much the streams' own steps grew with their contexts. */
@@ -250,6 +253,8 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       ...attributeTail(records.map((r) => r.tokenTimes), steps, gcs, arrived, firstToken, during.p99, shape.numStreams),
       betweenBeforeMsP50: between(stepsBefore), betweenDuringMsP50: between(stepsDuring),
     };
+    const spans = stallSpans(steps, 8 * beforeP50Ms, 4);
+    const duringWithout = percentiles(gapsOutside(records.map((r) => r.tokenTimes), arrived, firstToken, spans));
     const tokensDuring = percentiles(records.map((r) => r.tokenTimes.filter((t) => t > arrived && t <= firstToken).length)).p50;
     return {
       label,
@@ -264,6 +269,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       itlAfterMs: percentiles(interTokenGaps(records, firstToken, ended)),
       longPromptTtftMs: firstToken - arrived,
       spikeRatio: before.p50 === 0 ? 0 : during.p99 / before.p50,
+      spikeRatioWithoutStalls: before.p50 === 0 ? 0 : duringWithout.p99 / before.p50,
       steps: trace,
       tail,
       tokensDuring,

@@ -73,8 +73,8 @@ export function prefillTable(models: readonly ModelResult[]): Table {
 }
 
 export function interferenceTable(results: readonly InterferenceResult[]): Table {
-  const rows = results.map((r) => [r.label, `${n1(r.itlBeforeMs.p50)} / ${n1(r.itlBeforeMs.p99)}`, `${n1(r.itlDuringMs.p50)} / ${n1(r.itlDuringMs.p99)}`, `${n1(r.itlAfterMs.p50)} / ${n1(r.itlAfterMs.p99)}`, `${r.spikeRatio.toFixed(2)}x`, r.control ? `${r.control.ratio.toFixed(2)}x` : '-', n0(r.longPromptTtftMs)]);
-  return { title: 'long-prompt interference: decode streams ITL', header: ['prefill', 'before p50/p99 ms', 'during p50/p99 ms', 'after p50/p99 ms', 'during p99 / before p50', 'control: no prompt, same tokens', 'long prompt TTFT ms'], rows };
+  const rows = results.map((r) => [r.label, `${n1(r.itlBeforeMs.p50)} / ${n1(r.itlBeforeMs.p99)}`, `${n1(r.itlDuringMs.p50)} / ${n1(r.itlDuringMs.p99)}`, `${n1(r.itlAfterMs.p50)} / ${n1(r.itlAfterMs.p99)}`, `${r.spikeRatio.toFixed(2)}x`, r.spikeRatioWithoutStalls === undefined ? '-' : `${r.spikeRatioWithoutStalls.toFixed(2)}x (${r.steps.numStalls ?? '-'})`, r.control ? `${r.control.ratio.toFixed(2)}x` : '-', n0(r.longPromptTtftMs)]);
+  return { title: 'long-prompt interference: decode streams ITL', header: ['prefill', 'before p50/p99 ms', 'during p50/p99 ms', 'after p50/p99 ms', 'during p99 / before p50', 'without stalls (stalls)', 'control: no prompt, same tokens', 'long prompt TTFT ms'], rows };
 }
 
 export function longContextTable(p: LongContextProfile): Table {

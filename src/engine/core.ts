@@ -243,7 +243,8 @@ export class EngineCore {
       const started = this.clock.now();
       const output = await this.run(batch); // the forward pass
       if (output) {
-        this.planner.calibration?.observe(batch.runs, this.clock.now() - started); // the step's time corrects the cost model
+        // The step's time corrects the cost model; not a lone run's when the executor decodes ahead (computed before it was asked).
+        if (!(this.executor.decodesAhead && batch.runs.length === 1)) this.planner.calibration?.observe(batch.runs, this.clock.now() - started);
         this.postprocess(batch, output, started); // tokens out, stop checks, endings
       }
     }

@@ -1,6 +1,9 @@
 /** The step-cost model corrected online from the steps' times: the fit, its robustness, and the bound it makes hold in the engine. */
 import { describe, expect, it } from 'vitest';
+import { EngineCore } from '../../src/engine/core.js';
 import { NanoServingEngine } from '../../src/engine/engine.js';
+import { ByteTokenizer } from '../../src/engine/tokenizer.js';
+import { VirtualClock } from '../../src/testing/virtual-clock.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import type { StepInput } from '../../src/executor/step.js';
 import { StepCostCalibration, type CalibrationRun } from '../../src/scheduler/step-cost-calibration.js';
@@ -99,6 +102,28 @@ describe('calibrateStepCost in the engine (simulator, virtual time)', () => {
     expect(calibrated.ratios.filter((r) => r <= 2).length).toBeGreaterThan(calibrated.ratios.length / 2);
     expect(calibrated.spike).toBeLessThan(plain.spike);
   }, 60_000);
+});
+
+describe('calibration beside decodeAhead', () => {
+  /** One stream of lone decodes that take 0.01 ms (as when the executor computed them ahead); the last model the policy saw. */
+  async function lastModel(decodesAhead: boolean): Promise<StepCostModel> {
+    const clock = new VirtualClock();
+    const executor = new SimulatedExecutor({ vocabSize: 256, numPages: 64, pageSize: 16, clock, latencyMs: () => 0.01 });
+    Object.defineProperty(executor, 'decodesAhead', { value: decodesAhead });
+    const seen: SchedulerConfig[] = [];
+    const core = new EngineCore(executor, new ByteTokenizer(256, []), {
+      maxBatchTokens: 256, maxRunning: 4, maxChunkSize: 64, chunkedPrefill: true, prefixCache: false, maxWaiting: 16, clock,
+      stepCost: { ...prior, isCalibrated: true }, policy: (v, c) => (seen.push(c), schedule(v, c)),
+    });
+    await core.submit([1, 2, 3], { maxTokens: 40, ignoreEos: true }).done;
+    await core.close();
+    return seen[seen.length - 1].stepCost!;
+  }
+
+  it('learns nothing from lone decodes the executor may have computed ahead, and does from the same steps otherwise', async () => {
+    expect((await lastModel(true)).fixedMs).toBe(prior.fixedMs);
+    expect((await lastModel(false)).fixedMs).toBeLessThan(0.5 * prior.fixedMs);
+  });
 });
 
 describe('the calibrateStepCost engine option', () => {
