@@ -26,6 +26,8 @@ export const PREFILL_FORGETTING = 0.9;
 export const MAX_JUMP = 1.5;
 export const MIN_SCALE = 0.25;
 export const MAX_SCALE = 4;
+/** Steps the calibration lets pass before it folds any in: a fresh executor's first steps run cold (pages faulted in, code not yet optimized). */
+export const WARM_UP_STEPS = 32;
 
 /** A run of the step as the calibration needs it (a PlannedRun has these fields). */
 export interface CalibrationRun {
@@ -43,6 +45,7 @@ export class StepCostCalibration {
   private a = 1;
   private b = 1;
   private current: StepCostModel;
+  private numSeen = 0;
 
   constructor(private readonly prior: StepCostModel) {
     this.current = prior;
@@ -61,6 +64,7 @@ export class StepCostCalibration {
   /** Folds in one step: its runs and the ms it took. A step without runs, or a time that is not a finite number > 0, is ignored. */
   observe(runs: readonly CalibrationRun[], ms: number): void {
     if (runs.length === 0 || !(ms > 0) || !Number.isFinite(ms)) return;
+    if (++this.numSeen <= WARM_UP_STEPS) return;
     const p = this.prior;
     let d = p.fixedMs, c = 0;
     for (const r of runs) {

@@ -6,7 +6,7 @@ import { ByteTokenizer } from '../../src/engine/tokenizer.js';
 import { VirtualClock } from '../../src/testing/virtual-clock.js';
 import { SimulatedExecutor } from '../../src/executor/simulated.js';
 import type { StepInput } from '../../src/executor/step.js';
-import { StepCostCalibration, type CalibrationRun } from '../../src/scheduler/step-cost-calibration.js';
+import { StepCostCalibration, WARM_UP_STEPS, type CalibrationRun } from '../../src/scheduler/step-cost-calibration.js';
 import { pacedAllowance, prefillCost, runCost, stepCostFromLatency, type StepCostCoefficients, type StepCostModel } from '../../src/scheduler/step-cost.js';
 import { schedule } from '../../src/testing/index.js';
 import { simulateInterference, ZEN5_SMALL } from '../../src/testing/interference.js';
@@ -42,7 +42,7 @@ describe('StepCostCalibration', () => {
 
   it('stays at the prior when the prior is right', () => {
     const cal = new StepCostCalibration(prior);
-    for (let i = 0; i < 200; i++) cal.observe(stepAt(i), costOf(prior, stepAt(i)));
+    for (let i = 0; i < 232; i++) cal.observe(stepAt(i), costOf(prior, stepAt(i)));
     expect(cal.multipliers().decodes).toBeCloseTo(1, 3);
     expect(cal.multipliers().prefill).toBeCloseTo(1, 3);
   });
@@ -54,6 +54,14 @@ describe('StepCostCalibration', () => {
     cal.observe(stepAt(201), 30 * scaled(stepAt(201)));
     expect(cal.multipliers().decodes / settled.decodes).toBeLessThan(1.05);
     expect(cal.multipliers().prefill / settled.prefill).toBeLessThan(1.05);
+  });
+
+  it('lets the first WARM_UP_STEPS steps pass (a fresh executor runs cold), then learns', () => {
+    const cal = new StepCostCalibration(prior);
+    for (let i = 0; i < WARM_UP_STEPS; i++) cal.observe(stepAt(i), 10 * scaled(stepAt(i)));
+    expect(cal.model()).toEqual(prior);
+    cal.observe(stepAt(WARM_UP_STEPS), scaled(stepAt(WARM_UP_STEPS)));
+    expect(cal.model()).not.toEqual(prior);
   });
 
   it('ignores steps without runs and times that are not finite numbers > 0, and keeps every coefficient > 0', () => {
@@ -139,7 +147,7 @@ describe('the calibrateStepCost engine option', () => {
     for (const calibrateStepCost of [true, false, undefined]) {
       const seen: SchedulerConfig[] = [];
       const engine = await NanoServingEngine.create({ executor: sim(), maxStepCostRatio: 2, measuredStepCost: measured, calibrateStepCost, policy: (v, c) => (seen.push(c), schedule(v, c)) });
-      expect((await engine.submit([1, 2, 3], { maxTokens: 4 }).done).outputTokens).toBe(4);
+      expect((await engine.submit([1, 2, 3], { maxTokens: 48 }).done).outputTokens).toBe(48); // past the warm-up steps
       await engine.close();
       expect(seen[0].stepCost?.isCalibrated === true).toBe(calibrateStepCost === true);
       expect(seen[0].stepCost).toMatchObject({ ...measured, maxRatio: 2 });
