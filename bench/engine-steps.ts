@@ -17,7 +17,7 @@ import type { StepInput } from '../src/executor/step.js';
 import type { StepProfileFigures } from '../src/native/binding.js';
 import { isPresetName, type PresetName } from '../src/models/presets.js';
 import { runOurs, type ModelUnderTest } from './ours.js';
-import { rawStep, type RawRun } from './raw-steps.js';
+import { profiledStepTimes, rawStep, type RawRun } from './raw-steps.js';
 import { knobsFor, loadModel } from './suites.js';
 import { randomWorkload } from './workloads.js';
 
@@ -128,15 +128,9 @@ async function rawDecode(model: ModelUnderTest, steps: number): Promise<{ times:
     const runs: RawRun[] = Array.from({ length: PARALLEL }, (_, s) => ({ start: 96, length: 1, pages: Array.from({ length: pagesPerSeq }, (_, i) => s * pagesPerSeq + i) }));
     const input = rawStep(runs);
     await ex.step(input);
-    ex.stepProfile(true);
-    const times: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      await ex.step(input);
-      times.push(performance.now() - t0);
-    }
-    profile.add(ex.stepProfile(false));
-    return { times, profile };
+    const timed = await profiledStepTimes(ex, input, steps);
+    profile.add(timed.profile);
+    return { times: timed.times, profile };
   } finally {
     ex.close();
   }

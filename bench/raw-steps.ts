@@ -1,5 +1,7 @@
 /** Raw executor steps built by hand (runs of tokens at given positions, pages given), and their timing. */
+import type { NativeExecutor } from '../src/executor/native.js';
 import type { Executor, StepInput } from '../src/executor/step.js';
+import type { StepProfileFigures } from '../src/native/binding.js';
 
 export interface RawRun {
   start: number;
@@ -38,4 +40,16 @@ export async function timeStepMs(ex: Executor, input: StepInput, steps: number):
     best = Math.min(best, (performance.now() - t0) / steps);
   }
   return best;
+}
+
+/** Each of `steps` steps of `input` timed (ms, in order), with the executor's step profile summed over them. */
+export async function profiledStepTimes(ex: NativeExecutor, input: StepInput, steps: number): Promise<{ times: number[]; profile: StepProfileFigures }> {
+  ex.stepProfile(true);
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await ex.step(input);
+    times.push(performance.now() - t0);
+  }
+  return { times, profile: ex.stepProfile(false) };
 }

@@ -11,44 +11,36 @@
 import { NativeExecutor } from '../src/executor/native.js';
 import { presetConfig } from '../src/models/presets.js';
 import { syntheticTensors } from '../src/models/synthetic.js';
-import type { KernelName, KvDtype } from '../src/native/binding.js';
+import type { KernelName } from '../src/native/binding.js';
+import { benchArgs, KV_DTYPES, PRESET_NAMES } from './args.js';
+import { profiledStepTimes } from './raw-steps.js';
 import { decodeInput } from './step-profile.js';
 
 const PAGE = 16;
 
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
-};
-
 async function main(): Promise<void> {
-  const config = presetConfig(arg('model', 'medium'));
-  const prefill = Number(arg('prefill', '0'));
-  const batch = prefill > 0 ? 1 : Number(arg('batch', '32'));
-  const context = prefill > 0 ? 0 : Number(arg('context', '96'));
+  const args = benchArgs({ model: 'value', prefill: 'value', batch: 'value', context: 'value', steps: 'value', threads: 'value', kv: 'value', kernel: 'value' });
+  const config = presetConfig(args.choice('model', PRESET_NAMES, 'medium'));
+  const prefill = args.int('prefill', 0, 0);
+  const batch = prefill > 0 ? 1 : args.int('batch', 32);
+  const context = prefill > 0 ? 0 : args.int('context', 96, 0);
   const length = prefill > 0 ? prefill : 1;
-  const steps = Math.max(1, Number(arg('steps', '8')));
+  const steps = args.int('steps', 8);
+  const kv = args.choice('kv', KV_DTYPES, 'f32');
   const pagesPerSeq = Math.ceil((context + length + 1) / PAGE);
   const ex = NativeExecutor.create({
     config, tensors: syntheticTensors(config, 0), weightDtype: 'f32', numPages: batch * pagesPerSeq, pageSize: PAGE,
-    numThreads: Number(arg('threads', '2')), maxBatchTokens: Math.max(batch * length, 16), maxSeqs: batch,
-    kvDtype: arg('kv', 'f32') as KvDtype, kernel: arg('kernel', 'auto') as KernelName,
+    numThreads: args.int('threads', 2), maxBatchTokens: Math.max(batch * length, 16), maxSeqs: batch,
+    kvDtype: kv, kernel: args.value('kernel', 'auto') as KernelName,
   });
   try {
     const input = decodeInput(batch, context, pagesPerSeq, true, length);
     for (let i = 0; i < 3; i++) await ex.step(input);
-    ex.stepProfile(true);
-    const times: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      await ex.step(input);
-      times.push(performance.now() - t0);
-    }
-    const p = ex.stepProfile(false);
+    const { times, profile: p } = await profiledStepTimes(ex, input, steps);
     times.sort((a, b) => a - b);
     const per = (ms: number): number => Number((ms / p.numSteps).toFixed(2));
     console.log(JSON.stringify({
-      kernel: ex.nativeInfo().kernel, kv: arg('kv', 'f32'), batch, length, context, steps,
+      kernel: ex.nativeInfo().kernel, kv, batch, length, context, steps,
       medianMs: Number(times[times.length >> 1].toFixed(2)), fastestMs: Number(times[0].toFixed(2)),
       stepMs: per(p.stepMs), gemmMs: per(p.gemmMs), attentionMs: per(p.attentionMs), rowOpsMs: per(p.rowOpsMs),
       lmHeadMs: per(p.lmHeadMs), samplingMs: per(p.samplingMs), poolWaitMs: per(p.poolWaitMs), dispatches: p.dispatches / p.numSteps,
