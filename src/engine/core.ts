@@ -9,7 +9,6 @@
 import { Subject, type Observable } from 'rxjs';
 import { CapacityError, EngineClosedError, NanoServingError, wrapNativeError } from '../errors.js';
 import type { Executor, StepOutput } from '../executor/step.js';
-import { StepCostCalibration } from '../scheduler/step-cost-calibration.js';
 import { createTickLoop, type TickLoop } from '../../streams/tick.js';
 import { LifecycleRunner } from '../../machines/lifecycle.js';
 import type { SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
@@ -105,8 +104,7 @@ export class EngineCore {
     this.output = new TokenOutput(this.counters, tokenizer.eosTokenIds, executor.info.contextLength, (slot, reason) => this.endings.end(slot, reason));
     this.endings = new Endings(this);
     this.applier = new PlanApplier(this.kv, this.table, this.counters, (slot) => this.emitState(slot));
-    const calibration = options.stepCost?.isCalibrated ? new StepCostCalibration(options.stepCost) : undefined;
-    this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options, calibration);
+    this.planner = new Planner(this.table, this.kv, this.endings, executor.info, options);
     this.buffers = new StepBuffers(executor.info, this.kv.kept);
     this.constrained = new ConstrainedDecoding(tokenizer, executor.info.vocabSize);
     this.syncSteps = new SyncStepChooser(validateSyncSteps(options.syncSteps, executor), executor);
@@ -243,8 +241,7 @@ export class EngineCore {
       const started = this.clock.now();
       const output = await this.run(batch); // the forward pass
       if (output) {
-        // The step's time corrects the cost model; not a lone run's when the executor decodes ahead (computed before it was asked).
-        if (!(this.executor.decodesAhead && batch.runs.length === 1)) this.planner.calibration?.observe(batch.runs, this.clock.now() - started);
+        this.planner.observeStep(batch.runs, this.clock.now() - started, this.executor.decodesAhead);
         this.postprocess(batch, output, started); // tokens out, stop checks, endings
       }
     }

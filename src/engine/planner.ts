@@ -7,7 +7,7 @@
 import { SchedulerError } from '../errors.js';
 import { checkPlanShape, type LocateRequest } from '../scheduler/plan-check.js';
 import { schedule } from '../scheduler/policy.js';
-import type { StepCostCalibration } from '../scheduler/step-cost-calibration.js';
+import { StepCostCalibration, type CalibrationRun } from '../scheduler/step-cost-calibration.js';
 import type { RequestView, SchedulerConfig, SchedulerView, StepPlan } from '../scheduler/view.js';
 import type { ExecutorInfo } from '../executor/step.js';
 import type { Endings } from './endings.js';
@@ -34,9 +34,20 @@ export class Planner {
     private readonly endings: Endings,
     private readonly info: ExecutorInfo,
     private readonly options: PlannerOptions,
-    /** Corrects options.stepCost from the steps' times (calibrateStepCost); the engine feeds it. */
-    readonly calibration?: StepCostCalibration,
-  ) {}
+  ) {
+    this.calibration = options.stepCost?.isCalibrated ? new StepCostCalibration(options.stepCost) : undefined;
+  }
+
+  /** Corrects options.stepCost from the steps' times (calibrateStepCost). */
+  private readonly calibration: StepCostCalibration | undefined;
+
+  /**
+   * A step's wall time, for the calibration; not a lone run's when the executor decodes ahead
+   * (it may have been computed before it was asked).
+   */
+  observeStep(runs: readonly CalibrationRun[], ms: number, decodesAhead: boolean | undefined): void {
+    if (this.calibration && !(decodesAhead && runs.length === 1)) this.calibration.observe(runs, ms);
+  }
 
   /** The config the policy gets: the options, with the calibration's current step-cost model when there is one. */
   private config(): SchedulerConfig {
