@@ -7,6 +7,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import type { StepInput } from '../src/executor/step.js';
 import { interTokenGaps, percentiles, type Percentiles, type RequestRecord } from './metrics.js';
 import { createOurEngine, type EngineKnobs, type ModelUnderTest } from './ours.js';
+import { StreamWatch } from './interference-watch.js';
 import { gapsOutside, stallSpans } from './stall-gaps.js';
 import { rng } from './workloads.js';
 import { runCost, stepCostModel, type StepCostCoefficients } from '../src/scheduler/step-cost.js';
@@ -155,6 +156,9 @@ export interface InterferenceRunOptions {
   controlTokens?: number;
 }
 
+/** The longest any one of the run's waits may last (the slowest variants' prefill takes ~10 s). */
+const WAIT_TIMEOUT_MS = 120_000;
+
 export async function runInterference(label: string, model: ModelUnderTest, knobs: EngineKnobs, shape: InterferenceShape, run: InterferenceRunOptions = {}): Promise<InterferenceResult> {
   const { engine, profiler } = await createOurEngine(model, knobs);
   // Each step: when it ended, its ms, the long prompt's chunk in it (a run of several tokens, or unsampled: the streams decode one sampled token each),
@@ -175,55 +179,44 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
     for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration });
   });
   gcObserver.observe({ entryTypes: ['gc'] });
-  // Waits are woken by the tokens themselves (no timer polling the JS thread between steps).
-  let wake: (() => void) | undefined;
-  const poke = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const waitUntil = async (check: () => boolean): Promise<void> => {
-    while (!check()) await new Promise<void>((resolve) => (wake = resolve));
-  };
+  const watch = new StreamWatch(label, WAIT_TIMEOUT_MS, () => {
+    const st = engine.stats();
+    return `${st.running} running, ${st.waiting} waiting, ${st.preemptions} preemptions, ${st.pages.free} of ${st.pages.total} KV pages free`;
+  });
   const next = rng(17);
   const tokens = (n: number): number[] => Array.from({ length: n }, () => 3 + Math.floor(next() * (model.config.vocabSize - 3)));
   try {
     await engine.submit(tokens(8), { maxTokens: 4, ignoreEos: true }).done; // warm-up
     const maxTokens = model.config.contextLength - shape.streamPromptLen - 1;
     const records: RequestRecord[] = [];
-    const handles = Array.from({ length: shape.numStreams }, () => {
+    const names = Array.from({ length: shape.numStreams }, (_, i) => `stream ${i}`);
+    const handles = names.map((name) => {
       const record: RequestRecord = { promptTokens: shape.streamPromptLen, dispatchedAt: performance.now(), tokenTimes: [], doneAt: 0 };
       records.push(record);
       const handle = engine.submit(tokens(shape.streamPromptLen), { maxTokens, ignoreEos: true }, { detached: true });
-      handle.tokens$.subscribe({
-        next: () => {
-          record.tokenTimes.push(performance.now());
-          poke();
-        },
-        error: poke,
-      });
+      watch.track(name, handle, () => record.tokenTimes.push(performance.now()));
       return handle;
     });
     const warmTokens = 4;
-    await waitUntil(() => records.every((r) => r.tokenTimes.length >= warmTokens + shape.windowTokens));
+    await watch.until(`${warmTokens + shape.windowTokens} tokens of every stream`, () => records.every((r) => r.tokenTimes.length >= warmTokens + shape.windowTokens), names);
     const arrived = performance.now();
     let firstToken = 0;
     let long: { abort(): void } | undefined;
     if (run.controlTokens === undefined) {
       const handle = engine.submit(tokens(shape.longPromptLen), { maxTokens: shape.windowTokens + 8, ignoreEos: true }, { detached: true });
-      handle.tokens$.subscribe(() => {
+      watch.track('the long prompt', handle, () => {
         if (firstToken === 0) firstToken = performance.now();
-        poke();
       });
       long = handle;
-      await waitUntil(() => firstToken > 0);
+      await watch.until("the long prompt's first token", () => firstToken > 0, ['the long prompt']);
     } else {
       const atArrival = records.map((r) => r.tokenTimes.length), controlTokens = run.controlTokens;
-      await waitUntil(() => records.every((r, i) => r.tokenTimes.length >= atArrival[i] + controlTokens));
+      await watch.until(`${controlTokens} more tokens of every stream (the control)`, () => records.every((r, i) => r.tokenTimes.length >= atArrival[i] + controlTokens), names);
       firstToken = performance.now();
     }
+    // A stream that ended meanwhile (it reached maxTokens: the long prompt was preempted, the pool outgrown) cannot give these tokens: the wait says so.
     const counts = records.map((r) => r.tokenTimes.length);
-    await waitUntil(() => records.every((r, i) => r.tokenTimes.length >= counts[i] + shape.windowTokens));
+    await watch.until(`${shape.windowTokens} more tokens of every stream after the first token`, () => records.every((r, i) => r.tokenTimes.length >= counts[i] + shape.windowTokens), names);
     const ended = performance.now();
     gcObserver.disconnect();
     for (const h of handles) h.abort();
@@ -275,6 +268,7 @@ export async function runInterference(label: string, model: ModelUnderTest, knob
       tokensDuring,
     };
   } finally {
+    gcObserver.disconnect();
     await engine.close();
   }
 }
